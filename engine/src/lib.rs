@@ -1,0 +1,1 @@
+//! keel-engine: the single-pass compiler and its runtime (under construction).

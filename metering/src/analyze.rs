@@ -1,0 +1,207 @@
+//! `metering::analyze`: one linear pass over each function's operators that yields its
+//! metered basic blocks with their gas costs and the function's frame cost.
+//!
+//! Two consumers read the same [`ModuleAnalysis`]: Keel's single-pass compiler, which emits a
+//! native charge before the operator at each [`BlockCharge::op_index`], and the reference
+//! instrumenter ([`crate::instrument`]), which writes the same charge in wasm. The rules are
+//! written in `specs/gas.md`:
+//!
+//! * A metered basic block starts at the function's first operator, after every `loop`,
+//!   `if`, `else`, `end` and `br_if`, and after an unreachable region ends (at `else` or
+//!   `end`). It ends after a `loop`, `if`, `else`, `end`, `br`, `br_if`, `br_table`,
+//!   `return` or `unreachable`.
+//! * Its cost is the sum of the class costs of its operators; it is charged before its
+//!   first operator runs. Blocks costing 0 gas carry no charge.
+//! * Operators in unreachable code (after `br`, `br_table`, `return` or `unreachable`,
+//!   until the enclosing `else` or `end`) belong to no block and are never charged.
+//! * Operand-dependent costs ([`crate::DynamicKind`]) are charged by the operator itself,
+//!   from its operand, before it does any work.
+
+use wasmparser::{FuncValidator, FunctionBody, Operator, ValidatorResources};
+
+use crate::cost::{CostTable, OpClass};
+use crate::error::{Limit, ValidationError};
+
+/// Stack slots every function frame costs on top of its params, locals and operand stack:
+/// the return address, the caller's frame link and the vmctx (`specs/gas.md`, "Stack").
+pub const FRAME_OVERHEAD_SLOTS: u32 = 4;
+
+/// A gas charge placed before one operator of a function body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockCharge {
+    /// Index of the block's first operator in the function body's operator sequence
+    /// (0-based; every operator counts, including each `end`).
+    pub op_index: u32,
+    /// Byte offset of that operator in the module.
+    pub offset: u32,
+    /// Gas charged before the operator runs: the sum of the class costs of every operator
+    /// of the block. Never 0.
+    pub gas: u64,
+}
+
+/// What the analysis knows about one defined function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionAnalysis {
+    /// Index in the module's function index space (imported functions come first).
+    pub func_index: u32,
+    /// Number of parameters.
+    pub params: u32,
+    /// Number of declared locals, parameters excluded.
+    pub locals: u32,
+    /// Highest operand-stack height (values) reached anywhere in the body.
+    pub max_stack_height: u32,
+    /// Stack slots accounted on entry and released on exit:
+    /// `FRAME_OVERHEAD_SLOTS + params + locals + max_stack_height`.
+    pub frame_cost: u32,
+    /// Number of operators in the body, including the final `end`.
+    pub operator_count: u32,
+    /// The charges, in increasing `op_index` order.
+    pub charges: Vec<BlockCharge>,
+}
+
+impl FunctionAnalysis {
+    /// Total gas of all charges, a quick checksum for tests and tools.
+    pub fn static_gas(&self) -> u64 {
+        self.charges.iter().map(|c| c.gas).sum()
+    }
+}
+
+/// The analysis of every defined function of a module, in definition order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ModuleAnalysis {
+    /// Number of imported functions (the index of the first defined function).
+    pub imported_functions: u32,
+    /// One entry per defined function (code section order).
+    pub functions: Vec<FunctionAnalysis>,
+    /// Hash of the cost table the charges were computed with.
+    pub cost_table_hash: [u8; 32],
+}
+
+impl ModuleAnalysis {
+    /// The analysis of function `func_index` (module index space), if it is defined here.
+    pub fn function(&self, func_index: u32) -> Option<&FunctionAnalysis> {
+        let i = func_index.checked_sub(self.imported_functions)?;
+        self.functions.get(i as usize)
+    }
+}
+
+/// Walks one function body: validates every operator, enforces the nesting-depth limit,
+/// and (when `costs` is given) records the metered basic blocks.
+pub(crate) struct FunctionWalker<'c> {
+    costs: Option<&'c CostTable>,
+    max_nesting: u32,
+    /// Reachability at entry of each open control frame (the function frame included).
+    frames: Vec<bool>,
+    reachable: bool,
+    /// The open block: (first op index, its offset, gas so far).
+    open: Option<(u32, u32, u64)>,
+    charges: Vec<BlockCharge>,
+    max_height: u32,
+    op_index: u32,
+}
+
+impl<'c> FunctionWalker<'c> {
+    pub(crate) fn run(
+        costs: Option<&'c CostTable>,
+        max_nesting: u32,
+        func_index: u32,
+        params: u32,
+        body: &FunctionBody<'_>,
+        validator: &mut FuncValidator<ValidatorResources>,
+    ) -> Result<FunctionAnalysis, ValidationError> {
+        let mut w = FunctionWalker {
+            costs,
+            max_nesting,
+            frames: Vec::new(),
+            reachable: true,
+            open: None,
+            charges: Vec::new(),
+            max_height: 0,
+            op_index: 0,
+        };
+        let mut reader = body.get_binary_reader();
+        validator.read_locals(&mut reader).map_err(ValidationError::from_wasmparser)?;
+        let locals = validator.len_locals().saturating_sub(params);
+        let mut ops = body.get_operators_reader().map_err(ValidationError::from_wasmparser)?;
+        w.frames.push(true);
+        while !ops.eof() {
+            let offset = ops.original_position();
+            let op = ops.read().map_err(ValidationError::from_wasmparser)?;
+            validator.op(offset, &op).map_err(ValidationError::from_wasmparser)?;
+            w.max_height = w.max_height.max(validator.operand_stack_height());
+            w.visit(offset as u32, &op)?;
+            w.op_index += 1;
+        }
+        ops.finish().map_err(ValidationError::from_wasmparser)?;
+        let frame_cost = FRAME_OVERHEAD_SLOTS
+            .saturating_add(params)
+            .saturating_add(locals)
+            .saturating_add(w.max_height);
+        Ok(FunctionAnalysis {
+            func_index,
+            params,
+            locals,
+            max_stack_height: w.max_height,
+            frame_cost,
+            operator_count: w.op_index,
+            charges: w.charges,
+        })
+    }
+
+    fn close(&mut self) {
+        if let Some((op_index, offset, gas)) = self.open.take() {
+            if gas > 0 {
+                self.charges.push(BlockCharge { op_index, offset, gas });
+            }
+        }
+    }
+
+    fn visit(&mut self, offset: u32, op: &Operator<'_>) -> Result<(), ValidationError> {
+        if self.reachable {
+            if let Some(costs) = self.costs {
+                let open = self.open.get_or_insert((self.op_index, offset, 0));
+                // Validation has accepted `op`, so it is in the profile and has a class; an
+                // operator without one would be a bug in `OpClass::of`, priced as a branch.
+                let class = OpClass::of(op).unwrap_or(OpClass::Branch);
+                open.2 = open.2.saturating_add(costs.class_cost(class));
+            }
+        }
+        match op {
+            Operator::Block { .. } => self.push_frame(offset)?,
+            Operator::Loop { .. } | Operator::If { .. } => {
+                self.push_frame(offset)?;
+                self.close();
+            }
+            Operator::Else => {
+                self.close();
+                self.reachable = self.frames.last().copied().unwrap_or(false);
+            }
+            Operator::End => {
+                self.close();
+                self.reachable = self.frames.pop().unwrap_or(false);
+            }
+            Operator::BrIf { .. } => self.close(),
+            Operator::Br { .. } | Operator::BrTable { .. } | Operator::Return | Operator::Unreachable => {
+                self.close();
+                self.reachable = false;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn push_frame(&mut self, offset: u32) -> Result<(), ValidationError> {
+        // The function's own frame is not counted as nesting.
+        let depth = self.frames.len() as u64;
+        if depth > u64::from(self.max_nesting) {
+            return Err(ValidationError::LimitExceeded {
+                limit: Limit::NestingDepth,
+                found: depth,
+                max: u64::from(self.max_nesting),
+                offset: Some(u64::from(offset)),
+            });
+        }
+        self.frames.push(self.reachable);
+        Ok(())
+    }
+}

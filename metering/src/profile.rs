@@ -1,0 +1,422 @@
+//! `metering::validate`: the deterministic profile (allowed proposals plus structural
+//! limits), as specified in `specs/profile.md`.
+
+use wasmparser::{
+    FuncValidatorAllocations, Parser, Payload, TypeRef, Validator, WasmFeatures,
+    WasmModuleResources,
+};
+
+use crate::analyze::{FunctionWalker, ModuleAnalysis};
+use crate::cost::CostTable;
+use crate::error::{Feature, Limit, ValidationError};
+
+/// Export names starting with this prefix are reserved for the instrumenter's globals.
+pub const RESERVED_EXPORT_PREFIX: &str = "__keel_";
+
+/// The proposals the profile allows: WebAssembly 2.0 without SIMD. That is the MVP plus
+/// mutable globals, sign extension, saturating float-to-int, multi-value, bulk memory and
+/// reference types (`specs/profile.md`, "Features").
+pub fn allowed_features() -> WasmFeatures {
+    WasmFeatures::WASM2.difference(WasmFeatures::SIMD)
+}
+
+/// Structural limits. Defaults are in [`Limits::default`] and `specs/profile.md`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Size of the whole module, bytes.
+    pub max_module_bytes: u64,
+    /// Size of one function body, bytes.
+    pub max_function_body_bytes: u64,
+    /// Functions, imported plus defined.
+    pub max_functions: u64,
+    /// Type section entries (signatures).
+    pub max_types: u64,
+    /// Declared locals per function, parameters excluded.
+    pub max_locals_per_function: u64,
+    /// Parameters per signature.
+    pub max_params: u64,
+    /// Results per signature.
+    pub max_results: u64,
+    /// Globals, imported plus defined.
+    pub max_globals: u64,
+    /// Tables, imported plus defined.
+    pub max_tables: u64,
+    /// Initial and maximum elements of each table.
+    pub max_table_elements: u64,
+    /// Imports.
+    pub max_imports: u64,
+    /// Exports.
+    pub max_exports: u64,
+    /// Data segments.
+    pub max_data_segments: u64,
+    /// Element segments.
+    pub max_element_segments: u64,
+    /// Initial size of the memory, 64 KiB pages.
+    pub max_initial_memory_pages: u64,
+    /// Declared maximum of the memory, 64 KiB pages; a memory without a declared maximum
+    /// may grow up to this many pages.
+    pub max_memory_pages: u64,
+    /// `block`/`loop`/`if` nesting depth in one function.
+    pub max_nesting_depth: u64,
+}
+
+impl Default for Limits {
+    /// The defaults of `specs/profile.md`.
+    fn default() -> Self {
+        Limits {
+            max_module_bytes: 4 * 1024 * 1024,
+            max_function_body_bytes: 256 * 1024,
+            max_functions: 10_000,
+            max_types: 1_000,
+            max_locals_per_function: 10_000,
+            max_params: 100,
+            max_results: 8,
+            max_globals: 1_000,
+            max_tables: 4,
+            max_table_elements: 2_500,
+            max_imports: 100,
+            max_exports: 1_000,
+            max_data_segments: 1_000,
+            max_element_segments: 1_000,
+            max_initial_memory_pages: 512,
+            max_memory_pages: 512,
+            max_nesting_depth: 1_024,
+        }
+    }
+}
+
+impl Limits {
+    /// Limits as large as wasmparser's own implementation limits, for running the spec
+    /// testsuite and benchmarks on shapes beyond a chain's profile.
+    pub fn unlimited() -> Limits {
+        Limits {
+            max_module_bytes: u64::MAX,
+            max_function_body_bytes: u64::MAX,
+            max_functions: u64::MAX,
+            max_types: u64::MAX,
+            max_locals_per_function: u64::MAX,
+            max_params: u64::MAX,
+            max_results: u64::MAX,
+            max_globals: u64::MAX,
+            max_tables: u64::MAX,
+            max_table_elements: u64::MAX,
+            max_imports: u64::MAX,
+            max_exports: u64::MAX,
+            max_data_segments: u64::MAX,
+            max_element_segments: u64::MAX,
+            max_initial_memory_pages: 65_536,
+            max_memory_pages: 65_536,
+            max_nesting_depth: u64::from(u32::MAX),
+        }
+    }
+}
+
+/// Which imports a module may have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportPolicy {
+    /// Only functions, only from these host modules (the chain default: `["env"]`).
+    HostFunctions(Vec<String>),
+    /// Anything (for the spec testsuite, which imports from `spectest` and other modules).
+    Any,
+}
+
+/// The deterministic profile: allowed features are fixed; limits and imports configurable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    /// Structural limits.
+    pub limits: Limits,
+    /// Import policy.
+    pub imports: ImportPolicy,
+}
+
+impl Default for Profile {
+    /// Default limits; function imports from `"env"` only.
+    fn default() -> Self {
+        Profile { limits: Limits::default(), imports: ImportPolicy::HostFunctions(vec!["env".into()]) }
+    }
+}
+
+impl Profile {
+    /// The allowed features with no structural limit and any import: what the spec
+    /// testsuite and the JIT-bomb benchmarks use.
+    pub fn permissive() -> Profile {
+        Profile { limits: Limits::unlimited(), imports: ImportPolicy::Any }
+    }
+
+    /// A hash of the profile (limits and import policy), recorded in compiled artifacts.
+    pub fn hash(&self) -> [u8; 32] {
+        let mut h = blake3::Hasher::new();
+        h.update(b"keel-profile/v1");
+        h.update(format!("{:?}", self).as_bytes());
+        *h.finalize().as_bytes()
+    }
+}
+
+/// Facts about a validated module that later stages need.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ModuleInfo {
+    /// Imported functions.
+    pub imported_functions: u32,
+    /// Defined functions.
+    pub defined_functions: u32,
+    /// Initial pages of the memory, if the module has one.
+    pub memory_initial_pages: Option<u64>,
+    /// The maximum pages the memory may reach: its declared maximum, or the profile's
+    /// `max_memory_pages` when it declares none.
+    pub memory_maximum_pages: Option<u64>,
+}
+
+/// Validates `wasm` against `profile`: the allowed proposals, the structural limits and the
+/// import policy. Every function body is validated.
+///
+/// Errors: [`ValidationError`], naming the feature or limit, the value found and the byte
+/// offset where there is one. Never panics on any input.
+pub fn validate(wasm: &[u8], profile: &Profile) -> Result<ModuleInfo, ValidationError> {
+    walk(wasm, profile, None).map(|(info, _)| info)
+}
+
+/// Validates `wasm` (exactly as [`validate`]) and, in the same pass, analyzes every
+/// function: metered basic blocks with their gas under `costs`, and frame costs.
+pub fn analyze(
+    wasm: &[u8],
+    profile: &Profile,
+    costs: &CostTable,
+) -> Result<(ModuleInfo, ModuleAnalysis), ValidationError> {
+    walk(wasm, profile, Some(costs))
+}
+
+fn limit(limit: Limit, found: u64, max: u64, offset: u64) -> Result<(), ValidationError> {
+    if found > max {
+        return Err(ValidationError::LimitExceeded { limit, found, max, offset: Some(offset) });
+    }
+    Ok(())
+}
+
+fn walk(
+    wasm: &[u8],
+    profile: &Profile,
+    costs: Option<&CostTable>,
+) -> Result<(ModuleInfo, ModuleAnalysis), ValidationError> {
+    let l = &profile.limits;
+    limit(Limit::ModuleBytes, wasm.len() as u64, l.max_module_bytes, 0)?;
+    match walk_inner(wasm, profile, costs) {
+        Err(ValidationError::Invalid { message, offset }) => {
+            Err(explain_invalid(wasm, message, offset))
+        }
+        other => other,
+    }
+}
+
+/// When the module fails under the allowed features, finds whether a rejected proposal is
+/// the cause: a feature F is needed when the module is invalid with every feature but F.
+fn explain_invalid(wasm: &[u8], message: String, offset: u64) -> ValidationError {
+    let all = WasmFeatures::all();
+    if Validator::new_with_features(all).validate_all(wasm).is_err() {
+        return ValidationError::Invalid { message, offset };
+    }
+    let rejected = all.difference(allowed_features());
+    for (name, flag) in rejected.iter_names() {
+        if Validator::new_with_features(all.difference(flag)).validate_all(wasm).is_err() {
+            return ValidationError::UnsupportedFeature {
+                feature: Feature::from_wasmparser_name(name),
+                offset: Some(offset),
+            };
+        }
+    }
+    ValidationError::Invalid { message, offset }
+}
+
+fn walk_inner(
+    wasm: &[u8],
+    profile: &Profile,
+    costs: Option<&CostTable>,
+) -> Result<(ModuleInfo, ModuleAnalysis), ValidationError> {
+    let l = &profile.limits;
+    let mut validator = Validator::new_with_features(allowed_features());
+    let mut info = ModuleInfo::default();
+    let mut analysis = ModuleAnalysis {
+        cost_table_hash: costs.map(|c| c.hash()).unwrap_or_default(),
+        ..ModuleAnalysis::default()
+    };
+    let mut allocs = FuncValidatorAllocations::default();
+    let mut counts = Counts::default();
+    let mut defined_index = 0u32;
+    let wp = ValidationError::from_wasmparser;
+
+    for payload in Parser::new(0).parse_all(wasm) {
+        let payload = payload.map_err(wp)?;
+        let valid = validator.payload(&payload).map_err(wp)?;
+        match &payload {
+            Payload::TypeSection(s) => {
+                limit(Limit::Types, u64::from(s.count()), l.max_types, s.range().start)?;
+                for rec in s.clone().into_iter_with_offsets() {
+                    let (offset, rec) = rec.map_err(wp)?;
+                    for sub in rec.types() {
+                        if let wasmparser::CompositeInnerType::Func(f) = &sub.composite_type.inner {
+                            limit(Limit::Params, f.params().len() as u64, l.max_params, offset)?;
+                            limit(Limit::Results, f.results().len() as u64, l.max_results, offset)?;
+                        }
+                    }
+                }
+            }
+            Payload::ImportSection(s) => {
+                limit(Limit::Imports, u64::from(s.count()), l.max_imports, s.range().start)?;
+                for imp in s.clone().into_imports_with_offsets() {
+                    let (offset, imp) = imp.map_err(wp)?;
+                    if let ImportPolicy::HostFunctions(modules) = &profile.imports {
+                        if !modules.iter().any(|m| m == imp.module) {
+                            return Err(ValidationError::ForbiddenImport {
+                                module: imp.module.to_string(),
+                                name: imp.name.to_string(),
+                                reason: format!("only imports from {modules:?} are allowed"),
+                                offset: Some(offset),
+                            });
+                        }
+                        if !matches!(imp.ty, TypeRef::Func(_)) {
+                            return Err(ValidationError::ForbiddenImport {
+                                module: imp.module.to_string(),
+                                name: imp.name.to_string(),
+                                reason: "only function imports are allowed".into(),
+                                offset: Some(offset),
+                            });
+                        }
+                    }
+                    match imp.ty {
+                        TypeRef::Func(_) => {
+                            counts.functions += 1;
+                            info.imported_functions += 1;
+                        }
+                        TypeRef::Global(_) => counts.globals += 1,
+                        TypeRef::Table(t) => {
+                            counts.tables += 1;
+                            check_table(l, &t, offset)?;
+                        }
+                        TypeRef::Memory(m) => check_memory(l, &m, offset, &mut info)?,
+                        _ => {}
+                    }
+                }
+                limit(Limit::Functions, counts.functions, l.max_functions, s.range().start)?;
+                limit(Limit::Globals, counts.globals, l.max_globals, s.range().start)?;
+                limit(Limit::Tables, counts.tables, l.max_tables, s.range().start)?;
+            }
+            Payload::FunctionSection(s) => {
+                counts.functions += u64::from(s.count());
+                limit(Limit::Functions, counts.functions, l.max_functions, s.range().start)?;
+            }
+            Payload::TableSection(s) => {
+                counts.tables += u64::from(s.count());
+                limit(Limit::Tables, counts.tables, l.max_tables, s.range().start)?;
+                for t in s.clone().into_iter_with_offsets() {
+                    let (offset, t) = t.map_err(wp)?;
+                    check_table(l, &t.ty, offset)?;
+                }
+            }
+            Payload::MemorySection(s) => {
+                for m in s.clone().into_iter_with_offsets() {
+                    let (offset, m) = m.map_err(wp)?;
+                    check_memory(l, &m, offset, &mut info)?;
+                }
+            }
+            Payload::GlobalSection(s) => {
+                counts.globals += u64::from(s.count());
+                limit(Limit::Globals, counts.globals, l.max_globals, s.range().start)?;
+            }
+            Payload::ExportSection(s) => {
+                limit(Limit::Exports, u64::from(s.count()), l.max_exports, s.range().start)?;
+                for e in s.clone().into_iter_with_offsets() {
+                    let (offset, e) = e.map_err(wp)?;
+                    if e.name.starts_with(RESERVED_EXPORT_PREFIX) {
+                        return Err(ValidationError::ReservedExport {
+                            name: e.name.to_string(),
+                            offset: Some(offset),
+                        });
+                    }
+                }
+            }
+            Payload::ElementSection(s) => {
+                limit(Limit::ElementSegments, u64::from(s.count()), l.max_element_segments, s.range().start)?;
+            }
+            Payload::DataSection(s) => {
+                limit(Limit::DataSegments, u64::from(s.count()), l.max_data_segments, s.range().start)?;
+            }
+            _ => {}
+        }
+        match valid {
+            wasmparser::ValidPayload::Func(to_validate, body) => {
+                let range = body.range();
+                limit(
+                    Limit::FunctionBodyBytes,
+                    (range.end - range.start) as u64,
+                    l.max_function_body_bytes,
+                    range.start,
+                )?;
+                check_locals(l, &body)?;
+                let func_index = info.imported_functions + defined_index;
+                let mut fv = to_validate.into_validator(std::mem::take(&mut allocs));
+                let params = fv
+                    .resources()
+                    .type_id_of_function(func_index)
+                    .map_or(0, |id| {
+                        match &fv.resources().sub_type_at_id(id).composite_type.inner {
+                            wasmparser::CompositeInnerType::Func(f) => f.params().len() as u32,
+                            _ => 0,
+                        }
+                    });
+                let nesting = u32::try_from(l.max_nesting_depth).unwrap_or(u32::MAX);
+                let fa = FunctionWalker::run(costs, nesting, func_index, params, &body, &mut fv)?;
+                allocs = fv.into_allocations();
+                if costs.is_some() {
+                    analysis.functions.push(fa);
+                }
+                defined_index += 1;
+            }
+            wasmparser::ValidPayload::End(_) => {}
+            _ => {}
+        }
+    }
+    info.defined_functions = defined_index;
+    analysis.imported_functions = info.imported_functions;
+    Ok((info, analysis))
+}
+
+#[derive(Default)]
+struct Counts {
+    functions: u64,
+    globals: u64,
+    tables: u64,
+}
+
+fn check_locals(l: &Limits, body: &wasmparser::FunctionBody<'_>) -> Result<(), ValidationError> {
+    let mut reader = body.get_locals_reader().map_err(ValidationError::from_wasmparser)?;
+    let mut total = 0u64;
+    for _ in 0..reader.get_count() {
+        let offset = reader.original_position();
+        let (count, _) = reader.read().map_err(ValidationError::from_wasmparser)?;
+        total += u64::from(count);
+        limit(Limit::LocalsPerFunction, total, l.max_locals_per_function, offset)?;
+    }
+    Ok(())
+}
+
+fn check_table(l: &Limits, t: &wasmparser::TableType, offset: u64) -> Result<(), ValidationError> {
+    limit(Limit::TableElements, t.initial, l.max_table_elements, offset)?;
+    if let Some(max) = t.maximum {
+        limit(Limit::TableElements, max, l.max_table_elements, offset)?;
+    }
+    Ok(())
+}
+
+fn check_memory(
+    l: &Limits,
+    m: &wasmparser::MemoryType,
+    offset: u64,
+    info: &mut ModuleInfo,
+) -> Result<(), ValidationError> {
+    limit(Limit::InitialMemoryPages, m.initial, l.max_initial_memory_pages, offset)?;
+    if let Some(max) = m.maximum {
+        limit(Limit::MaximumMemoryPages, max, l.max_memory_pages, offset)?;
+    }
+    info.memory_initial_pages = Some(m.initial);
+    info.memory_maximum_pages = Some(m.maximum.unwrap_or(l.max_memory_pages));
+    Ok(())
+}

@@ -1,0 +1,1 @@
+//! keel-node: state, runtime, chain, p2p and RPC (under construction).
