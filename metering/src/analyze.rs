@@ -26,6 +26,11 @@ use crate::error::{Limit, ValidationError};
 /// the return address, the caller's frame link and the vmctx (`specs/gas.md`, "Stack").
 pub const FRAME_OVERHEAD_SLOTS: u32 = 4;
 
+/// Default deterministic stack budget, in slots (`specs/gas.md`, "Stack"). A call whose
+/// frame would take the slots in use above the budget traps with "stack exhausted". The
+/// budget spans nested cross-contract calls.
+pub const DEFAULT_MAX_STACK_SLOTS: u64 = 65_536;
+
 /// A gas charge placed before one operator of a function body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockCharge {

@@ -26,7 +26,9 @@ pub mod instrument;
 pub mod nan;
 pub mod profile;
 
-pub use analyze::{BlockCharge, FunctionAnalysis, ModuleAnalysis, FRAME_OVERHEAD_SLOTS};
+pub use analyze::{
+    BlockCharge, FunctionAnalysis, ModuleAnalysis, DEFAULT_MAX_STACK_SLOTS, FRAME_OVERHEAD_SLOTS,
+};
 pub use cost::{CostTable, DynamicCosts, DynamicKind, HostCost, OpClass};
 pub use error::{CostTableError, Feature, InstrumentError, Limit, ValidationError};
 pub use instrument::{instrument, InstrumentConfig, Instrumented};
