@@ -127,7 +127,11 @@ impl<'c> FunctionWalker<'c> {
         let mut reader = body.get_binary_reader();
         validator.read_locals(&mut reader).map_err(ValidationError::from_wasmparser)?;
         let locals = validator.len_locals().saturating_sub(params);
-        let mut ops = body.get_operators_reader().map_err(ValidationError::from_wasmparser)?;
+        // Operators are decoded under the profile's features (the default reader decodes
+        // every proposal's encodings, overlong memory indices included).
+        let mut ops_reader = reader;
+        ops_reader.set_features(*validator.features());
+        let mut ops = wasmparser::OperatorsReader::new(ops_reader);
         w.frames.push(true);
         while !ops.eof() {
             let offset = ops.original_position();

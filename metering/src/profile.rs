@@ -243,7 +243,9 @@ fn walk_inner(
     let mut defined_index = 0u32;
     let wp = ValidationError::from_wasmparser;
 
-    for payload in Parser::new(0).parse_all(wasm) {
+    let mut parser = Parser::new(0);
+    parser.set_features(allowed_features());
+    for payload in parser.parse_all(wasm) {
         let payload = payload.map_err(wp)?;
         let valid = validator.payload(&payload).map_err(wp)?;
         match &payload {
