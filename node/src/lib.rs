@@ -1,1 +1,4 @@
-//! keel-node: state, runtime, chain, p2p and RPC (under construction).
+//! keel-node: state, runtime, chain, p2p and RPC (under construction), and the `keel`
+//! command line ([`cli`]).
+
+pub mod cli;

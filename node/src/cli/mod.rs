@@ -1,0 +1,39 @@
+//! The `keel` command line: one subcommand per user task.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+pub mod metering;
+
+/// Keel: a deterministic smart-contract execution engine.
+#[derive(Debug, Parser)]
+#[command(name = "keel", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// `keel` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a module (.wasm or .wat) against the deterministic profile.
+    Validate(metering::ValidateArgs),
+    /// Show each function's metered basic blocks, gas and frame cost.
+    Analyze(metering::AnalyzeArgs),
+    /// Write the reference-instrumented module (gas, stack, NaN canonicalization in wasm).
+    Instrument(metering::InstrumentArgs),
+    /// The main job, as far as it exists: validate, analyze and instrument every contract
+    /// under a directory and print a report.
+    Demo(metering::DemoArgs),
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Validate(a) => metering::validate(a),
+        Command::Analyze(a) => metering::analyze(a),
+        Command::Instrument(a) => metering::instrument(a),
+        Command::Demo(a) => metering::demo(a),
+    }
+}
