@@ -15,8 +15,8 @@ pub enum BombShape {
     DeepNesting,
     /// One `br_table` with `100,000 × scale` targets.
     HugeBrTable,
-    /// One function with `3,125 × scale` i64 locals, each read and written once
-    /// (50,000 at 16x, wasmparser's per-function maximum).
+    /// One function with `3,125 × scale` locals, the i32 parameter included, each read and
+    /// written once (50,000 at 16x, wasmparser's per-function maximum).
     ManyLocals,
     /// One function of `62,500 × scale` operators (1,000,000 at 16x; wasmparser caps a
     /// body at 7.6 MB).
@@ -88,7 +88,7 @@ pub fn jit_bomb(shape: BombShape, scale: u32) -> Vec<u8> {
             single_function_module(&[ValType::I32], &[ValType::I32], &f)
         }
         BombShape::ManyLocals => {
-            let n = 3_125 * scale;
+            let n = 3_125 * scale - 1;
             let mut f = Function::new([(n, ValType::I64)]);
             let mut s = f.instructions();
             for i in 0..n {
@@ -167,8 +167,11 @@ mod tests {
     #[test]
     fn generated_modules_are_valid_under_the_permissive_profile() {
         for shape in BombShape::ALL {
-            let wasm = jit_bomb(shape, 1);
-            validate(&wasm, &Profile::permissive()).unwrap_or_else(|e| panic!("{}: {e}", shape.name()));
+            for scale in [1, 16] {
+                let wasm = jit_bomb(shape, scale);
+                validate(&wasm, &Profile::permissive())
+                    .unwrap_or_else(|e| panic!("{} at {scale}x: {e}", shape.name()));
+            }
         }
         validate(&large_module(50), &Profile::default()).expect("large module fits the chain profile");
     }
