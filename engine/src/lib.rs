@@ -1,1 +1,45 @@
-//! keel-engine: the single-pass compiler and its runtime (under construction).
+//! keel-engine: Keel's single-pass WebAssembly compiler and its runtime.
+//!
+//! The pipeline: [`Module::new`] validates a module against the engine's deterministic
+//! profile and analyzes its metering (`keel_metering::analyze`), then compiles each
+//! function in one forward pass (`compiler`) through an ISA's
+//! [`masm::MacroAssembler`] (`isa::x64`). Gas is charged natively per metered basic
+//! block, the deterministic stack budget on every function entry, exactly as the
+//! reference instrumentation (`keel_metering::instrument`) does in wasm.
+//!
+//! The API follows Wasmtime and wasmi: [`Engine`], [`Module`], [`Store`], [`Linker`],
+//! [`Instance`], [`Func`], [`TypedFunc`], [`Caller`].
+//!
+//! ```
+//! use keel_engine::{Config, Engine, Linker, Module, Store, Trap, Error};
+//! let engine = Engine::new(Config::default()).unwrap();
+//! let wasm = wat::parse_str(r#"(module
+//!     (func (export "spin") (loop br 0)))"#).unwrap();
+//! let module = Module::new(&engine, &wasm).unwrap();
+//! let mut store = Store::new(&engine, ());
+//! store.set_gas_limit(10_000);
+//! let instance = Linker::new().instantiate(&mut store, &module).unwrap();
+//! let spin = instance.get_typed_func::<(), (), ()>(&mut store, "spin").unwrap();
+//! assert_eq!(spin.call(&mut store, ()), Err(Error::Trap(Trap::OutOfGas)));
+//! assert_eq!(store.gas_used(), 10_000);
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod compiler;
+pub mod engine;
+pub mod error;
+pub mod isa;
+pub mod masm;
+pub mod module;
+pub mod runtime;
+pub mod values;
+
+pub use engine::{Config, Engine};
+pub use error::{CompileError, Error, Trap};
+pub use isa::Isa;
+pub use module::{ExportIndex, ExternType, GlobalType, ImportDesc, MemoryType, Module, TableType};
+pub use runtime::instance::{TypedFunc, WasmParams, WasmResults, WasmTy};
+pub use runtime::linker::{IntoHostFunc, Linker};
+pub use runtime::store::{AsContextMut, Caller, Extern, Func, Global, Instance, Memory, Store, Table};
+pub use values::{FuncType, Val, ValType};

@@ -1,0 +1,741 @@
+//! The operator visitor: maps each wasm operator to MacroAssembler calls, in one forward
+//! pass with O(1) work per operator (O(targets) for `br_table`).
+//!
+//! Invariants at every control-flow merge (block/loop/if entry, branch targets, `end`):
+//! no value is in a register; entries below the frame's parameters are constants or in
+//! their slots and never change inside the frame; parameters and results are in their
+//! slots. Branches copy their carried values into the target frame's slots.
+
+use std::collections::HashMap;
+
+use keel_metering::nan::canonicalized_result;
+use keel_metering::{CostTable, DynamicKind, FunctionAnalysis};
+use wasmparser::{BlockType, FunctionBody, Operator};
+
+use super::control::{ControlFrame, FrameKind};
+use super::stack::{Val, ValueStack};
+use crate::error::CompileError;
+use crate::masm::*;
+
+/// What the code generator needs to know about the module.
+#[derive(Debug, Clone, Default)]
+pub struct CompileEnv {
+    /// Signatures: (params, results) counts per type index.
+    pub types: Vec<(u32, u32)>,
+    /// Type index of every function (imports first).
+    pub func_types: Vec<u32>,
+    /// Number of imported functions.
+    pub imported_funcs: u32,
+}
+
+/// Compiles every defined function. `bodies` and `analyses` are in definition order.
+///
+/// Errors: [`CompileError`] when a body cannot be read (the module was validated before,
+/// so this only happens for inconsistent inputs) or a frame is too large.
+pub fn compile_module<M: MacroAssembler>(
+    mut masm: M,
+    env: &CompileEnv,
+    bodies: &[FunctionBody<'_>],
+    analyses: &[FunctionAnalysis],
+    costs: &CostTable,
+) -> Result<CompiledCode, CompileError> {
+    if bodies.len() != analyses.len() {
+        return Err(CompileError::Internal("analysis does not match the code section".into()));
+    }
+    let labels: Vec<Label> = (0..bodies.len()).map(|_| masm.new_label()).collect();
+    let mut offsets = Vec::with_capacity(bodies.len());
+    for (i, (body, fa)) in bodies.iter().zip(analyses).enumerate() {
+        masm.bind(labels[i]);
+        offsets.push(masm.offset());
+        let ty = env
+            .func_types
+            .get((env.imported_funcs as usize) + i)
+            .and_then(|t| env.types.get(*t as usize))
+            .copied()
+            .ok_or_else(|| CompileError::Internal("function without a type".into()))?;
+        FuncCodegen::compile(&mut masm, env, &labels, body, fa, ty, costs)?;
+    }
+    Ok(masm.finish(offsets))
+}
+
+/// Frame size limit (slots): keeps every displacement far inside 32 bits.
+const MAX_FRAME_SLOTS: u64 = 1 << 24;
+
+struct FuncCodegen<'a, M: MacroAssembler> {
+    masm: &'a mut M,
+    env: &'a CompileEnv,
+    labels: &'a [Label],
+    costs: &'a CostTable,
+    stack: ValueStack,
+    control: Vec<ControlFrame>,
+    reachable: bool,
+    /// Nesting depth of blocks opened in unreachable code.
+    dead_depth: u32,
+}
+
+impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
+    fn compile(
+        masm: &'a mut M,
+        env: &'a CompileEnv,
+        labels: &'a [Label],
+        body: &FunctionBody<'_>,
+        fa: &FunctionAnalysis,
+        (params, results): (u32, u32),
+        costs: &'a CostTable,
+    ) -> Result<(), CompileError> {
+        let nlocals = u64::from(fa.params) + u64::from(fa.locals);
+        let slots = nlocals + u64::from(fa.max_stack_height) + 2;
+        if slots > MAX_FRAME_SLOTS {
+            return Err(CompileError::FrameTooLarge { func_index: fa.func_index, slots });
+        }
+        let regs = masm.allocatable();
+        masm.func_prologue(params, fa.locals, slots as u32);
+        masm.stack_enter(fa.frame_cost);
+        let ret = masm.new_label();
+        let mut cg = FuncCodegen {
+            masm,
+            env,
+            labels,
+            costs,
+            stack: ValueStack::new(regs, nlocals as u32),
+            control: vec![ControlFrame {
+                kind: FrameKind::Function,
+                label: ret,
+                height: 0,
+                params: 0,
+                results,
+            }],
+            reachable: true,
+            dead_depth: 0,
+        };
+        let mut ops = body.get_operators_reader().map_err(CompileError::from_wasmparser)?;
+        let mut charges = fa.charges.iter().peekable();
+        let mut op_index = 0u32;
+        while !ops.eof() {
+            let op = ops.read().map_err(CompileError::from_wasmparser)?;
+            while let Some(c) = charges.peek() {
+                if c.op_index < op_index {
+                    charges.next();
+                    continue;
+                }
+                if c.op_index == op_index && cg.reachable {
+                    cg.masm.charge_gas(c.gas);
+                }
+                break;
+            }
+            cg.visit(&op)?;
+            op_index += 1;
+        }
+        if !cg.control.is_empty() {
+            return Err(CompileError::Internal("unbalanced control frames".into()));
+        }
+        cg.masm.bind(ret);
+        cg.masm.stack_exit(fa.frame_cost);
+        cg.masm.func_epilogue(nlocals as u32, results);
+        Ok(())
+    }
+
+    fn block_arity(&self, bt: BlockType) -> (u32, u32) {
+        match bt {
+            BlockType::Empty => (0, 0),
+            BlockType::Type(_) => (0, 1),
+            BlockType::FuncType(i) => self.env.types.get(i as usize).copied().unwrap_or((0, 0)),
+        }
+    }
+
+    fn func_arity(&self, func: u32) -> (u32, u32) {
+        self.env
+            .func_types
+            .get(func as usize)
+            .and_then(|t| self.env.types.get(*t as usize))
+            .copied()
+            .unwrap_or((0, 0))
+    }
+
+    fn frame(&self, depth: u32) -> ControlFrame {
+        let i = self.control.len().saturating_sub(1 + depth as usize);
+        self.control[i]
+    }
+
+    /// Copies the values a branch to `f` carries into `f`'s slots (no stack change).
+    fn branch_moves(&mut self, f: &ControlFrame) {
+        let k = f.branch_arity() as usize;
+        let h = self.stack.len();
+        for i in 0..k {
+            let src = h - k + i;
+            let dst = self.stack.slot_of(f.height + i);
+            match self.stack.get(src) {
+                Val::Const(c) => self.masm.store_slot_imm(dst, c),
+                Val::Reg(r) => self.masm.store_slot(dst, r),
+                Val::Slot => {
+                    let s = self.stack.slot_of(src);
+                    self.masm.copy_slot(dst, s);
+                }
+            }
+        }
+    }
+
+    fn enter_frame(&mut self, kind: FrameKind, bt: BlockType, label: Label) {
+        let (p, r) = self.block_arity(bt);
+        self.stack.spill_all(self.masm);
+        self.stack.materialize_top(self.masm, p as usize);
+        let height = self.stack.len() - p as usize;
+        self.control.push(ControlFrame { kind, label, height, params: p, results: r });
+    }
+
+    fn reset_to(&mut self, height: usize, n: u32) {
+        self.stack.truncate(height);
+        for _ in 0..n {
+            self.stack.push(Val::Slot);
+        }
+    }
+
+    fn binop(&mut self, op: IntBin, size: Size) {
+        let rhs = self.stack.pop_regimm(self.masm);
+        let lhs = self.stack.pop_reg(self.masm);
+        self.masm.int_bin(op, size, lhs, rhs);
+        self.stack.free_regimm(rhs);
+        self.stack.push(Val::Reg(lhs));
+    }
+
+    fn cmp(&mut self, cc: IntCmp, size: Size) {
+        let rhs = self.stack.pop_regimm(self.masm);
+        let lhs = self.stack.pop_reg(self.masm);
+        self.masm.int_cmp(cc, size, lhs, rhs);
+        self.stack.free_regimm(rhs);
+        self.stack.push(Val::Reg(lhs));
+    }
+
+    fn div(&mut self, op: IntDiv, size: Size) {
+        let rhs = self.stack.pop_reg(self.masm);
+        let lhs = self.stack.pop_reg(self.masm);
+        self.masm.int_div(op, size, lhs, rhs);
+        self.stack.free_reg(rhs);
+        self.stack.push(Val::Reg(lhs));
+    }
+
+    fn unop(&mut self, op: IntUn, size: Size) {
+        let r = self.stack.pop_reg(self.masm);
+        self.masm.int_un(op, size, r);
+        self.stack.push(Val::Reg(r));
+    }
+
+    fn fbin(&mut self, op: FloatBin, size: Size, canon: bool) {
+        let rhs = self.stack.pop_reg(self.masm);
+        let lhs = self.stack.pop_reg(self.masm);
+        self.masm.float_bin(op, size, lhs, rhs, canon);
+        self.stack.free_reg(rhs);
+        self.stack.push(Val::Reg(lhs));
+    }
+
+    fn fun(&mut self, op: FloatUn, size: Size, canon: bool) {
+        let r = self.stack.pop_reg(self.masm);
+        self.masm.float_un(op, size, r, canon);
+        self.stack.push(Val::Reg(r));
+    }
+
+    fn fcmp(&mut self, cc: FloatCmp, size: Size) {
+        let rhs = self.stack.pop_reg(self.masm);
+        let lhs = self.stack.pop_reg(self.masm);
+        self.masm.float_cmp(cc, size, lhs, rhs);
+        self.stack.free_reg(rhs);
+        self.stack.push(Val::Reg(lhs));
+    }
+
+    fn load(&mut self, kind: LoadKind, offset: u64) {
+        let addr = self.stack.pop_reg(self.masm);
+        self.masm.load(kind, addr, addr, offset);
+        self.stack.push(Val::Reg(addr));
+    }
+
+    fn store(&mut self, bytes: u32, offset: u64) {
+        let val = self.stack.pop_reg(self.masm);
+        let addr = self.stack.pop_reg(self.masm);
+        self.masm.store(bytes, addr, val, offset);
+        self.stack.free_reg(val);
+        self.stack.free_reg(addr);
+    }
+
+    /// Calls libcall `lc` with `prefix` immediates, the top `n` operands and `suffix`
+    /// immediates; pushes its result when `result`.
+    fn lib(&mut self, lc: LibCall, prefix: &[u64], n: usize, suffix: &[u64], result: bool) {
+        self.stack.spill_all(self.masm);
+        let mut args: Vec<ArgSrc> = prefix.iter().map(|v| ArgSrc::Imm(*v)).collect();
+        args.extend(self.stack.pop_args(n));
+        args.extend(suffix.iter().map(|v| ArgSrc::Imm(*v)));
+        let slot = if result { Some(self.stack.slot_of(self.stack.len())) } else { None };
+        self.masm.libcall(lc, &args, slot);
+        if result {
+            self.stack.push(Val::Slot);
+        }
+    }
+
+    fn unit(&self, op: &Operator<'_>) -> u64 {
+        DynamicKind::of(op).map_or(0, |k| self.costs.unit_cost(k))
+    }
+
+    fn visit(&mut self, op: &Operator<'_>) -> Result<(), CompileError> {
+        if !self.reachable {
+            return self.visit_dead(op);
+        }
+        use Operator as O;
+        let canon = canonicalized_result(op).is_some();
+        match *op {
+            O::Unreachable => {
+                self.masm.trap(TrapCode::Unreachable);
+                self.reachable = false;
+            }
+            O::Nop => {}
+            O::Block { blockty } => {
+                let l = self.masm.new_label();
+                self.enter_frame(FrameKind::Block, blockty, l);
+            }
+            O::Loop { blockty } => {
+                let l = self.masm.new_label();
+                self.enter_frame(FrameKind::Loop, blockty, l);
+                self.masm.bind(l);
+            }
+            O::If { blockty } => {
+                let cond = self.stack.pop_reg(self.masm);
+                let end = self.masm.new_label();
+                let else_label = self.masm.new_label();
+                self.enter_frame(FrameKind::If { else_label: Some(else_label) }, blockty, end);
+                self.masm.branch(cond, false, else_label);
+                self.stack.free_reg(cond);
+            }
+            O::Else => {
+                let f = self.frame(0);
+                self.stack.materialize_top(self.masm, f.results as usize);
+                self.masm.jump(f.label);
+                self.begin_else();
+            }
+            O::End => {
+                let f = self.frame(0);
+                self.stack.materialize_top(self.masm, f.results as usize);
+                self.end_frame();
+            }
+            O::Br { relative_depth } => {
+                let f = self.frame(relative_depth);
+                self.branch_moves(&f);
+                self.masm.jump(f.label);
+                self.reachable = false;
+            }
+            O::BrIf { relative_depth } => {
+                let cond = self.stack.pop_reg(self.masm);
+                let f = self.frame(relative_depth);
+                if f.branch_arity() == 0 {
+                    self.masm.branch(cond, true, f.label);
+                } else {
+                    let skip = self.masm.new_label();
+                    self.masm.branch(cond, false, skip);
+                    self.branch_moves(&f);
+                    self.masm.jump(f.label);
+                    self.masm.bind(skip);
+                }
+                self.stack.free_reg(cond);
+            }
+            O::BrTable { ref targets } => {
+                let index = self.stack.pop_reg(self.masm);
+                let mut stubs: HashMap<u32, Label> = HashMap::new();
+                let mut pending: Vec<(u32, Label)> = Vec::new();
+                let mut resolve = |this: &mut Self, depth: u32| -> Label {
+                    let f = this.frame(depth);
+                    if f.branch_arity() == 0 {
+                        return f.label;
+                    }
+                    *stubs.entry(depth).or_insert_with(|| {
+                        let l = this.masm.new_label();
+                        pending.push((depth, l));
+                        l
+                    })
+                };
+                let mut labels = Vec::with_capacity(targets.len() as usize);
+                for t in targets.targets() {
+                    let t = t.map_err(CompileError::from_wasmparser)?;
+                    labels.push(resolve(self, t));
+                }
+                let default = resolve(self, targets.default());
+                self.masm.br_table(index, &labels, default);
+                self.stack.free_reg(index);
+                for (depth, l) in pending {
+                    self.masm.bind(l);
+                    let f = self.frame(depth);
+                    self.branch_moves(&f);
+                    self.masm.jump(f.label);
+                }
+                self.reachable = false;
+            }
+            O::Return => {
+                let f = self.control[0];
+                self.branch_moves(&f);
+                self.masm.jump(f.label);
+                self.reachable = false;
+            }
+            O::Call { function_index } => {
+                let (np, nr) = self.func_arity(function_index);
+                self.stack.spill_all(self.masm);
+                self.stack.materialize_top(self.masm, np as usize);
+                let h = self.stack.len() - np as usize;
+                let args_slot = self.stack.slot_of(h);
+                if function_index < self.env.imported_funcs {
+                    self.masm.call_import(function_index, args_slot);
+                } else {
+                    let i = (function_index - self.env.imported_funcs) as usize;
+                    let l = *self.labels.get(i).ok_or_else(|| {
+                        CompileError::Internal("call to an unknown function".into())
+                    })?;
+                    self.masm.call_direct(l, args_slot);
+                }
+                self.reset_to(h, nr);
+            }
+            O::CallIndirect { type_index, table_index } => {
+                let (np, nr) =
+                    self.env.types.get(type_index as usize).copied().unwrap_or((0, 0));
+                self.stack.spill_all(self.masm);
+                let idx = self.stack.pop_args(1)[0];
+                self.stack.materialize_top(self.masm, np as usize);
+                let h = self.stack.len() - np as usize;
+                let args_slot = self.stack.slot_of(h);
+                self.masm.call_indirect(table_index, type_index, idx, args_slot);
+                self.reset_to(h, nr);
+            }
+            O::Drop => {
+                if let Val::Reg(r) = self.stack.pop() {
+                    self.stack.free_reg(r);
+                }
+            }
+            O::Select | O::TypedSelect { .. } => {
+                let cond = self.stack.pop_reg(self.masm);
+                let b = self.stack.pop_reg(self.masm);
+                let a = self.stack.pop_reg(self.masm);
+                self.masm.select(a, b, cond);
+                self.stack.free_reg(b);
+                self.stack.free_reg(cond);
+                self.stack.push(Val::Reg(a));
+            }
+            O::LocalGet { local_index } => {
+                let r = self.stack.alloc(self.masm);
+                self.masm.load_slot(r, local_index);
+                self.stack.push(Val::Reg(r));
+            }
+            O::LocalSet { local_index } => {
+                let h = self.stack.len() - 1;
+                match self.stack.pop() {
+                    Val::Const(c) => self.masm.store_slot_imm(local_index, c),
+                    Val::Reg(r) => {
+                        self.masm.store_slot(local_index, r);
+                        self.stack.free_reg(r);
+                    }
+                    Val::Slot => {
+                        let s = self.stack.slot_of(h);
+                        self.masm.copy_slot(local_index, s);
+                    }
+                }
+            }
+            O::LocalTee { local_index } => {
+                if let Val::Const(c) = self.stack.get(self.stack.len() - 1) {
+                    self.masm.store_slot_imm(local_index, c);
+                } else {
+                    let r = self.stack.pop_reg(self.masm);
+                    self.masm.store_slot(local_index, r);
+                    self.stack.push(Val::Reg(r));
+                }
+            }
+            O::GlobalGet { global_index } => {
+                let r = self.stack.alloc(self.masm);
+                self.masm.global_get(r, global_index);
+                self.stack.push(Val::Reg(r));
+            }
+            O::GlobalSet { global_index } => {
+                let r = self.stack.pop_reg(self.masm);
+                self.masm.global_set(global_index, r);
+                self.stack.free_reg(r);
+            }
+
+            O::I32Load { memarg } | O::F32Load { memarg } => self.load(LoadKind::U32, memarg.offset),
+            O::I64Load { memarg } | O::F64Load { memarg } => self.load(LoadKind::U64, memarg.offset),
+            O::I32Load8S { memarg } => self.load(LoadKind::S8To32, memarg.offset),
+            O::I32Load8U { memarg } | O::I64Load8U { memarg } => self.load(LoadKind::U8, memarg.offset),
+            O::I32Load16S { memarg } => self.load(LoadKind::S16To32, memarg.offset),
+            O::I32Load16U { memarg } | O::I64Load16U { memarg } => {
+                self.load(LoadKind::U16, memarg.offset)
+            }
+            O::I64Load8S { memarg } => self.load(LoadKind::S8To64, memarg.offset),
+            O::I64Load16S { memarg } => self.load(LoadKind::S16To64, memarg.offset),
+            O::I64Load32S { memarg } => self.load(LoadKind::S32To64, memarg.offset),
+            O::I64Load32U { memarg } => self.load(LoadKind::U32, memarg.offset),
+            O::I32Store { memarg } | O::F32Store { memarg } | O::I64Store32 { memarg } => {
+                self.store(4, memarg.offset)
+            }
+            O::I64Store { memarg } | O::F64Store { memarg } => self.store(8, memarg.offset),
+            O::I32Store8 { memarg } | O::I64Store8 { memarg } => self.store(1, memarg.offset),
+            O::I32Store16 { memarg } | O::I64Store16 { memarg } => self.store(2, memarg.offset),
+            O::MemorySize { .. } => {
+                let r = self.stack.alloc(self.masm);
+                self.masm.memory_size(r);
+                self.stack.push(Val::Reg(r));
+            }
+            O::MemoryGrow { .. } => {
+                let u = self.unit(op);
+                self.lib(LibCall::MemoryGrow, &[], 1, &[u], true)
+            }
+            O::MemoryFill { .. } => {
+                let u = self.unit(op);
+                self.lib(LibCall::MemoryFill, &[], 3, &[u], false)
+            }
+            O::MemoryCopy { .. } => {
+                let u = self.unit(op);
+                self.lib(LibCall::MemoryCopy, &[], 3, &[u], false)
+            }
+            O::MemoryInit { data_index, .. } => {
+                let u = self.unit(op);
+                self.lib(LibCall::MemoryInit, &[u64::from(data_index)], 3, &[u], false)
+            }
+            O::DataDrop { data_index } => {
+                self.lib(LibCall::DataDrop, &[u64::from(data_index)], 0, &[], false)
+            }
+
+            O::I32Const { value } => self.stack.push(Val::Const(u64::from(value as u32))),
+            O::I64Const { value } => self.stack.push(Val::Const(value as u64)),
+            O::F32Const { value } => self.stack.push(Val::Const(u64::from(value.bits()))),
+            O::F64Const { value } => self.stack.push(Val::Const(value.bits())),
+            O::RefNull { .. } => self.stack.push(Val::Const(0)),
+            O::RefIsNull => self.unop(IntUn::Eqz, Size::S64),
+            O::RefFunc { function_index } => {
+                self.lib(LibCall::RefFunc, &[u64::from(function_index)], 0, &[], true)
+            }
+
+            O::I32Eqz => self.unop(IntUn::Eqz, Size::S32),
+            O::I64Eqz => self.unop(IntUn::Eqz, Size::S64),
+            O::I32Eq => self.cmp(IntCmp::Eq, Size::S32),
+            O::I32Ne => self.cmp(IntCmp::Ne, Size::S32),
+            O::I32LtS => self.cmp(IntCmp::LtS, Size::S32),
+            O::I32LtU => self.cmp(IntCmp::LtU, Size::S32),
+            O::I32GtS => self.cmp(IntCmp::GtS, Size::S32),
+            O::I32GtU => self.cmp(IntCmp::GtU, Size::S32),
+            O::I32LeS => self.cmp(IntCmp::LeS, Size::S32),
+            O::I32LeU => self.cmp(IntCmp::LeU, Size::S32),
+            O::I32GeS => self.cmp(IntCmp::GeS, Size::S32),
+            O::I32GeU => self.cmp(IntCmp::GeU, Size::S32),
+            O::I64Eq => self.cmp(IntCmp::Eq, Size::S64),
+            O::I64Ne => self.cmp(IntCmp::Ne, Size::S64),
+            O::I64LtS => self.cmp(IntCmp::LtS, Size::S64),
+            O::I64LtU => self.cmp(IntCmp::LtU, Size::S64),
+            O::I64GtS => self.cmp(IntCmp::GtS, Size::S64),
+            O::I64GtU => self.cmp(IntCmp::GtU, Size::S64),
+            O::I64LeS => self.cmp(IntCmp::LeS, Size::S64),
+            O::I64LeU => self.cmp(IntCmp::LeU, Size::S64),
+            O::I64GeS => self.cmp(IntCmp::GeS, Size::S64),
+            O::I64GeU => self.cmp(IntCmp::GeU, Size::S64),
+
+            O::F32Eq => self.fcmp(FloatCmp::Eq, Size::S32),
+            O::F32Ne => self.fcmp(FloatCmp::Ne, Size::S32),
+            O::F32Lt => self.fcmp(FloatCmp::Lt, Size::S32),
+            O::F32Gt => self.fcmp(FloatCmp::Gt, Size::S32),
+            O::F32Le => self.fcmp(FloatCmp::Le, Size::S32),
+            O::F32Ge => self.fcmp(FloatCmp::Ge, Size::S32),
+            O::F64Eq => self.fcmp(FloatCmp::Eq, Size::S64),
+            O::F64Ne => self.fcmp(FloatCmp::Ne, Size::S64),
+            O::F64Lt => self.fcmp(FloatCmp::Lt, Size::S64),
+            O::F64Gt => self.fcmp(FloatCmp::Gt, Size::S64),
+            O::F64Le => self.fcmp(FloatCmp::Le, Size::S64),
+            O::F64Ge => self.fcmp(FloatCmp::Ge, Size::S64),
+
+            O::I32Clz => self.unop(IntUn::Clz, Size::S32),
+            O::I32Ctz => self.unop(IntUn::Ctz, Size::S32),
+            O::I32Popcnt => self.unop(IntUn::Popcnt, Size::S32),
+            O::I32Add => self.binop(IntBin::Add, Size::S32),
+            O::I32Sub => self.binop(IntBin::Sub, Size::S32),
+            O::I32Mul => self.binop(IntBin::Mul, Size::S32),
+            O::I32DivS => self.div(IntDiv::DivS, Size::S32),
+            O::I32DivU => self.div(IntDiv::DivU, Size::S32),
+            O::I32RemS => self.div(IntDiv::RemS, Size::S32),
+            O::I32RemU => self.div(IntDiv::RemU, Size::S32),
+            O::I32And => self.binop(IntBin::And, Size::S32),
+            O::I32Or => self.binop(IntBin::Or, Size::S32),
+            O::I32Xor => self.binop(IntBin::Xor, Size::S32),
+            O::I32Shl => self.binop(IntBin::Shl, Size::S32),
+            O::I32ShrS => self.binop(IntBin::ShrS, Size::S32),
+            O::I32ShrU => self.binop(IntBin::ShrU, Size::S32),
+            O::I32Rotl => self.binop(IntBin::Rotl, Size::S32),
+            O::I32Rotr => self.binop(IntBin::Rotr, Size::S32),
+            O::I64Clz => self.unop(IntUn::Clz, Size::S64),
+            O::I64Ctz => self.unop(IntUn::Ctz, Size::S64),
+            O::I64Popcnt => self.unop(IntUn::Popcnt, Size::S64),
+            O::I64Add => self.binop(IntBin::Add, Size::S64),
+            O::I64Sub => self.binop(IntBin::Sub, Size::S64),
+            O::I64Mul => self.binop(IntBin::Mul, Size::S64),
+            O::I64DivS => self.div(IntDiv::DivS, Size::S64),
+            O::I64DivU => self.div(IntDiv::DivU, Size::S64),
+            O::I64RemS => self.div(IntDiv::RemS, Size::S64),
+            O::I64RemU => self.div(IntDiv::RemU, Size::S64),
+            O::I64And => self.binop(IntBin::And, Size::S64),
+            O::I64Or => self.binop(IntBin::Or, Size::S64),
+            O::I64Xor => self.binop(IntBin::Xor, Size::S64),
+            O::I64Shl => self.binop(IntBin::Shl, Size::S64),
+            O::I64ShrS => self.binop(IntBin::ShrS, Size::S64),
+            O::I64ShrU => self.binop(IntBin::ShrU, Size::S64),
+            O::I64Rotl => self.binop(IntBin::Rotl, Size::S64),
+            O::I64Rotr => self.binop(IntBin::Rotr, Size::S64),
+
+            O::F32Abs => self.bits(IntBin::And, Size::S32, 0x7fff_ffff),
+            O::F32Neg => self.bits(IntBin::Xor, Size::S32, 0x8000_0000),
+            O::F64Abs => self.bits(IntBin::And, Size::S64, 0x7fff_ffff_ffff_ffff),
+            O::F64Neg => self.bits(IntBin::Xor, Size::S64, 0x8000_0000_0000_0000),
+            O::F32Copysign => self.copysign(Size::S32, 0x8000_0000),
+            O::F64Copysign => self.copysign(Size::S64, 0x8000_0000_0000_0000),
+            O::F32Ceil => self.fun(FloatUn::Ceil, Size::S32, canon),
+            O::F32Floor => self.fun(FloatUn::Floor, Size::S32, canon),
+            O::F32Trunc => self.fun(FloatUn::Trunc, Size::S32, canon),
+            O::F32Nearest => self.fun(FloatUn::Nearest, Size::S32, canon),
+            O::F32Sqrt => self.fun(FloatUn::Sqrt, Size::S32, canon),
+            O::F64Ceil => self.fun(FloatUn::Ceil, Size::S64, canon),
+            O::F64Floor => self.fun(FloatUn::Floor, Size::S64, canon),
+            O::F64Trunc => self.fun(FloatUn::Trunc, Size::S64, canon),
+            O::F64Nearest => self.fun(FloatUn::Nearest, Size::S64, canon),
+            O::F64Sqrt => self.fun(FloatUn::Sqrt, Size::S64, canon),
+            O::F32Add => self.fbin(FloatBin::Add, Size::S32, canon),
+            O::F32Sub => self.fbin(FloatBin::Sub, Size::S32, canon),
+            O::F32Mul => self.fbin(FloatBin::Mul, Size::S32, canon),
+            O::F32Div => self.fbin(FloatBin::Div, Size::S32, canon),
+            O::F64Add => self.fbin(FloatBin::Add, Size::S64, canon),
+            O::F64Sub => self.fbin(FloatBin::Sub, Size::S64, canon),
+            O::F64Mul => self.fbin(FloatBin::Mul, Size::S64, canon),
+            O::F64Div => self.fbin(FloatBin::Div, Size::S64, canon),
+            O::F32Min => self.lib(LibCall::FloatMinMax, &[], 2, &[0], true),
+            O::F32Max => self.lib(LibCall::FloatMinMax, &[], 2, &[1], true),
+            O::F64Min => self.lib(LibCall::FloatMinMax, &[], 2, &[2], true),
+            O::F64Max => self.lib(LibCall::FloatMinMax, &[], 2, &[3], true),
+
+            O::I32WrapI64 | O::I64ExtendI32U => self.unop(IntUn::ZeroExtend32, Size::S64),
+            O::I64ExtendI32S | O::I64Extend32S => self.unop(IntUn::Extend32S, Size::S64),
+            O::I32Extend8S => self.unop(IntUn::Extend8S, Size::S32),
+            O::I32Extend16S => self.unop(IntUn::Extend16S, Size::S32),
+            O::I64Extend8S => self.unop(IntUn::Extend8S, Size::S64),
+            O::I64Extend16S => self.unop(IntUn::Extend16S, Size::S64),
+            O::F32DemoteF64 => self.fun(FloatUn::Demote, Size::S32, canon),
+            O::F64PromoteF32 => self.fun(FloatUn::Promote, Size::S64, canon),
+            O::F32ConvertI32S => self.fun(FloatUn::ConvertI32S, Size::S32, false),
+            O::F32ConvertI64S => self.fun(FloatUn::ConvertI64S, Size::S32, false),
+            O::F64ConvertI32S => self.fun(FloatUn::ConvertI32S, Size::S64, false),
+            O::F64ConvertI64S => self.fun(FloatUn::ConvertI64S, Size::S64, false),
+            O::F32ConvertI32U => self.lib(LibCall::IntToFloat, &[], 1, &[0], true),
+            O::F32ConvertI64U => self.lib(LibCall::IntToFloat, &[], 1, &[1], true),
+            O::F64ConvertI32U => self.lib(LibCall::IntToFloat, &[], 1, &[2], true),
+            O::F64ConvertI64U => self.lib(LibCall::IntToFloat, &[], 1, &[3], true),
+            O::I32ReinterpretF32
+            | O::F32ReinterpretI32
+            | O::I64ReinterpretF64
+            | O::F64ReinterpretI64 => {}
+            O::I32TruncF32S => self.f2i(0),
+            O::I32TruncF32U => self.f2i(1),
+            O::I32TruncF64S => self.f2i(2),
+            O::I32TruncF64U => self.f2i(3),
+            O::I64TruncF32S => self.f2i(4),
+            O::I64TruncF32U => self.f2i(5),
+            O::I64TruncF64S => self.f2i(6),
+            O::I64TruncF64U => self.f2i(7),
+            O::I32TruncSatF32S => self.f2i(8),
+            O::I32TruncSatF32U => self.f2i(9),
+            O::I32TruncSatF64S => self.f2i(10),
+            O::I32TruncSatF64U => self.f2i(11),
+            O::I64TruncSatF32S => self.f2i(12),
+            O::I64TruncSatF32U => self.f2i(13),
+            O::I64TruncSatF64S => self.f2i(14),
+            O::I64TruncSatF64U => self.f2i(15),
+
+            O::TableGet { table } => self.lib(LibCall::TableGet, &[u64::from(table)], 1, &[], true),
+            O::TableSet { table } => self.lib(LibCall::TableSet, &[u64::from(table)], 2, &[], false),
+            O::TableSize { table } => self.lib(LibCall::TableSize, &[u64::from(table)], 0, &[], true),
+            O::TableGrow { table } => {
+                let u = self.unit(op);
+                self.lib(LibCall::TableGrow, &[u64::from(table)], 2, &[u], true)
+            }
+            O::TableFill { table } => {
+                let u = self.unit(op);
+                self.lib(LibCall::TableFill, &[u64::from(table)], 3, &[u], false)
+            }
+            O::TableCopy { dst_table, src_table } => {
+                let u = self.unit(op);
+                let t = u64::from(dst_table) | (u64::from(src_table) << 32);
+                self.lib(LibCall::TableCopy, &[t], 3, &[u], false)
+            }
+            O::TableInit { elem_index, table } => {
+                let u = self.unit(op);
+                let t = u64::from(table) | (u64::from(elem_index) << 32);
+                self.lib(LibCall::TableInit, &[t], 3, &[u], false)
+            }
+            O::ElemDrop { elem_index } => {
+                self.lib(LibCall::ElemDrop, &[u64::from(elem_index)], 0, &[], false)
+            }
+            ref other => {
+                return Err(CompileError::Unsupported(format!("{other:?}")));
+            }
+        }
+        Ok(())
+    }
+
+    fn f2i(&mut self, kind: u64) {
+        self.lib(LibCall::FloatToInt, &[], 1, &[kind], true);
+    }
+
+    fn bits(&mut self, op: IntBin, size: Size, mask: u64) {
+        let r = self.stack.pop_reg(self.masm);
+        self.masm.int_bin(op, size, r, RegImm::Imm(mask));
+        self.stack.push(Val::Reg(r));
+    }
+
+    fn copysign(&mut self, size: Size, sign: u64) {
+        let b = self.stack.pop_reg(self.masm);
+        let a = self.stack.pop_reg(self.masm);
+        let not_sign = if size == Size::S32 { !sign & 0xffff_ffff } else { !sign };
+        self.masm.int_bin(IntBin::And, size, a, RegImm::Imm(not_sign));
+        self.masm.int_bin(IntBin::And, size, b, RegImm::Imm(sign));
+        self.masm.int_bin(IntBin::Or, size, a, RegImm::Reg(b));
+        self.stack.free_reg(b);
+        self.stack.push(Val::Reg(a));
+    }
+
+    /// `else` of the innermost `if`: switch to the condition-false path.
+    fn begin_else(&mut self) {
+        let i = self.control.len() - 1;
+        let f = self.control[i];
+        if let FrameKind::If { else_label: Some(l) } = f.kind {
+            self.masm.bind(l);
+        }
+        self.control[i].kind = FrameKind::If { else_label: None };
+        self.reset_to(f.height, f.params);
+        self.reachable = true;
+    }
+
+    /// `end` of the innermost frame (results already in their slots if reachable).
+    fn end_frame(&mut self) {
+        let f = match self.control.pop() {
+            Some(f) => f,
+            None => return,
+        };
+        match f.kind {
+            FrameKind::If { else_label: Some(l) } => {
+                self.masm.bind(l);
+                self.masm.bind(f.label);
+            }
+            FrameKind::If { else_label: None } | FrameKind::Block => self.masm.bind(f.label),
+            FrameKind::Loop | FrameKind::Function => {}
+        }
+        self.reset_to(f.height, f.results);
+        self.reachable = true;
+    }
+
+    fn visit_dead(&mut self, op: &Operator<'_>) -> Result<(), CompileError> {
+        match op {
+            Operator::Block { .. } | Operator::Loop { .. } | Operator::If { .. } => {
+                self.dead_depth += 1;
+            }
+            Operator::Else if self.dead_depth == 0 => self.begin_else(),
+            Operator::End if self.dead_depth == 0 => self.end_frame(),
+            Operator::End => self.dead_depth -= 1,
+            _ => {}
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,12 @@
+//! The arch-neutral single-pass compiler: one forward pass over each function's wasm
+//! operators drives a [`crate::masm::MacroAssembler`].
+//!
+//! * `stack`: the abstract value stack (constants, registers, slots) and register allocator.
+//! * `control`: control frames and their branch labels.
+//! * `codegen`: the operator visitor, gas and stack metering, calls.
+
+pub mod codegen;
+pub mod control;
+pub mod stack;
+
+pub use codegen::{compile_module, CompileEnv};

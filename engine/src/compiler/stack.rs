@@ -1,0 +1,186 @@
+//! The abstract value stack and the register allocator.
+//!
+//! Each operand-stack entry is a constant (kept as an immediate until needed), a register,
+//! or "in its slot": the frame slot fixed by its height. Spilling writes a register entry to
+//! its slot. `spill_all` remembers the height below which no entry is in a register, so
+//! repeated spills cost amortized O(1) per entry: compilation stays linear.
+
+use crate::masm::{ArgSrc, MacroAssembler, Reg, RegImm};
+
+/// One operand-stack entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Val {
+    /// A constant (bit pattern; i32 and f32 in the low 32 bits).
+    Const(u64),
+    /// In a register.
+    Reg(Reg),
+    /// In the frame slot of its height.
+    Slot,
+}
+
+/// The value stack plus the set of free registers.
+#[derive(Debug)]
+pub struct ValueStack {
+    vals: Vec<Val>,
+    /// No entry below this height is in a register.
+    watermark: usize,
+    regs: &'static [Reg],
+    /// Bit i set = `regs[i]` free.
+    free: u32,
+    /// Slot of operand-stack height 0 (params + locals).
+    base_slot: u32,
+}
+
+impl ValueStack {
+    /// An empty stack over the allocatable registers; height 0 lives in `base_slot`.
+    pub fn new(regs: &'static [Reg], base_slot: u32) -> ValueStack {
+        let all = if regs.len() >= 32 { u32::MAX } else { (1u32 << regs.len()) - 1 };
+        ValueStack { vals: Vec::new(), watermark: 0, regs, free: all, base_slot }
+    }
+
+    /// Current height.
+    pub fn len(&self) -> usize {
+        self.vals.len()
+    }
+
+    /// Whether empty.
+    pub fn is_empty(&self) -> bool {
+        self.vals.is_empty()
+    }
+
+    /// Slot of height `h`.
+    pub fn slot_of(&self, h: usize) -> u32 {
+        self.base_slot + h as u32
+    }
+
+    /// Entry at height `h`.
+    pub fn get(&self, h: usize) -> Val {
+        self.vals[h]
+    }
+
+    /// Pushes an entry.
+    pub fn push(&mut self, v: Val) {
+        self.vals.push(v);
+    }
+
+    /// Pops the top entry (its register, if any, stays allocated: the caller frees it).
+    pub fn pop(&mut self) -> Val {
+        let v = self.vals.pop().unwrap_or(Val::Slot);
+        if self.watermark > self.vals.len() {
+            self.watermark = self.vals.len();
+        }
+        v
+    }
+
+    /// Drops entries down to height `h`, freeing their registers.
+    pub fn truncate(&mut self, h: usize) {
+        while self.vals.len() > h {
+            if let Val::Reg(r) = self.pop() {
+                self.free_reg(r);
+            }
+        }
+    }
+
+    fn index_of(&self, r: Reg) -> usize {
+        self.regs.iter().position(|x| *x == r).unwrap_or(0)
+    }
+
+    /// Returns `r` to the free set.
+    pub fn free_reg(&mut self, r: Reg) {
+        let i = self.index_of(r);
+        self.free |= 1 << i;
+    }
+
+    /// Frees `v`'s register, if it has one.
+    pub fn free_regimm(&mut self, v: RegImm) {
+        if let RegImm::Reg(r) = v {
+            self.free_reg(r);
+        }
+    }
+
+    /// Allocates a register, spilling every register entry when none is free.
+    pub fn alloc<M: MacroAssembler>(&mut self, masm: &mut M) -> Reg {
+        if self.free == 0 {
+            self.spill_all(masm);
+        }
+        let i = self.free.trailing_zeros() as usize;
+        // With all stack entries spilled, only the (at most three) registers an operator
+        // is holding remain allocated, far fewer than the allocatable set.
+        self.free &= !(1 << i);
+        self.regs[i.min(self.regs.len() - 1)]
+    }
+
+    /// Writes every register entry to its slot and frees the registers.
+    pub fn spill_all<M: MacroAssembler>(&mut self, masm: &mut M) {
+        for h in self.watermark..self.vals.len() {
+            if let Val::Reg(r) = self.vals[h] {
+                masm.store_slot(self.base_slot + h as u32, r);
+                self.free_reg(r);
+                self.vals[h] = Val::Slot;
+            }
+        }
+        self.watermark = self.vals.len();
+    }
+
+    /// Puts the top `n` entries into their slots.
+    pub fn materialize_top<M: MacroAssembler>(&mut self, masm: &mut M, n: usize) {
+        let len = self.vals.len();
+        for h in len.saturating_sub(n)..len {
+            match self.vals[h] {
+                Val::Const(c) => masm.store_slot_imm(self.base_slot + h as u32, c),
+                Val::Reg(r) => {
+                    masm.store_slot(self.base_slot + h as u32, r);
+                    self.free_reg(r);
+                }
+                Val::Slot => {}
+            }
+            self.vals[h] = Val::Slot;
+        }
+    }
+
+    /// Pops the top entry into a register.
+    pub fn pop_reg<M: MacroAssembler>(&mut self, masm: &mut M) -> Reg {
+        let h = self.vals.len().saturating_sub(1);
+        match self.pop() {
+            Val::Reg(r) => r,
+            Val::Const(c) => {
+                let r = self.alloc(masm);
+                masm.mov_imm(r, c);
+                r
+            }
+            Val::Slot => {
+                let r = self.alloc(masm);
+                masm.load_slot(r, self.base_slot + h as u32);
+                r
+            }
+        }
+    }
+
+    /// Pops the top entry as a register or an immediate.
+    pub fn pop_regimm<M: MacroAssembler>(&mut self, masm: &mut M) -> RegImm {
+        if let Some(Val::Const(c)) = self.vals.last().copied() {
+            self.pop();
+            return RegImm::Imm(c);
+        }
+        RegImm::Reg(self.pop_reg(masm))
+    }
+
+    /// After `spill_all`: pops the top `n` entries as call arguments (deepest first).
+    pub fn pop_args(&mut self, n: usize) -> Vec<ArgSrc> {
+        let len = self.vals.len();
+        let start = len.saturating_sub(n);
+        let args = (start..len)
+            .map(|h| match self.vals[h] {
+                Val::Const(c) => ArgSrc::Imm(c),
+                _ => ArgSrc::Slot(self.base_slot + h as u32),
+            })
+            .collect();
+        self.truncate(start);
+        args
+    }
+
+    /// Whether every register is free (true at every control-flow merge).
+    pub fn all_free(&self) -> bool {
+        self.free.count_ones() as usize == self.regs.len()
+    }
+}

@@ -1,0 +1,137 @@
+//! [`Engine`] and its [`Config`]: the target ISA, gas cost table, deterministic profile and
+//! stack budget shared by every module compiled with it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use keel_metering::{CostTable, Profile, DEFAULT_MAX_STACK_SLOTS};
+
+use crate::error::Error;
+use crate::isa::Isa;
+use crate::values::FuncType;
+
+/// Engine configuration.
+///
+/// ```
+/// let config = keel_engine::Config::default();
+/// assert_eq!(config.stack_limit, keel_metering::DEFAULT_MAX_STACK_SLOTS);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Target instruction set (must be the host's to execute).
+    pub isa: Isa,
+    /// Gas schedule.
+    pub cost_table: CostTable,
+    /// Deterministic profile modules are validated against.
+    pub profile: Profile,
+    /// Deterministic stack budget, in slots, for each store (see `specs/gas.md`).
+    pub stack_limit: u64,
+    /// Native stack bytes reserved beyond what guest frames can use under `stack_limit`,
+    /// for host functions and runtime helpers running on the guest stack.
+    pub host_stack_bytes: usize,
+}
+
+impl Default for Config {
+    /// Host ISA, default cost table and chain profile, default stack budget.
+    fn default() -> Self {
+        Config {
+            isa: Isa::host().unwrap_or(Isa::X64),
+            cost_table: CostTable::default(),
+            profile: Profile::default(),
+            stack_limit: DEFAULT_MAX_STACK_SLOTS,
+            host_stack_bytes: 8 << 20,
+        }
+    }
+}
+
+impl Config {
+    /// The permissive profile (any import, no structural limits) used by the spec
+    /// testsuite, with everything else default.
+    pub fn permissive() -> Config {
+        Config { profile: Profile::permissive(), ..Config::default() }
+    }
+}
+
+/// Native bytes one deterministic stack slot may cost at most: a guest frame of `c` slots
+/// (`c >= FRAME_OVERHEAD_SLOTS`) uses at most `8c + 24` native bytes (return address,
+/// frame link, vmctx, argument pointer, slots, alignment, two spare slots), which is below
+/// `16c`.
+pub const NATIVE_BYTES_PER_SLOT: usize = 16;
+
+pub(crate) struct EngineInner {
+    pub(crate) config: Config,
+    pub(crate) features: String,
+    types: Mutex<(HashMap<FuncType, u32>, Vec<FuncType>)>,
+}
+
+/// A compilation and execution environment. Cheap to clone (shared).
+///
+/// ```
+/// let engine = keel_engine::Engine::new(keel_engine::Config::default()).unwrap();
+/// # let _ = engine;
+/// ```
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) inner: Arc<EngineInner>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("isa", &self.inner.config.isa).finish()
+    }
+}
+
+impl Default for Engine {
+    /// An engine with [`Config::default`]. Panics only if the host cannot run Keel.
+    fn default() -> Self {
+        Engine::new(Config::default()).expect("host supports Keel")
+    }
+}
+
+impl Engine {
+    /// Creates an engine.
+    ///
+    /// Errors: [`Error::Engine`] when `config.isa` is not the host's or the CPU lacks a
+    /// required feature.
+    pub fn new(config: Config) -> Result<Engine, Error> {
+        if Isa::host() != Some(config.isa) {
+            return Err(Error::Engine(format!(
+                "target ISA {} cannot execute on this host",
+                config.isa.name()
+            )));
+        }
+        let features = config
+            .isa
+            .check_features()
+            .map_err(|f| Error::Engine(format!("CPU feature {f} required")))?;
+        Ok(Engine {
+            inner: Arc::new(EngineInner {
+                config,
+                features,
+                types: Mutex::new((HashMap::new(), Vec::new())),
+            }),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Whether two handles are the same engine.
+    pub fn same(a: &Engine, b: &Engine) -> bool {
+        Arc::ptr_eq(&a.inner, &b.inner)
+    }
+
+    /// Engine-wide id of a signature (structurally equal signatures share an id).
+    pub(crate) fn intern(&self, ty: &FuncType) -> u32 {
+        let mut g = self.inner.types.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(id) = g.0.get(ty) {
+            return *id;
+        }
+        let id = g.1.len() as u32 + 1;
+        g.1.push(ty.clone());
+        g.0.insert(ty.clone(), id);
+        id
+    }
+}

@@ -1,0 +1,478 @@
+//! x86-64 instruction encoding: the few dozen instruction forms the MacroAssembler needs.
+//!
+//! Registers are hardware numbers 0..=15 (`rax`=0 … `r15`=15). Memory operands are always
+//! `[base + disp32]` or `[base + index*1 + disp32]`; the encoder picks the short
+//! displacement form when it fits.
+
+/// Hardware register numbers.
+#[allow(missing_docs)]
+pub mod r {
+    pub const RAX: u8 = 0;
+    pub const RCX: u8 = 1;
+    pub const RDX: u8 = 2;
+    pub const RBX: u8 = 3;
+    pub const RSP: u8 = 4;
+    pub const RBP: u8 = 5;
+    pub const RSI: u8 = 6;
+    pub const RDI: u8 = 7;
+    pub const R8: u8 = 8;
+    pub const R9: u8 = 9;
+    pub const R10: u8 = 10;
+    pub const R11: u8 = 11;
+    pub const R12: u8 = 12;
+    pub const R13: u8 = 13;
+    pub const R14: u8 = 14;
+    pub const R15: u8 = 15;
+}
+
+/// Condition codes (the low nibble of `jcc`/`setcc`/`cmovcc`).
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Cond {
+    O = 0,
+    No = 1,
+    B = 2,
+    Ae = 3,
+    E = 4,
+    Ne = 5,
+    Be = 6,
+    A = 7,
+    S = 8,
+    Ns = 9,
+    P = 10,
+    Np = 11,
+    L = 12,
+    Ge = 13,
+    Le = 14,
+    G = 15,
+}
+
+/// ALU operations of the classic `op r/m, reg` / `op r/m, imm` group.
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alu {
+    Add,
+    Or,
+    And,
+    Sub,
+    Xor,
+    Cmp,
+}
+
+impl Alu {
+    fn rm_reg_opcode(self) -> u8 {
+        match self {
+            Alu::Add => 0x01,
+            Alu::Or => 0x09,
+            Alu::And => 0x21,
+            Alu::Sub => 0x29,
+            Alu::Xor => 0x31,
+            Alu::Cmp => 0x39,
+        }
+    }
+    fn ext(self) -> u8 {
+        match self {
+            Alu::Add => 0,
+            Alu::Or => 1,
+            Alu::And => 4,
+            Alu::Sub => 5,
+            Alu::Xor => 6,
+            Alu::Cmp => 7,
+        }
+    }
+}
+
+/// Shift and rotate operations (`/ext` of opcodes `D3` and `C1`).
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shift {
+    Rol = 0,
+    Ror = 1,
+    Shl = 4,
+    Shr = 5,
+    Sar = 7,
+}
+
+/// A memory operand `[base + index + disp]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Mem {
+    /// Base register.
+    pub base: u8,
+    /// Optional index register (scale 1).
+    pub index: Option<u8>,
+    /// Displacement.
+    pub disp: i32,
+}
+
+impl Mem {
+    /// `[base + disp]`.
+    pub fn new(base: u8, disp: i32) -> Mem {
+        Mem { base, index: None, disp }
+    }
+    /// `[base + index + disp]`.
+    pub fn indexed(base: u8, index: u8, disp: i32) -> Mem {
+        Mem { base, index: Some(index), disp }
+    }
+}
+
+/// The code buffer with encoding helpers.
+#[derive(Debug, Default)]
+pub struct Asm {
+    /// Encoded bytes.
+    pub buf: Vec<u8>,
+}
+
+impl Asm {
+    /// Current offset in the buffer.
+    pub fn pos(&self) -> usize {
+        self.buf.len()
+    }
+    /// Appends one byte.
+    pub fn byte(&mut self, b: u8) {
+        self.buf.push(b);
+    }
+    /// Appends a little-endian u32.
+    pub fn u32(&mut self, v: u32) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    /// Appends a little-endian u64.
+    pub fn u64(&mut self, v: u64) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    /// Overwrites 4 bytes at `at`.
+    pub fn patch_u32(&mut self, at: usize, v: u32) {
+        self.buf[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    }
+
+    /// Emits an optional REX prefix. `byte_regs` forces one so that registers 4..=7 name
+    /// `spl..dil` in byte instructions.
+    fn rex(&mut self, w: bool, reg: u8, index: u8, base: u8, byte_regs: bool) {
+        let v = 0x40
+            | (u8::from(w) << 3)
+            | (((reg >> 3) & 1) << 2)
+            | (((index >> 3) & 1) << 1)
+            | ((base >> 3) & 1);
+        let force = byte_regs && ((4..8).contains(&reg) || (4..8).contains(&base));
+        if v != 0x40 || force {
+            self.byte(v);
+        }
+    }
+
+    fn modrm_mem(&mut self, reg: u8, m: Mem) {
+        let reg = reg & 7;
+        let base = m.base & 7;
+        let (md, short) = if m.disp == 0 && base != 5 {
+            (0u8, None)
+        } else if (-128..128).contains(&m.disp) {
+            (1u8, Some(true))
+        } else {
+            (2u8, Some(false))
+        };
+        match m.index {
+            None if base != 4 => self.byte((md << 6) | (reg << 3) | base),
+            None => {
+                self.byte((md << 6) | (reg << 3) | 4);
+                self.byte(0x24); // SIB: no index, base rsp/r12
+            }
+            Some(idx) => {
+                self.byte((md << 6) | (reg << 3) | 4);
+                self.byte(((idx & 7) << 3) | base);
+            }
+        }
+        match short {
+            None => {}
+            Some(true) => self.byte(m.disp as i8 as u8),
+            Some(false) => self.u32(m.disp as u32),
+        }
+    }
+
+    /// `[prefix] [REX] opcode /r` with a register `rm`.
+    pub fn op_rr(&mut self, prefix: Option<u8>, w: bool, opcode: &[u8], reg: u8, rm: u8, byte_regs: bool) {
+        if let Some(p) = prefix {
+            self.byte(p);
+        }
+        self.rex(w, reg, 0, rm, byte_regs);
+        self.buf.extend_from_slice(opcode);
+        self.byte(0xC0 | ((reg & 7) << 3) | (rm & 7));
+    }
+
+    /// `[prefix] [REX] opcode /r` with a memory `rm`.
+    pub fn op_rm(&mut self, prefix: Option<u8>, w: bool, opcode: &[u8], reg: u8, m: Mem, byte_regs: bool) {
+        if let Some(p) = prefix {
+            self.byte(p);
+        }
+        self.rex(w, reg, m.index.unwrap_or(0), m.base, byte_regs);
+        self.buf.extend_from_slice(opcode);
+        self.modrm_mem(reg, m);
+    }
+
+    // ---- moves ----
+
+    /// `mov dst, src` (64-bit when `w`, else 32-bit, zero-extending).
+    pub fn mov_rr(&mut self, w: bool, dst: u8, src: u8) {
+        self.op_rr(None, w, &[0x89], src, dst, false);
+    }
+    /// `mov dst, imm` choosing the shortest form; the full 64 bits of `dst` are written.
+    pub fn mov_ri(&mut self, dst: u8, imm: u64) {
+        if imm <= u64::from(u32::MAX) {
+            self.rex(false, 0, 0, dst, false);
+            self.byte(0xB8 + (dst & 7));
+            self.u32(imm as u32);
+        } else if (imm as i64) >= i64::from(i32::MIN) && (imm as i64) <= i64::from(i32::MAX) {
+            self.rex(true, 0, 0, dst, false);
+            self.byte(0xC7);
+            self.byte(0xC0 | (dst & 7));
+            self.u32(imm as u32);
+        } else {
+            self.rex(true, 0, 0, dst, false);
+            self.byte(0xB8 + (dst & 7));
+            self.u64(imm);
+        }
+    }
+    /// `mov dst, [m]` (64-bit when `w`).
+    pub fn load(&mut self, w: bool, dst: u8, m: Mem) {
+        self.op_rm(None, w, &[0x8B], dst, m, false);
+    }
+    /// `mov [m], src` (64-bit when `w`).
+    pub fn store(&mut self, w: bool, m: Mem, src: u8) {
+        self.op_rm(None, w, &[0x89], src, m, false);
+    }
+    /// `mov byte [m], src8`.
+    pub fn store8(&mut self, m: Mem, src: u8) {
+        self.op_rm(None, false, &[0x88], src, m, true);
+    }
+    /// `mov word [m], src16`.
+    pub fn store16(&mut self, m: Mem, src: u8) {
+        self.byte(0x66);
+        self.op_rm(None, false, &[0x89], src, m, false);
+    }
+    /// `mov qword [m], simm32` (sign-extended).
+    pub fn store_imm32_q(&mut self, m: Mem, imm: i32) {
+        self.op_rm(None, true, &[0xC7], 0, m, false);
+        self.u32(imm as u32);
+    }
+    /// `movzx dst32, byte [m]`.
+    pub fn load_u8(&mut self, dst: u8, m: Mem) {
+        self.op_rm(None, false, &[0x0F, 0xB6], dst, m, false);
+    }
+    /// `movzx dst32, word [m]`.
+    pub fn load_u16(&mut self, dst: u8, m: Mem) {
+        self.op_rm(None, false, &[0x0F, 0xB7], dst, m, false);
+    }
+    /// `movsx dst, byte [m]` (64-bit when `w`).
+    pub fn load_s8(&mut self, w: bool, dst: u8, m: Mem) {
+        self.op_rm(None, w, &[0x0F, 0xBE], dst, m, false);
+    }
+    /// `movsx dst, word [m]` (64-bit when `w`).
+    pub fn load_s16(&mut self, w: bool, dst: u8, m: Mem) {
+        self.op_rm(None, w, &[0x0F, 0xBF], dst, m, false);
+    }
+    /// `movsxd dst64, dword [m]`.
+    pub fn load_s32(&mut self, dst: u8, m: Mem) {
+        self.op_rm(None, true, &[0x63], dst, m, false);
+    }
+    /// `lea dst, [m]`.
+    pub fn lea(&mut self, dst: u8, m: Mem) {
+        self.op_rm(None, true, &[0x8D], dst, m, false);
+    }
+    /// `movzx dst32, src8`.
+    pub fn movzx8_rr(&mut self, dst: u8, src: u8) {
+        self.op_rr(None, false, &[0x0F, 0xB6], dst, src, true);
+    }
+    /// `movzx dst32, src16`.
+    pub fn movzx16_rr(&mut self, dst: u8, src: u8) {
+        self.op_rr(None, false, &[0x0F, 0xB7], dst, src, false);
+    }
+    /// `movsx dst, src8` (64-bit when `w`).
+    pub fn movsx8_rr(&mut self, w: bool, dst: u8, src: u8) {
+        self.op_rr(None, w, &[0x0F, 0xBE], dst, src, true);
+    }
+    /// `movsx dst, src16` (64-bit when `w`).
+    pub fn movsx16_rr(&mut self, w: bool, dst: u8, src: u8) {
+        self.op_rr(None, w, &[0x0F, 0xBF], dst, src, false);
+    }
+    /// `movsxd dst64, src32`.
+    pub fn movsxd_rr(&mut self, dst: u8, src: u8) {
+        self.op_rr(None, true, &[0x63], dst, src, false);
+    }
+
+    // ---- integer ALU ----
+
+    /// `op dst, src`.
+    pub fn alu_rr(&mut self, op: Alu, w: bool, dst: u8, src: u8) {
+        self.op_rr(None, w, &[op.rm_reg_opcode()], src, dst, false);
+    }
+    /// `op dst, simm32`.
+    pub fn alu_ri(&mut self, op: Alu, w: bool, dst: u8, imm: i32) {
+        if (-128..128).contains(&imm) {
+            self.op_rr(None, w, &[0x83], op.ext(), dst, false);
+            self.byte(imm as i8 as u8);
+        } else {
+            self.op_rr(None, w, &[0x81], op.ext(), dst, false);
+            self.u32(imm as u32);
+        }
+    }
+    /// `op [m], simm32`.
+    pub fn alu_mi(&mut self, op: Alu, w: bool, m: Mem, imm: i32) {
+        if (-128..128).contains(&imm) {
+            self.op_rm(None, w, &[0x83], op.ext(), m, false);
+            self.byte(imm as i8 as u8);
+        } else {
+            self.op_rm(None, w, &[0x81], op.ext(), m, false);
+            self.u32(imm as u32);
+        }
+    }
+    /// `op [m], src`.
+    pub fn alu_mr(&mut self, op: Alu, w: bool, m: Mem, src: u8) {
+        self.op_rm(None, w, &[op.rm_reg_opcode()], src, m, false);
+    }
+    /// `op dst, [m]`.
+    pub fn alu_rm(&mut self, op: Alu, w: bool, dst: u8, m: Mem) {
+        self.op_rm(None, w, &[op.rm_reg_opcode() + 2], dst, m, false);
+    }
+    /// `imul dst, src`.
+    pub fn imul_rr(&mut self, w: bool, dst: u8, src: u8) {
+        self.op_rr(None, w, &[0x0F, 0xAF], dst, src, false);
+    }
+    /// `imul dst, src, simm32`.
+    pub fn imul_rri(&mut self, w: bool, dst: u8, src: u8, imm: i32) {
+        self.op_rr(None, w, &[0x69], dst, src, false);
+        self.u32(imm as u32);
+    }
+    /// `shift dst, cl`.
+    pub fn shift_cl(&mut self, op: Shift, w: bool, dst: u8) {
+        self.op_rr(None, w, &[0xD3], op as u8, dst, false);
+    }
+    /// `shift dst, imm8`.
+    pub fn shift_ri(&mut self, op: Shift, w: bool, dst: u8, imm: u8) {
+        self.op_rr(None, w, &[0xC1], op as u8, dst, false);
+        self.byte(imm);
+    }
+    /// `div src` (unsigned) or `idiv src` (signed) of `rdx:rax`.
+    pub fn div(&mut self, signed: bool, w: bool, src: u8) {
+        self.op_rr(None, w, &[0xF7], if signed { 7 } else { 6 }, src, false);
+    }
+    /// `cdq` / `cqo`.
+    pub fn sign_extend_rax(&mut self, w: bool) {
+        if w {
+            self.byte(0x48);
+        }
+        self.byte(0x99);
+    }
+    /// `lzcnt`/`tzcnt`/`popcnt dst, src` (`op` is 0xBD, 0xBC or 0xB8).
+    pub fn bitcount(&mut self, op: u8, w: bool, dst: u8, src: u8) {
+        self.op_rr(Some(0xF3), w, &[0x0F, op], dst, src, false);
+    }
+    /// `test a, b`.
+    pub fn test_rr(&mut self, w: bool, a: u8, b: u8) {
+        self.op_rr(None, w, &[0x85], b, a, false);
+    }
+    /// `setcc dst8`.
+    pub fn setcc(&mut self, cc: Cond, dst: u8) {
+        self.op_rr(None, false, &[0x0F, 0x90 + cc as u8], 0, dst, true);
+    }
+    /// `cmovcc dst, src`.
+    pub fn cmov(&mut self, cc: Cond, w: bool, dst: u8, src: u8) {
+        self.op_rr(None, w, &[0x0F, 0x40 + cc as u8], dst, src, false);
+    }
+
+    // ---- control ----
+
+    /// `jmp rel32`, returning the offset of the rel32 field.
+    pub fn jmp_rel32(&mut self) -> usize {
+        self.byte(0xE9);
+        let at = self.pos();
+        self.u32(0);
+        at
+    }
+    /// `jcc rel32`, returning the offset of the rel32 field.
+    pub fn jcc_rel32(&mut self, cc: Cond) -> usize {
+        self.byte(0x0F);
+        self.byte(0x80 + cc as u8);
+        let at = self.pos();
+        self.u32(0);
+        at
+    }
+    /// `call rel32`, returning the offset of the rel32 field.
+    pub fn call_rel32(&mut self) -> usize {
+        self.byte(0xE8);
+        let at = self.pos();
+        self.u32(0);
+        at
+    }
+    /// `call reg`.
+    pub fn call_r(&mut self, reg: u8) {
+        self.op_rr(None, false, &[0xFF], 2, reg, false);
+    }
+    /// `call [m]`.
+    pub fn call_m(&mut self, m: Mem) {
+        self.op_rm(None, false, &[0xFF], 2, m, false);
+    }
+    /// `jmp reg`.
+    pub fn jmp_r(&mut self, reg: u8) {
+        self.op_rr(None, false, &[0xFF], 4, reg, false);
+    }
+    /// `push reg`.
+    pub fn push(&mut self, reg: u8) {
+        self.rex(false, 0, 0, reg, false);
+        self.byte(0x50 + (reg & 7));
+    }
+    /// `pop reg`.
+    pub fn pop(&mut self, reg: u8) {
+        self.rex(false, 0, 0, reg, false);
+        self.byte(0x58 + (reg & 7));
+    }
+    /// `push qword [m]`.
+    pub fn push_m(&mut self, m: Mem) {
+        self.op_rm(None, false, &[0xFF], 6, m, false);
+    }
+    /// `pop qword [m]`.
+    pub fn pop_m(&mut self, m: Mem) {
+        self.op_rm(None, false, &[0x8F], 0, m, false);
+    }
+    /// `ret`.
+    pub fn ret(&mut self) {
+        self.byte(0xC3);
+    }
+    /// `rep stosq`.
+    pub fn rep_stosq(&mut self) {
+        self.buf.extend_from_slice(&[0xF3, 0x48, 0xAB]);
+    }
+    /// `ud2`.
+    pub fn ud2(&mut self) {
+        self.buf.extend_from_slice(&[0x0F, 0x0B]);
+    }
+
+    // ---- SSE ----
+
+    /// `movd/movq xmm, gpr`.
+    pub fn movq_xr(&mut self, w: bool, xmm: u8, gpr: u8) {
+        self.op_rr(Some(0x66), w, &[0x0F, 0x6E], xmm, gpr, false);
+    }
+    /// `movd/movq gpr, xmm`.
+    pub fn movq_rx(&mut self, w: bool, gpr: u8, xmm: u8) {
+        self.op_rr(Some(0x66), w, &[0x0F, 0x7E], xmm, gpr, false);
+    }
+    /// Scalar SSE op `op xmm_dst, xmm_src` with `prefix` F3 (single) or F2 (double).
+    pub fn sse_rr(&mut self, prefix: u8, op: u8, dst: u8, src: u8) {
+        self.op_rr(Some(prefix), false, &[0x0F, op], dst, src, false);
+    }
+    /// `ucomiss`/`ucomisd a, b`.
+    pub fn ucomis(&mut self, double: bool, a: u8, b: u8) {
+        if double {
+            self.op_rr(Some(0x66), false, &[0x0F, 0x2E], a, b, false);
+        } else {
+            self.op_rr(None, false, &[0x0F, 0x2E], a, b, false);
+        }
+    }
+    /// `roundss`/`roundsd dst, src, mode`.
+    pub fn round(&mut self, double: bool, dst: u8, src: u8, mode: u8) {
+        self.op_rr(Some(0x66), false, &[0x0F, 0x3A, if double { 0x0B } else { 0x0A }], dst, src, false);
+        self.byte(mode);
+    }
+    /// `cvtsi2ss/sd xmm, gpr` (64-bit source when `w`).
+    pub fn cvtsi2f(&mut self, double: bool, w: bool, xmm: u8, gpr: u8) {
+        self.op_rr(Some(if double { 0xF2 } else { 0xF3 }), w, &[0x0F, 0x2A], xmm, gpr, false);
+    }
+}

@@ -1,0 +1,785 @@
+//! The x86-64 [`MacroAssembler`].
+//!
+//! Register roles (see `regs.rs`): `r15` holds the instance vmctx, `r14` the store
+//! context, `rbp` the frame; `rax`, `rcx`, `rdx` and `r11` are scratch and never
+//! allocated. Frame layout below `rbp`: saved vmctx at `rbp-8`, the caller's argument
+//! pointer at `rbp-16`, then `slots` 8-byte slots, slot 0 lowest. Values that are floats
+//! travel in general-purpose registers and visit `xmm0`/`xmm1` only inside one operation.
+
+use super::asm::{r, Alu, Asm, Cond, Mem, Shift};
+use super::regs::ALLOCATABLE;
+use crate::masm::*;
+use crate::runtime::vmctx::*;
+
+#[derive(Debug, Clone, Copy)]
+enum Fixup {
+    /// rel32 relative to the end of the field.
+    Rel32 { at: usize, label: Label },
+    /// 32-bit offset of the label from `base` (jump tables).
+    Table { at: usize, base: usize, label: Label },
+}
+
+/// The x86-64 MacroAssembler over one module's code buffer.
+#[derive(Debug)]
+pub struct X64Masm {
+    asm: Asm,
+    labels: Vec<Option<usize>>,
+    fixups: Vec<Fixup>,
+    trap_labels: [Option<Label>; TrapCode::COUNT],
+    /// Stub: trap with the code in `eax`.
+    trap_eax: Option<Label>,
+    /// Stub: trap with the code in `rdx`.
+    trap_rdx: Option<Label>,
+    /// Slots of the current function's frame.
+    slots: u32,
+    trampoline: u32,
+}
+
+impl Default for X64Masm {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+const SCRATCH: u8 = r::RAX;
+const SCRATCH2: u8 = r::R11;
+
+impl X64Masm {
+    /// A new assembler; emits the entry trampoline first.
+    pub fn new() -> X64Masm {
+        let mut m = X64Masm {
+            asm: Asm::default(),
+            labels: Vec::new(),
+            fixups: Vec::new(),
+            trap_labels: [None; TrapCode::COUNT],
+            trap_eax: None,
+            trap_rdx: None,
+            slots: 0,
+            trampoline: 0,
+        };
+        m.emit_trampoline();
+        m
+    }
+
+    /// Host-to-wasm entry:
+    /// `extern "C" fn(vmctx, code, args, store_ctx, stack_top) -> u32 trap code`.
+    /// Saves callee-saved registers, switches to `stack_top` when nonzero, records the
+    /// unwind point for traps, calls `code` with the wasm calling convention.
+    fn emit_trampoline(&mut self) {
+        let a = &mut self.asm;
+        self.trampoline = a.pos() as u32;
+        a.push(r::RBP);
+        a.mov_rr(true, r::RBP, r::RSP);
+        for reg in [r::RBX, r::R12, r::R13, r::R14, r::R15] {
+            a.push(reg);
+        }
+        a.mov_rr(true, r::R15, r::RDI);
+        a.mov_rr(true, r::R14, r::RCX);
+        a.mov_rr(true, r::RAX, r::RSP);
+        // if stack_top != 0 { rsp = stack_top }
+        a.test_rr(true, r::R8, r::R8);
+        a.cmov(Cond::Ne, true, r::RSP, r::R8);
+        a.alu_ri(Alu::And, true, r::RSP, -16);
+        a.push(r::RAX); // old rsp
+        a.push_m(Mem::new(r::R14, SC_TRAP_SP)); // enclosing trap sp (re-entrancy)
+        a.store(true, Mem::new(r::R14, SC_TRAP_SP), r::RSP);
+        a.mov_rr(true, r::R11, r::RSI);
+        a.mov_rr(true, r::RSI, r::RDX);
+        a.call_r(r::R11);
+        // eax = 0 on return, trap code when a trap stub "returned" here.
+        a.pop_m(Mem::new(r::R14, SC_TRAP_SP));
+        a.pop(r::RSP);
+        for reg in [r::R15, r::R14, r::R13, r::R12, r::RBX] {
+            a.pop(reg);
+        }
+        a.pop(r::RBP);
+        a.ret();
+    }
+
+    fn slot_mem(&self, slot: u32) -> Mem {
+        let disp = -16i64 - 8 * i64::from(self.slots) + 8 * i64::from(slot);
+        Mem::new(r::RBP, disp as i32)
+    }
+
+    fn use_label_rel32(&mut self, at: usize, label: Label) {
+        self.fixups.push(Fixup::Rel32 { at, label });
+    }
+
+    fn jcc(&mut self, cc: Cond, label: Label) {
+        let at = self.asm.jcc_rel32(cc);
+        self.use_label_rel32(at, label);
+    }
+
+    fn trap_label(&mut self, code: TrapCode) -> Label {
+        if let Some(l) = self.trap_labels[code as usize] {
+            return l;
+        }
+        let l = self.new_label();
+        self.trap_labels[code as usize] = Some(l);
+        l
+    }
+
+    fn trap_eax_label(&mut self) -> Label {
+        if let Some(l) = self.trap_eax {
+            return l;
+        }
+        let l = self.new_label();
+        self.trap_eax = Some(l);
+        l
+    }
+
+    fn trap_rdx_label(&mut self) -> Label {
+        if let Some(l) = self.trap_rdx {
+            return l;
+        }
+        let l = self.new_label();
+        self.trap_rdx = Some(l);
+        l
+    }
+
+    fn trap_if(&mut self, cc: Cond, code: TrapCode) {
+        let l = self.trap_label(code);
+        self.jcc(cc, l);
+    }
+
+    fn w(size: Size) -> bool {
+        size == Size::S64
+    }
+
+    /// Computes the effective address `zext(addr32) + offset + bytes` into rax, checks it
+    /// against the memory length, and leaves the memory base in r11. The access is then at
+    /// `[r11 + rax - bytes]`.
+    fn bounds_check(&mut self, addr: Reg, offset: u64, bytes: u32) {
+        let a = &mut self.asm;
+        a.mov_rr(false, SCRATCH, addr.0);
+        let end = offset + u64::from(bytes);
+        if end <= i32::MAX as u64 {
+            a.alu_ri(Alu::Add, true, SCRATCH, end as i32);
+        } else {
+            a.mov_ri(r::RCX, end);
+            a.alu_rr(Alu::Add, true, SCRATCH, r::RCX);
+        }
+        a.load(true, SCRATCH2, Mem::new(r::R15, VM_MEMORY));
+        a.alu_rm(Alu::Cmp, true, SCRATCH, Mem::new(SCRATCH2, MEM_LEN));
+        self.trap_if(Cond::A, TrapCode::MemoryOutOfBounds);
+        self.asm.load(true, SCRATCH2, Mem::new(SCRATCH2, MEM_BASE));
+    }
+
+    fn load_arg(&mut self, dst: u8, src: ArgSrc) {
+        match src {
+            ArgSrc::Slot(s) => {
+                let m = self.slot_mem(s);
+                self.asm.load(true, dst, m);
+            }
+            ArgSrc::Imm(v) => self.asm.mov_ri(dst, v),
+        }
+    }
+
+    /// Calls the function whose code is in rax and vmctx in rdi, args at `args_slot`.
+    fn call_rax_with_vmctx_rdi(&mut self, args_slot: u32) {
+        let m = self.slot_mem(args_slot);
+        let a = &mut self.asm;
+        a.lea(r::RSI, m);
+        a.mov_rr(true, r::RDX, r::R15);
+        a.mov_rr(true, r::R15, r::RDI);
+        a.call_r(r::RAX);
+        a.load(true, r::R15, Mem::new(r::RBP, -8));
+        a.test_rr(false, r::RAX, r::RAX);
+        let l = self.trap_eax_label();
+        self.jcc(Cond::Ne, l);
+    }
+
+    /// Loads a float operand into an xmm register.
+    fn to_xmm(&mut self, size: Size, xmm: u8, src: u8) {
+        self.asm.movq_xr(Self::w(size), xmm, src);
+    }
+
+    /// Writes xmm0 back to `dst`, canonicalizing NaN when asked.
+    fn from_xmm0(&mut self, size: Size, dst: u8, canon: bool) {
+        let w = Self::w(size);
+        self.asm.movq_rx(w, dst, 0);
+        if canon {
+            // ucomis xmm0, xmm0 sets PF only for NaN.
+            self.asm.ucomis(w, 0, 0);
+            let bits = if w {
+                keel_metering::nan::CANONICAL_NAN_F64
+            } else {
+                u64::from(keel_metering::nan::CANONICAL_NAN_F32)
+            };
+            self.asm.mov_ri(SCRATCH, bits);
+            self.asm.cmov(Cond::P, true, dst, SCRATCH);
+        }
+    }
+}
+
+impl MacroAssembler for X64Masm {
+    fn allocatable(&self) -> &'static [Reg] {
+        ALLOCATABLE
+    }
+
+    fn new_label(&mut self) -> Label {
+        self.labels.push(None);
+        Label((self.labels.len() - 1) as u32)
+    }
+
+    fn bind(&mut self, label: Label) {
+        self.labels[label.0 as usize] = Some(self.asm.pos());
+    }
+
+    fn func_prologue(&mut self, params: u32, locals: u32, slots: u32) {
+        self.slots = slots;
+        let frame = (16u64 + 8 * u64::from(slots)).next_multiple_of(16);
+        let a = &mut self.asm;
+        a.push(r::RBP);
+        a.mov_rr(true, r::RBP, r::RSP);
+        if frame <= i32::MAX as u64 {
+            a.alu_ri(Alu::Sub, true, r::RSP, frame as i32);
+        }
+        a.store(true, Mem::new(r::RBP, -8), r::R15);
+        a.store(true, Mem::new(r::RBP, -16), r::RSI);
+        for i in 0..params {
+            self.asm.load(true, SCRATCH, Mem::new(r::RSI, (8 * i) as i32));
+            let m = self.slot_mem(i);
+            self.asm.store(true, m, SCRATCH);
+        }
+        if locals > 0 {
+            if locals <= 8 {
+                self.asm.alu_rr(Alu::Xor, false, SCRATCH, SCRATCH);
+                for i in params..params + locals {
+                    let m = self.slot_mem(i);
+                    self.asm.store(true, m, SCRATCH);
+                }
+            } else {
+                let m = self.slot_mem(params);
+                self.asm.lea(r::RDI, m);
+                self.asm.mov_ri(r::RCX, u64::from(locals));
+                self.asm.alu_rr(Alu::Xor, false, SCRATCH, SCRATCH);
+                self.asm.rep_stosq();
+            }
+        }
+    }
+
+    fn func_epilogue(&mut self, first_result: u32, results: u32) {
+        if results > 0 {
+            self.asm.load(true, r::RDX, Mem::new(r::RBP, -16));
+            for i in 0..results {
+                let m = self.slot_mem(first_result + i);
+                self.asm.load(true, SCRATCH, m);
+                self.asm.store(true, Mem::new(r::RDX, (8 * i) as i32), SCRATCH);
+            }
+        }
+        let a = &mut self.asm;
+        a.alu_rr(Alu::Xor, false, r::RAX, r::RAX);
+        a.mov_rr(true, r::RSP, r::RBP);
+        a.pop(r::RBP);
+        a.ret();
+    }
+
+    fn stack_enter(&mut self, cost: u32) {
+        let a = &mut self.asm;
+        a.load(true, SCRATCH, Mem::new(r::R14, SC_STACK_USED));
+        a.mov_ri(r::RCX, u64::from(cost));
+        a.alu_rr(Alu::Add, true, SCRATCH, r::RCX);
+        a.alu_rm(Alu::Cmp, true, SCRATCH, Mem::new(r::R14, SC_STACK_LIMIT));
+        self.trap_if(Cond::A, TrapCode::StackExhausted);
+        self.asm.store(true, Mem::new(r::R14, SC_STACK_USED), SCRATCH);
+    }
+
+    fn stack_exit(&mut self, cost: u32) {
+        self.asm.mov_ri(r::RCX, u64::from(cost));
+        self.asm.alu_mr(Alu::Sub, true, Mem::new(r::R14, SC_STACK_USED), r::RCX);
+    }
+
+    fn charge_gas(&mut self, gas: u64) {
+        if gas <= i32::MAX as u64 {
+            self.asm.alu_mi(Alu::Sub, true, Mem::new(r::R14, SC_GAS), gas as i32);
+        } else {
+            self.asm.mov_ri(r::RCX, gas);
+            self.asm.alu_mr(Alu::Sub, true, Mem::new(r::R14, SC_GAS), r::RCX);
+        }
+        self.trap_if(Cond::B, TrapCode::OutOfGas);
+    }
+
+    fn load_slot(&mut self, dst: Reg, slot: u32) {
+        let m = self.slot_mem(slot);
+        self.asm.load(true, dst.0, m);
+    }
+
+    fn store_slot(&mut self, slot: u32, src: Reg) {
+        let m = self.slot_mem(slot);
+        self.asm.store(true, m, src.0);
+    }
+
+    fn store_slot_imm(&mut self, slot: u32, imm: u64) {
+        let m = self.slot_mem(slot);
+        if (imm as i64) >= i64::from(i32::MIN) && (imm as i64) <= i64::from(i32::MAX) {
+            self.asm.store_imm32_q(m, imm as i64 as i32);
+        } else {
+            self.asm.mov_ri(SCRATCH, imm);
+            self.asm.store(true, m, SCRATCH);
+        }
+    }
+
+    fn copy_slot(&mut self, dst: u32, src: u32) {
+        if dst == src {
+            return;
+        }
+        let s = self.slot_mem(src);
+        let d = self.slot_mem(dst);
+        self.asm.load(true, SCRATCH, s);
+        self.asm.store(true, d, SCRATCH);
+    }
+
+    fn mov(&mut self, dst: Reg, src: Reg) {
+        if dst != src {
+            self.asm.mov_rr(true, dst.0, src.0);
+        }
+    }
+
+    fn mov_imm(&mut self, dst: Reg, imm: u64) {
+        self.asm.mov_ri(dst.0, imm);
+    }
+
+    fn int_bin(&mut self, op: IntBin, size: Size, dst: Reg, rhs: RegImm) {
+        let w = Self::w(size);
+        let d = dst.0;
+        let alu = match op {
+            IntBin::Add => Some(Alu::Add),
+            IntBin::Sub => Some(Alu::Sub),
+            IntBin::And => Some(Alu::And),
+            IntBin::Or => Some(Alu::Or),
+            IntBin::Xor => Some(Alu::Xor),
+            _ => None,
+        };
+        if let Some(alu) = alu {
+            match rhs {
+                RegImm::Reg(s) => self.asm.alu_rr(alu, w, d, s.0),
+                RegImm::Imm(v) => {
+                    let v = if w { v as i64 } else { i64::from(v as u32 as i32) };
+                    if v >= i64::from(i32::MIN) && v <= i64::from(i32::MAX) {
+                        self.asm.alu_ri(alu, w, d, v as i32);
+                    } else {
+                        self.asm.mov_ri(SCRATCH, v as u64);
+                        self.asm.alu_rr(alu, w, d, SCRATCH);
+                    }
+                }
+            }
+            return;
+        }
+        if op == IntBin::Mul {
+            match rhs {
+                RegImm::Reg(s) => self.asm.imul_rr(w, d, s.0),
+                RegImm::Imm(v) => {
+                    let v = if w { v as i64 } else { i64::from(v as u32 as i32) };
+                    if v >= i64::from(i32::MIN) && v <= i64::from(i32::MAX) {
+                        self.asm.imul_rri(w, d, d, v as i32);
+                    } else {
+                        self.asm.mov_ri(SCRATCH, v as u64);
+                        self.asm.imul_rr(w, d, SCRATCH);
+                    }
+                }
+            }
+            return;
+        }
+        let sh = match op {
+            IntBin::Shl => Shift::Shl,
+            IntBin::ShrS => Shift::Sar,
+            IntBin::ShrU => Shift::Shr,
+            IntBin::Rotl => Shift::Rol,
+            IntBin::Rotr => Shift::Ror,
+            _ => unreachable!("handled above"),
+        };
+        match rhs {
+            RegImm::Imm(v) => {
+                let mask = if w { 63 } else { 31 };
+                self.asm.shift_ri(sh, w, d, (v & mask) as u8);
+            }
+            RegImm::Reg(s) => {
+                self.asm.mov_rr(false, r::RCX, s.0);
+                self.asm.shift_cl(sh, w, d);
+            }
+        }
+    }
+
+    fn int_div(&mut self, op: IntDiv, size: Size, dst: Reg, rhs: Reg) {
+        let w = Self::w(size);
+        let (d, s) = (dst.0, rhs.0);
+        self.asm.test_rr(w, s, s);
+        self.trap_if(Cond::E, TrapCode::IntegerDivideByZero);
+        match op {
+            IntDiv::DivU | IntDiv::RemU => {
+                self.asm.mov_rr(w, r::RAX, d);
+                self.asm.alu_rr(Alu::Xor, false, r::RDX, r::RDX);
+                self.asm.div(false, w, s);
+            }
+            IntDiv::DivS => {
+                // Overflow: MIN / -1.
+                self.asm.alu_ri(Alu::Cmp, w, s, -1);
+                let ok = self.new_label();
+                self.jcc(Cond::Ne, ok);
+                let min = if w { i64::MIN as u64 } else { u64::from(i32::MIN as u32) };
+                self.asm.mov_ri(r::RAX, min);
+                self.asm.alu_rr(Alu::Cmp, w, d, r::RAX);
+                self.trap_if(Cond::E, TrapCode::IntegerOverflow);
+                self.bind(ok);
+                self.asm.mov_rr(w, r::RAX, d);
+                self.asm.sign_extend_rax(w);
+                self.asm.div(true, w, s);
+            }
+            IntDiv::RemS => {
+                // x rem -1 = 0 (idiv would fault on MIN rem -1).
+                self.asm.alu_rr(Alu::Xor, false, r::RDX, r::RDX);
+                self.asm.alu_ri(Alu::Cmp, w, s, -1);
+                let done = self.new_label();
+                self.jcc(Cond::E, done);
+                self.asm.mov_rr(w, r::RAX, d);
+                self.asm.sign_extend_rax(w);
+                self.asm.div(true, w, s);
+                self.bind(done);
+            }
+        }
+        let res = if matches!(op, IntDiv::DivS | IntDiv::DivU) { r::RAX } else { r::RDX };
+        self.asm.mov_rr(w, d, res);
+    }
+
+    fn int_cmp(&mut self, cc: IntCmp, size: Size, dst: Reg, rhs: RegImm) {
+        let w = Self::w(size);
+        match rhs {
+            RegImm::Reg(s) => self.asm.alu_rr(Alu::Cmp, w, dst.0, s.0),
+            RegImm::Imm(v) => {
+                let v = if w { v as i64 } else { i64::from(v as u32 as i32) };
+                if v >= i64::from(i32::MIN) && v <= i64::from(i32::MAX) {
+                    self.asm.alu_ri(Alu::Cmp, w, dst.0, v as i32);
+                } else {
+                    self.asm.mov_ri(SCRATCH, v as u64);
+                    self.asm.alu_rr(Alu::Cmp, w, dst.0, SCRATCH);
+                }
+            }
+        }
+        let c = match cc {
+            IntCmp::Eq => Cond::E,
+            IntCmp::Ne => Cond::Ne,
+            IntCmp::LtS => Cond::L,
+            IntCmp::LtU => Cond::B,
+            IntCmp::GtS => Cond::G,
+            IntCmp::GtU => Cond::A,
+            IntCmp::LeS => Cond::Le,
+            IntCmp::LeU => Cond::Be,
+            IntCmp::GeS => Cond::Ge,
+            IntCmp::GeU => Cond::Ae,
+        };
+        self.asm.setcc(c, SCRATCH);
+        self.asm.movzx8_rr(dst.0, SCRATCH);
+    }
+
+    fn int_un(&mut self, op: IntUn, size: Size, dst: Reg) {
+        let w = Self::w(size);
+        let d = dst.0;
+        match op {
+            IntUn::Clz => self.asm.bitcount(0xBD, w, d, d),
+            IntUn::Ctz => self.asm.bitcount(0xBC, w, d, d),
+            IntUn::Popcnt => self.asm.bitcount(0xB8, w, d, d),
+            IntUn::Eqz => {
+                self.asm.test_rr(w, d, d);
+                self.asm.setcc(Cond::E, SCRATCH);
+                self.asm.movzx8_rr(d, SCRATCH);
+            }
+            IntUn::Extend8S => self.asm.movsx8_rr(w, d, d),
+            IntUn::Extend16S => self.asm.movsx16_rr(w, d, d),
+            IntUn::Extend32S => self.asm.movsxd_rr(d, d),
+            IntUn::ZeroExtend32 => self.asm.mov_rr(false, d, d),
+        }
+    }
+
+    fn float_bin(&mut self, op: FloatBin, size: Size, dst: Reg, rhs: Reg, canon: bool) {
+        let w = Self::w(size);
+        self.to_xmm(size, 0, dst.0);
+        self.to_xmm(size, 1, rhs.0);
+        let opc = match op {
+            FloatBin::Add => 0x58,
+            FloatBin::Sub => 0x5C,
+            FloatBin::Mul => 0x59,
+            FloatBin::Div => 0x5E,
+        };
+        self.asm.sse_rr(if w { 0xF2 } else { 0xF3 }, opc, 0, 1);
+        self.from_xmm0(size, dst.0, canon);
+    }
+
+    fn float_un(&mut self, op: FloatUn, size: Size, dst: Reg, canon: bool) {
+        let w = Self::w(size);
+        let pre = if w { 0xF2 } else { 0xF3 };
+        match op {
+            FloatUn::Sqrt => {
+                self.to_xmm(size, 1, dst.0);
+                self.asm.sse_rr(pre, 0x51, 0, 1);
+            }
+            FloatUn::Ceil | FloatUn::Floor | FloatUn::Trunc | FloatUn::Nearest => {
+                self.to_xmm(size, 1, dst.0);
+                let mode = match op {
+                    FloatUn::Nearest => 0,
+                    FloatUn::Floor => 1,
+                    FloatUn::Ceil => 2,
+                    _ => 3,
+                };
+                // Bit 3 suppresses the precision exception; irrelevant but conventional.
+                self.asm.round(w, 0, 1, mode | 8);
+            }
+            FloatUn::Promote => {
+                self.to_xmm(Size::S32, 1, dst.0);
+                self.asm.sse_rr(0xF3, 0x5A, 0, 1);
+            }
+            FloatUn::Demote => {
+                self.to_xmm(Size::S64, 1, dst.0);
+                self.asm.sse_rr(0xF2, 0x5A, 0, 1);
+            }
+            FloatUn::ConvertI32S => {
+                self.asm.movsxd_rr(SCRATCH, dst.0);
+                self.asm.cvtsi2f(w, true, 0, SCRATCH);
+            }
+            FloatUn::ConvertI64S => {
+                self.asm.cvtsi2f(w, true, 0, dst.0);
+            }
+        }
+        self.from_xmm0(size, dst.0, canon);
+    }
+
+    fn float_cmp(&mut self, cc: FloatCmp, size: Size, dst: Reg, rhs: Reg) {
+        let w = Self::w(size);
+        self.to_xmm(size, 0, dst.0);
+        self.to_xmm(size, 1, rhs.0);
+        let d = dst.0;
+        match cc {
+            FloatCmp::Eq => {
+                self.asm.ucomis(w, 0, 1);
+                self.asm.setcc(Cond::E, SCRATCH);
+                self.asm.setcc(Cond::Np, r::RCX);
+                self.asm.alu_rr(Alu::And, false, SCRATCH, r::RCX);
+            }
+            FloatCmp::Ne => {
+                self.asm.ucomis(w, 0, 1);
+                self.asm.setcc(Cond::Ne, SCRATCH);
+                self.asm.setcc(Cond::P, r::RCX);
+                self.asm.alu_rr(Alu::Or, false, SCRATCH, r::RCX);
+            }
+            FloatCmp::Gt => {
+                self.asm.ucomis(w, 0, 1);
+                self.asm.setcc(Cond::A, SCRATCH);
+            }
+            FloatCmp::Ge => {
+                self.asm.ucomis(w, 0, 1);
+                self.asm.setcc(Cond::Ae, SCRATCH);
+            }
+            FloatCmp::Lt => {
+                self.asm.ucomis(w, 1, 0);
+                self.asm.setcc(Cond::A, SCRATCH);
+            }
+            FloatCmp::Le => {
+                self.asm.ucomis(w, 1, 0);
+                self.asm.setcc(Cond::Ae, SCRATCH);
+            }
+        }
+        self.asm.movzx8_rr(d, SCRATCH);
+    }
+
+    fn select(&mut self, dst: Reg, alt: Reg, cond: Reg) {
+        self.asm.test_rr(false, cond.0, cond.0);
+        self.asm.cmov(Cond::E, true, dst.0, alt.0);
+    }
+
+    fn load(&mut self, kind: LoadKind, dst: Reg, addr: Reg, offset: u64) {
+        let bytes = kind.bytes();
+        self.bounds_check(addr, offset, bytes);
+        let m = Mem::indexed(SCRATCH2, SCRATCH, -(bytes as i32));
+        let d = dst.0;
+        let a = &mut self.asm;
+        match kind {
+            LoadKind::U64 => a.load(true, d, m),
+            LoadKind::U32 => a.load(false, d, m),
+            LoadKind::S32To64 => a.load_s32(d, m),
+            LoadKind::U16 => a.load_u16(d, m),
+            LoadKind::S16To32 => {
+                a.load_s16(false, d, m);
+            }
+            LoadKind::S16To64 => a.load_s16(true, d, m),
+            LoadKind::U8 => a.load_u8(d, m),
+            LoadKind::S8To32 => a.load_s8(false, d, m),
+            LoadKind::S8To64 => a.load_s8(true, d, m),
+        }
+    }
+
+    fn store(&mut self, bytes: u32, addr: Reg, value: Reg, offset: u64) {
+        self.bounds_check(addr, offset, bytes);
+        let m = Mem::indexed(SCRATCH2, SCRATCH, -(bytes as i32));
+        let v = value.0;
+        match bytes {
+            8 => self.asm.store(true, m, v),
+            4 => self.asm.store(false, m, v),
+            2 => self.asm.store16(m, v),
+            _ => self.asm.store8(m, v),
+        }
+    }
+
+    fn memory_size(&mut self, dst: Reg) {
+        self.asm.load(true, dst.0, Mem::new(r::R15, VM_MEMORY));
+        self.asm.load(true, dst.0, Mem::new(dst.0, MEM_LEN));
+        self.asm.shift_ri(Shift::Shr, true, dst.0, 16);
+    }
+
+    fn global_get(&mut self, dst: Reg, index: u32) {
+        let d = dst.0;
+        self.asm.load(true, d, Mem::new(r::R15, VM_GLOBALS));
+        self.asm.load(true, d, Mem::new(d, (8 * index) as i32));
+        self.asm.load(true, d, Mem::new(d, 0));
+    }
+
+    fn global_set(&mut self, index: u32, src: Reg) {
+        self.asm.load(true, SCRATCH, Mem::new(r::R15, VM_GLOBALS));
+        self.asm.load(true, SCRATCH, Mem::new(SCRATCH, (8 * index) as i32));
+        self.asm.store(true, Mem::new(SCRATCH, 0), src.0);
+    }
+
+    fn jump(&mut self, target: Label) {
+        let at = self.asm.jmp_rel32();
+        self.use_label_rel32(at, target);
+    }
+
+    fn branch(&mut self, cond: Reg, if_nonzero: bool, target: Label) {
+        self.asm.test_rr(false, cond.0, cond.0);
+        self.jcc(if if_nonzero { Cond::Ne } else { Cond::E }, target);
+    }
+
+    fn br_table(&mut self, index: Reg, targets: &[Label], default: Label) {
+        let n = targets.len() as u64;
+        self.asm.mov_ri(SCRATCH, n);
+        self.asm.alu_rr(Alu::Cmp, false, index.0, SCRATCH);
+        self.jcc(Cond::Ae, default);
+        // lea r11, [rip + table]; movsxd rax, [r11 + index*4]; add rax, r11; jmp rax
+        self.asm.mov_rr(false, SCRATCH, index.0);
+        self.asm.byte(0x4C);
+        self.asm.byte(0x8D);
+        self.asm.byte(0x1D); // lea r11, [rip + disp32]
+        let disp_at = self.asm.pos();
+        self.asm.u32(0);
+        // movsxd rax, dword [r11 + rax*4]
+        self.asm.byte(0x49);
+        self.asm.byte(0x63);
+        self.asm.byte(0x04);
+        self.asm.byte(0x83);
+        self.asm.alu_rr(Alu::Add, true, SCRATCH, SCRATCH2);
+        self.asm.jmp_r(SCRATCH);
+        let table = self.asm.pos();
+        let disp = (table - (disp_at + 4)) as u32;
+        self.asm.patch_u32(disp_at, disp);
+        for &t in targets {
+            let at = self.asm.pos();
+            self.asm.u32(0);
+            self.fixups.push(Fixup::Table { at, base: table, label: t });
+        }
+    }
+
+    fn call_direct(&mut self, func: Label, args_slot: u32) {
+        let m = self.slot_mem(args_slot);
+        self.asm.lea(r::RSI, m);
+        let at = self.asm.call_rel32();
+        self.use_label_rel32(at, func);
+    }
+
+    fn call_import(&mut self, import: u32, args_slot: u32) {
+        let base = (FUNCREF_SIZE as i64 * i64::from(import)) as i32;
+        self.asm.load(true, r::RAX, Mem::new(r::R15, VM_IMPORTS));
+        self.asm.load(true, r::RDI, Mem::new(r::RAX, base + FUNCREF_VMCTX));
+        self.asm.load(true, r::RAX, Mem::new(r::RAX, base + FUNCREF_CODE));
+        self.call_rax_with_vmctx_rdi(args_slot);
+    }
+
+    fn call_indirect(&mut self, table: u32, type_index: u32, index: ArgSrc, args_slot: u32) {
+        self.libcall_raw(
+            LibCall::CallIndirectResolve,
+            &[ArgSrc::Imm(u64::from(table)), ArgSrc::Imm(u64::from(type_index)), index],
+        );
+        // rax = code, rdx = callee vmctx; code 0 means trap with the code in rdx.
+        self.asm.test_rr(true, r::RAX, r::RAX);
+        let l = self.trap_rdx_label();
+        self.jcc(Cond::E, l);
+        self.asm.mov_rr(true, r::RDI, r::RDX);
+        self.call_rax_with_vmctx_rdi(args_slot);
+    }
+
+    fn libcall(&mut self, call: LibCall, args: &[ArgSrc], result_slot: Option<u32>) {
+        self.libcall_raw(call, args);
+        self.asm.test_rr(true, r::RDX, r::RDX);
+        let l = self.trap_rdx_label();
+        self.jcc(Cond::Ne, l);
+        if let Some(s) = result_slot {
+            let m = self.slot_mem(s);
+            self.asm.store(true, m, r::RAX);
+        }
+    }
+
+    fn trap(&mut self, code: TrapCode) {
+        let l = self.trap_label(code);
+        self.jump(l);
+    }
+
+    fn finish(mut self, functions: Vec<u32>) -> CompiledCode {
+        // Shared trap stubs.
+        let common = self.new_label();
+        for code in TrapCode::ALL {
+            if let Some(l) = self.trap_labels[code as usize] {
+                self.bind(l);
+                if code == TrapCode::OutOfGas {
+                    self.asm.store_imm32_q(Mem::new(r::R14, SC_GAS), 0);
+                }
+                self.asm.mov_ri(r::RAX, code as u64);
+                self.jump(common);
+            }
+        }
+        if let Some(l) = self.trap_rdx {
+            self.bind(l);
+            self.asm.mov_rr(false, r::RAX, r::RDX);
+            self.jump(common);
+        }
+        if let Some(l) = self.trap_eax {
+            self.bind(l);
+            self.jump(common);
+        }
+        // Unwind: the trampoline's call pushed its return address just below trap_sp.
+        self.bind(common);
+        self.asm.load(true, r::RSP, Mem::new(r::R14, SC_TRAP_SP));
+        self.asm.alu_ri(Alu::Sub, true, r::RSP, 8);
+        self.asm.ret();
+
+        for f in std::mem::take(&mut self.fixups) {
+            match f {
+                Fixup::Rel32 { at, label } => {
+                    let target = self.labels[label.0 as usize].expect("label bound before finish");
+                    let rel = target as i64 - (at as i64 + 4);
+                    self.asm.patch_u32(at, rel as i32 as u32);
+                }
+                Fixup::Table { at, base, label } => {
+                    let target = self.labels[label.0 as usize].expect("label bound before finish");
+                    let rel = target as i64 - base as i64;
+                    self.asm.patch_u32(at, rel as i32 as u32);
+                }
+            }
+        }
+        CompiledCode { code: self.asm.buf, trampoline: self.trampoline, functions }
+    }
+
+    fn offset(&self) -> u32 {
+        self.asm.pos() as u32
+    }
+}
+
+impl X64Masm {
+    /// Loads libcall arguments (rdi = vmctx) and calls the libcall; result in rax/rdx.
+    fn libcall_raw(&mut self, call: LibCall, args: &[ArgSrc]) {
+        const ARG_REGS: [u8; 5] = [r::RSI, r::RDX, r::RCX, r::R8, r::R9];
+        for (i, a) in args.iter().enumerate().take(ARG_REGS.len()) {
+            self.load_arg(ARG_REGS[i], *a);
+        }
+        self.asm.mov_rr(true, r::RDI, r::R15);
+        self.asm.call_m(Mem::new(r::R14, SC_LIBCALLS + 8 * call as i32));
+        // r15 is callee-saved in the native ABI, so the vmctx survives.
+    }
+}

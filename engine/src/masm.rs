@@ -1,0 +1,373 @@
+//! The `MacroAssembler` trait: the only interface between the arch-neutral code generator
+//! (`compiler/`) and an instruction set (`isa/*`).
+//!
+//! The code generator thinks in terms of a fixed frame of 8-byte *slots* (parameters and
+//! locals first, then one slot per operand-stack height), a small set of allocatable
+//! registers that each hold one 64-bit value of any wasm type (floats and references are
+//! kept as their bit patterns), labels, and a handful of semantic operations. Every value
+//! is 64 bits wide in a slot or register; 32-bit operations ignore the upper half.
+//!
+//! Calling convention (implemented by each ISA): a call passes a pointer to the argument
+//! slots; the callee copies them into its own frame and writes its results back through
+//! the same pointer. Traps jump to a stub that unwinds to the entry trampoline.
+
+/// An allocatable register, by hardware number. Opaque to the code generator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Reg(pub u8);
+
+/// A code label (a position bound later), created by [`MacroAssembler::new_label`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Label(pub u32);
+
+/// Operand width of an integer or float operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Size {
+    /// 32-bit (`i32`, `f32`).
+    S32,
+    /// 64-bit (`i64`, `f64`).
+    S64,
+}
+
+/// Right-hand operand: a register or an immediate (bits, truncated to the operation size).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegImm {
+    /// A register.
+    Reg(Reg),
+    /// An immediate.
+    Imm(u64),
+}
+
+/// A call argument: a frame slot or an immediate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArgSrc {
+    /// Value in frame slot `n`.
+    Slot(u32),
+    /// An immediate value.
+    Imm(u64),
+}
+
+/// Two-operand integer operations (`dst = dst op rhs`). Shift counts are taken modulo the
+/// operation width, as in wasm.
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntBin {
+    Add,
+    Sub,
+    Mul,
+    And,
+    Or,
+    Xor,
+    Shl,
+    ShrS,
+    ShrU,
+    Rotl,
+    Rotr,
+}
+
+/// Integer division and remainder; they trap on a zero divisor, and `DivS` on overflow.
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntDiv {
+    DivS,
+    DivU,
+    RemS,
+    RemU,
+}
+
+/// Integer comparisons; the result is an i32 0 or 1.
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntCmp {
+    Eq,
+    Ne,
+    LtS,
+    LtU,
+    GtS,
+    GtU,
+    LeS,
+    LeU,
+    GeS,
+    GeU,
+}
+
+/// One-operand integer operations (`dst = op dst`).
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntUn {
+    Clz,
+    Ctz,
+    Popcnt,
+    /// Result is an i32 0 or 1.
+    Eqz,
+    Extend8S,
+    Extend16S,
+    /// 64-bit only: sign-extend the low 32 bits.
+    Extend32S,
+    /// Zero-extend the low 32 bits into 64 (`i64.extend_i32_u`, `i32.wrap_i64`).
+    ZeroExtend32,
+}
+
+/// Two-operand float operations on bit patterns held in registers.
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FloatBin {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+/// One-operand float operations. `Promote` takes an f32 and yields an f64; `Demote` the
+/// reverse; `ConvertI32S`/`ConvertI64S` take a signed integer and yield the float of the
+/// operation size.
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FloatUn {
+    Sqrt,
+    Ceil,
+    Floor,
+    Trunc,
+    Nearest,
+    Promote,
+    Demote,
+    ConvertI32S,
+    ConvertI64S,
+}
+
+/// Float comparisons (ordered; any NaN operand yields 0, except `Ne` which yields 1).
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FloatCmp {
+    Eq,
+    Ne,
+    Lt,
+    Gt,
+    Le,
+    Ge,
+}
+
+/// Linear-memory load kinds: width and extension. The result fills the register as the
+/// wasm result type requires (i32 results are zero-extended into 64 bits).
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadKind {
+    /// 8 bytes.
+    U64,
+    /// 4 bytes, zero-extended.
+    U32,
+    /// 4 bytes, sign-extended to 64.
+    S32To64,
+    U16,
+    S16To32,
+    S16To64,
+    U8,
+    S8To32,
+    S8To64,
+}
+
+impl LoadKind {
+    /// Bytes read.
+    pub fn bytes(self) -> u32 {
+        match self {
+            LoadKind::U64 => 8,
+            LoadKind::U32 | LoadKind::S32To64 => 4,
+            LoadKind::U16 | LoadKind::S16To32 | LoadKind::S16To64 => 2,
+            LoadKind::U8 | LoadKind::S8To32 | LoadKind::S8To64 => 1,
+        }
+    }
+}
+
+/// Runtime trap codes shared by generated code, stubs and the runtime.
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum TrapCode {
+    OutOfGas = 1,
+    StackExhausted = 2,
+    Unreachable = 3,
+    IntegerDivideByZero = 4,
+    IntegerOverflow = 5,
+    InvalidConversionToInteger = 6,
+    MemoryOutOfBounds = 7,
+    TableOutOfBounds = 8,
+    IndirectCallToNull = 9,
+    BadSignature = 10,
+    /// A host function trapped; the details are kept by the store.
+    Host = 11,
+}
+
+impl TrapCode {
+    /// Number of trap codes plus one (codes start at 1).
+    pub const COUNT: usize = 12;
+    /// All codes, in order.
+    pub const ALL: [TrapCode; 11] = [
+        TrapCode::OutOfGas,
+        TrapCode::StackExhausted,
+        TrapCode::Unreachable,
+        TrapCode::IntegerDivideByZero,
+        TrapCode::IntegerOverflow,
+        TrapCode::InvalidConversionToInteger,
+        TrapCode::MemoryOutOfBounds,
+        TrapCode::TableOutOfBounds,
+        TrapCode::IndirectCallToNull,
+        TrapCode::BadSignature,
+        TrapCode::Host,
+    ];
+    /// The code with number `n`, if any.
+    pub fn from_u32(n: u32) -> Option<TrapCode> {
+        TrapCode::ALL.get((n as usize).checked_sub(1)?).copied()
+    }
+}
+
+/// Runtime helper functions ("libcalls") that generated code calls for complex operators.
+/// Every libcall has the native signature
+/// `extern "C" fn(vmctx, a, b, c, d, e) -> LibcallResult { value, trap }`;
+/// a nonzero `trap` is a [`TrapCode`]. Their addresses live in a table the generated code
+/// reaches through the store context, so compiled code holds no absolute addresses.
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum LibCall {
+    /// (delta, unit_cost) -> old pages or -1.
+    MemoryGrow = 0,
+    /// (dst, val, len, unit_cost).
+    MemoryFill,
+    /// (dst, src, len, unit_cost).
+    MemoryCopy,
+    /// (segment, dst, src, len, unit_cost).
+    MemoryInit,
+    /// (segment).
+    DataDrop,
+    /// (table, index) -> ref.
+    TableGet,
+    /// (table, index, ref).
+    TableSet,
+    /// (table) -> size.
+    TableSize,
+    /// (table, init, delta, unit_cost) -> old size or -1.
+    TableGrow,
+    /// (table, index, ref, len, unit_cost).
+    TableFill,
+    /// (dst_table | src_table << 32, dst, src, len, unit_cost).
+    TableCopy,
+    /// (table | segment << 32, dst, src, len, unit_cost).
+    TableInit,
+    /// (segment).
+    ElemDrop,
+    /// (function index) -> funcref.
+    RefFunc,
+    /// (table, type index, element index) -> code address; `trap` carries the callee
+    /// vmctx on success? No: see [`MacroAssembler::call_indirect`]; returns (code, vmctx).
+    CallIndirectResolve,
+    /// (a, b, op) float binary op on bits: op 0 = f32.min, 1 = f32.max, 2 = f64.min,
+    /// 3 = f64.max.
+    FloatMinMax,
+    /// (bits, kind) float -> int conversion; kinds in `runtime::libcalls`.
+    FloatToInt,
+    /// (bits, kind) int -> float conversion; kinds in `runtime::libcalls`.
+    IntToFloat,
+}
+
+impl LibCall {
+    /// Number of libcalls.
+    pub const COUNT: usize = 18;
+}
+
+/// What a finished module's code buffer looks like.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompiledCode {
+    /// Machine code: position-independent, no absolute addresses.
+    pub code: Vec<u8>,
+    /// Offset of the host-to-wasm entry trampoline.
+    pub trampoline: u32,
+    /// Offset of each defined function, in definition order.
+    pub functions: Vec<u32>,
+}
+
+/// The arch-neutral interface every ISA implements. See the module docs for the model.
+pub trait MacroAssembler {
+    /// Registers the code generator may allocate.
+    fn allocatable(&self) -> &'static [Reg];
+    /// Creates an unbound label.
+    fn new_label(&mut self) -> Label;
+    /// Binds `label` to the current position.
+    fn bind(&mut self, label: Label);
+
+    /// Starts a function whose frame has `slots` slots (params first, then locals, then
+    /// operand stack). Copies the `params` arguments into slots `0..params` and zeroes
+    /// slots `params..params+locals`.
+    fn func_prologue(&mut self, params: u32, locals: u32, slots: u32);
+    /// Copies `results` values from slots `first_result..` to the caller's result area and
+    /// returns to the caller.
+    fn func_epilogue(&mut self, first_result: u32, results: u32);
+    /// Deterministic stack accounting at entry: traps `StackExhausted` when
+    /// `used + cost > limit`, else `used += cost`.
+    fn stack_enter(&mut self, cost: u32);
+    /// Releases the frame's stack slots: `used -= cost`.
+    fn stack_exit(&mut self, cost: u32);
+    /// Charges `gas` (traps `OutOfGas`, leaving 0 remaining, when not enough is left).
+    fn charge_gas(&mut self, gas: u64);
+
+    /// `dst = slot[n]`.
+    fn load_slot(&mut self, dst: Reg, slot: u32);
+    /// `slot[n] = src`.
+    fn store_slot(&mut self, slot: u32, src: Reg);
+    /// `slot[n] = imm`.
+    fn store_slot_imm(&mut self, slot: u32, imm: u64);
+    /// `slot[dst] = slot[src]`.
+    fn copy_slot(&mut self, dst: u32, src: u32);
+    /// `dst = src`.
+    fn mov(&mut self, dst: Reg, src: Reg);
+    /// `dst = imm`.
+    fn mov_imm(&mut self, dst: Reg, imm: u64);
+
+    /// `dst = dst op rhs`.
+    fn int_bin(&mut self, op: IntBin, size: Size, dst: Reg, rhs: RegImm);
+    /// `dst = dst op rhs`, trapping on zero divisor / overflow.
+    fn int_div(&mut self, op: IntDiv, size: Size, dst: Reg, rhs: Reg);
+    /// `dst = (dst cc rhs) as i32`.
+    fn int_cmp(&mut self, cc: IntCmp, size: Size, dst: Reg, rhs: RegImm);
+    /// `dst = op dst`.
+    fn int_un(&mut self, op: IntUn, size: Size, dst: Reg);
+    /// `dst = dst op rhs` on floats; `canon` replaces a NaN result by the canonical NaN.
+    fn float_bin(&mut self, op: FloatBin, size: Size, dst: Reg, rhs: Reg, canon: bool);
+    /// `dst = op dst` on floats; `size` is the result size.
+    fn float_un(&mut self, op: FloatUn, size: Size, dst: Reg, canon: bool);
+    /// `dst = (dst cc rhs) as i32` on floats.
+    fn float_cmp(&mut self, cc: FloatCmp, size: Size, dst: Reg, rhs: Reg);
+    /// `dst = if cond32 != 0 { dst } else { alt }`.
+    fn select(&mut self, dst: Reg, alt: Reg, cond: Reg);
+
+    /// `dst = load(memory[addr32 + offset])`, trapping `MemoryOutOfBounds`.
+    fn load(&mut self, kind: LoadKind, dst: Reg, addr: Reg, offset: u64);
+    /// `memory[addr32 + offset] = value` (low `bytes` bytes), trapping `MemoryOutOfBounds`.
+    fn store(&mut self, bytes: u32, addr: Reg, value: Reg, offset: u64);
+    /// `dst = memory size in pages`.
+    fn memory_size(&mut self, dst: Reg);
+    /// `dst = global[index]`.
+    fn global_get(&mut self, dst: Reg, index: u32);
+    /// `global[index] = src`.
+    fn global_set(&mut self, index: u32, src: Reg);
+
+    /// Unconditional jump.
+    fn jump(&mut self, target: Label);
+    /// Jumps when `cond` (i32) is nonzero (`if_nonzero`) or zero.
+    fn branch(&mut self, cond: Reg, if_nonzero: bool, target: Label);
+    /// Jumps to `targets[index]`, or `default` when `index >= targets.len()` (index is u32).
+    fn br_table(&mut self, index: Reg, targets: &[Label], default: Label);
+    /// Calls a function of this module; arguments and results at `args_slot..`.
+    fn call_direct(&mut self, func: Label, args_slot: u32);
+    /// Calls imported function `import`; arguments and results at `args_slot..`.
+    fn call_import(&mut self, import: u32, args_slot: u32);
+    /// Calls through `table[index]`, checking the signature against `type_index`.
+    fn call_indirect(&mut self, table: u32, type_index: u32, index: ArgSrc, args_slot: u32);
+    /// Calls a runtime helper; the result, if any, goes to `result_slot`.
+    fn libcall(&mut self, call: LibCall, args: &[ArgSrc], result_slot: Option<u32>);
+    /// Unconditional trap.
+    fn trap(&mut self, code: TrapCode);
+
+    /// Emits the shared stubs and resolves every label; consumes the assembler.
+    fn finish(self, functions: Vec<u32>) -> CompiledCode;
+    /// Current code offset.
+    fn offset(&self) -> u32;
+}

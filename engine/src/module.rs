@@ -1,0 +1,552 @@
+//! [`Module`]: a validated, analyzed and compiled wasm module, and its serialized artifact.
+
+use std::sync::Arc;
+
+use wasmparser::{ExternalKind, Parser, Payload, TypeRef};
+
+use crate::compiler::{compile_module, CompileEnv};
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::isa::x64::masm::X64Masm;
+use crate::isa::Isa;
+use crate::runtime::code::CodeMemory;
+use crate::values::{FuncType, ValType};
+
+/// A constant expression (initializers and segment offsets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConstExpr {
+    /// A number (bits).
+    Bits(u64),
+    /// `ref.null`.
+    Null,
+    /// `ref.func i`.
+    RefFunc(u32),
+    /// `global.get i`.
+    Global(u32),
+}
+
+/// A table's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableType {
+    /// Element type (`FuncRef` or `ExternRef`).
+    pub element: ValType,
+    /// Initial size.
+    pub min: u64,
+    /// Maximum size.
+    pub max: Option<u64>,
+}
+
+/// A memory's type, in 64 KiB pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryType {
+    /// Initial pages.
+    pub min: u64,
+    /// Maximum pages.
+    pub max: Option<u64>,
+}
+
+/// A global's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GlobalType {
+    /// Value type.
+    pub ty: ValType,
+    /// Whether `global.set` is allowed.
+    pub mutable: bool,
+}
+
+/// What an import expects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExternType {
+    /// A function of this signature.
+    Func(FuncType),
+    /// A table.
+    Table(TableType),
+    /// A memory.
+    Memory(MemoryType),
+    /// A global.
+    Global(GlobalType),
+}
+
+/// One import of a module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportDesc {
+    /// Module name.
+    pub module: String,
+    /// Field name.
+    pub name: String,
+    /// Expected type.
+    pub ty: ExternType,
+}
+
+/// Kind and index of an export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportIndex {
+    /// Function index.
+    Func(u32),
+    /// Table index.
+    Table(u32),
+    /// Memory index.
+    Memory(u32),
+    /// Global index.
+    Global(u32),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum ElemMode {
+    Passive,
+    Declared,
+    Active { table: u32, offset: ConstExpr },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ElemSegment {
+    pub mode: ElemMode,
+    pub items: Vec<ConstExpr>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct DataSegment {
+    pub active: Option<ConstExpr>,
+    pub bytes: Vec<u8>,
+}
+
+/// Everything about a module except its code.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ModuleMeta {
+    pub types: Vec<FuncType>,
+    pub imports: Vec<ImportDesc>,
+    pub func_types: Vec<u32>,
+    pub imported_funcs: u32,
+    pub tables: Vec<TableType>,
+    pub imported_tables: u32,
+    pub memory: Option<MemoryType>,
+    pub memory_imported: bool,
+    pub globals: Vec<GlobalType>,
+    pub imported_globals: u32,
+    pub global_inits: Vec<ConstExpr>,
+    pub exports: Vec<(String, ExportIndex)>,
+    pub start: Option<u32>,
+    pub elements: Vec<ElemSegment>,
+    pub data: Vec<DataSegment>,
+}
+
+fn wp(e: wasmparser::BinaryReaderError) -> Error {
+    Error::Artifact(format!("module parse: {}", e.message()))
+}
+
+fn const_expr(e: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr, Error> {
+    use wasmparser::Operator as O;
+    let mut r = e.get_operators_reader();
+    let op = r.read().map_err(wp)?;
+    Ok(match op {
+        O::I32Const { value } => ConstExpr::Bits(u64::from(value as u32)),
+        O::I64Const { value } => ConstExpr::Bits(value as u64),
+        O::F32Const { value } => ConstExpr::Bits(u64::from(value.bits())),
+        O::F64Const { value } => ConstExpr::Bits(value.bits()),
+        O::RefNull { .. } => ConstExpr::Null,
+        O::RefFunc { function_index } => ConstExpr::RefFunc(function_index),
+        O::GlobalGet { global_index } => ConstExpr::Global(global_index),
+        other => return Err(Error::Artifact(format!("unsupported constant expression {other:?}"))),
+    })
+}
+
+fn ref_type(r: wasmparser::RefType) -> ValType {
+    if r.is_func_ref() { ValType::FuncRef } else { ValType::ExternRef }
+}
+
+fn table_type(t: &wasmparser::TableType) -> TableType {
+    TableType { element: ref_type(t.element_type), min: t.initial, max: t.maximum }
+}
+
+impl ModuleMeta {
+    /// Parses the module-level sections (the module was validated before).
+    pub(crate) fn parse(wasm: &[u8]) -> Result<ModuleMeta, Error> {
+        let mut m = ModuleMeta::default();
+        for payload in Parser::new(0).parse_all(wasm) {
+            match payload.map_err(wp)? {
+                Payload::TypeSection(s) => {
+                    for rec in s {
+                        for sub in rec.map_err(wp)?.types() {
+                            if let wasmparser::CompositeInnerType::Func(f) = &sub.composite_type.inner {
+                                m.types.push(FuncType {
+                                    params: f.params().iter().map(|t| ValType::from_wasmparser(*t)).collect(),
+                                    results: f.results().iter().map(|t| ValType::from_wasmparser(*t)).collect(),
+                                });
+                            } else {
+                                m.types.push(FuncType::default());
+                            }
+                        }
+                    }
+                }
+                Payload::ImportSection(s) => {
+                    for imp in s.into_imports() {
+                        let imp = imp.map_err(wp)?;
+                        let ty = match imp.ty {
+                            TypeRef::Func(t) => {
+                                m.func_types.push(t);
+                                m.imported_funcs += 1;
+                                ExternType::Func(m.types.get(t as usize).cloned().unwrap_or_default())
+                            }
+                            TypeRef::Table(t) => {
+                                m.tables.push(table_type(&t));
+                                m.imported_tables += 1;
+                                ExternType::Table(table_type(&t))
+                            }
+                            TypeRef::Memory(t) => {
+                                let mt = MemoryType { min: t.initial, max: t.maximum };
+                                m.memory = Some(mt);
+                                m.memory_imported = true;
+                                ExternType::Memory(mt)
+                            }
+                            TypeRef::Global(g) => {
+                                let gt = GlobalType {
+                                    ty: ValType::from_wasmparser(g.content_type),
+                                    mutable: g.mutable,
+                                };
+                                m.globals.push(gt);
+                                m.imported_globals += 1;
+                                ExternType::Global(gt)
+                            }
+                            _ => return Err(Error::Artifact("unsupported import kind".into())),
+                        };
+                        m.imports.push(ImportDesc { module: imp.module.into(), name: imp.name.into(), ty });
+                    }
+                }
+                Payload::FunctionSection(s) => {
+                    for t in s {
+                        m.func_types.push(t.map_err(wp)?);
+                    }
+                }
+                Payload::TableSection(s) => {
+                    for t in s {
+                        m.tables.push(table_type(&t.map_err(wp)?.ty));
+                    }
+                }
+                Payload::MemorySection(s) => {
+                    for t in s {
+                        let t = t.map_err(wp)?;
+                        m.memory = Some(MemoryType { min: t.initial, max: t.maximum });
+                    }
+                }
+                Payload::GlobalSection(s) => {
+                    for g in s {
+                        let g = g.map_err(wp)?;
+                        m.globals.push(GlobalType {
+                            ty: ValType::from_wasmparser(g.ty.content_type),
+                            mutable: g.ty.mutable,
+                        });
+                        m.global_inits.push(const_expr(&g.init_expr)?);
+                    }
+                }
+                Payload::ExportSection(s) => {
+                    for e in s {
+                        let e = e.map_err(wp)?;
+                        let idx = match e.kind {
+                            ExternalKind::Func => ExportIndex::Func(e.index),
+                            ExternalKind::Table => ExportIndex::Table(e.index),
+                            ExternalKind::Memory => ExportIndex::Memory(e.index),
+                            ExternalKind::Global => ExportIndex::Global(e.index),
+                            _ => continue,
+                        };
+                        m.exports.push((e.name.into(), idx));
+                    }
+                }
+                Payload::StartSection { func, .. } => m.start = Some(func),
+                Payload::ElementSection(s) => {
+                    for e in s {
+                        let e = e.map_err(wp)?;
+                        let mode = match e.kind {
+                            wasmparser::ElementKind::Passive => ElemMode::Passive,
+                            wasmparser::ElementKind::Declared => ElemMode::Declared,
+                            wasmparser::ElementKind::Active { table_index, offset_expr } => {
+                                ElemMode::Active {
+                                    table: table_index.unwrap_or(0),
+                                    offset: const_expr(&offset_expr)?,
+                                }
+                            }
+                        };
+                        let mut items = Vec::new();
+                        match e.items {
+                            wasmparser::ElementItems::Functions(r) => {
+                                for f in r {
+                                    items.push(ConstExpr::RefFunc(f.map_err(wp)?));
+                                }
+                            }
+                            wasmparser::ElementItems::Expressions(_, r) => {
+                                for x in r {
+                                    items.push(const_expr(&x.map_err(wp)?)?);
+                                }
+                            }
+                        }
+                        m.elements.push(ElemSegment { mode, items });
+                    }
+                }
+                Payload::DataSection(s) => {
+                    for d in s {
+                        let d = d.map_err(wp)?;
+                        let active = match d.kind {
+                            wasmparser::DataKind::Passive => None,
+                            wasmparser::DataKind::Active { offset_expr, .. } => {
+                                Some(const_expr(&offset_expr)?)
+                            }
+                        };
+                        m.data.push(DataSegment { active, bytes: d.data.to_vec() });
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(m)
+    }
+
+    fn compile_env(&self) -> CompileEnv {
+        CompileEnv {
+            types: self.types.iter().map(|t| (t.params.len() as u32, t.results.len() as u32)).collect(),
+            func_types: self.func_types.clone(),
+            imported_funcs: self.imported_funcs,
+        }
+    }
+}
+
+pub(crate) struct ModuleInner {
+    pub(crate) engine: Engine,
+    pub(crate) wasm: Vec<u8>,
+    pub(crate) meta: ModuleMeta,
+    pub(crate) code: CodeMemory,
+    pub(crate) functions: Vec<u32>,
+    pub(crate) trampoline: u32,
+    /// Engine-wide signature ids per module type index.
+    pub(crate) type_ids: Vec<u32>,
+    /// Maximum pages of a memory this module defines.
+    pub(crate) memory_max_pages: u64,
+}
+
+/// A compiled module. Cheap to clone (shared).
+///
+/// ```
+/// use keel_engine::{Engine, Module};
+/// let engine = Engine::default();
+/// let wasm = wat::parse_str(r#"(module (func (export "f") (result i32) i32.const 7))"#).unwrap();
+/// let module = Module::new(&engine, &wasm).unwrap();
+/// assert_eq!(module.exports().count(), 1);
+/// ```
+#[derive(Clone)]
+pub struct Module {
+    pub(crate) inner: Arc<ModuleInner>,
+}
+
+impl std::fmt::Debug for Module {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Module").field("functions", &self.inner.functions.len()).finish()
+    }
+}
+
+const MAGIC: &[u8; 8] = b"KEELART\0";
+const FORMAT_VERSION: u32 = 1;
+
+impl Module {
+    /// Validates `wasm` against the engine's profile, analyzes its metering and compiles
+    /// it, in time and memory linear in its size.
+    ///
+    /// Errors: [`Error::Validation`] for modules the profile rejects (with the reason and
+    /// byte offset), [`Error::Compile`] if compilation fails, [`Error::Engine`] if code
+    /// memory cannot be mapped.
+    pub fn new(engine: &Engine, wasm: &[u8]) -> Result<Module, Error> {
+        let cfg = &engine.inner.config;
+        let (info, analysis) = keel_metering::analyze(wasm, &cfg.profile, &cfg.cost_table)?;
+        let meta = ModuleMeta::parse(wasm)?;
+        let mut bodies = Vec::new();
+        for payload in Parser::new(0).parse_all(wasm) {
+            if let Payload::CodeSectionEntry(body) = payload.map_err(wp)? {
+                bodies.push(body);
+            }
+        }
+        let compiled = match cfg.isa {
+            Isa::X64 => compile_module(
+                X64Masm::new(),
+                &meta.compile_env(),
+                &bodies,
+                &analysis.functions,
+                &cfg.cost_table,
+            )?,
+        };
+        let max = info.memory_maximum_pages.unwrap_or(cfg.profile.limits.max_memory_pages);
+        Module::from_parts(engine, wasm.to_vec(), meta, &compiled.code, compiled.functions, compiled.trampoline, max)
+    }
+
+    fn from_parts(
+        engine: &Engine,
+        wasm: Vec<u8>,
+        meta: ModuleMeta,
+        code: &[u8],
+        functions: Vec<u32>,
+        trampoline: u32,
+        memory_max_pages: u64,
+    ) -> Result<Module, Error> {
+        let code = CodeMemory::new(code).map_err(Error::Engine)?;
+        let type_ids = meta.types.iter().map(|t| engine.intern(t)).collect();
+        Ok(Module {
+            inner: Arc::new(ModuleInner {
+                engine: engine.clone(),
+                wasm,
+                meta,
+                code,
+                functions,
+                trampoline,
+                type_ids,
+                memory_max_pages,
+            }),
+        })
+    }
+
+    /// The engine this module was compiled for.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// The module's imports, in order.
+    pub fn imports(&self) -> impl Iterator<Item = &ImportDesc> {
+        self.inner.meta.imports.iter()
+    }
+
+    /// The module's exports: name and kind/index.
+    pub fn exports(&self) -> impl Iterator<Item = (&str, ExportIndex)> {
+        self.inner.meta.exports.iter().map(|(n, i)| (n.as_str(), *i))
+    }
+
+    /// Size of the generated machine code, bytes.
+    pub fn code_size(&self) -> usize {
+        self.inner.code.bytes().len()
+    }
+
+    fn header_fields(engine: &Engine) -> Vec<u8> {
+        let cfg = &engine.inner.config;
+        let mut h = Vec::new();
+        let put = |h: &mut Vec<u8>, s: &[u8]| {
+            h.extend_from_slice(&(s.len() as u32).to_le_bytes());
+            h.extend_from_slice(s);
+        };
+        put(&mut h, env!("CARGO_PKG_VERSION").as_bytes());
+        put(&mut h, cfg.isa.name().as_bytes());
+        put(&mut h, engine.inner.features.as_bytes());
+        h.extend_from_slice(&cfg.cost_table.hash());
+        h.extend_from_slice(&cfg.profile.hash());
+        h
+    }
+
+    /// Serializes the compiled module: a header (format version, engine version, target
+    /// ISA, CPU features, cost-table hash, profile hash), a blake3 hash of the payload, and
+    /// the payload (the wasm bytes, the machine code and function offsets).
+    pub fn serialize(&self) -> Vec<u8> {
+        let i = &self.inner;
+        let mut payload = Vec::new();
+        payload.extend_from_slice(&(i.wasm.len() as u64).to_le_bytes());
+        payload.extend_from_slice(&i.wasm);
+        let code = i.code.bytes();
+        payload.extend_from_slice(&(code.len() as u64).to_le_bytes());
+        payload.extend_from_slice(code);
+        payload.extend_from_slice(&i.trampoline.to_le_bytes());
+        payload.extend_from_slice(&i.memory_max_pages.to_le_bytes());
+        payload.extend_from_slice(&(i.functions.len() as u32).to_le_bytes());
+        for f in &i.functions {
+            payload.extend_from_slice(&f.to_le_bytes());
+        }
+        let mut out = Vec::with_capacity(payload.len() + 256);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&Self::header_fields(&i.engine));
+        out.extend_from_slice(blake3::hash(&payload).as_bytes());
+        out.extend_from_slice(&payload);
+        out
+    }
+
+    /// Loads an artifact made by [`Module::serialize`] without recompiling.
+    ///
+    /// Errors: [`Error::Artifact`] naming the first mismatch: not an artifact, another
+    /// format version, engine version, ISA, CPU feature set, cost table or profile, or a
+    /// corrupted payload (hash mismatch, truncation).
+    pub fn deserialize(engine: &Engine, bytes: &[u8]) -> Result<Module, Error> {
+        let bad = |m: &str| Error::Artifact(m.to_string());
+        let mut r = Reader { b: bytes, at: 0 };
+        if r.take(8).ok_or_else(|| bad("truncated header"))? != MAGIC {
+            return Err(bad("not a Keel artifact"));
+        }
+        if r.u32().ok_or_else(|| bad("truncated header"))? != FORMAT_VERSION {
+            return Err(bad("artifact format version mismatch"));
+        }
+        let expect = Self::header_fields(engine);
+        let mut er = Reader { b: &expect, at: 0 };
+        for what in ["engine version", "target ISA", "CPU features"] {
+            let want = er.string().ok_or_else(|| bad("internal header"))?;
+            let got = r.string().ok_or_else(|| bad("truncated header"))?;
+            if want != got {
+                return Err(Error::Artifact(format!(
+                    "{what} mismatch: artifact has {:?}, engine has {:?}",
+                    String::from_utf8_lossy(got),
+                    String::from_utf8_lossy(want)
+                )));
+            }
+        }
+        for what in ["cost table", "profile"] {
+            let want = er.take(32).ok_or_else(|| bad("internal header"))?;
+            let got = r.take(32).ok_or_else(|| bad("truncated header"))?;
+            if want != got {
+                return Err(Error::Artifact(format!("{what} hash mismatch")));
+            }
+        }
+        let hash = r.take(32).ok_or_else(|| bad("truncated header"))?;
+        let payload = &bytes[r.at..];
+        if blake3::hash(payload).as_bytes() != hash {
+            return Err(bad("payload hash mismatch (corrupted artifact)"));
+        }
+        let mut p = Reader { b: payload, at: 0 };
+        let trunc = || bad("truncated payload");
+        let wl = p.u64().ok_or_else(trunc)? as usize;
+        let wasm = p.take(wl).ok_or_else(trunc)?.to_vec();
+        let cl = p.u64().ok_or_else(trunc)? as usize;
+        let code = p.take(cl).ok_or_else(trunc)?;
+        let trampoline = p.u32().ok_or_else(trunc)?;
+        let max = p.u64().ok_or_else(trunc)?;
+        let n = p.u32().ok_or_else(trunc)? as usize;
+        let mut functions = Vec::with_capacity(n.min(1 << 20));
+        for _ in 0..n {
+            let off = p.u32().ok_or_else(trunc)?;
+            if off as usize >= code.len() {
+                return Err(bad("function offset outside the code"));
+            }
+            functions.push(off);
+        }
+        if trampoline as usize >= code.len() {
+            return Err(bad("trampoline offset outside the code"));
+        }
+        let meta = ModuleMeta::parse(&wasm)?;
+        if meta.func_types.len() != meta.imported_funcs as usize + functions.len() {
+            return Err(bad("function count mismatch"));
+        }
+        Module::from_parts(engine, wasm, meta, code, functions, trampoline, max)
+    }
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.at.checked_add(n)?;
+        let s = self.b.get(self.at..end)?;
+        self.at = end;
+        Some(s)
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn string(&mut self) -> Option<&'a [u8]> {
+        let n = self.u32()? as usize;
+        self.take(n)
+    }
+}

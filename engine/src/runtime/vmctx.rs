@@ -1,0 +1,93 @@
+//! The in-memory structures generated code reads: the store context (pinned register),
+//! the per-instance vmctx, memories and function references. All `#[repr(C)]`; the field
+//! offsets are the constants below, shared with every ISA's MacroAssembler.
+
+use crate::masm::LibCall;
+
+/// Per-store context, pinned in a register while guest code runs.
+#[repr(C)]
+#[derive(Debug)]
+pub struct StoreContext {
+    /// Remaining gas.
+    pub gas: u64,
+    /// Deterministic stack slots in use.
+    pub stack_used: u64,
+    /// Deterministic stack budget, slots.
+    pub stack_limit: u64,
+    /// Native stack pointer a trap unwinds to (set by the entry trampoline).
+    pub trap_sp: u64,
+    /// Libcall addresses, indexed by [`LibCall`].
+    pub libcalls: [usize; LibCall::COUNT],
+}
+
+/// Offset of [`StoreContext::gas`].
+pub const SC_GAS: i32 = 0;
+/// Offset of [`StoreContext::stack_used`].
+pub const SC_STACK_USED: i32 = 8;
+/// Offset of [`StoreContext::stack_limit`].
+pub const SC_STACK_LIMIT: i32 = 16;
+/// Offset of [`StoreContext::trap_sp`].
+pub const SC_TRAP_SP: i32 = 24;
+/// Offset of [`StoreContext::libcalls`].
+pub const SC_LIBCALLS: i32 = 32;
+
+/// Per-instance context, pinned in a register while the instance's code runs.
+#[repr(C)]
+#[derive(Debug)]
+pub struct VMContext {
+    /// The store context (same for every instance of a store).
+    pub store_ctx: *mut StoreContext,
+    /// The non-generic part of the store (`runtime::store::StoreCore`).
+    pub store_core: *mut u8,
+    /// This instance's index in the store.
+    pub instance: usize,
+    /// The instance's memory 0 (null when it has none).
+    pub memory: *mut VMMemory,
+    /// Pointer to an array of pointers to global cells (8 bytes each).
+    pub globals: *const *mut u64,
+    /// Pointer to an array of imported functions.
+    pub imports: *const VMFuncRef,
+}
+
+/// Offset of [`VMContext::memory`].
+pub const VM_MEMORY: i32 = 24;
+/// Offset of [`VMContext::globals`].
+pub const VM_GLOBALS: i32 = 32;
+/// Offset of [`VMContext::imports`].
+pub const VM_IMPORTS: i32 = 40;
+
+/// A linear memory as generated code sees it.
+#[repr(C)]
+#[derive(Debug)]
+pub struct VMMemory {
+    /// Base address of the bytes.
+    pub base: *mut u8,
+    /// Length in bytes.
+    pub len: u64,
+}
+
+/// Offset of [`VMMemory::base`].
+pub const MEM_BASE: i32 = 0;
+/// Offset of [`VMMemory::len`].
+pub const MEM_LEN: i32 = 8;
+
+/// A callable function: what `funcref` values point to, and what import slots hold.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct VMFuncRef {
+    /// Native code address.
+    pub code: usize,
+    /// The callee's vmctx (for host functions: its host context).
+    pub vmctx: usize,
+    /// Engine-wide signature id.
+    pub type_id: u64,
+    /// Index of the function in its store.
+    pub store_func: u64,
+}
+
+/// Size of [`VMFuncRef`].
+pub const FUNCREF_SIZE: i32 = 32;
+/// Offset of [`VMFuncRef::code`].
+pub const FUNCREF_CODE: i32 = 0;
+/// Offset of [`VMFuncRef::vmctx`].
+pub const FUNCREF_VMCTX: i32 = 8;

@@ -1,0 +1,138 @@
+//! Behavioural tests of the compiler and runtime on small hand-written modules.
+
+use keel_engine::{Config, Engine, Error, Linker, Module, Store, Trap, Val};
+
+fn engine() -> Engine {
+    Engine::new(Config::default()).unwrap()
+}
+
+fn run(wat: &str, func: &str, args: &[Val], nres: usize, gas: u64) -> (Result<Vec<Val>, Error>, u64) {
+    let engine = engine();
+    let wasm = wat::parse_str(wat).unwrap();
+    let module = Module::new(&engine, &wasm).unwrap();
+    let mut store = Store::new(&engine, ());
+    store.set_gas_limit(gas);
+    let inst = Linker::new().instantiate(&mut store, &module).unwrap();
+    let f = inst.get_func(&mut store, func).unwrap();
+    let mut res = vec![Val::I32(0); nres];
+    let r = f.call(&mut store, args, &mut res).map(|_| res);
+    (r, store.gas_used())
+}
+
+#[test]
+fn arithmetic_and_locals() {
+    let (r, _) = run(
+        r#"(module (func (export "f") (param i32 i32) (result i32) (local i32)
+            local.get 0 local.get 1 i32.mul local.set 2
+            local.get 2 i32.const 7 i32.sub))"#,
+        "f",
+        &[Val::I32(6), Val::I32(7)],
+        1,
+        1_000,
+    );
+    assert_eq!(r.unwrap(), vec![Val::I32(35)]);
+}
+
+#[test]
+fn recursion_factorial() {
+    let (r, _) = run(
+        r#"(module (func $fac (export "fac") (param i64) (result i64)
+            local.get 0 i64.eqz
+            if (result i64) i64.const 1
+            else local.get 0 local.get 0 i64.const 1 i64.sub call $fac i64.mul end))"#,
+        "fac",
+        &[Val::I64(20)],
+        1,
+        1_000_000,
+    );
+    assert_eq!(r.unwrap(), vec![Val::I64(2432902008176640000)]);
+}
+
+#[test]
+fn loop_sum_and_gas() {
+    let wat = r#"(module (func (export "sum") (param i32) (result i32) (local i32)
+        block loop
+          local.get 0 i32.eqz br_if 1
+          local.get 1 local.get 0 i32.add local.set 1
+          local.get 0 i32.const 1 i32.sub local.set 0
+          br 0
+        end end
+        local.get 1))"#;
+    let (r, gas_small) = run(wat, "sum", &[Val::I32(10)], 1, 1_000_000);
+    assert_eq!(r.unwrap(), vec![Val::I32(55)]);
+    let (r, gas_big) = run(wat, "sum", &[Val::I32(20)], 1, 1_000_000);
+    assert_eq!(r.unwrap(), vec![Val::I32(210)]);
+    assert!(gas_big > gas_small);
+    // Gas used must equal the sum of the analysis charges actually executed; an exact
+    // gas limit of gas_small succeeds, one less runs out and uses everything.
+    let (r, used) = run(wat, "sum", &[Val::I32(10)], 1, gas_small);
+    assert!(r.is_ok());
+    assert_eq!(used, gas_small);
+    let (r, used) = run(wat, "sum", &[Val::I32(10)], 1, gas_small - 1);
+    assert_eq!(r.unwrap_err(), Error::Trap(Trap::OutOfGas));
+    assert_eq!(used, gas_small - 1);
+}
+
+#[test]
+fn traps_and_store_reuse() {
+    let engine = engine();
+    let wasm = wat::parse_str(
+        r#"(module (memory 1)
+        (func (export "div") (param i32 i32) (result i32) local.get 0 local.get 1 i32.div_s)
+        (func (export "oob") (result i32) i32.const 65536 i32.load)
+        (func (export "unreachable") unreachable)
+        (func $r (export "recurse") call $r))"#,
+    )
+    .unwrap();
+    let module = Module::new(&engine, &wasm).unwrap();
+    let mut store = Store::new(&engine, ());
+    store.set_gas_limit(10_000_000);
+    let inst = Linker::new().instantiate(&mut store, &module).unwrap();
+    let div = inst.get_typed_func::<(), (i32, i32), i32>(&mut store, "div").unwrap();
+    assert_eq!(div.call(&mut store, (7, 2)).unwrap(), 3);
+    assert_eq!(div.call(&mut store, (7, 0)).unwrap_err(), Error::Trap(Trap::IntegerDivideByZero));
+    assert_eq!(div.call(&mut store, (i32::MIN, -1)).unwrap_err(), Error::Trap(Trap::IntegerOverflow));
+    let oob = inst.get_typed_func::<(), (), i32>(&mut store, "oob").unwrap();
+    assert_eq!(oob.call(&mut store, ()).unwrap_err(), Error::Trap(Trap::MemoryOutOfBounds));
+    let u = inst.get_typed_func::<(), (), ()>(&mut store, "unreachable").unwrap();
+    assert_eq!(u.call(&mut store, ()).unwrap_err(), Error::Trap(Trap::Unreachable));
+    let rec = inst.get_typed_func::<(), (), ()>(&mut store, "recurse").unwrap();
+    assert_eq!(rec.call(&mut store, ()).unwrap_err(), Error::Trap(Trap::StackExhausted));
+    assert_eq!(store.stack_used(), 0);
+    // Still usable after all those traps.
+    assert_eq!(div.call(&mut store, (9, 3)).unwrap(), 3);
+}
+
+#[test]
+fn host_functions_and_memory() {
+    let engine = engine();
+    let wasm = wat::parse_str(
+        r#"(module
+        (import "env" "log" (func $log (param i32 i32)))
+        (import "env" "fail" (func $fail))
+        (memory (export "memory") 1)
+        (data (i32.const 16) "hello")
+        (func (export "go") i32.const 16 i32.const 5 call $log)
+        (func (export "boom") call $fail))"#,
+    )
+    .unwrap();
+    let module = Module::new(&engine, &wasm).unwrap();
+    let mut linker = Linker::<Vec<String>>::new();
+    linker.func_wrap("env", "log", |mut caller: keel_engine::Caller<'_, Vec<String>>, ptr: i32, len: i32| {
+        let mut buf = vec![0u8; len as usize];
+        caller.read_memory(ptr as u64, &mut buf)?;
+        caller.data_mut().push(String::from_utf8_lossy(&buf).into_owned());
+        Ok(())
+    });
+    linker.func_wrap("env", "fail", |_c: keel_engine::Caller<'_, Vec<String>>| -> Result<(), Trap> {
+        Err(Trap::Host("nope".into()))
+    });
+    let mut store = Store::new(&engine, Vec::new());
+    store.set_gas_limit(1_000_000);
+    let inst = linker.instantiate(&mut store, &module).unwrap();
+    let go = inst.get_typed_func::<_, (), ()>(&mut store, "go").unwrap();
+    go.call(&mut store, ()).unwrap();
+    assert_eq!(store.data(), &vec!["hello".to_string()]);
+    let boom = inst.get_typed_func::<_, (), ()>(&mut store, "boom").unwrap();
+    assert_eq!(boom.call(&mut store, ()).unwrap_err(), Error::Trap(Trap::Host("nope".into())));
+}
