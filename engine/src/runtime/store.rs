@@ -548,3 +548,10 @@ impl<T> Caller<'_, T> {
         Instance(i).export_in(&self.inner.core, name)
     }
 }
+
+// SAFETY: every raw pointer inside a store (vmctx fields, host contexts, global cells,
+// memory bases, funcref pointers) points into heap allocations owned by this same store
+// (or by modules it keeps alive through `Arc`), never into thread-local or stack data; the
+// guest stack is a private mapping. Moving the store to another thread moves all of it
+// together, and `&mut Store` is needed to run code, so there is no concurrent access.
+unsafe impl<T: Send> Send for Store<T> {}
