@@ -27,14 +27,14 @@ impl<T> Clone for Definition<T> {
 /// Resolves imports by `(module, name)`.
 ///
 /// ```
-/// use keel_engine::{Engine, Linker, Module, Store, Trap};
+/// use keel_engine::{Caller, Engine, Linker, Module, Store, Trap};
 /// let engine = Engine::default();
 /// let wasm = wat::parse_str(r#"(module
 ///     (import "env" "double" (func $d (param i32) (result i32)))
 ///     (func (export "f") (result i32) i32.const 21 call $d))"#).unwrap();
 /// let module = Module::new(&engine, &wasm).unwrap();
 /// let mut linker = Linker::<u32>::new();
-/// linker.func_wrap("env", "double", |mut caller, x: i32| -> Result<i32, Trap> {
+/// linker.func_wrap("env", "double", |mut caller: Caller<'_, u32>, x: i32| -> Result<i32, Trap> {
 ///     *caller.data_mut() += 1;
 ///     caller.consume_gas(10)?;
 ///     Ok(x * 2)
