@@ -29,7 +29,15 @@ pub struct Config {
     /// Native stack bytes reserved beyond what guest frames can use under `stack_limit`,
     /// for host functions and runtime helpers running on the guest stack.
     pub host_stack_bytes: usize,
+    /// How deep host functions may re-enter guest code (a host function calling a wasm
+    /// function, e.g. a cross-contract call, nests one level). Deeper re-entry traps with
+    /// `StackExhausted`, deterministically; each level reserves
+    /// [`NATIVE_BYTES_PER_REENTRY`] of native stack for the host frames in between.
+    pub max_host_reentry: u32,
 }
+
+/// Native stack reserved per level of host re-entry, bytes.
+pub const NATIVE_BYTES_PER_REENTRY: usize = 64 << 10;
 
 impl Default for Config {
     /// Host ISA, default cost table and chain profile, default stack budget.
@@ -39,7 +47,8 @@ impl Default for Config {
             cost_table: CostTable::default(),
             profile: Profile::default(),
             stack_limit: DEFAULT_MAX_STACK_SLOTS,
-            host_stack_bytes: 8 << 20,
+            host_stack_bytes: 1 << 20,
+            max_host_reentry: 256,
         }
     }
 }

@@ -191,3 +191,30 @@ fn untrusted_modules_get_errors_not_panics() {
     let mut store = Store::new(&engine, ());
     assert!(matches!(Linker::new().instantiate(&mut store, &module), Err(Error::Link(_))));
 }
+
+#[test]
+fn host_reentry_depth_is_bounded_deterministically() {
+    let engine = Engine::new(Config { max_host_reentry: 10, ..Config::default() }).unwrap();
+    let wasm = wat::parse_str(r#"(module
+        (import "env" "again" (func $again))
+        (func (export "f") call $again))"#)
+    .unwrap();
+    let module = Module::new(&engine, &wasm).unwrap();
+    let mut linker = Linker::<(Option<keel_engine::Func>, u32)>::new();
+    linker.func_wrap("env", "again", |mut caller: keel_engine::Caller<'_, (Option<keel_engine::Func>, u32)>| {
+        caller.data_mut().1 += 1;
+        let f = caller.data().0.expect("set");
+        f.call(&mut caller, &[], &mut []).map_err(|e| match e {
+            Error::Trap(t) => t,
+            other => Trap::Host(other.to_string()),
+        })
+    });
+    let mut store = Store::new(&engine, (None, 0));
+    store.set_gas_limit(1_000_000);
+    let inst = linker.instantiate(&mut store, &module).unwrap();
+    let f = inst.get_func(&mut store, "f").unwrap();
+    store.data_mut().0 = Some(f);
+    assert_eq!(f.call(&mut store, &[], &mut []).unwrap_err(), Error::Trap(Trap::StackExhausted));
+    assert_eq!(store.data().1, 11);
+    assert_eq!(store.stack_used(), 0);
+}

@@ -103,6 +103,7 @@ impl ValueStack {
         if self.free == 0 {
             self.spill_all(masm);
         }
+        debug_assert!(self.free != 0, "register pool exhausted");
         let i = self.free.trailing_zeros() as usize;
         // With all stack entries spilled, only the (at most three) registers an operator
         // is holding remain allocated, far fewer than the allocatable set.

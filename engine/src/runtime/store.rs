@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::code::GuestStack;
 use super::vmctx::{StoreContext, VMContext, VMFuncRef, VMMemory};
-use crate::engine::{Engine, NATIVE_BYTES_PER_SLOT};
+use crate::engine::{Engine, NATIVE_BYTES_PER_REENTRY, NATIVE_BYTES_PER_SLOT};
 use crate::error::{Error, Trap};
 use crate::masm::TrapCode;
 use crate::module::{GlobalType, MemoryType, Module, TableType};
@@ -237,7 +237,8 @@ impl StoreCore {
             let cfg = &self.engine.inner.config;
             let size = (cfg.stack_limit as usize)
                 .saturating_mul(NATIVE_BYTES_PER_SLOT)
-                .saturating_add(cfg.host_stack_bytes);
+                .saturating_add(cfg.host_stack_bytes)
+                .saturating_add((cfg.max_host_reentry as usize + 1).saturating_mul(NATIVE_BYTES_PER_REENTRY));
             self.guest_stack = Some(GuestStack::new(size).map_err(Error::Engine)?);
         }
         Ok(self.guest_stack.as_ref().map_or(0, |s| s.top()))
@@ -430,6 +431,9 @@ impl<T> StoreInner<T> {
                 let stack_top = if self.core.depth == 0 {
                     self.core.guest_stack_top().map_err(|e| Trap::Host(e.to_string()))?
                 } else {
+                    if self.core.depth > self.core.engine.inner.config.max_host_reentry {
+                        return Err(Trap::StackExhausted);
+                    }
                     0
                 };
                 let inst = &mut self.core.instances[instance];

@@ -476,3 +476,36 @@ impl Asm {
         self.op_rr(Some(if double { 0xF2 } else { 0xF3 }), w, &[0x0F, 0x2A], xmm, gpr, false);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(f: impl FnOnce(&mut Asm)) -> Vec<u8> {
+        let mut a = Asm::default();
+        f(&mut a);
+        a.buf
+    }
+
+    #[test]
+    fn encodings_match_the_manual() {
+        assert_eq!(enc(|a| a.mov_rr(true, r::RAX, r::RBX)), [0x48, 0x89, 0xd8]);
+        assert_eq!(enc(|a| a.load(true, r::R12, Mem::new(r::R13, 8))), [0x4d, 0x8b, 0x65, 0x08]);
+        assert_eq!(enc(|a| a.store(true, Mem::new(r::RSP, 16), r::RAX)), [0x48, 0x89, 0x44, 0x24, 0x10]);
+        assert_eq!(enc(|a| a.load(true, r::RAX, Mem::new(r::R12, 0))), [0x49, 0x8b, 0x04, 0x24]);
+        assert_eq!(enc(|a| a.load(true, r::RAX, Mem::new(r::R13, 0))), [0x49, 0x8b, 0x45, 0x00]);
+        assert_eq!(enc(|a| a.load(true, r::RAX, Mem::new(r::RBP, -4096))), [0x48, 0x8b, 0x85, 0x00, 0xf0, 0xff, 0xff]);
+        assert_eq!(enc(|a| a.movzx8_rr(r::RAX, r::RSI)), [0x40, 0x0f, 0xb6, 0xc6]);
+        assert_eq!(enc(|a| a.store8(Mem::new(r::RAX, 0), r::RDI)), [0x40, 0x88, 0x38]);
+        assert_eq!(enc(|a| a.setcc(Cond::E, r::RAX)), [0x0f, 0x94, 0xc0]);
+        assert_eq!(enc(|a| a.lea(r::R11, Mem::indexed(r::R8, r::R9, 8))), [0x4f, 0x8d, 0x5c, 0x08, 0x08]);
+        assert_eq!(enc(|a| a.movq_xr(true, 0, r::RAX)), [0x66, 0x48, 0x0f, 0x6e, 0xc0]);
+        assert_eq!(enc(|a| a.sse_rr(0xF2, 0x58, 0, 1)), [0xf2, 0x0f, 0x58, 0xc1]);
+        assert_eq!(enc(|a| a.bitcount(0xBD, false, r::RAX, r::RBX)), [0xf3, 0x0f, 0xbd, 0xc3]);
+        assert_eq!(enc(|a| a.mov_ri(r::RAX, u64::MAX)), [0x48, 0xc7, 0xc0, 0xff, 0xff, 0xff, 0xff]);
+        assert_eq!(enc(|a| a.mov_ri(r::R9, 5)), [0x41, 0xb9, 5, 0, 0, 0]);
+        assert_eq!(enc(|a| a.alu_mi(Alu::Sub, true, Mem::new(r::R14, 0), 100)), [0x49, 0x83, 0x2e, 100]);
+        assert_eq!(enc(|a| a.push(r::R15)), [0x41, 0x57]);
+        assert_eq!(enc(|a| a.shift_cl(Shift::Shl, false, r::RBX)), [0xd3, 0xe3]);
+    }
+}
