@@ -10,6 +10,7 @@ for pair in "clang-14:clang-14" "wasm-ld-14:lld-14" "cmake:cmake"; do
   cmd=${pair%%:*}; pkg=${pair#*:}
   have "$cmd" || need_apt+=("$pkg")
 done
+[ -e /usr/lib/llvm-14/lib/libclang.so ] || need_apt+=("libclang-dev")  # rocksdb (bindgen)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
