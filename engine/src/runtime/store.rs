@@ -149,10 +149,13 @@ impl StoreCore {
     }
 
     pub(crate) fn table_grow(&mut self, t: usize, delta: u64, init: u64) -> Option<u64> {
+        // A table without a declared maximum may grow to the profile's table limit, as a
+        // memory without one may grow to the profile's page limit.
+        let profile_max = self.engine.inner.config.profile.limits.max_table_elements;
         let td = &mut self.tables[t];
         let old = td.elems.len() as u64;
         let new = old.checked_add(delta)?;
-        let max = td.ty.max.unwrap_or(u64::from(u32::MAX)).min(super::libcalls::MAX_TABLE_GROW_ELEMENTS);
+        let max = td.ty.max.unwrap_or(profile_max).min(super::libcalls::MAX_TABLE_GROW_ELEMENTS);
         if new > max && delta > 0 {
             return None;
         }
