@@ -68,3 +68,57 @@ fn analyze_lists_functions_and_bad_arguments_are_refused() {
     assert!(!success);
     assert!(stderr.contains("gas schedule"), "{stderr}");
 }
+
+#[test]
+fn run_invokes_an_export_and_reports_gas_and_traps() {
+    let src = temp(
+        "fac.wat",
+        br#"(module
+          (func $fac (export "fac") (param i64) (result i64)
+            (if (result i64) (i64.eqz (local.get 0))
+              (then (i64.const 1))
+              (else (i64.mul (local.get 0) (call $fac (i64.sub (local.get 0) (i64.const 1)))))))
+          (func (export "div") (param i32 i32) (result i32) (i32.div_s (local.get 0) (local.get 1)))
+          (func (export "spin") (loop (br 0))))"#,
+    );
+    let file = src.to_str().unwrap();
+    let (success, stdout, stderr) = keel(&["run", file, "--invoke", "fac", "20"]);
+    assert!(success, "{stderr}");
+    assert_eq!(stdout.trim(), "2432902008176640000");
+    assert!(stderr.contains("gas used: "), "{stderr}");
+
+    let (success, stdout, _) = keel(&["run", file, "--invoke", "div", "-7", "2"]);
+    assert!(success);
+    assert_eq!(stdout.trim(), "-3");
+    let (success, _, stderr) = keel(&["run", file, "--invoke", "div", "1", "0"]);
+    assert!(!success);
+    assert!(stderr.contains("trap: integer divide by zero"), "{stderr}");
+
+    let (success, _, stderr) = keel(&["run", file, "--invoke", "spin", "--gas", "100000"]);
+    assert!(!success);
+    assert!(stderr.contains("trap: out of gas") && stderr.contains("gas used: 100000"), "{stderr}");
+
+    // Bad arguments: a clear error, not a crash.
+    let (success, _, stderr) = keel(&["run", file, "--invoke", "div", "1"]);
+    assert!(!success && stderr.contains("takes 2 argument"), "{stderr}");
+    let (success, _, stderr) = keel(&["run", file, "--invoke", "div", "x", "1"]);
+    assert!(!success && stderr.contains("not an integer"), "{stderr}");
+    let (success, _, stderr) = keel(&["run", file, "--invoke", "div", "99999999999", "1"]);
+    assert!(!success && stderr.contains("does not fit in i32"), "{stderr}");
+    let (success, _, stderr) = keel(&["run", file, "--invoke", "nope"]);
+    assert!(!success && stderr.contains("exports no function"), "{stderr}");
+}
+
+#[test]
+fn compile_reports_code_size_and_writes_an_artifact() {
+    let src = temp("small.wat", br#"(module (func (export "f") (result i32) (i32.const 7)))"#);
+    let out = src.with_file_name("small.keel");
+    let (success, stdout, stderr) = keel(&["compile", src.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert!(success, "{stderr}");
+    assert!(stdout.contains("bytes of code") && stdout.contains("MB/s"), "{stdout}");
+    assert!(std::fs::metadata(&out).unwrap().len() > 0);
+
+    let simd = temp("simd2.wat", br#"(module (func (result v128) (v128.const i64x2 0 0)))"#);
+    let (success, _, stderr) = keel(&["compile", simd.to_str().unwrap()]);
+    assert!(!success && stderr.contains("SIMD"), "{stderr}");
+}

@@ -3,6 +3,7 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+pub mod engine;
 pub mod metering;
 
 /// Keel: a deterministic smart-contract execution engine.
@@ -23,6 +24,11 @@ pub enum Command {
     Analyze(metering::AnalyzeArgs),
     /// Write the reference-instrumented module (gas, stack, NaN canonicalization in wasm).
     Instrument(metering::InstrumentArgs),
+    /// Compile a module and call one of its exports (like `wasmtime run --invoke`).
+    Run(engine::RunArgs),
+    /// Compile a module: validation errors, compile time, code size; optionally write the
+    /// serialized artifact.
+    Compile(engine::CompileArgs),
     /// The main job, as far as it exists: validate, analyze and instrument every contract
     /// under a directory and print a report.
     Demo(metering::DemoArgs),
@@ -35,5 +41,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Analyze(a) => metering::analyze(a),
         Command::Instrument(a) => metering::instrument(a),
         Command::Demo(a) => metering::demo(a),
+        Command::Run(a) => engine::run(a),
+        Command::Compile(a) => engine::compile(a),
     }
 }
