@@ -100,3 +100,52 @@ fn huge_function_and_deep_value_stack() {
     let consts = n - locals;
     assert_eq!(run_i32(&w, &[Val::I32(5)]), 5 * locals + consts);
 }
+
+fn code_size(wat: &str) -> usize {
+    let engine = Engine::new(Config::permissive()).unwrap();
+    Module::new(&engine, &wat::parse_str(wat).unwrap()).unwrap().code_size()
+}
+
+/// Linearity without timing: machine code grows in proportion to the input (4x input,
+/// at most ~4x code), for each bomb shape.
+#[test]
+fn code_size_is_linear_in_input() {
+    let nest = |n: usize| {
+        let mut w = String::from(r#"(module (func (export "f") (param i32) (result i32)"#);
+        for _ in 0..n {
+            w.push_str(" (block (result i32) (loop (result i32)");
+        }
+        w.push_str(" local.get 0 local.get 0 br_if 1");
+        for _ in 0..n {
+            w.push_str(" i32.const 1 i32.add) local.get 0 br_if 0)");
+        }
+        w.push_str("))");
+        w
+    };
+    let table = |n: usize| {
+        let mut w = String::from(r#"(module (func (export "f") (param i32) (result i32)
+            (block $b (result i32) (block $a (result i32) i32.const 1 local.get 0 br_table"#);
+        for i in 0..n {
+            w.push_str(if i % 2 == 0 { " $a" } else { " $b" });
+        }
+        w.push_str(" $a) drop i32.const 2)))");
+        w
+    };
+    let stack = |n: usize| {
+        let mut w = String::from(r#"(module (func (export "f") (param i32) (result i32)"#);
+        for _ in 0..n {
+            w.push_str(" local.get 0 i32.const 3");
+        }
+        for _ in 0..2 * n - 1 {
+            w.push_str(" i32.add");
+        }
+        w.push_str("))");
+        w
+    };
+    for (name, shape) in [("nesting", &nest as &dyn Fn(usize) -> String), ("br_table", &table), ("value stack", &stack)] {
+        let small = code_size(&shape(2_000));
+        let big = code_size(&shape(8_000));
+        let ratio = big as f64 / small as f64;
+        assert!(ratio < 4.4, "{name}: code grew {ratio:.2}x for 4x input");
+    }
+}
