@@ -122,3 +122,20 @@ fn compile_reports_code_size_and_writes_an_artifact() {
     let (success, _, stderr) = keel(&["compile", simd.to_str().unwrap()]);
     assert!(!success && stderr.contains("SIMD"), "{stderr}");
 }
+
+#[test]
+fn demo_runs_every_committed_contract_through_the_pipeline() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts/wasm");
+    let (success, stdout, stderr) = keel(&["demo", dir.to_str().unwrap()]);
+    assert!(success, "{stderr}");
+    for accepted in ["token.wasm", "counter.wasm", "ed25519_verifier.wasm", "c_counter.wasm"] {
+        let line = stdout.lines().find(|l| l.contains(accepted)).unwrap_or_else(|| panic!("{accepted}: {stdout}"));
+        assert!(line.starts_with("accepted") && line.ends_with("ms"), "{line}");
+    }
+    for (rejected, why) in [("adv_simd.wasm", "SIMD"), ("adv_atomics.wasm", "threads")] {
+        let line = stdout.lines().find(|l| l.contains(rejected)).unwrap_or_else(|| panic!("{rejected}"));
+        assert!(line.starts_with("rejected") && line.contains(why), "{line}");
+    }
+    let (success, _, stderr) = keel(&["demo", "/nonexistent-dir"]);
+    assert!(!success && stderr.contains("reading /nonexistent-dir"), "{stderr}");
+}

@@ -1,5 +1,5 @@
-//! `keel validate`, `keel analyze`, `keel instrument` and `keel demo`: the metering half of
-//! the pipeline from the command line.
+//! `keel validate`, `keel analyze` and `keel instrument`: the metering half of the pipeline
+//! from the command line.
 
 use std::path::{Path, PathBuf};
 
@@ -75,14 +75,6 @@ pub struct InstrumentArgs {
     pub stack_limit: u64,
     #[command(flatten)]
     pub profile: ProfileArgs,
-}
-
-/// `keel demo`.
-#[derive(Debug, Args)]
-pub struct DemoArgs {
-    /// Directories of contracts (.wasm) to process.
-    #[arg(default_values = ["contracts/wasm", "contracts/adversarial/wasm"])]
-    pub dirs: Vec<PathBuf>,
 }
 
 /// Reads a module: .wat/.wast text is assembled, anything else is taken as binary.
@@ -161,60 +153,6 @@ pub(crate) fn instrument(a: InstrumentArgs) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn demo(a: DemoArgs) -> Result<()> {
-    let costs = CostTable::default();
-    let profile = Profile::default();
-    println!("Keel demo: the deterministic profile and gas metering over the example contracts");
-    println!("cost table v{} {}\n", costs.version(), hex(&costs.hash()));
-    let mut files = Vec::new();
-    for dir in &a.dirs {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            println!("(no directory {})", dir.display());
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.extension().is_some_and(|x| x == "wasm") {
-                files.push(p);
-            }
-        }
-    }
-    files.sort();
-    if files.is_empty() {
-        bail!("no .wasm files found under {:?}", a.dirs);
-    }
-    let (mut accepted, mut rejected) = (0, 0);
-    for p in &files {
-        let wasm = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
-        let start = std::time::Instant::now();
-        match keel_metering::instrument(&wasm, &InstrumentConfig { profile: profile.clone(), ..Default::default() }) {
-            Ok(out) => {
-                accepted += 1;
-                let gas: u64 = out.analysis.functions.iter().map(|f| f.static_gas()).sum();
-                let blocks: usize = out.analysis.functions.iter().map(|f| f.charges.len()).sum();
-                let frame = out.analysis.functions.iter().map(|f| f.frame_cost).max().unwrap_or(0);
-                println!(
-                    "accepted {:<40} {:>8} B  {:>5} fns  {:>6} blocks  {:>9} static gas  max frame {:>5}  instrumented {:>8} B in {:?}",
-                    p.display(),
-                    wasm.len(),
-                    out.analysis.functions.len(),
-                    blocks,
-                    gas,
-                    frame,
-                    out.wasm.len(),
-                    start.elapsed()
-                );
-            }
-            Err(e) => {
-                rejected += 1;
-                println!("rejected {:<40} {e}", p.display());
-            }
-        }
-    }
-    println!("\n{accepted} accepted, {rejected} rejected by the deterministic profile");
-    Ok(())
-}
-
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -3,6 +3,7 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+pub mod demo;
 pub mod engine;
 pub mod metering;
 
@@ -29,9 +30,9 @@ pub enum Command {
     /// Compile a module: validation errors, compile time, code size; optionally write the
     /// serialized artifact.
     Compile(engine::CompileArgs),
-    /// The main job, as far as it exists: validate, analyze and instrument every contract
-    /// under a directory and print a report.
-    Demo(metering::DemoArgs),
+    /// The main job, as far as it exists: validate, analyze, instrument and compile every
+    /// contract under a directory and print a report.
+    Demo(demo::DemoArgs),
 }
 
 /// Runs a parsed command line.
@@ -40,7 +41,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Validate(a) => metering::validate(a),
         Command::Analyze(a) => metering::analyze(a),
         Command::Instrument(a) => metering::instrument(a),
-        Command::Demo(a) => metering::demo(a),
+        Command::Demo(a) => demo::demo(a),
         Command::Run(a) => engine::run(a),
         Command::Compile(a) => engine::compile(a),
     }
