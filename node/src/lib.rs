@@ -2,3 +2,5 @@
 //! command line ([`cli`]).
 
 pub mod cli;
+pub mod chain;
+pub mod state;

@@ -1,0 +1,253 @@
+//! Transaction checks and block execution. Transfers only for now; Deploy and Call are
+//! rejected with [`TxError::Unsupported`] until the contract runtime lands.
+
+use parity_scale_codec::{Decode, Encode};
+
+use super::block::{merkle_root, Block, BlockHeader};
+use super::receipt::{Receipt, ReceiptStatus};
+use super::tx::{DecodeError, SignedTransaction, TxAction};
+use crate::state::{Account, Address, Hash32, StateDb, StateError, WorkingState};
+
+/// Gas used by a Transfer transaction (fixed: one signature check, two account updates).
+pub const TRANSFER_GAS: u64 = 10_000;
+
+/// The block-level inputs a transaction executes under.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockContext {
+    /// Chain id; transactions carrying another one are invalid.
+    pub chain_id: u64,
+    /// Height of the block being executed.
+    pub height: u64,
+    /// Block timestamp, milliseconds since the Unix epoch.
+    pub timestamp_ms: u64,
+    /// Block proposer; receives every fee of the block.
+    pub proposer: Address,
+    /// `CostTable::hash()` of the cost table in force.
+    pub cost_table_hash: Hash32,
+}
+
+/// Why a transaction is invalid. An invalid transaction changes no state and has no
+/// receipt; a block containing one is invalid.
+#[derive(Debug, thiserror::Error)]
+pub enum TxError {
+    /// The bytes do not decode or exceed a size limit.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// `chain_id` is not this chain's.
+    #[error("transaction is for chain {got}, this is chain {expected}")]
+    WrongChain {
+        /// This chain.
+        expected: u64,
+        /// The transaction's.
+        got: u64,
+    },
+    /// The signature does not verify (`verify_strict`) against the sender's key.
+    #[error("bad signature")]
+    BadSignature,
+    /// `nonce` is not the sender's next nonce.
+    #[error("wrong nonce: expected {expected}, got {got}")]
+    WrongNonce {
+        /// The sender's account nonce.
+        expected: u64,
+        /// The transaction's nonce.
+        got: u64,
+    },
+    /// `gas_limit` is below the fixed cost of the action.
+    #[error("gas limit {got} is below the required {required}")]
+    GasLimitTooLow {
+        /// Gas the action needs at least.
+        required: u64,
+        /// The transaction's gas limit.
+        got: u64,
+    },
+    /// The sender cannot pay `gas_limit × gas_price + value`.
+    #[error("insufficient balance: need {required}, have {available}")]
+    InsufficientBalance {
+        /// `gas_limit × gas_price + value` (saturated at u128::MAX on overflow).
+        required: u128,
+        /// The sender's balance.
+        available: u128,
+    },
+    /// The action is not executable yet (Deploy/Call need the contract runtime).
+    #[error("{0} transactions are not supported yet")]
+    Unsupported(&'static str),
+    /// The state could not be read.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// Why a block could not be executed.
+#[derive(Debug, thiserror::Error)]
+pub enum BlockError {
+    /// Transaction `index` is invalid; nothing was committed.
+    #[error("transaction {index} is invalid: {error}")]
+    InvalidTransaction {
+        /// Position in the block.
+        index: usize,
+        /// Why.
+        error: TxError,
+    },
+    /// The state database failed or refused the commit (e.g. wrong height).
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// Pre-execution checks, in this order: chain id, limits, signature, nonce, gas limit ≥
+/// the action's fixed gas, balance ≥ `gas_limit × gas_price + value`. Reads state, changes
+/// nothing. Returns the sender's account.
+pub fn check_transaction(state: &WorkingState<'_>, ctx: &BlockContext, stx: &SignedTransaction) -> Result<Account, TxError> {
+    let tx = &stx.tx;
+    if tx.chain_id != ctx.chain_id {
+        return Err(TxError::WrongChain { expected: ctx.chain_id, got: tx.chain_id });
+    }
+    stx.check_limits()?;
+    if !stx.verify_signature() {
+        return Err(TxError::BadSignature);
+    }
+    let sender = state.account(&tx.sender)?;
+    if tx.nonce != sender.nonce {
+        return Err(TxError::WrongNonce { expected: sender.nonce, got: tx.nonce });
+    }
+    let required_gas = match tx.action {
+        TxAction::Transfer { .. } => TRANSFER_GAS,
+        TxAction::Deploy { .. } => return Err(TxError::Unsupported("deploy")),
+        TxAction::Call { .. } => return Err(TxError::Unsupported("call")),
+    };
+    if tx.gas_limit < required_gas {
+        return Err(TxError::GasLimitTooLow { required: required_gas, got: tx.gas_limit });
+    }
+    let required = tx.max_cost().unwrap_or(u128::MAX);
+    if tx.max_cost().is_none() || sender.balance < required {
+        return Err(TxError::InsufficientBalance { required, available: sender.balance });
+    }
+    Ok(sender)
+}
+
+/// Checks and executes one transaction in `state`. `Err`: the transaction is invalid and
+/// `state` is unchanged. `Ok`: its receipt; the fee `gas_used × gas_price` has moved from
+/// the sender to the proposer and the sender's nonce is bumped, whatever the status.
+pub fn apply_transaction(state: &mut WorkingState<'_>, ctx: &BlockContext, stx: &SignedTransaction) -> Result<Receipt, TxError> {
+    let mut sender = check_transaction(state, ctx, stx)?;
+    let tx = &stx.tx;
+    let TxAction::Transfer { to, amount } = tx.action else {
+        // check_transaction rejects every other action.
+        return Err(TxError::Unsupported("non-transfer"));
+    };
+    let gas_used = TRANSFER_GAS;
+    let fee = gas_used as u128 * tx.gas_price as u128;
+    let cp = state.checkpoint();
+    let result = (|| -> Result<ReceiptStatus, StateError> {
+        // Fee and nonce: never rolled back. Affordability was checked above, so no underflow.
+        sender.nonce += 1;
+        sender.balance -= fee;
+        state.set_account(&tx.sender, &sender);
+        let mut proposer = state.account(&ctx.proposer)?;
+        proposer.balance = proposer.balance.saturating_add(fee);
+        state.set_account(&ctx.proposer, &proposer);
+        // The value transfer (read after write: a transfer to oneself is a no-op).
+        let inner = state.checkpoint();
+        let mut from = state.account(&tx.sender)?;
+        from.balance -= amount;
+        state.set_account(&tx.sender, &from);
+        let mut dest = state.account(&to)?;
+        match dest.balance.checked_add(amount) {
+            Some(b) => {
+                dest.balance = b;
+                state.set_account(&to, &dest);
+                state.commit_checkpoint(inner)?;
+                Ok(ReceiptStatus::Success)
+            }
+            None => {
+                state.revert_to(inner)?;
+                Ok(ReceiptStatus::Revert(b"recipient balance overflow".to_vec()))
+            }
+        }
+    })();
+    match result {
+        Ok(status) => {
+            state.commit_checkpoint(cp)?;
+            Ok(Receipt { status, gas_used, return_data: Vec::new(), events: Vec::new() })
+        }
+        Err(e) => {
+            state.revert_to(cp)?;
+            Err(TxError::State(e))
+        }
+    }
+}
+
+/// What [`execute_block`] stores under the block's height: SCALE(`StoredBlock`).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct StoredBlock {
+    /// The block (header and transactions).
+    pub block: Block,
+    /// One receipt per transaction, in order.
+    pub receipts: Vec<Receipt>,
+}
+
+impl StoredBlock {
+    /// Decodes the bytes stored in the `blocks` column family. Errors: [`StateError::Corrupt`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, StateError> {
+        use parity_scale_codec::DecodeAll;
+        StoredBlock::decode_all(&mut &bytes[..]).map_err(|e| StateError::Corrupt(format!("stored block: {e}")))
+    }
+}
+
+/// Executes `transactions` as block `ctx.height` on top of the latest committed state and
+/// commits it atomically (state, block and receipts in one write). All transactions must
+/// be valid: on the first invalid one nothing is committed and
+/// [`BlockError::InvalidTransaction`] says which. Returns the header and the receipts.
+pub fn execute_block(
+    db: &StateDb,
+    ctx: &BlockContext,
+    parent_hash: Hash32,
+    transactions: Vec<SignedTransaction>,
+) -> Result<StoredBlock, BlockError> {
+    let mut state = db.working()?;
+    let mut receipts = Vec::with_capacity(transactions.len());
+    for (index, stx) in transactions.iter().enumerate() {
+        let receipt = apply_transaction(&mut state, ctx, stx).map_err(|error| BlockError::InvalidTransaction { index, error })?;
+        receipts.push(receipt);
+    }
+    let changes = state.into_changes();
+    commit_executed(db, ctx, parent_hash, transactions, receipts, &changes)
+}
+
+/// Commits block `ctx.height` with initial balances `alloc` (later entries for the same
+/// address win) and no transactions. Meant for height 0.
+pub fn commit_genesis(db: &StateDb, ctx: &BlockContext, alloc: &[(Address, u128)]) -> Result<StoredBlock, BlockError> {
+    let mut state = db.working()?;
+    for (addr, balance) in alloc {
+        let mut acc = state.account(addr)?;
+        acc.balance = *balance;
+        state.set_account(addr, &acc);
+    }
+    let changes = state.into_changes();
+    commit_executed(db, ctx, [0; 32], Vec::new(), Vec::new(), &changes)
+}
+
+fn commit_executed(
+    db: &StateDb,
+    ctx: &BlockContext,
+    parent_hash: Hash32,
+    transactions: Vec<SignedTransaction>,
+    receipts: Vec<Receipt>,
+    changes: &crate::state::StateChanges,
+) -> Result<StoredBlock, BlockError> {
+    let prepared = db.prepare_block(ctx.height, changes)?;
+    let tx_bytes: Vec<Vec<u8>> = transactions.iter().map(|t| t.encode()).collect();
+    let receipt_bytes: Vec<Vec<u8>> = receipts.iter().map(|r| r.encode()).collect();
+    let header = BlockHeader {
+        chain_id: ctx.chain_id,
+        height: ctx.height,
+        parent_hash,
+        timestamp_ms: ctx.timestamp_ms,
+        proposer: ctx.proposer,
+        state_root: prepared.state_root(),
+        transactions_root: merkle_root(&tx_bytes),
+        receipts_root: merkle_root(&receipt_bytes),
+        cost_table_hash: ctx.cost_table_hash,
+    };
+    let stored = StoredBlock { block: Block { header, transactions }, receipts };
+    db.commit_prepared(prepared, &stored.encode())?;
+    Ok(stored)
+}
