@@ -256,9 +256,6 @@ pub enum LibCall {
     ElemDrop,
     /// (function index) -> funcref.
     RefFunc,
-    /// (table, type index, element index) -> code address; `trap` carries the callee
-    /// vmctx on success? No: see [`MacroAssembler::call_indirect`]; returns (code, vmctx).
-    CallIndirectResolve,
     /// (a, b, op) float binary op on bits: op 0 = f32.min, 1 = f32.max, 2 = f64.min,
     /// 3 = f64.max.
     FloatMinMax,
@@ -270,7 +267,7 @@ pub enum LibCall {
 
 impl LibCall {
     /// Number of libcalls.
-    pub const COUNT: usize = 18;
+    pub const COUNT: usize = 17;
 }
 
 /// What a finished module's code buffer looks like.

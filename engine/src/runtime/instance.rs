@@ -2,7 +2,7 @@
 //! of the store handles ([`Instance`], [`Func`], [`Memory`], [`Table`], [`Global`]).
 
 use super::store::*;
-use super::vmctx::{VMContext, VMFuncRef};
+use super::vmctx::{VMContext, VMFuncRef, VMTable};
 use crate::error::{Error, Trap};
 use crate::module::{ConstExpr, ElemMode, ExportIndex, ExternType, Module};
 use crate::values::{FuncType, Val, ValType};
@@ -76,6 +76,8 @@ impl<T> StoreInner<T> {
             memory: std::ptr::null_mut(),
             globals: std::ptr::null(),
             imports: std::ptr::null(),
+            tables: std::ptr::null(),
+            type_ids: std::ptr::null(),
         });
         let vmctx_addr = &mut *vmctx as *mut VMContext as usize;
 
@@ -134,7 +136,7 @@ impl<T> StoreInner<T> {
 
         // 4. Tables and memory.
         for tt in &meta.tables[meta.imported_tables as usize..] {
-            core.tables.push(TableData { elems: vec![0; tt.min as usize], ty: *tt });
+            core.tables.push(TableData::new(vec![0; tt.min as usize], *tt));
             tables.push(core.tables.len() - 1);
         }
         if let (Some(mt), false) = (meta.memory, meta.memory_imported) {
@@ -144,6 +146,11 @@ impl<T> StoreInner<T> {
         vmctx.memory = memory.map_or(std::ptr::null_mut(), |m| &mut core.memories[m].vm as *mut _);
         vmctx.globals = global_ptrs.as_ptr();
         vmctx.imports = import_refs.as_ptr();
+        let table_ptrs: Box<[*mut VMTable]> =
+            tables.iter().map(|t| &mut *core.tables[*t].vm as *mut VMTable).collect();
+        let type_ids: Box<[u64]> = module.inner.type_ids.iter().map(|t| u64::from(*t)).collect();
+        vmctx.tables = table_ptrs.as_ptr();
+        vmctx.type_ids = type_ids.as_ptr();
 
         // 5. Element segments, resolved to raw values.
         let elements: Vec<Vec<u64>> = meta
@@ -158,6 +165,8 @@ impl<T> StoreInner<T> {
             funcs,
             _imports: import_refs,
             _global_ptrs: global_ptrs,
+            _table_ptrs: table_ptrs,
+            _type_ids: type_ids,
             globals,
             tables,
             memory,

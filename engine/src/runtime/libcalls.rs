@@ -69,7 +69,6 @@ pub fn table() -> [usize; LibCall::COUNT] {
         table_init,
         elem_drop,
         ref_func,
-        call_indirect_resolve,
         float_min_max,
         float_to_int,
         int_to_float,
@@ -227,30 +226,6 @@ extern "C" fn ref_func(vm: *mut VMContext, f: u64, _: u64, _: u64, _: u64, _: u6
         let sf = *core.instances[inst].funcs.get(f as usize).ok_or(Trap::TableOutOfBounds)?;
         Ok(core.funcref_ptr(sf))
     })
-}
-
-extern "C" fn call_indirect_resolve(vm: *mut VMContext, t: u64, ty: u64, i: u64, _: u64, _: u64) -> LibcallResult {
-    let r = with_core(vm, |core, inst| {
-        let t = core.instance_table(inst, t as usize)?;
-        let e = *core.tables[t].elems.get(i as u32 as usize).ok_or(Trap::TableOutOfBounds)?;
-        if e == 0 {
-            return Err(Trap::IndirectCallToNull);
-        }
-        let want = *core.instances[inst].module.inner.type_ids.get(ty as usize).ok_or(Trap::BadSignature)?;
-        // SAFETY: non-null funcref values are pointers to boxed VMFuncRefs owned by this
-        // store (tables only ever hold values produced by `funcref_ptr` or null).
-        let f = unsafe { &*(e as *const super::vmctx::VMFuncRef) };
-        if f.type_id != u64::from(want) {
-            return Err(Trap::BadSignature);
-        }
-        Ok(e)
-    });
-    if r.trap != 0 {
-        return LibcallResult { value: 0, trap: r.trap };
-    }
-    // SAFETY: as above, `r.value` is a valid funcref pointer.
-    let f = unsafe { &*(r.value as *const super::vmctx::VMFuncRef) };
-    LibcallResult { value: f.code as u64, trap: f.vmctx as u64 }
 }
 
 extern "C" fn float_min_max(_: *mut VMContext, a: u64, b: u64, op: u64, _: u64, _: u64) -> LibcallResult {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::code::GuestStack;
-use super::vmctx::{StoreContext, VMContext, VMFuncRef, VMMemory};
+use super::vmctx::{StoreContext, VMContext, VMFuncRef, VMMemory, VMTable};
 use crate::engine::{Engine, NATIVE_BYTES_PER_REENTRY, NATIVE_BYTES_PER_SLOT};
 use crate::error::{Error, Trap};
 use crate::masm::TrapCode;
@@ -71,6 +71,22 @@ pub(crate) struct MemoryData {
 pub(crate) struct TableData {
     pub elems: Vec<u64>,
     pub ty: TableType,
+    /// What generated code reads; updated whenever `elems` may have moved.
+    pub vm: Box<VMTable>,
+}
+
+impl TableData {
+    pub(crate) fn new(elems: Vec<u64>, ty: TableType) -> TableData {
+        let mut t = TableData { elems, ty, vm: Box::new(VMTable { base: std::ptr::null_mut(), len: 0 }) };
+        t.sync();
+        t
+    }
+
+    /// Refreshes the generated-code view after a resize.
+    pub(crate) fn sync(&mut self) {
+        self.vm.base = self.elems.as_mut_ptr();
+        self.vm.len = self.elems.len() as u64;
+    }
 }
 
 pub(crate) struct GlobalData {
@@ -85,6 +101,8 @@ pub(crate) struct InstanceData {
     pub funcs: Vec<usize>,
     pub _imports: Box<[VMFuncRef]>,
     pub _global_ptrs: Box<[*mut u64]>,
+    pub _table_ptrs: Box<[*mut VMTable]>,
+    pub _type_ids: Box<[u64]>,
     pub globals: Vec<usize>,
     pub tables: Vec<usize>,
     pub memory: Option<usize>,
@@ -160,6 +178,7 @@ impl StoreCore {
             return None;
         }
         td.elems.resize(new as usize, init);
+        td.sync();
         Some(old)
     }
 
@@ -371,7 +390,7 @@ impl<T> Store<T> {
     /// Creates a table filled with `init`.
     pub fn table_new(&mut self, ty: TableType, init: Val) -> Result<Table, Error> {
         let raw = self.inner.core.to_raw(&init)?;
-        self.inner.core.tables.push(TableData { elems: vec![raw; ty.min as usize], ty });
+        self.inner.core.tables.push(TableData::new(vec![raw; ty.min as usize], ty));
         Ok(Table(self.inner.core.tables.len() - 1))
     }
     /// Creates a global.

@@ -47,6 +47,10 @@ pub struct VMContext {
     pub globals: *const *mut u64,
     /// Pointer to an array of imported functions.
     pub imports: *const VMFuncRef,
+    /// Pointer to an array of pointers to the instance's tables.
+    pub tables: *const *mut VMTable,
+    /// Pointer to the engine-wide signature id of each module type index.
+    pub type_ids: *const u64,
 }
 
 /// Offset of [`VMContext::memory`].
@@ -55,6 +59,25 @@ pub const VM_MEMORY: i32 = 24;
 pub const VM_GLOBALS: i32 = 32;
 /// Offset of [`VMContext::imports`].
 pub const VM_IMPORTS: i32 = 40;
+/// Offset of [`VMContext::tables`].
+pub const VM_TABLES: i32 = 48;
+/// Offset of [`VMContext::type_ids`].
+pub const VM_TYPE_IDS: i32 = 56;
+
+/// A table as generated code sees it (kept in sync with the table's storage).
+#[repr(C)]
+#[derive(Debug)]
+pub struct VMTable {
+    /// Address of element 0 (raw 64-bit reference values).
+    pub base: *mut u64,
+    /// Number of elements.
+    pub len: u64,
+}
+
+/// Offset of [`VMTable::base`].
+pub const TBL_BASE: i32 = 0;
+/// Offset of [`VMTable::len`].
+pub const TBL_LEN: i32 = 8;
 
 /// A linear memory as generated code sees it.
 #[repr(C)]
@@ -91,3 +114,5 @@ pub const FUNCREF_SIZE: i32 = 32;
 pub const FUNCREF_CODE: i32 = 0;
 /// Offset of [`VMFuncRef::vmctx`].
 pub const FUNCREF_VMCTX: i32 = 8;
+/// Offset of [`VMFuncRef::type_id`].
+pub const FUNCREF_TYPE: i32 = 16;

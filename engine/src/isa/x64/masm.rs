@@ -693,15 +693,29 @@ impl MacroAssembler for X64Masm {
     }
 
     fn call_indirect(&mut self, table: u32, type_index: u32, index: ArgSrc, args_slot: u32) {
-        self.libcall_raw(
-            LibCall::CallIndirectResolve,
-            &[ArgSrc::Imm(u64::from(table)), ArgSrc::Imm(u64::from(type_index)), index],
-        );
-        // rax = code, rdx = callee vmctx; code 0 means trap with the code in rdx.
+        // rax = zext(index); r11 = the VMTable.
+        match index {
+            ArgSrc::Imm(v) => self.asm.mov_ri(r::RAX, v & 0xffff_ffff),
+            ArgSrc::Slot(s) => {
+                let m = self.slot_mem(s);
+                self.asm.load(false, r::RAX, m);
+            }
+        }
+        self.asm.load(true, SCRATCH2, Mem::new(r::R15, VM_TABLES));
+        self.asm.load(true, SCRATCH2, Mem::new(SCRATCH2, (8 * table) as i32));
+        self.asm.alu_rm(Alu::Cmp, true, r::RAX, Mem::new(SCRATCH2, TBL_LEN));
+        self.trap_if(Cond::Ae, TrapCode::TableOutOfBounds);
+        self.asm.load(true, SCRATCH2, Mem::new(SCRATCH2, TBL_BASE));
+        self.asm.shift_ri(Shift::Shl, true, r::RAX, 3);
+        self.asm.load(true, r::RAX, Mem::indexed(SCRATCH2, r::RAX, 0));
         self.asm.test_rr(true, r::RAX, r::RAX);
-        let l = self.trap_rdx_label();
-        self.jcc(Cond::E, l);
-        self.asm.mov_rr(true, r::RDI, r::RDX);
+        self.trap_if(Cond::E, TrapCode::IndirectCallToNull);
+        self.asm.load(true, SCRATCH2, Mem::new(r::R15, VM_TYPE_IDS));
+        self.asm.load(true, SCRATCH2, Mem::new(SCRATCH2, (8 * type_index) as i32));
+        self.asm.alu_rm(Alu::Cmp, true, SCRATCH2, Mem::new(r::RAX, FUNCREF_TYPE));
+        self.trap_if(Cond::Ne, TrapCode::BadSignature);
+        self.asm.load(true, r::RDI, Mem::new(r::RAX, FUNCREF_VMCTX));
+        self.asm.load(true, r::RAX, Mem::new(r::RAX, FUNCREF_CODE));
         self.call_rax_with_vmctx_rdi(args_slot);
     }
 
