@@ -32,7 +32,7 @@ pub(crate) extern "C" fn host_shim<T>(ctx: *const [usize; 2], args: *mut u64, ca
         let nr = ty.results.len();
         // SAFETY: the caller passed a pointer to at least max(params, results) slots.
         let slots = unsafe { std::slice::from_raw_parts_mut(args, np.max(nr)) };
-        let vals: Vec<Val> = ty.params.iter().zip(slots.iter()).map(|(t, r)| inner.core.from_raw(*t, *r)).collect();
+        let vals: Vec<Val> = ty.params.iter().zip(slots.iter()).map(|(t, r)| inner.core.raw_to_val(*t, *r)).collect();
         let mut res: Vec<Val> = ty.results.iter().map(|t| Val::default_for(*t)).collect();
         f(Caller { inner: &mut *inner, instance: Some(caller_instance) }, &vals, &mut res)?;
         for (i, (v, t)) in res.iter().zip(&ty.results).enumerate() {

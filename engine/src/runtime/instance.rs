@@ -324,7 +324,7 @@ impl Func {
         let raw: Vec<u64> = params.iter().map(|v| inner.core.to_raw(v)).collect::<Result<_, _>>()?;
         let out = inner.invoke_raw(self.0, &raw)?;
         for ((slot, r), t) in results.iter_mut().zip(out).zip(&ty.results) {
-            *slot = inner.core.from_raw(*t, r);
+            *slot = inner.core.raw_to_val(*t, r);
         }
         Ok(())
     }
@@ -514,7 +514,7 @@ impl Global {
     pub fn get<T>(&self, store: &mut impl AsContextMut<T>) -> Val {
         let core = &store.as_inner().core;
         match core.globals.get(self.0) {
-            Some(g) => core.from_raw(g.ty.ty, *g.cell),
+            Some(g) => core.raw_to_val(g.ty.ty, *g.cell),
             None => Val::I32(0),
         }
     }
@@ -543,6 +543,6 @@ impl Table {
         let core = &store.as_inner().core;
         let t = core.tables.get(self.0)?;
         let raw = *t.elems.get(i as usize)?;
-        Some(core.from_raw(t.ty.element, raw))
+        Some(core.raw_to_val(t.ty.element, raw))
     }
 }

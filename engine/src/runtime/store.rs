@@ -11,6 +11,11 @@ use crate::masm::TrapCode;
 use crate::module::{GlobalType, MemoryType, Module, TableType};
 use crate::values::{FuncType, Val, ValType};
 
+/// Whether `[start, start + len)` lies inside `[0, size)`.
+fn fits(start: u64, len: u64, size: u64) -> bool {
+    start.checked_add(len).is_some_and(|end| end <= size)
+}
+
 /// Bytes per wasm page.
 pub const PAGE_SIZE: u64 = 65_536;
 
@@ -116,6 +121,8 @@ pub struct StoreCore {
     pub(crate) engine: Engine,
     pub(crate) ctx: Box<StoreContext>,
     pub(crate) funcs: Vec<FuncEntry>,
+    // Boxed: generated code holds pointers to each memory's `VMMemory`.
+    #[allow(clippy::vec_box)]
     pub(crate) memories: Vec<Box<MemoryData>>,
     pub(crate) tables: Vec<TableData>,
     pub(crate) globals: Vec<GlobalData>,
@@ -188,9 +195,7 @@ impl StoreCore {
         let data: &[u8] = if dropped { &[] } else { &i.module.inner.meta.data[seg].bytes };
         let m = i.memory.ok_or(Trap::MemoryOutOfBounds)?;
         let mem_len = self.memories[m].bytes.len() as u64;
-        if !s.checked_add(n).is_some_and(|e| e <= data.len() as u64)
-            || !d.checked_add(n).is_some_and(|e| e <= mem_len)
-        {
+        if !fits(s, n, data.len() as u64) || !fits(d, n, mem_len) {
             return Err(Trap::MemoryOutOfBounds);
         }
         let src = data[s as usize..(s + n) as usize].to_vec();
@@ -202,9 +207,7 @@ impl StoreCore {
         let t = self.instance_table(inst, t)?;
         let items = self.instances[inst].elements.get(seg).cloned().unwrap_or_default();
         let tlen = self.tables[t].elems.len() as u64;
-        if !s.checked_add(n).is_some_and(|e| e <= items.len() as u64)
-            || !d.checked_add(n).is_some_and(|e| e <= tlen)
-        {
+        if !fits(s, n, items.len() as u64) || !fits(d, n, tlen) {
             return Err(Trap::TableOutOfBounds);
         }
         self.tables[t].elems[d as usize..(d + n) as usize]
@@ -236,7 +239,7 @@ impl StoreCore {
     }
 
     /// Converts raw bits of type `ty` to a host value.
-    pub(crate) fn from_raw(&self, ty: ValType, raw: u64) -> Val {
+    pub(crate) fn raw_to_val(&self, ty: ValType, raw: u64) -> Val {
         match ty {
             ValType::I32 => Val::I32(raw as u32 as i32),
             ValType::I64 => Val::I64(raw as i64),
@@ -437,7 +440,7 @@ impl<T> StoreInner<T> {
                 let ty = self.core.funcs[f].ty.clone();
                 let h = self.hosts[host].clone();
                 let vals: Vec<Val> =
-                    ty.params.iter().zip(args).map(|(t, r)| self.core.from_raw(*t, *r)).collect();
+                    ty.params.iter().zip(args).map(|(t, r)| self.core.raw_to_val(*t, *r)).collect();
                 let mut res: Vec<Val> = ty.results.iter().map(|t| Val::default_for(*t)).collect();
                 h(Caller { inner: self, instance: None }, &vals, &mut res)?;
                 let mut out = Vec::with_capacity(nres);

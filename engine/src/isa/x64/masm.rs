@@ -190,12 +190,12 @@ impl X64Masm {
     }
 
     /// Loads a float operand into an xmm register.
-    fn to_xmm(&mut self, size: Size, xmm: u8, src: u8) {
+    fn load_xmm(&mut self, size: Size, xmm: u8, src: u8) {
         self.asm.movq_xr(Self::w(size), xmm, src);
     }
 
     /// Writes xmm0 back to `dst`, canonicalizing NaN when asked.
-    fn from_xmm0(&mut self, size: Size, dst: u8, canon: bool) {
+    fn store_xmm0(&mut self, size: Size, dst: u8, canon: bool) {
         let w = Self::w(size);
         self.asm.movq_rx(w, dst, 0);
         if canon {
@@ -493,8 +493,8 @@ impl MacroAssembler for X64Masm {
 
     fn float_bin(&mut self, op: FloatBin, size: Size, dst: Reg, rhs: Reg, canon: bool) {
         let w = Self::w(size);
-        self.to_xmm(size, 0, dst.0);
-        self.to_xmm(size, 1, rhs.0);
+        self.load_xmm(size, 0, dst.0);
+        self.load_xmm(size, 1, rhs.0);
         let opc = match op {
             FloatBin::Add => 0x58,
             FloatBin::Sub => 0x5C,
@@ -502,7 +502,7 @@ impl MacroAssembler for X64Masm {
             FloatBin::Div => 0x5E,
         };
         self.asm.sse_rr(if w { 0xF2 } else { 0xF3 }, opc, 0, 1);
-        self.from_xmm0(size, dst.0, canon);
+        self.store_xmm0(size, dst.0, canon);
     }
 
     fn float_un(&mut self, op: FloatUn, size: Size, dst: Reg, canon: bool) {
@@ -510,11 +510,11 @@ impl MacroAssembler for X64Masm {
         let pre = if w { 0xF2 } else { 0xF3 };
         match op {
             FloatUn::Sqrt => {
-                self.to_xmm(size, 1, dst.0);
+                self.load_xmm(size, 1, dst.0);
                 self.asm.sse_rr(pre, 0x51, 0, 1);
             }
             FloatUn::Ceil | FloatUn::Floor | FloatUn::Trunc | FloatUn::Nearest => {
-                self.to_xmm(size, 1, dst.0);
+                self.load_xmm(size, 1, dst.0);
                 let mode = match op {
                     FloatUn::Nearest => 0,
                     FloatUn::Floor => 1,
@@ -525,11 +525,11 @@ impl MacroAssembler for X64Masm {
                 self.asm.round(w, 0, 1, mode | 8);
             }
             FloatUn::Promote => {
-                self.to_xmm(Size::S32, 1, dst.0);
+                self.load_xmm(Size::S32, 1, dst.0);
                 self.asm.sse_rr(0xF3, 0x5A, 0, 1);
             }
             FloatUn::Demote => {
-                self.to_xmm(Size::S64, 1, dst.0);
+                self.load_xmm(Size::S64, 1, dst.0);
                 self.asm.sse_rr(0xF2, 0x5A, 0, 1);
             }
             FloatUn::ConvertI32S => {
@@ -540,13 +540,13 @@ impl MacroAssembler for X64Masm {
                 self.asm.cvtsi2f(w, true, 0, dst.0);
             }
         }
-        self.from_xmm0(size, dst.0, canon);
+        self.store_xmm0(size, dst.0, canon);
     }
 
     fn float_cmp(&mut self, cc: FloatCmp, size: Size, dst: Reg, rhs: Reg) {
         let w = Self::w(size);
-        self.to_xmm(size, 0, dst.0);
-        self.to_xmm(size, 1, rhs.0);
+        self.load_xmm(size, 0, dst.0);
+        self.load_xmm(size, 1, rhs.0);
         let d = dst.0;
         match cc {
             FloatCmp::Eq => {
