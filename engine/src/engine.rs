@@ -109,6 +109,12 @@ impl Engine {
                 config.isa.name()
             )));
         }
+        let max_slots = (1u64 << 30) / NATIVE_BYTES_PER_SLOT as u64;
+        if config.stack_limit > max_slots || config.max_host_reentry > 65_536 {
+            return Err(Error::Engine(format!(
+                "stack_limit must be at most {max_slots} slots and max_host_reentry at most 65536"
+            )));
+        }
         let features = config
             .isa
             .check_features()

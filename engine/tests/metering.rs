@@ -218,3 +218,20 @@ fn host_reentry_depth_is_bounded_deterministically() {
     assert_eq!(store.data().1, 11);
     assert_eq!(store.stack_used(), 0);
 }
+
+#[test]
+fn memory_without_declared_maximum_grows_to_the_profile_limit_only() {
+    let engine = engine();
+    let max = Profile::default().limits.max_memory_pages as i32;
+    let (mut store, inst, _) = instance(&engine, r#"(module (memory 1)
+        (func (export "grow") (param i32) (result i32) local.get 0 memory.grow))"#);
+    let grow = inst.get_typed_func::<(), i32, i32>(&mut store, "grow").unwrap();
+    assert_eq!(grow.call(&mut store, max).unwrap(), -1);
+    assert_eq!(grow.call(&mut store, max - 1).unwrap(), 1);
+    assert_eq!(grow.call(&mut store, 1).unwrap(), -1);
+}
+
+#[test]
+fn engine_rejects_absurd_stack_budgets() {
+    assert!(Engine::new(Config { stack_limit: u64::MAX, ..Config::default() }).is_err());
+}

@@ -13,6 +13,7 @@ use keel_metering::{CostTable, DynamicKind, FunctionAnalysis};
 use wasmparser::{BlockType, FunctionBody, Operator};
 
 use super::control::{ControlFrame, FrameKind};
+use super::frame::FrameLayout;
 use super::stack::{Val, ValueStack};
 use crate::error::CompileError;
 use crate::masm::*;
@@ -83,8 +84,9 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         (params, results): (u32, u32),
         costs: &'a CostTable,
     ) -> Result<(), CompileError> {
-        let nlocals = u64::from(fa.params) + u64::from(fa.locals);
-        let slots = nlocals + u64::from(fa.max_stack_height) + 2;
+        let layout = FrameLayout { params: fa.params, locals: fa.locals, max_stack: fa.max_stack_height };
+        let nlocals = layout.stack_base();
+        let slots = layout.slots();
         if slots > MAX_FRAME_SLOTS {
             return Err(CompileError::FrameTooLarge { func_index: fa.func_index, slots });
         }
@@ -97,7 +99,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             env,
             labels,
             costs,
-            stack: ValueStack::new(regs, nlocals as u32),
+            stack: ValueStack::new(regs, nlocals),
             control: vec![ControlFrame {
                 kind: FrameKind::Function,
                 label: ret,
@@ -131,7 +133,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         }
         cg.masm.bind(ret);
         cg.masm.stack_exit(fa.frame_cost);
-        cg.masm.func_epilogue(nlocals as u32, results);
+        cg.masm.func_epilogue(nlocals, results);
         Ok(())
     }
 
