@@ -102,3 +102,75 @@ fn merkle_root_shape() {
     assert_eq!(merkle_root(&[b"a", b"b", b"c"]), node(node(leaf(b"a"), leaf(b"b")), leaf(b"c")));
     assert_ne!(merkle_root(&[b"a", b"b"]), merkle_root(&[b"b", b"a"]));
 }
+
+#[test]
+fn proposer_mode_leaves_out_invalid_transactions_and_validators_agree() {
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (p, v) = (StateDb::open(d1.path()).unwrap(), StateDb::open(d2.path()).unwrap());
+    let alloc = [(who(1), 1_000_000u128), (who(2), 1_000_000)];
+    let g = commit_genesis(&p, &ctx(0), &alloc).unwrap();
+    assert_eq!(commit_genesis(&v, &ctx(0), &alloc).unwrap(), g);
+    let mut bad_sig = transfer(2, 0, who(1), 5, 1);
+    bad_sig.signature[0] ^= 1;
+    let candidates = vec![
+        transfer(1, 0, who(2), 10, 1),
+        transfer(1, 0, who(2), 10, 1), // replay: wrong nonce
+        bad_sig,
+        transfer(2, 0, who(1), 5, 1),
+        transfer(1, 1, who(3), 2_000_000, 1), // unaffordable
+        transfer(1, 1, who(3), 20, 1),
+    ];
+    let built = build_block(&p, &ctx(1), g.block.header.hash(), candidates).unwrap();
+    let positions: Vec<usize> = built.rejected.iter().map(|(i, _)| *i).collect();
+    assert_eq!(positions, vec![1, 2, 4]);
+    assert!(matches!(built.rejected[0].1, TxError::WrongNonce { .. }));
+    assert!(matches!(built.rejected[1].1, TxError::BadSignature));
+    assert!(matches!(built.rejected[2].1, TxError::InsufficientBalance { .. }));
+    assert_eq!(built.stored.block.transactions.len(), 3);
+    // A validator decodes the block from the wire and re-executes it to the same result.
+    let wire = Block::from_bytes(&built.stored.block.to_bytes()).unwrap();
+    assert_eq!(wire.compute_transactions_root(), wire.header.transactions_root);
+    let replay = execute_block(&v, &ctx(1), wire.header.parent_hash, wire.transactions).unwrap();
+    assert_eq!(replay, built.stored);
+    // Account proofs against the header's root.
+    let view = v.latest().unwrap();
+    let (acc, proof) = view.prove_account(&who(3)).unwrap();
+    assert_eq!(acc.map(|a| a.balance), Some(20));
+    verify_account_proof(&replay.block.header.state_root, &who(3), acc.as_ref(), &proof).unwrap();
+    let wrong = Account { balance: 21, ..acc.unwrap() };
+    assert!(verify_account_proof(&replay.block.header.state_root, &who(3), Some(&wrong), &proof).is_err());
+    let (none, proof) = view.prove_account(&who(9)).unwrap();
+    assert!(none.is_none());
+    verify_account_proof(&replay.block.header.state_root, &who(9), None, &proof).unwrap();
+}
+
+#[test]
+fn block_decoding_rejects_hostile_bytes() {
+    let blk = Block {
+        header: BlockHeader {
+            chain_id: CHAIN, height: 1, parent_hash: [0; 32], timestamp_ms: 0, proposer: Address([1; 32]),
+            state_root: [0; 32], transactions_root: [0; 32], receipts_root: [0; 32], cost_table_hash: [0; 32],
+        },
+        transactions: vec![transfer(1, 0, who(2), 1, 1)],
+    };
+    let bytes = blk.to_bytes();
+    assert_eq!(Block::from_bytes(&bytes).unwrap(), blk);
+    for cut in [0, 10, bytes.len() - 1] {
+        assert!(matches!(Block::from_bytes(&bytes[..cut]), Err(DecodeError::Malformed(_))));
+    }
+    assert!(matches!(Block::from_bytes(&vec![0; MAX_BLOCK_SIZE + 1]), Err(DecodeError::TooLarge { .. })));
+    // A transaction count prefix far beyond the bytes present.
+    let mut lying = bytes[..bytes.len() - blk.transactions[0].encode().len() - 1].to_vec();
+    lying.extend_from_slice(&[0x03, 0xff, 0xff, 0xff, 0x7f]);
+    assert!(matches!(Block::from_bytes(&lying), Err(DecodeError::Malformed(_))));
+}
+
+#[test]
+fn limits_and_addresses() {
+    assert_eq!(MAX_CODE_SIZE as u64, keel_metering::profile::Limits::default().max_module_bytes);
+    assert!(MAX_TX_SIZE > MAX_CODE_SIZE + MAX_INPUT_SIZE);
+    let (a, b) = (contract_address(&who(1), 0), contract_address(&who(1), 1));
+    assert_ne!(a, b);
+    assert_ne!(a, contract_address(&who(2), 0));
+    assert_eq!(a, contract_address(&who(1), 0));
+}

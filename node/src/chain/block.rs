@@ -50,6 +50,37 @@ pub struct Block {
     pub transactions: Vec<crate::chain::SignedTransaction>,
 }
 
+/// Largest encoded [`Block`] accepted by [`Block::from_bytes`], in bytes (16 MiB).
+pub const MAX_BLOCK_SIZE: usize = 16 * 1024 * 1024;
+
+impl Block {
+    /// SCALE encoding (the wire format).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.encode()
+    }
+
+    /// Decodes an untrusted block: at most [`MAX_BLOCK_SIZE`] bytes, no trailing bytes,
+    /// every transaction within its size limits. Does not check signatures or execute.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, crate::chain::DecodeError> {
+        use crate::chain::DecodeError;
+        use parity_scale_codec::DecodeAll;
+        if bytes.len() > MAX_BLOCK_SIZE {
+            return Err(DecodeError::TooLarge { size: bytes.len(), max: MAX_BLOCK_SIZE });
+        }
+        let block = Block::decode_all(&mut &bytes[..]).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        for tx in &block.transactions {
+            tx.check_limits()?;
+        }
+        Ok(block)
+    }
+
+    /// [`merkle_root`] of this block's transactions (what `transactions_root` must be).
+    pub fn compute_transactions_root(&self) -> Hash32 {
+        let enc: Vec<Vec<u8>> = self.transactions.iter().map(|t| t.encode()).collect();
+        merkle_root(&enc)
+    }
+}
+
 /// Binary Merkle root (RFC 6962 shape, BLAKE3) over `items`, each already encoded:
 ///
 /// - empty list: `blake3("")`;

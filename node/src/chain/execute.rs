@@ -96,12 +96,22 @@ pub enum BlockError {
 /// the action's fixed gas, balance ≥ `gas_limit × gas_price + value`. Reads state, changes
 /// nothing. Returns the sender's account.
 pub fn check_transaction(state: &WorkingState<'_>, ctx: &BlockContext, stx: &SignedTransaction) -> Result<Account, TxError> {
+    check_inner(state, ctx, stx, None)
+}
+
+/// `signature_ok`: the result of `stx.verify_signature()` if already computed.
+fn check_inner(
+    state: &WorkingState<'_>,
+    ctx: &BlockContext,
+    stx: &SignedTransaction,
+    signature_ok: Option<bool>,
+) -> Result<Account, TxError> {
     let tx = &stx.tx;
     if tx.chain_id != ctx.chain_id {
         return Err(TxError::WrongChain { expected: ctx.chain_id, got: tx.chain_id });
     }
     stx.check_limits()?;
-    if !stx.verify_signature() {
+    if !signature_ok.unwrap_or_else(|| stx.verify_signature()) {
         return Err(TxError::BadSignature);
     }
     let sender = state.account(&tx.sender)?;
@@ -127,7 +137,16 @@ pub fn check_transaction(state: &WorkingState<'_>, ctx: &BlockContext, stx: &Sig
 /// `state` is unchanged. `Ok`: its receipt; the fee `gas_used × gas_price` has moved from
 /// the sender to the proposer and the sender's nonce is bumped, whatever the status.
 pub fn apply_transaction(state: &mut WorkingState<'_>, ctx: &BlockContext, stx: &SignedTransaction) -> Result<Receipt, TxError> {
-    let mut sender = check_transaction(state, ctx, stx)?;
+    apply_inner(state, ctx, stx, None)
+}
+
+fn apply_inner(
+    state: &mut WorkingState<'_>,
+    ctx: &BlockContext,
+    stx: &SignedTransaction,
+    signature_ok: Option<bool>,
+) -> Result<Receipt, TxError> {
+    let mut sender = check_inner(state, ctx, stx, signature_ok)?;
     let tx = &stx.tx;
     let TxAction::Transfer { to, amount } = tx.action else {
         // check_transaction rejects every other action.
@@ -204,12 +223,75 @@ pub fn execute_block(
 ) -> Result<StoredBlock, BlockError> {
     let mut state = db.working()?;
     let mut receipts = Vec::with_capacity(transactions.len());
+    let signatures = verify_signatures(&transactions);
     for (index, stx) in transactions.iter().enumerate() {
-        let receipt = apply_transaction(&mut state, ctx, stx).map_err(|error| BlockError::InvalidTransaction { index, error })?;
+        let receipt = apply_inner(&mut state, ctx, stx, Some(signatures[index]))
+            .map_err(|error| match error {
+                TxError::State(e) => BlockError::State(e),
+                error => BlockError::InvalidTransaction { index, error },
+            })?;
         receipts.push(receipt);
     }
     let changes = state.into_changes();
     commit_executed(db, ctx, parent_hash, transactions, receipts, &changes)
+}
+
+/// Verifies every signature, spread over the available cores. Only speed depends on the
+/// thread count: the result is `verify_signature()` of each transaction, in order.
+fn verify_signatures(txs: &[SignedTransaction]) -> Vec<bool> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(16);
+    if threads <= 1 || txs.len() < 64 {
+        return txs.iter().map(SignedTransaction::verify_signature).collect();
+    }
+    let chunk = txs.len().div_ceil(threads);
+    let mut out = vec![false; txs.len()];
+    std::thread::scope(|s| {
+        for (txs, out) in txs.chunks(chunk).zip(out.chunks_mut(chunk)) {
+            s.spawn(move || {
+                for (tx, ok) in txs.iter().zip(out.iter_mut()) {
+                    *ok = tx.verify_signature();
+                }
+            });
+        }
+    });
+    out
+}
+
+/// A block built by a proposer with [`build_block`].
+#[derive(Debug)]
+pub struct BuiltBlock {
+    /// The committed block and receipts (valid transactions only, in candidate order).
+    pub stored: StoredBlock,
+    /// Candidates left out, with their position among the candidates and why.
+    pub rejected: Vec<(usize, TxError)>,
+}
+
+/// Proposer mode: executes `candidates` in order as block `ctx.height`, leaving out every
+/// invalid one (it changes nothing, see [`apply_transaction`]), and commits the block of
+/// the valid ones. The result validates with [`execute_block`] to the same header.
+pub fn build_block(
+    db: &StateDb,
+    ctx: &BlockContext,
+    parent_hash: Hash32,
+    candidates: Vec<SignedTransaction>,
+) -> Result<BuiltBlock, BlockError> {
+    let mut state = db.working()?;
+    let signatures = verify_signatures(&candidates);
+    let (mut included, mut receipts, mut rejected) = (Vec::new(), Vec::new(), Vec::new());
+    for (index, stx) in candidates.into_iter().enumerate() {
+        match apply_inner(&mut state, ctx, &stx, Some(signatures[index])) {
+            Ok(receipt) => {
+                receipts.push(receipt);
+                included.push(stx);
+            }
+            // A state read failure is not the transaction's fault: abort the block.
+            Err(TxError::State(e)) => return Err(BlockError::State(e)),
+            Err(error) => rejected.push((index, error)),
+        }
+    }
+    let changes = state.into_changes();
+    let stored = commit_executed(db, ctx, parent_hash, included, receipts, &changes)?;
+    Ok(BuiltBlock { stored, rejected })
 }
 
 /// Commits block `ctx.height` with initial balances `alloc` (later entries for the same

@@ -6,9 +6,9 @@ mod execute;
 mod receipt;
 mod tx;
 
-pub use block::{merkle_root, Block, BlockHeader, HEADER_DOMAIN};
+pub use block::{merkle_root, Block, BlockHeader, HEADER_DOMAIN, MAX_BLOCK_SIZE};
 pub use execute::{
-    apply_transaction, check_transaction, commit_genesis, execute_block, BlockContext, BlockError,
+    apply_transaction, build_block, check_transaction, commit_genesis, execute_block, BuiltBlock, BlockContext, BlockError,
     StoredBlock, TxError, TRANSFER_GAS,
 };
 pub use receipt::{Event, Receipt, ReceiptStatus, TrapKind};

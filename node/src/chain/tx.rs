@@ -6,10 +6,12 @@ use parity_scale_codec::{Decode, DecodeAll, Encode};
 
 use crate::state::{Address, Hash32};
 
-/// Largest encoded [`SignedTransaction`] accepted, in bytes (1 MiB + 64 KiB).
-pub const MAX_TX_SIZE: usize = 1024 * 1024 + 64 * 1024;
-/// Largest contract code in a Deploy transaction, in bytes (1 MiB).
-pub const MAX_CODE_SIZE: usize = 1024 * 1024;
+/// Largest encoded [`SignedTransaction`] accepted, in bytes: room for the largest code
+/// and the largest input plus 4 KiB of fixed fields (4 MiB + 68 KiB).
+pub const MAX_TX_SIZE: usize = MAX_CODE_SIZE + MAX_INPUT_SIZE + 4096;
+/// Largest contract code in a Deploy transaction, in bytes: 4 MiB, the deterministic
+/// profile's default `max_module_bytes` (`keel_metering::profile::Limits`).
+pub const MAX_CODE_SIZE: usize = 4 * 1024 * 1024;
 /// Largest call data / constructor input, in bytes (64 KiB, `specs/abi.md` §2).
 pub const MAX_INPUT_SIZE: usize = 64 * 1024;
 

@@ -470,6 +470,15 @@ impl<'db> StateView<'db> {
         Ok(self.db.db.get_cf(self.db.cf(CF_CODE), hash)?)
     }
 
+    /// The account of `addr` (`None`: absent) and a proof of it against
+    /// [`root`](Self::root); check it with [`crate::state::verify_account_proof`].
+    /// Errors: as [`prove`](Self::prove); [`StateError::Corrupt`] if the record does not
+    /// decode.
+    pub fn prove_account(&self, addr: &Address) -> Result<(Option<Account>, StateProof), StateError> {
+        let (value, proof) = self.prove(&account_key(addr))?;
+        Ok((value.map(|v| decode_account(&v)).transpose()?, proof))
+    }
+
     /// The value of `key` and a proof of it (membership if `Some`, non-membership if `None`)
     /// against [`root`](Self::root), by walking the trie. Errors: [`StateError::Trie`] if
     /// the trie nodes of this height were pruned.

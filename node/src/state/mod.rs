@@ -16,6 +16,7 @@ mod changes;
 mod db;
 mod trie;
 
+pub use trie::verify_account_proof;
 pub use changes::{Checkpoint, StateChanges, WorkingState};
 pub use db::{
     ArtifactKey, CommittedHead, PreparedBlock, StateDb, StateDbOptions, StateView, CF_ARTIFACTS,
@@ -49,6 +50,19 @@ pub type Hash32 = [u8; 32];
 /// BLAKE3 hash of contract code (the code store's key and [`Account::code_hash`]).
 pub fn code_hash(code: &[u8]) -> Hash32 {
     *blake3::hash(code).as_bytes()
+}
+
+/// BLAKE3 `derive_key` context of [`contract_address`].
+pub const CONTRACT_ADDRESS_CONTEXT: &str = "keel state v1 contract address";
+
+/// Address of the contract deployed by `deployer`'s transaction with nonce `nonce`:
+/// `blake3::derive_key(CONTRACT_ADDRESS_CONTEXT, deployer ‖ nonce as u64 LE)`. Unique per
+/// (deployer, nonce), and never an ed25519 key anyone holds the secret of.
+pub fn contract_address(deployer: &Address, nonce: u64) -> Address {
+    let mut h = blake3::Hasher::new_derive_key(CONTRACT_ADDRESS_CONTEXT);
+    h.update(&deployer.0);
+    h.update(&nonce.to_le_bytes());
+    Address(*h.finalize().as_bytes())
 }
 
 /// An account record, stored SCALE-encoded in the trie under [`account_key`].

@@ -158,3 +158,15 @@ pub fn verify_proof_bytes(
 ) -> Result<(), ProofError> {
     verify_proof(root, key, value, &StateProof::from_bytes(proof)?)
 }
+
+/// [`verify_proof`] for an account record: checks that under `root` the account of `addr`
+/// is `account` (SCALE-encoded as stored), or absent if `None`.
+pub fn verify_account_proof(
+    root: &[u8; 32],
+    addr: &Address,
+    account: Option<&crate::state::Account>,
+    proof: &StateProof,
+) -> Result<(), ProofError> {
+    let value = account.map(Encode::encode);
+    verify_proof(root, &account_key(addr), value.as_deref(), proof)
+}
