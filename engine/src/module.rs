@@ -321,7 +321,7 @@ pub(crate) struct ModuleInner {
     pub(crate) memory_max_pages: u64,
 }
 
-/// A compiled module. Cheap to clone (shared).
+/// A compiled module. Cheap to clone (shared, `Send + Sync`).
 ///
 /// ```
 /// use keel_engine::{Engine, Module};
@@ -460,12 +460,31 @@ impl Module {
         out
     }
 
+    /// The key under which a compiled artifact of `wasm` may be cached for `engine`: a
+    /// blake3 hash of the artifact header fields (engine version, ISA, CPU features,
+    /// cost-table and profile hashes) and of the wasm bytes.
+    pub fn cache_key(engine: &Engine, wasm: &[u8]) -> [u8; 32] {
+        let mut h = blake3::Hasher::new();
+        h.update(MAGIC);
+        h.update(&FORMAT_VERSION.to_le_bytes());
+        h.update(&Self::header_fields(engine));
+        h.update(blake3::hash(wasm).as_bytes());
+        *h.finalize().as_bytes()
+    }
+
     /// Loads an artifact made by [`Module::serialize`] without recompiling.
     ///
     /// Errors: [`Error::Artifact`] naming the first mismatch: not an artifact, another
     /// format version, engine version, ISA, CPU feature set, cost table or profile, or a
     /// corrupted payload (hash mismatch, truncation).
-    pub fn deserialize(engine: &Engine, bytes: &[u8]) -> Result<Module, Error> {
+    ///
+    /// # Safety
+    ///
+    /// The artifact's machine code is executed as is. The header checks and the payload
+    /// hash catch mismatches and accidental corruption, not tampering: only load artifacts
+    /// that this engine version produced and that were stored where no one else can write
+    /// (the node's own cache). Never deserialize bytes received from the network.
+    pub unsafe fn deserialize(engine: &Engine, bytes: &[u8]) -> Result<Module, Error> {
         let bad = |m: &str| Error::Artifact(m.to_string());
         let mut r = Reader { b: bytes, at: 0 };
         if r.take(8).ok_or_else(|| bad("truncated header"))? != MAGIC {

@@ -144,6 +144,30 @@ fn nan_results_are_canonical() {
     assert_eq!(call(&mut store, "neg", &[Val::F32(0x7fa0_0001)]), Val::F32(0xffa0_0001));
 }
 
+fn de(engine: &Engine, bytes: &[u8]) -> Result<Module, Error> {
+    // SAFETY: every artifact in these tests was produced by `serialize` in the same test
+    // (possibly corrupted on purpose, which `deserialize` must detect).
+    unsafe { Module::deserialize(engine, bytes) }
+}
+
+#[test]
+fn send_sync_where_the_node_needs_it() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Engine>();
+    send_sync::<Module>();
+    send::<Store<()>>();
+}
+
+#[test]
+fn cache_key_depends_on_engine_and_code() {
+    let a = Engine::new(Config::default()).unwrap();
+    let b = Engine::new(Config::permissive()).unwrap();
+    assert_eq!(Module::cache_key(&a, b"x"), Module::cache_key(&a, b"x"));
+    assert_ne!(Module::cache_key(&a, b"x"), Module::cache_key(&a, b"y"));
+    assert_ne!(Module::cache_key(&a, b"x"), Module::cache_key(&b, b"x"));
+}
+
 #[test]
 fn artifacts_round_trip_and_refuse_mismatches() {
     let engine = engine();
@@ -151,7 +175,8 @@ fn artifacts_round_trip_and_refuse_mismatches() {
         (func (export "f") (result i32) i32.const 0 i32.load8_u))"#).unwrap();
     let module = Module::new(&engine, &wasm).unwrap();
     let bytes = module.serialize();
-    let loaded = Module::deserialize(&engine, &bytes).unwrap();
+    // SAFETY: the artifact was produced just above by this engine.
+    let loaded = de(&engine, &bytes).unwrap();
     let mut store = Store::new(&engine, ());
     store.set_gas_limit(1_000);
     let inst = Linker::new().instantiate(&mut store, &loaded).unwrap();
@@ -163,18 +188,18 @@ fn artifacts_round_trip_and_refuse_mismatches() {
     let mut bad = bytes.clone();
     let last = bad.len() - 1;
     bad[last] ^= 1;
-    assert!(matches!(Module::deserialize(&engine, &bad), Err(Error::Artifact(m)) if m.contains("hash")));
+    assert!(matches!(de(&engine, &bad), Err(Error::Artifact(m)) if m.contains("hash")));
     // Truncation and garbage are refused.
-    assert!(Module::deserialize(&engine, &bytes[..bytes.len() / 2]).is_err());
-    assert!(Module::deserialize(&engine, b"not an artifact").is_err());
+    assert!(de(&engine, &bytes[..bytes.len() / 2]).is_err());
+    assert!(de(&engine, b"not an artifact").is_err());
     // Another cost table or profile is refused.
     let mut costs = CostTable::default();
     let old = costs.class_cost(keel_metering::OpClass::IntAlu);
     costs.set_class_cost(keel_metering::OpClass::IntAlu, old + 1).unwrap();
     let other = Engine::new(Config { cost_table: costs, ..Config::default() }).unwrap();
-    assert!(matches!(Module::deserialize(&other, &bytes), Err(Error::Artifact(m)) if m.contains("cost table")));
+    assert!(matches!(de(&other, &bytes), Err(Error::Artifact(m)) if m.contains("cost table")));
     let permissive = Engine::new(Config::permissive()).unwrap();
-    assert!(matches!(Module::deserialize(&permissive, &bytes), Err(Error::Artifact(m)) if m.contains("profile")));
+    assert!(matches!(de(&permissive, &bytes), Err(Error::Artifact(m)) if m.contains("profile")));
 }
 
 #[test]
