@@ -58,6 +58,15 @@ impl Trap {
         }
     }
 
+    /// The trap's stable numeric code, part of consensus (receipts record it):
+    /// 1 out of gas, 2 stack exhausted, 3 unreachable, 4 integer divide by zero,
+    /// 5 integer overflow, 6 invalid conversion to integer, 7 memory out of bounds,
+    /// 8 table out of bounds, 9 indirect call to null, 10 bad signature, 11 host.
+    /// These numbers never change.
+    pub fn stable_code(&self) -> u8 {
+        self.code() as u8
+    }
+
     pub(crate) fn code(&self) -> crate::masm::TrapCode {
         use crate::masm::TrapCode as C;
         match self {

@@ -177,7 +177,8 @@ impl LoadKind {
     }
 }
 
-/// Runtime trap codes shared by generated code, stubs and the runtime.
+/// Runtime trap codes shared by generated code, stubs and the runtime. The numbers are
+/// stable and consensus-visible ([`crate::Trap::stable_code`]): never renumber.
 #[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u32)]

@@ -260,3 +260,23 @@ fn memory_without_declared_maximum_grows_to_the_profile_limit_only() {
 fn engine_rejects_absurd_stack_budgets() {
     assert!(Engine::new(Config { stack_limit: u64::MAX, ..Config::default() }).is_err());
 }
+
+#[test]
+fn trap_codes_are_stable() {
+    let all = [
+        (Trap::OutOfGas, 1),
+        (Trap::StackExhausted, 2),
+        (Trap::Unreachable, 3),
+        (Trap::IntegerDivideByZero, 4),
+        (Trap::IntegerOverflow, 5),
+        (Trap::InvalidConversionToInteger, 6),
+        (Trap::MemoryOutOfBounds, 7),
+        (Trap::TableOutOfBounds, 8),
+        (Trap::IndirectCallToNull, 9),
+        (Trap::BadSignature, 10),
+        (Trap::Host("x".into()), 11),
+    ];
+    for (t, c) in all {
+        assert_eq!(t.stable_code(), c, "{t}");
+    }
+}
