@@ -67,8 +67,8 @@ fn bad_signatures_are_rejected() {
         0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
     ];
     let mut carry = 0u16;
-    for i in 0..32 {
-        let v = s.signature[32 + i] as u16 + L[i] as u16 + carry;
+    for (i, l) in L.iter().enumerate() {
+        let v = s.signature[32 + i] as u16 + *l as u16 + carry;
         s.signature[32 + i] = v as u8;
         carry = v >> 8;
     }

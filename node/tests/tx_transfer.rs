@@ -168,7 +168,7 @@ fn block_decoding_rejects_hostile_bytes() {
 #[test]
 fn limits_and_addresses() {
     assert_eq!(MAX_CODE_SIZE as u64, keel_metering::profile::Limits::default().max_module_bytes);
-    assert!(MAX_TX_SIZE > MAX_CODE_SIZE + MAX_INPUT_SIZE);
+    const { assert!(MAX_TX_SIZE > MAX_CODE_SIZE + MAX_INPUT_SIZE) };
     let (a, b) = (contract_address(&who(1), 0), contract_address(&who(1), 1));
     assert_ne!(a, b);
     assert_ne!(a, contract_address(&who(2), 0));

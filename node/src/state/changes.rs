@@ -72,8 +72,8 @@ impl StateChanges {
     /// Adds contract code to the code store (keyed by its BLAKE3 hash) and returns the hash.
     pub fn put_code(&mut self, code: Vec<u8>) -> Hash32 {
         let hash = code_hash(&code);
-        if !self.code.contains_key(&hash) {
-            self.code.insert(hash, code);
+        if let std::collections::btree_map::Entry::Vacant(e) = self.code.entry(hash) {
+            e.insert(code);
             if !self.open.is_empty() {
                 self.journal.push(Undo::Code { hash });
             }

@@ -352,7 +352,7 @@ impl StateDb {
             // Keys sort by version within one trie key, so the last one seen wins.
             latest.insert(key, value);
         }
-        let mem = MemTree::default();
+        let mem = MemTree;
         let tree = KeelJmt::new(&mem);
         let set: Vec<(KeyHash, Option<OwnedValue>)> =
             latest.into_iter().filter_map(|(k, v)| v.map(|v| (KeyHash(k), Some(v)))).collect();
@@ -403,7 +403,6 @@ fn write_node_batch(db: &StateDb, batch: &mut WriteBatch, nb: &NodeBatch) -> Res
 }
 
 /// In-memory trie storage for [`StateDb::recompute_root`].
-#[derive(Default)]
 struct MemTree;
 
 impl TreeReader for MemTree {
