@@ -1,5 +1,34 @@
 //! Chain types — transactions, receipts, block headers — and block execution over the
 //! state layer ([`crate::state`]). Encodings are specified in `specs/state.md`.
+//!
+//! ```
+//! use ed25519_dalek::SigningKey;
+//! use keel_node::chain::*;
+//! use keel_node::state::{Address, StateDb};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let db = StateDb::open(dir.path()).unwrap();
+//! let key = SigningKey::from_bytes(&[7; 32]);
+//! let alice = address_of(&key.verifying_key());
+//! let ctx = |height| BlockContext {
+//!     chain_id: 1, height, timestamp_ms: 0, proposer: Address([9; 32]), cost_table_hash: [0; 32],
+//! };
+//! let genesis = commit_genesis(&db, &ctx(0), &[(alice, 1_000_000)]).unwrap();
+//!
+//! // A signed transfer, as it travels on the wire.
+//! let tx = Transaction {
+//!     chain_id: 1, sender: alice, nonce: 0, gas_limit: TRANSFER_GAS, gas_price: 1,
+//!     action: TxAction::Transfer { to: Address([2; 32]), amount: 500 },
+//! };
+//! let wire = tx.sign(&key).to_bytes();
+//! let stx = SignedTransaction::from_bytes(&wire).unwrap();
+//!
+//! let block = execute_block(&db, &ctx(1), genesis.block.header.hash(), vec![stx]).unwrap();
+//! assert_eq!(block.receipts[0].status, ReceiptStatus::Success);
+//! assert_eq!(block.block.header.state_root, db.state_root(1).unwrap());
+//! let view = db.latest().unwrap();
+//! assert_eq!(view.account(&alice).unwrap().balance, 1_000_000 - 500 - TRANSFER_GAS as u128);
+//! ```
 
 mod block;
 mod execute;

@@ -11,6 +11,33 @@
 //! - [`verify_proof`] checks a membership / non-membership proof with no database.
 //!
 //! The layout on disk and in the trie is specified in `specs/state.md`.
+//!
+//! ```
+//! use keel_node::state::{verify_account_proof, Account, Address, StateDb};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let db = StateDb::open(dir.path()).unwrap();
+//! let alice = Address([1; 32]);
+//!
+//! // Execute block 0: write through a WorkingState, with a checkpoint per transaction.
+//! let mut state = db.working().unwrap();
+//! let cp = state.checkpoint();
+//! state.set_account(&alice, &Account { balance: 100, nonce: 0, code_hash: None });
+//! state.commit_checkpoint(cp).unwrap();
+//! let failed = state.checkpoint();
+//! state.storage_write(&alice, b"key", b"value".to_vec()).unwrap();
+//! state.revert_to(failed).unwrap(); // this write is gone
+//! let root = db.commit_block(0, state.changes(), b"block 0 bytes").unwrap();
+//!
+//! // Read it back, and prove it to a light client that only knows `root`.
+//! let view = db.view(0).unwrap();
+//! assert_eq!(view.account(&alice).unwrap().balance, 100);
+//! assert_eq!(view.storage(&alice, b"key").unwrap(), None);
+//! let (account, proof) = view.prove_account(&alice).unwrap();
+//! let proof_bytes = proof.to_bytes(); // sent over the wire
+//! let proof = keel_node::state::StateProof::from_bytes(&proof_bytes).unwrap();
+//! verify_account_proof(&root, &alice, account.as_ref(), &proof).unwrap();
+//! ```
 
 mod changes;
 mod db;
