@@ -9,8 +9,12 @@ use arbitrary::Unstructured;
 use keel_engine::{Config, Engine, Error, Extern, Linker, Module, Store, Trap, Val};
 use keel_metering::{instrument, InstrumentConfig};
 
-const GAS: u64 = 200_000;
+/// Gas limit per call; `KEEL_DIFF_GAS` overrides it (small limits probe out-of-gas points).
+fn gas() -> u64 {
+    std::env::var("KEEL_DIFF_GAS").ok().and_then(|s| s.parse().ok()).unwrap_or(200_000)
+}
 
+static INSTANTIATION_TRAPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 static WASMI_DIV_BUG: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// Seeds whose divergence is a confirmed wasmi bug, not Keel's (see the named test).
@@ -49,7 +53,7 @@ fn smith_config() -> wasm_smith::Config {
     c.allow_start_export = false;
     c.min_funcs = 1;
     c.max_funcs = 12;
-    c.max_instructions = 300;
+    c.max_instructions = std::env::var("KEEL_DIFF_INSNS").ok().and_then(|s| s.parse().ok()).unwrap_or(300);
     c.max_data_segments = 4;
     c.max_element_segments = 4;
     c.max_globals = 8;
@@ -150,6 +154,28 @@ fn keel_zero(t: keel_engine::ValType) -> Val {
     Val::default_for(t)
 }
 
+/// Argument `variant` 0 is all zeros; 1 uses small non-zero numbers.
+fn keel_arg(t: keel_engine::ValType, variant: u8) -> Val {
+    use keel_engine::ValType as T;
+    match (variant, t) {
+        (1, T::I32) => Val::I32(3),
+        (1, T::I64) => Val::I64(-5),
+        (1, T::F32) => Val::F32(1.5f32.to_bits()),
+        (1, T::F64) => Val::F64((-2.25f64).to_bits()),
+        _ => keel_zero(t),
+    }
+}
+
+fn wasmi_arg(t: &wasmi::ValType, variant: u8) -> wasmi::Val {
+    match (variant, t) {
+        (1, wasmi::ValType::I32) => wasmi::Val::I32(3),
+        (1, wasmi::ValType::I64) => wasmi::Val::I64(-5),
+        (1, wasmi::ValType::F32) => wasmi::Val::F32(wasmi::F32::from_bits(1.5f32.to_bits())),
+        (1, wasmi::ValType::F64) => wasmi::Val::F64(wasmi::F64::from_bits((-2.25f64).to_bits())),
+        _ => wasmi_zero(t),
+    }
+}
+
 fn wasmi_zero(t: &wasmi::ValType) -> wasmi::Val {
     wasmi::Val::default_for_ty(*t)
 }
@@ -164,13 +190,13 @@ fn run_one(wasm: &[u8], traps_disallowed: bool) -> Option<Result<usize, String>>
         Err(Error::Validation(_)) => return None,
         Err(e) => return Some(Err(format!("keel compile error: {e}"))),
     };
-    let icfg = InstrumentConfig { initial_gas: GAS, stack_limit: STACK_LIMIT, ..InstrumentConfig::default() };
+    let icfg = InstrumentConfig { initial_gas: gas(), stack_limit: STACK_LIMIT, ..InstrumentConfig::default() };
     let inst_wasm = match instrument(wasm, &icfg) {
         Ok(i) => i.wasm,
         Err(e) => return Some(Err(format!("instrument failed where Keel compiled: {e}"))),
     };
     let mut store = Store::new(&engine, ());
-    store.set_gas_limit(GAS);
+    store.set_gas_limit(gas());
     let keel_inst = Linker::new().instantiate(&mut store, &module);
 
     // --- wasmi ---
@@ -193,6 +219,7 @@ fn run_one(wasm: &[u8], traps_disallowed: bool) -> Option<Result<usize, String>>
             // Without an instance the trap-reason global cannot be read: accept
             // unreachable for gas and stack traps.
             if kt == wt || (wt == "unreachable" && matches!(kt, "out-of-gas" | "stack-exhausted")) {
+                INSTANTIATION_TRAPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 return Some(Ok(0));
             }
             return Some(Err(format!("instantiation traps differ: keel {kt}, wasmi {wt} ({e})")));
@@ -206,12 +233,12 @@ fn run_one(wasm: &[u8], traps_disallowed: bool) -> Option<Result<usize, String>>
 
     let exports: Vec<(String, Extern)> = keel_inst.exports(&mut store);
     let mut calls = 0;
-    for (name, ext) in &exports {
+    for ((name, ext), variant) in exports.iter().flat_map(|e| [(e, 0u8), (e, 1u8)]) {
         let Extern::Func(f) = ext else { continue };
         let ty = f.ty(&mut store);
-        let args: Vec<Val> = ty.params.iter().map(|t| keel_zero(*t)).collect();
+        let args: Vec<Val> = ty.params.iter().map(|t| keel_arg(*t, variant)).collect();
         let mut res = vec![Val::I32(0); ty.results.len()];
-        store.set_gas_limit(GAS);
+        store.set_gas_limit(gas());
         let keel_out = match f.call(&mut store, &args, &mut res) {
             Ok(()) => Outcome::Values(res.iter().map(keel_bits).collect()),
             Err(Error::Trap(t)) => Outcome::Trap(keel_trap_name(&t)),
@@ -221,9 +248,9 @@ fn run_one(wasm: &[u8], traps_disallowed: bool) -> Option<Result<usize, String>>
 
         let wf = winst.get_func(&wstore, name).expect("same exports");
         let wty = wf.ty(&wstore);
-        let wargs: Vec<wasmi::Val> = wty.params().iter().map(wasmi_zero).collect();
+        let wargs: Vec<wasmi::Val> = wty.params().iter().map(|t| wasmi_arg(t, variant)).collect();
         let mut wres: Vec<wasmi::Val> = wty.results().iter().map(wasmi_zero).collect();
-        gas_g.set(&mut wstore, wasmi::Val::I64(GAS as i64)).ok();
+        gas_g.set(&mut wstore, wasmi::Val::I64(gas() as i64)).ok();
         stack_g.set(&mut wstore, wasmi::Val::I64(0)).ok();
         trap_g.set(&mut wstore, wasmi::Val::I32(0)).ok();
         let w_out = match wf.call(&mut wstore, &wargs, &mut wres) {
@@ -240,7 +267,7 @@ fn run_one(wasm: &[u8], traps_disallowed: bool) -> Option<Result<usize, String>>
             wasmi::Val::I64(x) => x as u64,
             _ => 0,
         };
-        let w_gas = GAS - remaining;
+        let w_gas = gas() - remaining;
         if std::env::var("KEEL_DIFF_TRACE").is_ok() {
             println!("  call {name:?}: {keel_out:?} gas {keel_gas}");
         }
@@ -323,7 +350,8 @@ fn differential_against_wasmi_reference() {
         }
     }
     println!(
-        "differential: {compared} modules compared ({calls} calls), {rejected} rejected by the profile, {} diverged, {} stopped at wasmi's div-by-zero miscompile",
+        "differential: {compared} modules compared ({} trapped identically at instantiation, {calls} calls), {rejected} rejected by the profile, {} diverged, {} stopped at wasmi's div-by-zero miscompile",
+        INSTANTIATION_TRAPS.load(std::sync::atomic::Ordering::Relaxed),
         failures.len(),
         WASMI_DIV_BUG.load(std::sync::atomic::Ordering::Relaxed)
     );
@@ -396,7 +424,7 @@ fn wasmi_plain_vs_instrumented() {
     let path = std::env::var("KEEL_DUMP").unwrap();
     let name = std::env::var("KEEL_FUNC").unwrap();
     let wasm = std::fs::read(path).unwrap();
-    let icfg = InstrumentConfig { initial_gas: GAS, stack_limit: STACK_LIMIT, ..InstrumentConfig::default() };
+    let icfg = InstrumentConfig { initial_gas: gas(), stack_limit: STACK_LIMIT, ..InstrumentConfig::default() };
     let inst_wasm = instrument(&wasm, &icfg).unwrap().wasm;
     std::fs::write("/tmp/keel-instrumented.wasm", &inst_wasm).unwrap();
     for (label, bytes) in [("plain", &wasm), ("instrumented", &inst_wasm)] {
