@@ -245,3 +245,28 @@ fn reopen_keeps_state_and_pruning_keeps_recent_proofs() {
     assert_eq!(db.view(0).unwrap().account(&addr(1)).unwrap().balance, 0);
     assert_eq!(db.view(4).unwrap().account(&addr(1)).unwrap().balance, 4);
 }
+
+#[test]
+fn concurrent_commits_of_the_same_height_one_wins() {
+    let d = tempfile::tempdir().unwrap();
+    let db = StateDb::open(d.path()).unwrap();
+    commit(&db, |w| w.set_account(&addr(1), &acct(1)));
+    let results: Vec<_> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..4u8)
+            .map(|i| {
+                let db = &db;
+                s.spawn(move || {
+                    let mut w = db.working().unwrap();
+                    w.set_account(&addr(10 + i), &acct(i as u128));
+                    db.commit_block(1, w.changes(), &[i])
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let ok: Vec<_> = results.iter().filter(|r| r.is_ok()).collect();
+    assert_eq!(ok.len(), 1);
+    assert!(results.iter().filter(|r| r.is_err()).all(|r| matches!(r, Err(StateError::WrongHeight { expected: 2, got: 1 }))));
+    assert_eq!(db.head().unwrap().unwrap().height, 1);
+    assert_eq!(db.recompute_root(1).unwrap(), db.state_root(1).unwrap());
+}

@@ -86,6 +86,9 @@ pub struct ArtifactKey {
 pub struct StateDb {
     db: DB,
     opts: StateDbOptions,
+    /// Serializes commits, so the height check and the write are one step even when
+    /// several threads share the database.
+    commit_lock: std::sync::Mutex<()>,
 }
 
 /// A block's trie update, computed by [`StateDb::prepare_block`] and written by
@@ -163,7 +166,7 @@ impl StateDb {
         db_opts.create_missing_column_families(true);
         let cfs = ALL_CFS.iter().map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
         let db = DB::open_cf_descriptors(&db_opts, path, cfs)?;
-        Ok(Self { db, opts })
+        Ok(Self { db, opts, commit_lock: std::sync::Mutex::new(()) })
     }
 
     fn cf(&self, name: &str) -> &ColumnFamily {
@@ -286,6 +289,8 @@ impl StateDb {
     /// [`StateError::WrongHeight`] if another block was committed since `prepare_block`.
     pub fn commit_prepared(&self, prepared: PreparedBlock, block_bytes: &[u8]) -> Result<Hash32, StateError> {
         let PreparedBlock { height, state_root, mut batch } = prepared;
+        // A poisoned lock only means another commit panicked; the database is still whole.
+        let _guard = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
         let expected = self.next_height()?;
         if height != expected {
             return Err(StateError::WrongHeight { expected, got: height });
