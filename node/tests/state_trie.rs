@@ -51,6 +51,11 @@ fn same_writes_same_root_and_roots_track_changes() {
     assert_eq!(a.recompute_root(3).unwrap(), ra3);
     assert_eq!(a.recompute_root(1).unwrap(), ra1);
     assert!(matches!(a.view(4), Err(StateError::UnknownHeight(4))));
+    // Views by root: the latest height with that root.
+    assert_eq!(a.height_of_root(&ra1).unwrap(), Some(2));
+    assert_eq!(a.height_of_root(&ra0).unwrap(), Some(3));
+    assert_eq!(a.view_at_root(&ra1).unwrap().unwrap().storage(&addr(1), b"k").unwrap(), Some(b"v".to_vec()));
+    assert!(a.view_at_root(&[0x55; 32]).unwrap().is_none());
 }
 
 #[test]

@@ -34,7 +34,8 @@ pub const CF_BLOCKS: &str = "blocks";
 /// artifact bytes. Not consensus data: a miss recompiles.
 pub const CF_ARTIFACTS: &str = "artifacts";
 /// Column family of metadata: `b"head"` → SCALE([`CommittedHead`]); `b"root"` ‖ height
-/// (u64 BE) → the 32-byte state root of that height.
+/// (u64 BE) → the 32-byte state root of that height; `b"byroot"` ‖ root → the latest height
+/// (u64 BE) committed with that root.
 pub const CF_META: &str = "meta";
 
 const ALL_CFS: [&str; 7] =
@@ -122,6 +123,13 @@ fn root_meta_key(height: u64) -> [u8; 12] {
     let mut k = [0u8; 12];
     k[..4].copy_from_slice(b"root");
     k[4..].copy_from_slice(&height.to_be_bytes());
+    k
+}
+
+fn by_root_key(root: &Hash32) -> [u8; 38] {
+    let mut k = [0u8; 38];
+    k[..6].copy_from_slice(b"byroot");
+    k[6..].copy_from_slice(root);
     k
 }
 
@@ -221,6 +229,26 @@ impl StateDb {
         }
     }
 
+    /// The latest committed height whose state root is `root` (several heights share a root
+    /// when blocks change nothing), `None` if no committed height has it.
+    pub fn height_of_root(&self, root: &Hash32) -> Result<Option<u64>, StateError> {
+        match self.db.get_pinned_cf(self.cf(CF_META), by_root_key(root))? {
+            None => Ok(None),
+            Some(b) => <[u8; 8]>::try_from(&b[..])
+                .map(|h| Some(u64::from_be_bytes(h)))
+                .map_err(|_| StateError::Corrupt("root index record".into())),
+        }
+    }
+
+    /// A read-only view of the state with root `root` (see
+    /// [`height_of_root`](Self::height_of_root)), `None` if no committed height has it.
+    pub fn view_at_root(&self, root: &Hash32) -> Result<Option<StateView<'_>>, StateError> {
+        match self.height_of_root(root)? {
+            None => Ok(None),
+            Some(h) => self.view(h).map(Some),
+        }
+    }
+
     /// A [`WorkingState`] on top of the latest committed state, for executing the next block.
     pub fn working(&self) -> Result<WorkingState<'_>, StateError> {
         Ok(WorkingState::new(self.latest()?))
@@ -297,6 +325,7 @@ impl StateDb {
         }
         batch.put_cf(self.cf(CF_BLOCKS), height.to_be_bytes(), block_bytes);
         batch.put_cf(self.cf(CF_META), root_meta_key(height), state_root);
+        batch.put_cf(self.cf(CF_META), by_root_key(&state_root), height.to_be_bytes());
         batch.put_cf(self.cf(CF_META), HEAD_KEY, CommittedHead { height, state_root }.encode());
         if let Some(keep) = self.opts.keep_heights {
             self.prune_into(&mut batch, height.saturating_sub(keep.max(1)))?;
