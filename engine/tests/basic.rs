@@ -136,3 +136,23 @@ fn host_functions_and_memory() {
     let boom = inst.get_typed_func::<_, (), ()>(&mut store, "boom").unwrap();
     assert_eq!(boom.call(&mut store, ()).unwrap_err(), Error::Trap(Trap::Host("nope".into())));
 }
+
+#[test]
+fn typed_host_functions_with_six_params() {
+    let engine = engine();
+    let wasm = wat::parse_str(
+        r#"(module (import "env" "six" (func $six (param i32 i64 i32 i64 i32 i32) (result i64)))
+        (func (export "f") (result i64) i32.const 1 i64.const 2 i32.const 3 i64.const 4 i32.const 5 i32.const 6 call $six))"#,
+    )
+    .unwrap();
+    let module = Module::new(&engine, &wasm).unwrap();
+    let mut linker = Linker::<()>::new();
+    linker.func_wrap("env", "six", |_c: keel_engine::Caller<'_, ()>, a: i32, b: i64, c: i32, d: i64, e: i32, f: i32| {
+        Ok(i64::from(a) + b * 10 + i64::from(c) * 100 + d * 1000 + i64::from(e) * 10_000 + i64::from(f) * 100_000)
+    });
+    let mut store = Store::new(&engine, ());
+    store.set_gas_limit(1_000);
+    let inst = linker.instantiate(&mut store, &module).unwrap();
+    let f = inst.get_typed_func::<(), (), i64>(&mut store, "f").unwrap();
+    assert_eq!(f.call(&mut store, ()).unwrap(), 654_321);
+}

@@ -95,7 +95,7 @@ impl<T> Linker<T> {
     }
 
     /// Defines a host function from a typed closure `Fn(Caller<T>, A1, ...) -> Result<R, Trap>`
-    /// with up to four wasm-typed parameters (see [`IntoHostFunc`]).
+    /// with up to eight wasm-typed parameters (see [`IntoHostFunc`]).
     pub fn func_wrap<Params, Results>(
         &mut self,
         module: &str,
@@ -142,9 +142,9 @@ pub trait IntoHostFunc<T, Params, Results> {
 
 macro_rules! into_host_func {
     ($($a:ident $i:tt),*) => {
-        impl<T, F, R, $($a),*> IntoHostFunc<T, ($($a,)*), R> for F
+        impl<T, Func, R, $($a),*> IntoHostFunc<T, ($($a,)*), R> for Func
         where
-            F: Fn(Caller<'_, T>, $($a),*) -> Result<R, Trap> + Send + Sync + 'static,
+            Func: Fn(Caller<'_, T>, $($a),*) -> Result<R, Trap> + Send + Sync + 'static,
             R: WasmResults + IntoVals,
             $($a: WasmTy + 'static,)*
         {
@@ -170,6 +170,10 @@ into_host_func!(A 0);
 into_host_func!(A 0, B 1);
 into_host_func!(A 0, B 1, C 2);
 into_host_func!(A 0, B 1, C 2, D 3);
+into_host_func!(A 0, B 1, C 2, D 3, E 4);
+into_host_func!(A 0, B 1, C 2, D 3, E 4, F 5);
+into_host_func!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+into_host_func!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
 
 /// Results a typed host function returns.
 pub trait IntoVals {
