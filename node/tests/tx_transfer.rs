@@ -174,3 +174,19 @@ fn limits_and_addresses() {
     assert_ne!(a, contract_address(&who(2), 0));
     assert_eq!(a, contract_address(&who(1), 0));
 }
+
+#[test]
+fn trap_codes_are_stable_and_match_the_engine() {
+    for k in TrapKind::ALL {
+        assert_eq!(k.encode(), vec![k.code()]);
+        assert_eq!(TrapKind::from_code(k.code()), Some(k));
+    }
+    assert_eq!(TrapKind::from_code(1), None);
+    assert_eq!(TrapKind::from_code(13), None);
+    use keel_engine::Trap;
+    assert_eq!(TrapKind::from_code(Trap::Unreachable.stable_code()), Some(TrapKind::Unreachable));
+    assert_eq!(TrapKind::from_code(Trap::MemoryOutOfBounds.stable_code()), Some(TrapKind::MemoryOutOfBounds));
+    assert_eq!(TrapKind::from_code(Trap::StackExhausted.stable_code()), Some(TrapKind::StackExhausted));
+    assert_eq!(TrapKind::from_code(Trap::BadSignature.stable_code()), Some(TrapKind::BadSignature));
+    assert_eq!(TrapKind::from_code(Trap::OutOfGas.stable_code()), None);
+}

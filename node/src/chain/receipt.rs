@@ -44,6 +44,46 @@ pub enum TrapKind {
     HostLimitExceeded,
 }
 
+impl TrapKind {
+    /// Every kind, in code order.
+    pub const ALL: [TrapKind; 11] = [
+        TrapKind::StackExhausted,
+        TrapKind::Unreachable,
+        TrapKind::IntegerDivideByZero,
+        TrapKind::IntegerOverflow,
+        TrapKind::InvalidConversionToInteger,
+        TrapKind::MemoryOutOfBounds,
+        TrapKind::TableOutOfBounds,
+        TrapKind::IndirectCallToNull,
+        TrapKind::BadSignature,
+        TrapKind::Host,
+        TrapKind::HostLimitExceeded,
+    ];
+
+    /// The stable code (also the SCALE byte).
+    pub fn code(self) -> u8 {
+        match self {
+            TrapKind::StackExhausted => 2,
+            TrapKind::Unreachable => 3,
+            TrapKind::IntegerDivideByZero => 4,
+            TrapKind::IntegerOverflow => 5,
+            TrapKind::InvalidConversionToInteger => 6,
+            TrapKind::MemoryOutOfBounds => 7,
+            TrapKind::TableOutOfBounds => 8,
+            TrapKind::IndirectCallToNull => 9,
+            TrapKind::BadSignature => 10,
+            TrapKind::Host => 11,
+            TrapKind::HostLimitExceeded => 12,
+        }
+    }
+
+    /// The kind of a stable code, e.g. of `keel_engine::Trap::stable_code()`; `None` for 1
+    /// (out of gas, reported as [`ReceiptStatus::OutOfGas`]) and unknown codes.
+    pub fn from_code(code: u8) -> Option<TrapKind> {
+        TrapKind::ALL.into_iter().find(|k| k.code() == code)
+    }
+}
+
 /// How a transaction ended. SCALE enum: 0 Success, 1 Revert(message), 2 Trap(kind),
 /// 3 OutOfGas, 4 InvalidCode(message).
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
