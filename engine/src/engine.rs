@@ -47,7 +47,7 @@ impl Default for Config {
             cost_table: CostTable::default(),
             profile: Profile::default(),
             stack_limit: DEFAULT_MAX_STACK_SLOTS,
-            host_stack_bytes: 1 << 20,
+            host_stack_bytes: 8 << 20,
             max_host_reentry: 256,
         }
     }
