@@ -32,7 +32,9 @@
 //! ```
 //!
 //! No function, import, type or global index of the input changes: the new globals and
-//! types are appended after the existing ones, and no import is added.
+//! types are appended after the existing ones, and no import is added. A defined memory or
+//! table without a declared maximum gets the profile's (`max_memory_pages`,
+//! `max_table_elements`), the bound Keel's engine enforces on it.
 
 use std::collections::BTreeMap;
 
@@ -287,6 +289,31 @@ impl<'a> Rewriter<'a> {
                     self.out.section(&e);
                     self.exports_done = true;
                 }
+                Payload::MemorySection(s) => {
+                    let mut mems = wasm_encoder::MemorySection::new();
+                    for m in s {
+                        let m = m.map_err(wp)?;
+                        let mut ty = re.memory_type(m).map_err(enc)?;
+                        ty.maximum = ty.maximum.or(Some(self.memory_cap(m.initial)));
+                        mems.memory(ty);
+                    }
+                    self.out.section(&mems);
+                }
+                Payload::TableSection(s) => {
+                    let mut tables = wasm_encoder::TableSection::new();
+                    for t in s {
+                        let t = t.map_err(wp)?;
+                        let mut ty = re.table_type(t.ty).map_err(enc)?;
+                        ty.maximum = ty.maximum.or(Some(self.table_cap(t.ty.initial)));
+                        match t.init {
+                            wasmparser::TableInit::RefNull => tables.table(ty),
+                            wasmparser::TableInit::Expr(e) => {
+                                tables.table_with_init(ty, &re.const_expr(e).map_err(enc)?)
+                            }
+                        };
+                    }
+                    self.out.section(&tables);
+                }
                 Payload::CodeSectionStart { .. } => code = Some(CodeSection::new()),
                 Payload::CodeSectionEntry(body) => {
                     let fa = self.analysis.functions.get(defined).ok_or_else(|| {
@@ -313,6 +340,18 @@ impl<'a> Rewriter<'a> {
         }
         self.fill_before(None);
         Ok(self.out.finish())
+    }
+
+    /// The maximum written into a defined memory that declares none: the profile's
+    /// `max_memory_pages` (a 32-bit memory has at most 65,536 pages), never below `initial`.
+    fn memory_cap(&self, initial: u64) -> u64 {
+        self.config.profile.limits.max_memory_pages.min(65_536).max(initial)
+    }
+
+    /// The maximum written into a defined table that declares none: the profile's
+    /// `max_table_elements` (at most `u32::MAX`), never below `initial`.
+    fn table_cap(&self, initial: u64) -> u64 {
+        self.config.profile.limits.max_table_elements.min(u64::from(u32::MAX)).max(initial)
     }
 
     fn copy_section(&mut self, wasm: &[u8], id: u8, range: std::ops::Range<u64>) {

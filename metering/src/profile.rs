@@ -143,11 +143,48 @@ impl Profile {
         Profile { limits: Limits::unlimited(), imports: ImportPolicy::Any }
     }
 
-    /// A hash of the profile (limits and import policy), recorded in compiled artifacts.
+    /// A hash of the profile, recorded in compiled artifacts: blake3 over
+    /// `"keel-profile/v1"`, every limit as u64 LE in the order of [`Limits`]' fields, then
+    /// the import policy (tag 0 + count u32 LE + each module name as length u32 LE and
+    /// bytes, or tag 1 for any import). Stable across Rust and crate versions.
     pub fn hash(&self) -> [u8; 32] {
+        let l = &self.limits;
         let mut h = blake3::Hasher::new();
         h.update(b"keel-profile/v1");
-        h.update(format!("{:?}", self).as_bytes());
+        for v in [
+            l.max_module_bytes,
+            l.max_function_body_bytes,
+            l.max_functions,
+            l.max_types,
+            l.max_locals_per_function,
+            l.max_params,
+            l.max_results,
+            l.max_globals,
+            l.max_tables,
+            l.max_table_elements,
+            l.max_imports,
+            l.max_exports,
+            l.max_data_segments,
+            l.max_element_segments,
+            l.max_initial_memory_pages,
+            l.max_memory_pages,
+            l.max_nesting_depth,
+        ] {
+            h.update(&v.to_le_bytes());
+        }
+        match &self.imports {
+            ImportPolicy::HostFunctions(modules) => {
+                h.update(&[0]);
+                h.update(&(modules.len() as u32).to_le_bytes());
+                for m in modules {
+                    h.update(&(m.len() as u32).to_le_bytes());
+                    h.update(m.as_bytes());
+                }
+            }
+            ImportPolicy::Any => {
+                h.update(&[1]);
+            }
+        }
         *h.finalize().as_bytes()
     }
 }
@@ -207,15 +244,33 @@ fn walk(
     }
 }
 
+/// The rejected proposals contracts most often carry, tried first by [`explain_invalid`]
+/// so that a typical rejection costs two or three extra validation passes.
+const COMMON_REJECTED: [WasmFeatures; 8] = [
+    WasmFeatures::SIMD,
+    WasmFeatures::THREADS,
+    WasmFeatures::EXCEPTIONS,
+    WasmFeatures::TAIL_CALL,
+    WasmFeatures::MEMORY64,
+    WasmFeatures::MULTI_MEMORY,
+    WasmFeatures::GC,
+    WasmFeatures::EXTENDED_CONST,
+];
+
 /// When the module fails under the allowed features, finds whether a rejected proposal is
 /// the cause: a feature F is needed when the module is invalid with every feature but F.
+/// Only the rejection path pays for this: one validation with every feature, then one per
+/// candidate until one is found (common proposals first; at most one pass per wasmparser
+/// feature flag, each over a module no larger than `max_module_bytes`).
 fn explain_invalid(wasm: &[u8], message: String, offset: u64) -> ValidationError {
     let all = WasmFeatures::all();
     if Validator::new_with_features(all).validate_all(wasm).is_err() {
         return ValidationError::Invalid { message, offset };
     }
     let rejected = all.difference(allowed_features());
-    for (name, flag) in rejected.iter_names() {
+    let common = COMMON_REJECTED.iter().flat_map(|f| f.iter_names());
+    let rest = rejected.iter_names().filter(|(_, f)| !COMMON_REJECTED.contains(f));
+    for (name, flag) in common.chain(rest) {
         if Validator::new_with_features(all.difference(flag)).validate_all(wasm).is_err() {
             return ValidationError::UnsupportedFeature {
                 feature: Feature::from_wasmparser_name(name),
@@ -348,7 +403,7 @@ fn walk_inner(
                 let range = body.range();
                 limit(
                     Limit::FunctionBodyBytes,
-                    (range.end - range.start) as u64,
+                    range.end - range.start,
                     l.max_function_body_bytes,
                     range.start,
                 )?;

@@ -236,3 +236,22 @@ fn instrumentation_is_deterministic() {
     let b = keel_metering::instrument(&wasm, &config).unwrap();
     assert_eq!(a.wasm, b.wasm);
 }
+
+#[test]
+fn undeclared_maxima_are_the_profile_limits() {
+    let wat = br#"(module (memory 1) (table 1 funcref)
+      (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0)))
+      (func (export "tgrow") (param i32) (result i32) (table.grow (ref.null func) (local.get 0))))"#;
+    let limits = keel_metering::Limits::default();
+    let mut m = RefInstance::new(wat, &InstrumentConfig::default());
+    let pages = limits.max_memory_pages as i32;
+    let (r, _) = m.call("grow", &[Val::I32(pages)], u64::MAX);
+    assert_eq!(i32s(&r.unwrap()), vec![-1], "1 + {pages} pages is past the profile's maximum");
+    let (r, _) = m.call("grow", &[Val::I32(pages - 1)], u64::MAX);
+    assert_eq!(i32s(&r.unwrap()), vec![1], "exactly the profile's maximum is allowed");
+    let elems = limits.max_table_elements as i32;
+    let (r, _) = m.call("tgrow", &[Val::I32(elems)], u64::MAX);
+    assert_eq!(i32s(&r.unwrap()), vec![-1]);
+    let (r, _) = m.call("tgrow", &[Val::I32(elems - 1)], u64::MAX);
+    assert_eq!(i32s(&r.unwrap()), vec![1]);
+}

@@ -309,3 +309,15 @@ fn cost_table_parses_hashes_and_rejects_bad_input() {
     assert!(matches!(CostTable::from_toml(&huge), Err(CostTableError::CostTooLarge { .. })));
     assert!(matches!(CostTable::from_toml("version = "), Err(CostTableError::Toml(_))));
 }
+
+#[test]
+fn profile_hash_is_explicit_and_sensitive() {
+    let base = Profile::default();
+    assert_eq!(base.hash(), Profile::default().hash());
+    let mut bigger = Profile::default();
+    bigger.limits.max_memory_pages += 1;
+    assert_ne!(bigger.hash(), base.hash());
+    let other_host = Profile { imports: ImportPolicy::HostFunctions(vec!["envx".into()]), ..Profile::default() };
+    assert_ne!(other_host.hash(), base.hash());
+    assert_ne!(Profile::permissive().hash(), base.hash());
+}
