@@ -318,7 +318,7 @@ fn run_one(wasm: &[u8], traps_disallowed: bool) -> Option<Result<usize, String>>
 
 #[test]
 fn differential_against_wasmi_reference() {
-    let seeds: u64 = std::env::var("KEEL_DIFF_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_500);
+    let seeds: u64 = std::env::var("KEEL_DIFF_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5_100);
     let plain = smith_config();
     // Half the seeds run with traps disallowed, so execution gets past the first load.
     let mut no_traps = smith_config();
@@ -359,6 +359,9 @@ fn differential_against_wasmi_reference() {
         println!("  {f}");
     }
     assert!(compared > seeds as usize / 4, "too few modules compared: {compared}");
+    if std::env::var_os("KEEL_DIFF_SEEDS").is_none() {
+        assert!(compared >= 5_000, "the default run compares at least 5,000 modules ({compared})");
+    }
     assert!(failures.is_empty(), "{} divergences", failures.len());
 }
 
