@@ -4,79 +4,13 @@
 //! Every export is called with zero arguments; outcome and gas must match exactly.
 //! Skips quietly when the contracts folder is absent.
 
-use keel_engine::{Config, Engine, Error, Extern, FuncType, Linker, Module, Store, Trap, Val, ValType};
+use keel_engine::{Config, Engine, Error, Extern, FuncType, Linker, Module, Store, Val};
 use keel_metering::{instrument, InstrumentConfig};
 
+mod common;
+use common::{keel_bits as kbits, keel_trap_name, keel_type as kty, wasmi_bits as wbits, wasmi_trap_name};
+
 const GAS: u64 = 50_000_000;
-
-fn ktrap(t: &Trap) -> String {
-    match t {
-        Trap::OutOfGas => "out-of-gas".into(),
-        Trap::StackExhausted => "stack-exhausted".into(),
-        Trap::Unreachable => "unreachable".into(),
-        Trap::MemoryOutOfBounds => "memory-oob".into(),
-        Trap::TableOutOfBounds => "table-oob".into(),
-        Trap::IntegerDivideByZero => "div-zero".into(),
-        Trap::IntegerOverflow => "int-overflow".into(),
-        Trap::InvalidConversionToInteger => "bad-conversion".into(),
-        Trap::IndirectCallToNull => "null-call".into(),
-        Trap::BadSignature => "bad-signature".into(),
-        Trap::Host(m) => format!("host {m}"),
-    }
-}
-
-fn wtrap(e: &wasmi::Error, reason: i32) -> String {
-    use wasmi::TrapCode as C;
-    match e.as_trap_code() {
-        Some(C::UnreachableCodeReached) => match reason {
-            1 => "out-of-gas".into(),
-            2 => "stack-exhausted".into(),
-            _ => "unreachable".into(),
-        },
-        Some(C::MemoryOutOfBounds) => "memory-oob".into(),
-        Some(C::TableOutOfBounds) => "table-oob".into(),
-        Some(C::IntegerDivisionByZero) => "div-zero".into(),
-        Some(C::IntegerOverflow) => "int-overflow".into(),
-        Some(C::BadConversionToInteger) => "bad-conversion".into(),
-        Some(C::IndirectCallToNull) => "null-call".into(),
-        Some(C::BadSignature) => "bad-signature".into(),
-        _ => format!("wasmi {e}"),
-    }
-}
-
-fn kty(t: &wasmi::ValType) -> ValType {
-    match t {
-        wasmi::ValType::I32 => ValType::I32,
-        wasmi::ValType::I64 => ValType::I64,
-        wasmi::ValType::F32 => ValType::F32,
-        wasmi::ValType::F64 => ValType::F64,
-        wasmi::ValType::FuncRef => ValType::FuncRef,
-        _ => ValType::ExternRef,
-    }
-}
-
-fn kbits(v: &Val) -> u64 {
-    match *v {
-        Val::I32(x) => u64::from(x as u32),
-        Val::I64(x) => x as u64,
-        Val::F32(x) => u64::from(x),
-        Val::F64(x) => x,
-        Val::FuncRef(f) => u64::from(f.is_some()),
-        Val::ExternRef(e) => u64::from(e.is_some()),
-    }
-}
-
-fn wbits(v: &wasmi::Val) -> u64 {
-    match v {
-        wasmi::Val::I32(x) => u64::from(*x as u32),
-        wasmi::Val::I64(x) => *x as u64,
-        wasmi::Val::F32(x) => u64::from(x.to_bits()),
-        wasmi::Val::F64(x) => x.to_bits(),
-        wasmi::Val::FuncRef(f) => u64::from(!f.is_null()),
-        wasmi::Val::ExternRef(e) => u64::from(!e.is_null()),
-        _ => u64::MAX,
-    }
-}
 
 #[test]
 fn committed_contracts_match_reference() {
@@ -162,7 +96,7 @@ fn committed_contracts_match_reference() {
             store.set_gas_limit(GAS);
             let kout = match f.call(&mut store, &args, &mut res) {
                 Ok(()) => Ok(res.iter().map(kbits).collect::<Vec<_>>()),
-                Err(Error::Trap(t)) => Err(ktrap(&t)),
+                Err(Error::Trap(t)) => Err(keel_trap_name(&t).to_string()),
                 Err(e) => Err(format!("keel error {e}")),
             };
             let kgas = store.gas_used();
@@ -180,7 +114,7 @@ fn committed_contracts_match_reference() {
                         wasmi::Val::I32(x) => x,
                         _ => 0,
                     };
-                    Err(wtrap(&e, r))
+                    Err(wasmi_trap_name(&e, r).to_string())
                 }
             };
             let wgas = match gas_g.get(&ws) {

@@ -6,8 +6,11 @@
 //! `KEEL_DIFF_SEEDS=n` runs `n` seeds instead of the default.
 
 use arbitrary::Unstructured;
-use keel_engine::{Config, Engine, Error, Extern, Linker, Module, Store, Trap, Val};
+use keel_engine::{Config, Engine, Error, Extern, Linker, Module, Store, Val};
 use keel_metering::{instrument, InstrumentConfig};
+
+mod common;
+use common::{keel_bits, keel_trap_name, wasmi_bits, wasmi_trap_name, Outcome};
 
 /// Gas limit per call; `KEEL_DIFF_GAS` overrides it (small limits probe out-of-gas points).
 fn gas() -> u64 {
@@ -73,81 +76,6 @@ fn random_bytes(seed: u64, n: usize) -> Vec<u8> {
             (z ^ (z >> 31)) as u8
         })
         .collect()
-}
-
-/// One call's observable outcome: values as bits, or a trap name.
-#[derive(Debug, PartialEq, Eq)]
-enum Outcome {
-    Values(Vec<u64>),
-    Trap(&'static str),
-}
-
-fn keel_trap_name(t: &Trap) -> &'static str {
-    match t {
-        Trap::Unreachable => "unreachable",
-        Trap::IntegerDivideByZero => "div-zero",
-        Trap::IntegerOverflow => "int-overflow",
-        Trap::InvalidConversionToInteger => "bad-conversion",
-        Trap::MemoryOutOfBounds => "memory-oob",
-        Trap::TableOutOfBounds => "table-oob",
-        Trap::IndirectCallToNull => "null-call",
-        Trap::BadSignature => "bad-signature",
-        Trap::OutOfGas => "out-of-gas",
-        Trap::StackExhausted => "stack-exhausted",
-        Trap::Host(_) => "host",
-    }
-}
-
-fn wasmi_trap_name(e: &wasmi::Error, keel_trap_global: i32) -> &'static str {
-    use wasmi::TrapCode as C;
-    match e.as_trap_code() {
-        Some(C::UnreachableCodeReached) => match keel_trap_global {
-            keel_metering::instrument::TRAP_OUT_OF_GAS => "out-of-gas",
-            keel_metering::instrument::TRAP_STACK_EXHAUSTED => "stack-exhausted",
-            _ => "unreachable",
-        },
-        Some(C::MemoryOutOfBounds) => "memory-oob",
-        Some(C::TableOutOfBounds) => "table-oob",
-        Some(C::IndirectCallToNull) => "null-call",
-        Some(C::IntegerDivisionByZero) => "div-zero",
-        Some(C::IntegerOverflow) => "int-overflow",
-        Some(C::BadConversionToInteger) => "bad-conversion",
-        Some(C::StackOverflow) => "wasmi-stack-overflow",
-        Some(C::BadSignature) => "bad-signature",
-        _ => {
-            let msg = e.to_string();
-            if msg.contains("out of bounds table access") {
-                "table-oob"
-            } else if msg.contains("out of bounds memory access") {
-                "memory-oob"
-            } else {
-                "wasmi-other"
-            }
-        }
-    }
-}
-
-fn keel_bits(v: &Val) -> u64 {
-    match *v {
-        Val::I32(x) => u64::from(x as u32),
-        Val::I64(x) => x as u64,
-        Val::F32(x) => u64::from(x),
-        Val::F64(x) => x,
-        Val::FuncRef(f) => u64::from(f.is_some()),
-        Val::ExternRef(e) => u64::from(e.is_some()),
-    }
-}
-
-fn wasmi_bits(v: &wasmi::Val) -> u64 {
-    match v {
-        wasmi::Val::I32(x) => u64::from(*x as u32),
-        wasmi::Val::I64(x) => *x as u64,
-        wasmi::Val::F32(x) => u64::from(x.to_bits()),
-        wasmi::Val::F64(x) => x.to_bits(),
-        wasmi::Val::FuncRef(f) => u64::from(!f.is_null()),
-        wasmi::Val::ExternRef(e) => u64::from(!e.is_null()),
-        _ => u64::MAX,
-    }
 }
 
 fn keel_zero(t: keel_engine::ValType) -> Val {

@@ -3,83 +3,15 @@
 //! `assert_return` / `assert_trap` / `assert_exhaustion` / `invoke` directives must give the
 //! same outcome (values or trap kind) and exactly the same gas used.
 
-use keel_engine::{Config, Engine, Error, Instance, Linker, Module, Store, Trap, Val};
+use keel_engine::{Config, Engine, Error, Instance, Linker, Module, Store, Val};
 use keel_metering::{instrument, InstrumentConfig, Profile};
 use wast::core::WastArgCore;
 use wast::{QuoteWat, WastArg, WastDirective, WastExecute, WastInvoke};
 
+mod common;
+use common::{keel_bits as kbits, keel_trap_name as keel_trap, wasmi_bits as wbits, wasmi_trap_name as wasmi_trap, Outcome};
+
 const GAS: u64 = 1 << 40;
-
-#[derive(Debug, PartialEq, Eq)]
-enum Outcome {
-    Values(Vec<u64>),
-    Trap(&'static str),
-}
-
-fn keel_trap(t: &Trap) -> &'static str {
-    match t {
-        Trap::Unreachable => "unreachable",
-        Trap::IntegerDivideByZero => "div-zero",
-        Trap::IntegerOverflow => "int-overflow",
-        Trap::InvalidConversionToInteger => "bad-conversion",
-        Trap::MemoryOutOfBounds => "memory-oob",
-        Trap::TableOutOfBounds => "table-oob",
-        Trap::IndirectCallToNull => "null-call",
-        Trap::BadSignature => "bad-signature",
-        Trap::OutOfGas => "out-of-gas",
-        Trap::StackExhausted => "stack-exhausted",
-        Trap::Host(_) => "host",
-    }
-}
-
-fn wasmi_trap(e: &wasmi::Error, reason: i32) -> &'static str {
-    use wasmi::TrapCode as C;
-    match e.as_trap_code() {
-        Some(C::UnreachableCodeReached) => match reason {
-            1 => "out-of-gas",
-            2 => "stack-exhausted",
-            _ => "unreachable",
-        },
-        Some(C::MemoryOutOfBounds) => "memory-oob",
-        Some(C::TableOutOfBounds) => "table-oob",
-        Some(C::IndirectCallToNull) => "null-call",
-        Some(C::IntegerDivisionByZero) => "div-zero",
-        Some(C::IntegerOverflow) => "int-overflow",
-        Some(C::BadConversionToInteger) => "bad-conversion",
-        Some(C::BadSignature) => "bad-signature",
-        Some(C::StackOverflow) => "wasmi-stack-overflow",
-        _ => "wasmi-other",
-    }
-}
-
-fn kbits(v: &Val) -> u64 {
-    match *v {
-        Val::I32(x) => u64::from(x as u32),
-        Val::I64(x) => x as u64,
-        Val::F32(x) => u64::from(x),
-        Val::F64(x) => x,
-        Val::FuncRef(f) => u64::from(f.is_some()),
-        Val::ExternRef(e) => e.map_or(0, |x| u64::from(x) + 1),
-    }
-}
-
-fn wbits(v: &wasmi::Val) -> u64 {
-    match v {
-        wasmi::Val::I32(x) => u64::from(*x as u32),
-        wasmi::Val::I64(x) => *x as u64,
-        wasmi::Val::F32(x) => u64::from(x.to_bits()),
-        wasmi::Val::F64(x) => x.to_bits(),
-        wasmi::Val::FuncRef(f) => u64::from(!f.is_null()),
-        wasmi::Val::ExternRef(e) => {
-            if e.is_null() {
-                0
-            } else {
-                u64::MAX // compared only against non-null below
-            }
-        }
-        _ => u64::MAX,
-    }
-}
 
 struct Pair {
     store: Store<()>,
