@@ -304,11 +304,16 @@ struct CostTableToml {
 }
 
 impl Default for CostTable {
-    /// The shipped schedule, `specs/gas-schedule.toml`.
+    /// The shipped schedule, `specs/gas-schedule.toml`, parsed once per process.
     fn default() -> Self {
-        // The shipped file is checked by the crate's tests; it cannot fail to parse.
-        CostTable::from_toml(DEFAULT_GAS_SCHEDULE_TOML)
-            .unwrap_or_else(|e| panic!("the shipped specs/gas-schedule.toml is invalid: {e}"))
+        static DEFAULT: std::sync::OnceLock<CostTable> = std::sync::OnceLock::new();
+        DEFAULT
+            .get_or_init(|| {
+                // The shipped file is checked by the crate's tests; it cannot fail to parse.
+                CostTable::from_toml(DEFAULT_GAS_SCHEDULE_TOML)
+                    .unwrap_or_else(|e| panic!("the shipped specs/gas-schedule.toml is invalid: {e}"))
+            })
+            .clone()
     }
 }
 

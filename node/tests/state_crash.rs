@@ -5,20 +5,16 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use ed25519_dalek::SigningKey;
 use keel_node::chain::*;
 use keel_node::state::*;
+
+mod common;
+use common::*;
 
 const WRITER_ENV: &str = "KEEL_STATE_CRASH_WRITER_DIR";
 const ACCOUNTS: u8 = 8;
 const SUPPLY_EACH: u128 = 1 << 60;
 
-fn key(i: u8) -> SigningKey {
-    SigningKey::from_bytes(&[i; 32])
-}
-fn who(i: u8) -> Address {
-    address_of(&key(i).verifying_key())
-}
 fn ctx(height: u64) -> BlockContext {
     BlockContext { chain_id: 1, height, timestamp_ms: height, proposer: Address([0xee; 32]), cost_table_hash: [0; 32] }
 }

@@ -1,18 +1,13 @@
 //! Hostile transactions: malformed, oversized, truncated bytes, bad signatures, wrong
 //! nonces, unaffordable gas → typed errors and no state change.
 
-use ed25519_dalek::SigningKey;
 use keel_node::chain::*;
 use keel_node::state::*;
 
-const CHAIN: u64 = 7;
+mod common;
+use common::*;
 
-fn key(i: u8) -> SigningKey {
-    SigningKey::from_bytes(&[i; 32])
-}
-fn who(i: u8) -> Address {
-    address_of(&key(i).verifying_key())
-}
+
 fn ctx(height: u64) -> BlockContext {
     BlockContext { chain_id: CHAIN, height, timestamp_ms: 0, proposer: Address([0xee; 32]), cost_table_hash: [0; 32] }
 }

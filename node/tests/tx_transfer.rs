@@ -1,19 +1,14 @@
 //! Transfer execution end to end: fees, nonces, balances, receipts, roots, determinism.
 
-use ed25519_dalek::SigningKey;
 use keel_node::chain::*;
 use keel_node::state::*;
+
+mod common;
+use common::*;
 use parity_scale_codec::Encode;
 
-const CHAIN: u64 = 7;
 
-fn key(i: u8) -> SigningKey {
-    SigningKey::from_bytes(&[i; 32])
-}
 
-fn who(i: u8) -> Address {
-    address_of(&key(i).verifying_key())
-}
 
 fn ctx(height: u64) -> BlockContext {
     BlockContext { chain_id: CHAIN, height, timestamp_ms: 1_700_000_000_000 + height, proposer: Address([0xee; 32]), cost_table_hash: [3; 32] }
