@@ -78,34 +78,58 @@ pub struct ContractRun {
     pub label: String,
     /// Gas used by the call under the current table.
     pub gas: u64,
-    /// Median wall time of the call, ns.
+    /// Median wall time of the call on a fresh instance (as the chain runs it), ns.
     pub ns: f64,
     /// `ns / gas`.
     pub ns_per_gas: f64,
+    /// Median wall time of the same call repeated on the same instance (memory and stack
+    /// pages already touched), ns: `ns - warm_ns` is per-frame work that gas does not meter.
+    /// `None` when the repeat reverts (e.g. registering the same name twice).
+    pub warm_ns: Option<f64>,
+    /// `warm_ns / gas` of the repeated call.
+    pub warm_ns_per_gas: Option<f64>,
 }
 
 fn contract_address(file: &str) -> Address {
     Address(*blake3::hash(file.as_bytes()).as_bytes())
 }
 
-/// Runs `export` with host `data`; returns its time (ns), gas used and the final state
-/// (`spare` takes its place in the dropped store).
+/// One timed call: wall time (ns) and gas used.
+#[derive(Debug, Clone, Copy)]
+struct Timed {
+    ns: f64,
+    gas: u64,
+}
+
+/// Runs `export` with host `data` on a fresh instance (cold), then, with `warm`, once more
+/// on the same instance (its memory already touched). Returns the timings and the final
+/// state (`spare` takes its place in the dropped store).
 fn run_export<'db>(
     engine: &Engine,
     module: &Module,
     data: HostData<'db>,
     export: &str,
+    warm: bool,
     spare: WorkingState<'db>,
-) -> Result<(f64, u64, WorkingState<'db>), CalibrateError> {
+) -> Result<(Timed, Option<Timed>, WorkingState<'db>), CalibrateError> {
     let linker = host::linker();
     let mut r = Runner::new(engine, module, &linker, data)?;
-    let (t, out, gas) = r.call_export(export, CALL_GAS_LIMIT)?;
-    if let Some(msg) = &r.data().reverted {
-        return Err(CalibrateError::Contract(format!("{export} reverted: {}", String::from_utf8_lossy(msg))));
-    }
-    out.map_err(|e| CalibrateError::Contract(format!("{export}: {e}")))?;
+    let once = |r: &mut Runner<HostData<'db>>| -> Result<Timed, CalibrateError> {
+        let (t, out, gas) = r.call_export(export, CALL_GAS_LIMIT)?;
+        if let Some(msg) = &r.data().reverted {
+            return Err(CalibrateError::Contract(format!("{export} reverted: {}", String::from_utf8_lossy(msg))));
+        }
+        out.map_err(|e| CalibrateError::Contract(format!("{export}: {e}")))?;
+        let d = r.data_mut();
+        d.return_data.clear();
+        d.events.clear();
+        Ok(Timed { ns: t.as_secs_f64() * 1e9, gas })
+    };
+    let cold = once(&mut r)?;
+    // A repeat may legitimately revert (registering a name twice): then there is no warm time.
+    let warm = if warm { once(&mut r).ok() } else { None };
     let state = std::mem::replace(&mut r.data_mut().state, spare);
-    Ok((t.as_secs_f64() * 1e9, gas, state))
+    Ok((cold, warm, state))
 }
 
 /// Runs every scenario whose contract is in `dir`; scenarios whose file is missing are
@@ -132,27 +156,35 @@ pub fn measure_contracts(
         let addr = contract_address(sc.file);
         let fresh = || -> Result<WorkingState<'_>, CalibrateError> { state.db.working().map_err(CalibrateError::state) };
         let deploy_host = HostData::new(fresh()?, table.clone(), addr, CALLER, sc.deploy.clone());
-        let (_, _, deployed) = run_export(&engine, &module, deploy_host, "deploy", fresh()?)
+        let (_, _, deployed) = run_export(&engine, &module, deploy_host, "deploy", false, fresh()?)
             .map_err(|e| CalibrateError::Contract(format!("{}: {e}", sc.file)))?;
         let changes: StateChanges = deployed.into_changes();
-        let mut times = Vec::new();
-        let mut gas = 0;
+        let (mut cold, mut warm) = (Vec::new(), Vec::new());
+        let (mut gas, mut warm_gas) = (0, 0);
         for _ in 0..samples.max(1) {
             let view = state.db.latest().map_err(CalibrateError::state)?;
             let ws = WorkingState::with_changes(view, changes.clone());
             let h = HostData::new(ws, table.clone(), addr, CALLER, sc.call.clone());
-            let (t, g, _) = run_export(&engine, &module, h, "call", fresh()?)
+            let (c, w, _) = run_export(&engine, &module, h, "call", true, fresh()?)
                 .map_err(|e| CalibrateError::Contract(format!("{} {}: {e}", sc.file, sc.label)))?;
-            times.push(t);
-            gas = g;
+            cold.push(c.ns);
+            gas = c.gas;
+            if let Some(w) = w {
+                warm.push(w.ns);
+                warm_gas = w.gas;
+            }
         }
-        let ns = median(&mut times);
+        let ns = median(&mut cold);
+        let warm_ns = (!warm.is_empty()).then(|| median(&mut warm));
+        let per = |ns: f64, gas: u64| if gas > 0 { ns / gas as f64 } else { f64::NAN };
         out.push(ContractRun {
             file: sc.file.to_string(),
             label: sc.label,
             gas,
             ns,
-            ns_per_gas: if gas > 0 { ns / gas as f64 } else { f64::NAN },
+            ns_per_gas: per(ns, gas),
+            warm_ns,
+            warm_ns_per_gas: warm_ns.map(|w| per(w, warm_gas)),
         });
     }
     Ok(out)
