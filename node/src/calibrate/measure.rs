@@ -129,7 +129,7 @@ impl<T> Runner<T> {
     /// Errors: [`CalibrateError::Engine`] if the call traps, [`CalibrateError::Setup`] if
     /// the module exports no `run`.
     pub fn call(&mut self, n: u32) -> Result<(Duration, u64), CalibrateError> {
-        let run = self.run.clone().ok_or_else(|| CalibrateError::Setup("benchmark module exports no run".into()))?;
+        let run = self.run.ok_or_else(|| CalibrateError::Setup("benchmark module exports no run".into()))?;
         self.store.set_gas_limit(BENCH_GAS_LIMIT);
         let n = i32::try_from(n).map_err(|_| CalibrateError::Setup("iteration count above i32::MAX".into()))?;
         let start = Clock::now();

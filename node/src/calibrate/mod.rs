@@ -399,7 +399,7 @@ fn measure_grow(engine: &keel_engine::Engine, sampling: &Sampling) -> Result<(f6
     for pages in [0u32, 1, 8, 64] {
         // Every run grows from 1 page to near the maximum, so each point is the amortized
         // cost per call over the same range of memory sizes.
-        let calls = if pages == 0 { 64 } else { (max_pages.saturating_sub(1) / pages).max(1) };
+        let calls = max_pages.saturating_sub(1).checked_div(pages).map_or(64, |c| c.max(1));
         let wasm = parse(&ops::grow_wat(pages))?;
         let module = Module::new(engine, &wasm).map_err(CalibrateError::engine("compile grow benchmark"))?;
         let mut per_call = Vec::new();
