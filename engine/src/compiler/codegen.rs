@@ -59,7 +59,7 @@ pub fn compile_module<M: MacroAssembler>(
             .ok_or_else(|| CompileError::Internal("function without a type".into()))?;
         FuncCodegen::compile(&mut masm, env, &labels, body, fa, ty, costs)?;
     }
-    Ok(masm.finish(offsets))
+    masm.finish(offsets)
 }
 
 /// Frame size limit (slots): keeps every displacement far inside 32 bits.
