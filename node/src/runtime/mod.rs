@@ -226,6 +226,12 @@ impl Runtime {
         Ok((module, source))
     }
 
+    /// The key of `code`'s compiled artifact in the `artifacts` column family for this
+    /// runtime's engine (`specs/state.md` §2).
+    pub fn artifact_key(&self, code: &[u8]) -> crate::state::ArtifactKey {
+        self.cache.artifact_key(&self.engine, &code_hash(code), code)
+    }
+
     pub(crate) fn module(&self, state: &WorkingState<'_>, hash: &Hash32) -> Result<Module, RuntimeError> {
         self.load_module(state, hash).map(|(m, _)| m)
     }
