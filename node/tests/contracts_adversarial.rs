@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use common::chain::*;
 use common::who;
 use keel_node::chain::*;
-use keel_node::state::{account_key, contract_address, TrieKey};
+use keel_node::state::contract_address;
 
 /// What each adversarial module must do.
 #[derive(Debug, Clone, Copy)]
@@ -37,28 +37,6 @@ const TABLE: &[(&str, Expect)] = &[
 
 /// Gas limit of the adversarial calls.
 const CALL_GAS: u64 = 3_000_000;
-
-/// Applies `tx` to a working state, checks that only the sender's and the proposer's
-/// accounts changed, by exactly the fee and one nonce, then commits it as a block and checks
-/// the block's receipt is the same.
-fn apply_checked(c: &mut Chain, tx: SignedTransaction) -> Receipt {
-    let h = c.blocks.len() as u64;
-    let sender = tx.tx.sender;
-    let mut ws = c.db.working().unwrap();
-    let (s0, p0) = (ws.account(&sender).unwrap(), ws.account(&PROPOSER).unwrap());
-    let r = apply_transaction(&mut ws, &ctx(h), &tx).unwrap();
-    let keys: BTreeSet<TrieKey> = ws.changes().writes().map(|(k, _)| *k).collect();
-    assert_eq!(keys, BTreeSet::from([account_key(&sender), account_key(&PROPOSER)]), "{r:?}");
-    assert_eq!(ws.changes().codes().count(), 0, "no code stored");
-    let fee = r.gas_used as u128 * PRICE as u128;
-    let s1 = ws.account(&sender).unwrap();
-    assert_eq!((s1.balance, s1.nonce), (s0.balance - fee, s0.nonce + 1));
-    assert_eq!(ws.account(&PROPOSER).unwrap().balance, p0.balance + fee);
-    assert!(r.events.is_empty());
-    let b = c.block(vec![tx]);
-    assert_eq!(b.receipts[0], r);
-    r
-}
 
 #[test]
 fn the_table_covers_every_adversarial_module() {
