@@ -3,4 +3,5 @@
 
 pub mod cli;
 pub mod chain;
+pub mod runtime;
 pub mod state;
