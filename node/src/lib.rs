@@ -4,4 +4,5 @@
 pub mod calibrate;
 pub mod cli;
 pub mod chain;
+pub mod runtime;
 pub mod state;
