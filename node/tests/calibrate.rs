@@ -110,7 +110,8 @@ fn bench_gas_quick_writes_a_well_formed_report() {
     // Whole contract calls: the committed examples ran and used gas.
     let calls: Vec<&Row> = rows.iter().filter(|r| r.kind == "contract").collect();
     if contracts.is_dir() {
-        assert!(calls.iter().any(|r| r.name.starts_with("token.wasm transfer")), "token transfer not run");
+        assert!(calls.iter().any(|r| r.name.starts_with("token transfer")), "token transfer not run");
+        assert!(calls.iter().any(|r| r.name.starts_with("escrow fund")), "escrow (cross-contract call) not run");
         assert!(calls.len() >= 8, "{} contract calls", calls.len());
     }
     for r in calls {

@@ -12,12 +12,12 @@
 //!    *time = Σ count × ns-per-operator* is solved for the 23 per-class times ([`fit`]).
 //! 2. **Operand-dependent costs**: `memory.copy`/`memory.fill` per byte, `table.fill` per
 //!    element and `memory.grow` per page, from a line fitted over several sizes.
-//! 3. **Host functions** ([`hostbench`]): every function of host ABI v1 through the
-//!    calibration host ([`host`]) over a RocksDB state, at several sizes, fitted as
-//!    `base + per_byte × metered bytes`; `storage_write` also carries its share of the block
-//!    commit.
-//! 4. **Example contracts** ([`contracts`]): whole calls of the committed contracts, time
-//!    per gas under the current table.
+//! 3. **Host functions** ([`hostbench`]): every function of host ABI v1 through the node's
+//!    contract runtime ([`crate::runtime`]) over a RocksDB state ([`lab`]), at several
+//!    sizes, fitted as `base + per_byte × metered bytes`; `storage_write` and
+//!    `storage_remove` also carry a real lookup and their share of the block commit.
+//! 4. **Example contracts** ([`contracts`]): whole calls of the committed contracts through
+//!    the runtime, time per gas under the current table, and the time of an empty frame.
 //! 5. **Fit and report** ([`report`]): one gas is anchored on the reference class
 //!    [`REFERENCE_CLASS`] (`int_alu`): `1 gas = ns(int_alu) / current gas(int_alu)`, so the
 //!    candidate keeps the current table's scale. Every class and host function becomes
@@ -28,8 +28,8 @@
 
 pub mod contracts;
 pub mod fit;
-pub mod host;
 pub mod hostbench;
+pub mod lab;
 pub mod measure;
 pub mod ops;
 pub mod report;
@@ -203,6 +203,8 @@ pub struct Calibration {
     pub hosts: Vec<HostRow>,
     /// Whole example-contract calls.
     pub contracts: Vec<contracts::ContractRun>,
+    /// An empty contract frame (1 page of memory) through the runtime: (ns, gas used).
+    pub empty_frame: (f64, u64),
     /// Median ns per gas over the priced classes (the reference for ratios).
     pub median_ns_per_gas: f64,
     /// The candidate table.
@@ -217,10 +219,17 @@ pub struct Calibration {
     pub target: Duration,
 }
 
-/// Runs the whole calibration. `progress` receives a short line per step.
+/// Runs the whole calibration on the runtime's executor thread (native stack sized for
+/// nested contract calls, like block execution). `progress` receives a short line per step.
 ///
 /// Errors: see [`CalibrateError`]; no output is written here (see [`report::write_all`]).
-pub fn calibrate(cfg: &CalibrationConfig, mut progress: impl FnMut(&str)) -> Result<Calibration, CalibrateError> {
+pub fn calibrate(cfg: &CalibrationConfig, progress: impl FnMut(&str) + Send) -> Result<Calibration, CalibrateError> {
+    let config = keel_engine::Config { cost_table: cfg.current.clone(), ..keel_engine::Config::default() };
+    crate::runtime::on_executor(&config, || calibrate_here(cfg, progress))
+        .map_err(|e| CalibrateError::Setup(format!("executor: {e}")))?
+}
+
+fn calibrate_here(cfg: &CalibrationConfig, mut progress: impl FnMut(&str)) -> Result<Calibration, CalibrateError> {
     let current = &cfg.current;
     let sampling = cfg.sampling();
     let engine = measure::engine_with(current.clone())?;
@@ -311,14 +320,15 @@ pub fn calibrate(cfg: &CalibrationConfig, mut progress: impl FnMut(&str)) -> Res
     let (slope, points) = measure_grow(&engine, &sampling)?;
     dynamic.push(dynamic_row(current, "memory_grow_per_page", slope, gas_ns, points));
 
-    // 3. Host functions.
-    progress("host state (RocksDB)");
-    let state = hostbench::BenchState::new(cfg.filler_entries)?;
-    let mut measured = hostbench::measure_hosts(&state, current, &class_ns, &sampling, |n| progress(&format!("host {n}")))?;
+    // 3. Host functions, through the runtime.
+    progress("host state (RocksDB) and benchmark contracts");
+    let lab = lab::Lab::new(current, cfg.filler_entries)?;
+    hostbench::install_hosts(&lab)?;
+    let mut measured = hostbench::measure_hosts(&lab, &class_ns, &sampling, |n| progress(&format!("host {n}")))?;
     progress("host revert");
-    measured.push(hostbench::measure_revert(&state, current, &sampling)?);
-    progress("block commit share of storage_write");
-    let commit = hostbench::measure_commit(&state, cfg.commit_keys, cfg.samples.clamp(1, 5))?;
+    measured.push(hostbench::measure_revert(&lab, &sampling)?);
+    progress("block commit share of storage writes");
+    let commit = hostbench::measure_commit(&lab, cfg.commit_keys, cfg.samples.clamp(1, 5))?;
     // The write and remove loops hit the same key, so after the first call the lookup of
     // the old value is served by the block's overlay. A real write or remove of a committed
     // key pays a RocksDB lookup (what `storage_has` measures) and its share of the commit.
@@ -335,13 +345,26 @@ pub fn calibrate(cfg: &CalibrationConfig, mut progress: impl FnMut(&str)) -> Res
         })
         .collect();
 
-    // 4. Example contracts.
-    let contracts = match &cfg.contracts_dir {
-        Some(dir) if dir.is_dir() => contracts::measure_contracts(dir, &state, current, cfg.samples, |l| {
-            progress(&format!("contract {l}"))
-        })?,
-        _ => Vec::new(),
+    // 4. Example contracts, through the runtime.
+    let contracts_dir = cfg.contracts_dir.as_ref().filter(|d| d.is_dir());
+    progress("example contracts: deploy");
+    let runnable = match contracts_dir {
+        Some(dir) => contracts::install_contracts(dir, &lab)?,
+        None => {
+            // Still install the 1-page empty contract, for the empty-frame figure.
+            lab.install(&[lab::Install {
+                address: contracts::empty_address(1),
+                code: contracts::empty_contract(1)?,
+                input: Vec::new(),
+                storage: Vec::new(),
+                setup_calls: Vec::new(),
+            }])?;
+            Vec::new()
+        }
     };
+    let contracts = contracts::measure_contracts(&lab, &runnable, cfg.samples, |l| progress(&format!("contract {l}")))?;
+    progress("empty frame");
+    let empty_frame = contracts::empty_frame(&lab, 1, cfg.samples)?;
 
     // 5. The candidate table.
     let candidate_toml = report::candidate_toml(current, &classes, &dynamic, &hosts, gas_ns);
@@ -353,6 +376,7 @@ pub fn calibrate(cfg: &CalibrationConfig, mut progress: impl FnMut(&str)) -> Res
         dynamic,
         hosts,
         contracts,
+        empty_frame,
         median_ns_per_gas,
         candidate,
         candidate_toml,

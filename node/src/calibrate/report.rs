@@ -214,25 +214,24 @@ pub fn markdown(cal: &Calibration) -> String {
         );
     }
     if !cal.contracts.is_empty() {
-        for (what, pick) in [("cold (fresh instance)", 0), ("warm (repeated on one instance)", 1)] {
-            let mut r: Vec<(f64, &str, &str)> = cal
-                .contracts
-                .iter()
-                .filter_map(|c| {
-                    let x = if pick == 0 { Some(c.ns_per_gas) } else { c.warm_ns_per_gas };
-                    x.map(|x| (x / m, c.file.as_str(), c.label.as_str()))
-                })
-                .collect();
-            r.sort_by(|a, b| b.0.total_cmp(&a.0));
-            if let (Some(hi), Some(lo)) = (r.first(), r.last()) {
-                let _ = writeln!(
-                    s,
-                    "\nWhole contract calls, {what}: from {:.2}x the median ns per gas ({} {}) to {:.2}x ({} {}).",
-                    hi.0, hi.1, hi.2, lo.0, lo.1, lo.2
-                );
-            }
+        let mut r: Vec<(f64, &str)> = cal.contracts.iter().map(|c| (c.ns_per_gas / m, c.label.as_str())).collect();
+        r.sort_by(|a, b| b.0.total_cmp(&a.0));
+        if let (Some(hi), Some(lo)) = (r.first(), r.last()) {
+            let _ = writeln!(
+                s,
+                "\nWhole contract calls: from {:.2}x the median ns per gas ({}) to {:.2}x ({}).",
+                hi.0, hi.1, lo.0, lo.1
+            );
         }
     }
+    let (fns, fgas) = cal.empty_frame;
+    let _ = writeln!(
+        s,
+        "\nAn empty contract frame (1 page of memory; fresh instance, checkpoint, no work) takes {fns:.0} ns and uses {fgas} gas: \
+         {:.0} gas at the reference rate, to be covered by the transaction's intrinsic gas (`TX_BASE_GAS` = 10,000 in specs/state.md) \
+         and, for nested frames, by `call_contract`'s base.",
+        fns / cal.gas_ns
+    );
 
     let _ = writeln!(s, "\n## Operator classes\n");
     let _ = writeln!(s, "ns/op is solved from all class benchmarks together (helpers subtracted); \"bench ns/gas\" is a class benchmark taken whole (its unit with helpers, marginal time over marginal gas).\n");
@@ -272,7 +271,7 @@ pub fn markdown(cal: &Calibration) -> String {
         );
     }
     let _ = writeln!(s, "\n## Host functions\n");
-    let _ = writeln!(s, "Measured through the calibration host (node/src/calibrate/host.rs) over RocksDB state; ns/gas is the worst over the measured sizes.\n");
+    let _ = writeln!(s, "Measured through the node's contract runtime over RocksDB state; ns/gas is the worst over the measured sizes.\n");
     let _ = writeln!(s, "| function | current base + per_byte | ns/call (fit) | ns/byte (fit) | worst ns/gas (current) | ratio to median | candidate base + per_byte | notes |");
     let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---|");
     for h in &cal.hosts {
@@ -306,23 +305,23 @@ pub fn markdown(cal: &Calibration) -> String {
     if cal.contracts.is_empty() {
         let _ = writeln!(s, "Not run (no contracts directory).");
     } else {
-        let _ = writeln!(s, "Each call runs on a fresh instance and a fresh working state holding the deployment, through the calibration host; only the call is timed (as the chain runs it: \"cold\"). \"Warm\" repeats the call on the same instance, whose memory and stack pages are already touched: the difference is per-frame work that gas does not meter (page faults of a fresh instance), to be covered by a per-call base fee. escrow.wasm is not run: the calibration host does not execute `call_contract` callees.\n");
-        let _ = writeln!(s, "| contract | call | gas (current) | cold ns | cold ns/gas | ratio to median | warm ns | warm ns/gas | warm ratio |");
-        let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(s, "Each call is a whole frame through the node's runtime (`Runtime::call`) on a fresh working state holding the deployment; the time includes the frame's fixed cost. \"Empty frame\" is the same frame for an empty contract with the same initial memory; the last columns take it out of both time and gas.\n");
+        let _ = writeln!(s, "| contract | call | pages | gas (current) | ns | ns/gas | ratio to median | empty frame ns | ns/gas without it | ratio without it |");
+        let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
         for c in &cal.contracts {
-            let (wn, wg, wr) = match (c.warm_ns, c.warm_ns_per_gas) {
-                (Some(n), Some(g)) => (format!("{n:.0}"), format!("{g:.4}"), fmt_ratio(g, m)),
-                _ => ("reverts".into(), "-".into(), "-".into()),
-            };
+            let (ens, egas) = c.empty_frame;
+            let net = (c.ns - ens).max(0.0) / c.gas.saturating_sub(egas).max(1) as f64;
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {:.0} | {:.4} | {} | {wn} | {wg} | {wr} |",
+                "| {} | {} | {} | {} | {:.0} | {:.4} | {} | {ens:.0} | {net:.4} | {} |",
                 c.file,
                 c.label,
+                c.memory_pages,
                 c.gas,
                 c.ns,
                 c.ns_per_gas,
-                fmt_ratio(c.ns_per_gas, m)
+                fmt_ratio(c.ns_per_gas, m),
+                fmt_ratio(net, m)
             );
         }
     }
@@ -369,10 +368,7 @@ pub fn csv(cal: &Calibration) -> String {
         );
     }
     for c in &cal.contracts {
-        let _ = writeln!(s, "contract,{} {},{},{},{},{},", c.file, c.label.replace(',', ";"), c.gas, c.ns, c.ns_per_gas, c.ns_per_gas / m);
-        if let (Some(n), Some(g)) = (c.warm_ns, c.warm_ns_per_gas) {
-            let _ = writeln!(s, "contract_warm,{} {},{},{n},{g},{},", c.file, c.label.replace(',', ";"), c.gas, g / m);
-        }
+        let _ = writeln!(s, "contract,{},{},{},{},{},", c.label.replace(',', ";"), c.gas, c.ns, c.ns_per_gas, c.ns_per_gas / m);
     }
     s
 }
