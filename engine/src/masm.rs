@@ -365,7 +365,10 @@ pub trait MacroAssembler {
     fn trap(&mut self, code: TrapCode);
 
     /// Emits the shared stubs and resolves every label; consumes the assembler.
-    fn finish(self, functions: Vec<u32>) -> CompiledCode;
+    ///
+    /// Errors: [`crate::error::CompileError::CodeTooLarge`] when a branch cannot reach its
+    /// target within the ISA's branch range.
+    fn finish(self, functions: Vec<u32>) -> Result<CompiledCode, crate::error::CompileError>;
     /// Current code offset.
     fn offset(&self) -> u32;
 }

@@ -27,6 +27,9 @@ pub struct CompileEnv {
     pub func_types: Vec<u32>,
     /// Number of imported functions.
     pub imported_funcs: u32,
+    /// Whether to emit gas charges (block charges and operand-dependent unit costs).
+    /// The deterministic stack accounting is emitted either way.
+    pub metering: bool,
 }
 
 /// Compiles every defined function. `bodies` and `analyses` are in definition order.
@@ -56,7 +59,7 @@ pub fn compile_module<M: MacroAssembler>(
             .ok_or_else(|| CompileError::Internal("function without a type".into()))?;
         FuncCodegen::compile(&mut masm, env, &labels, body, fa, ty, costs)?;
     }
-    Ok(masm.finish(offsets))
+    masm.finish(offsets)
 }
 
 /// Frame size limit (slots): keeps every displacement far inside 32 bits.
@@ -120,7 +123,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                     charges.next();
                     continue;
                 }
-                if c.op_index == op_index && cg.reachable {
+                if c.op_index == op_index && cg.reachable && env.metering {
                     cg.masm.charge_gas(c.gas);
                 }
                 break;
@@ -273,6 +276,9 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     }
 
     fn unit(&self, op: &Operator<'_>) -> u64 {
+        if !self.env.metering {
+            return 0;
+        }
         DynamicKind::of(op).map_or(0, |k| self.costs.unit_cost(k))
     }
 
