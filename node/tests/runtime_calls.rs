@@ -278,3 +278,23 @@ fn deploy_value_is_credited_or_rolled_back() {
     assert!(c.view().account_opt(&addr).unwrap().is_none());
     assert_eq!(c.view().account(&who(1)).unwrap().balance, before - rec.gas_used as u128 * PRICE as u128);
 }
+
+/// A Call transaction to an address without code is valid and reverts; a call in the same
+/// block after the contract's deployment reaches it.
+#[test]
+fn call_transaction_to_an_address_without_code() {
+    let mut c = Chain::new();
+    let code = wat::parse_str(RELAY).unwrap();
+    let addr = keel_node::state::contract_address(&who(1), c.nonce(1));
+    let early = c.call_tx(2, addr, leaf(0), 50);
+    let (deploy, _) = c.deploy_tx(1, code, vec![]);
+    let late = c.call_tx(3, addr, leaf(0), 0);
+    let b = c.block(vec![early, deploy, late]);
+    assert_eq!(b.receipts[0].status, ReceiptStatus::Revert(NO_CONTRACT_MESSAGE.to_vec()));
+    assert_eq!(b.receipts[0].gas_used, intrinsic_gas(&TxAction::Call { contract: addr, input: leaf(0), value: 50 }));
+    assert_eq!(b.receipts[1].status, ReceiptStatus::Success);
+    assert_eq!(b.receipts[2].status, ReceiptStatus::Success);
+    assert_eq!(b.receipts[2].events, vec![ev(addr)]);
+    assert_eq!(c.view().account(&addr).unwrap().balance, 0, "the early call's value did not move");
+    assert_eq!(c.view().account(&who(2)).unwrap().nonce, 1);
+}
