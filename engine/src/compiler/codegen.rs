@@ -65,6 +65,34 @@ pub fn compile_module<M: MacroAssembler>(
 /// Frame size limit (slots): keeps every displacement far inside 32 bits.
 const MAX_FRAME_SLOTS: u64 = 1 << 24;
 
+/// Allocatable registers always left to the value stack when locals take registers.
+const MIN_STACK_REGS: usize = 4;
+
+/// Marks a local without a register in [`FuncCodegen::local_regs`].
+const NO_REG: u8 = u8::MAX;
+
+/// Picks the locals that live in registers: the heaviest by
+/// [`FunctionAnalysis::local_weights`] (ties to the lower index), as many as the registers
+/// beyond [`MIN_STACK_REGS`] allow, never a local that is not used. Returns
+/// `(local index, register)` pairs; O(locals × registers).
+fn pick_local_regs(regs: &[Reg], weights: &[u32]) -> Vec<(u32, Reg)> {
+    let n = regs.len().saturating_sub(MIN_STACK_REGS);
+    let mut chosen: Vec<(u32, u32)> = Vec::with_capacity(n + 1);
+    for (i, &w) in weights.iter().enumerate() {
+        if w == 0 {
+            continue;
+        }
+        // Insertion into a list sorted by descending weight, of at most n entries.
+        let at = chosen.iter().position(|&(_, cw)| w > cw).unwrap_or(chosen.len());
+        if at < n {
+            chosen.insert(at, (i as u32, w));
+            chosen.truncate(n);
+        }
+    }
+    // Registers are taken from the end of the allocatable list.
+    chosen.iter().zip(regs.iter().rev()).map(|(&(i, _), &r)| (i, r)).collect()
+}
+
 struct FuncCodegen<'a, M: MacroAssembler> {
     masm: &'a mut M,
     env: &'a CompileEnv,
@@ -75,6 +103,11 @@ struct FuncCodegen<'a, M: MacroAssembler> {
     reachable: bool,
     /// Nesting depth of blocks opened in unreachable code.
     dead_depth: u32,
+    /// Register of each local (hardware number), or [`NO_REG`]: a local with a register
+    /// lives there for the whole function; its slot is only a save area across calls.
+    local_regs: Vec<u8>,
+    /// The `(local, register)` pairs of `local_regs`.
+    pinned: Vec<(u32, Reg)>,
 }
 
 impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
@@ -94,7 +127,23 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             return Err(CompileError::FrameTooLarge { func_index: fa.func_index, slots });
         }
         let regs = masm.allocatable();
+        let pinned = pick_local_regs(regs, &fa.local_weights);
+        let reserved: Vec<Reg> = pinned.iter().map(|p| p.1).collect();
+        let mut local_regs = Vec::new();
+        if !pinned.is_empty() {
+            local_regs = vec![NO_REG; nlocals as usize];
+            for &(i, r) in &pinned {
+                local_regs[i as usize] = r.0;
+            }
+        }
         masm.func_prologue(params, fa.locals, slots as u32);
+        for &(i, r) in &pinned {
+            if i < fa.params {
+                masm.load_slot(r, i);
+            } else {
+                masm.mov_imm(r, 0);
+            }
+        }
         masm.stack_enter(fa.frame_cost);
         let ret = masm.new_label();
         let mut cg = FuncCodegen {
@@ -102,7 +151,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             env,
             labels,
             costs,
-            stack: ValueStack::new(regs, nlocals),
+            stack: ValueStack::new(regs, &reserved, nlocals),
             control: vec![ControlFrame {
                 kind: FrameKind::Function,
                 label: ret,
@@ -112,6 +161,8 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             }],
             reachable: true,
             dead_depth: 0,
+            local_regs,
+            pinned,
         };
         let mut ops = body.get_operators_reader().map_err(CompileError::from_wasmparser)?;
         let mut charges = fa.charges.iter().peekable();
@@ -138,6 +189,29 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         cg.masm.stack_exit(fa.frame_cost);
         cg.masm.func_epilogue(nlocals, results);
         Ok(())
+    }
+
+    /// The register of local `i`, if it has one.
+    fn local_reg(&self, i: u32) -> Option<Reg> {
+        match self.local_regs.get(i as usize) {
+            Some(&r) if r != NO_REG => Some(Reg(r)),
+            _ => None,
+        }
+    }
+
+    /// Before a call: locals in registers go to their slots (every register is the
+    /// callee's).
+    fn save_locals(&mut self) {
+        for &(i, r) in &self.pinned {
+            self.masm.store_slot(i, r);
+        }
+    }
+
+    /// After a call: locals in registers come back from their slots.
+    fn restore_locals(&mut self) {
+        for &(i, r) in &self.pinned {
+            self.masm.load_slot(r, i);
+        }
     }
 
     fn block_arity(&self, bt: BlockType) -> (u32, u32) {
@@ -269,7 +343,9 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         args.extend(self.stack.pop_args(n));
         args.extend(suffix.iter().map(|v| ArgSrc::Imm(*v)));
         let slot = if result { Some(self.stack.slot_of(self.stack.len())) } else { None };
+        self.save_locals();
         self.masm.libcall(lc, &args, slot);
+        self.restore_locals();
         if result {
             self.stack.push(Val::Slot);
         }
@@ -385,6 +461,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 self.stack.materialize_top(self.masm, np as usize);
                 let h = self.stack.len() - np as usize;
                 let args_slot = self.stack.slot_of(h);
+                self.save_locals();
                 if function_index < self.env.imported_funcs {
                     self.masm.call_import(function_index, args_slot);
                 } else {
@@ -394,6 +471,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                     })?;
                     self.masm.call_direct(l, args_slot);
                 }
+                self.restore_locals();
                 self.reset_to(h, nr);
             }
             O::CallIndirect { type_index, table_index } => {
@@ -404,7 +482,9 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 self.stack.materialize_top(self.masm, np as usize);
                 let h = self.stack.len() - np as usize;
                 let args_slot = self.stack.slot_of(h);
+                self.save_locals();
                 self.masm.call_indirect(table_index, type_index, idx, args_slot);
+                self.restore_locals();
                 self.reset_to(h, nr);
             }
             O::Drop => {
@@ -423,32 +503,14 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             }
             O::LocalGet { local_index } => {
                 let r = self.stack.alloc(self.masm);
-                self.masm.load_slot(r, local_index);
+                match self.local_reg(local_index) {
+                    Some(lr) => self.masm.mov(r, lr),
+                    None => self.masm.load_slot(r, local_index),
+                }
                 self.stack.push(Val::Reg(r));
             }
-            O::LocalSet { local_index } => {
-                let h = self.stack.len() - 1;
-                match self.stack.pop() {
-                    Val::Const(c) => self.masm.store_slot_imm(local_index, c),
-                    Val::Reg(r) => {
-                        self.masm.store_slot(local_index, r);
-                        self.stack.free_reg(r);
-                    }
-                    Val::Slot => {
-                        let s = self.stack.slot_of(h);
-                        self.masm.copy_slot(local_index, s);
-                    }
-                }
-            }
-            O::LocalTee { local_index } => {
-                if let Val::Const(c) = self.stack.get(self.stack.len() - 1) {
-                    self.masm.store_slot_imm(local_index, c);
-                } else {
-                    let r = self.stack.pop_reg(self.masm);
-                    self.masm.store_slot(local_index, r);
-                    self.stack.push(Val::Reg(r));
-                }
-            }
+            O::LocalSet { local_index } => self.local_set(local_index),
+            O::LocalTee { local_index } => self.local_tee(local_index),
             O::GlobalGet { global_index } => {
                 let r = self.stack.alloc(self.masm);
                 self.masm.global_get(r, global_index);
@@ -681,6 +743,44 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             }
         }
         Ok(())
+    }
+
+    /// `local.set`: into the local's register, or its slot.
+    fn local_set(&mut self, local: u32) {
+        let h = self.stack.len() - 1;
+        let v = self.stack.pop();
+        match (self.local_reg(local), v) {
+            (Some(lr), Val::Const(c)) => self.masm.mov_imm(lr, c),
+            (Some(lr), Val::Reg(r)) => {
+                self.masm.mov(lr, r);
+                self.stack.free_reg(r);
+            }
+            (Some(lr), Val::Slot) => self.masm.load_slot(lr, self.stack.slot_of(h)),
+            (None, Val::Const(c)) => self.masm.store_slot_imm(local, c),
+            (None, Val::Reg(r)) => {
+                self.masm.store_slot(local, r);
+                self.stack.free_reg(r);
+            }
+            (None, Val::Slot) => self.masm.copy_slot(local, self.stack.slot_of(h)),
+        }
+    }
+
+    /// `local.tee`: as `local.set`, keeping the value on the stack.
+    fn local_tee(&mut self, local: u32) {
+        let lr = self.local_reg(local);
+        if let Val::Const(c) = self.stack.get(self.stack.len() - 1) {
+            match lr {
+                Some(lr) => self.masm.mov_imm(lr, c),
+                None => self.masm.store_slot_imm(local, c),
+            }
+            return;
+        }
+        let r = self.stack.pop_reg(self.masm);
+        match lr {
+            Some(lr) => self.masm.mov(lr, r),
+            None => self.masm.store_slot(local, r),
+        }
+        self.stack.push(Val::Reg(r));
     }
 
     fn f2i(&mut self, kind: u64) {
