@@ -108,6 +108,18 @@ struct FuncCodegen<'a, M: MacroAssembler> {
     local_regs: Vec<u8>,
     /// The `(local, register)` pairs of `local_regs`.
     pinned: Vec<(u32, Reg)>,
+    /// A comparison not emitted yet, whose i32 result is the top entry (`Val::Reg(lhs)`).
+    /// Only `br_if`, `if` and `i32.eqz` see it; every other operator emits it first.
+    pending: Option<PendingCmp>,
+}
+
+/// An integer comparison whose emission is deferred (see [`FuncCodegen::cmp`]).
+#[derive(Debug, Clone, Copy)]
+struct PendingCmp {
+    cc: IntCmp,
+    size: Size,
+    lhs: Reg,
+    rhs: RegImm,
 }
 
 impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
@@ -163,6 +175,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             dead_depth: 0,
             local_regs,
             pinned,
+            pending: None,
         };
         let mut ops = body.get_operators_reader().map_err(CompileError::from_wasmparser)?;
         let mut charges = fa.charges.iter().peekable();
@@ -277,12 +290,44 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         self.stack.push(Val::Reg(lhs));
     }
 
+    /// An integer comparison: emitted when its result is consumed (fused into the branch
+    /// of a following `br_if` or `if`).
     fn cmp(&mut self, cc: IntCmp, size: Size) {
         let rhs = self.stack.pop_regimm(self.masm);
         let lhs = self.stack.pop_reg(self.masm);
-        self.masm.int_cmp(cc, size, lhs, rhs);
-        self.stack.free_regimm(rhs);
         self.stack.push(Val::Reg(lhs));
+        self.pending = Some(PendingCmp { cc, size, lhs, rhs });
+    }
+
+    /// `eqz`: a pending comparison with 0.
+    fn eqz(&mut self, size: Size) {
+        let lhs = self.stack.pop_reg(self.masm);
+        self.stack.push(Val::Reg(lhs));
+        self.pending = Some(PendingCmp { cc: IntCmp::Eq, size, lhs, rhs: RegImm::Imm(0) });
+    }
+
+    /// Emits the pending comparison into its `lhs` register (the top entry).
+    fn materialize_pending(&mut self) {
+        if let Some(p) = self.pending.take() {
+            self.masm.int_cmp(p.cc, p.size, p.lhs, p.rhs);
+            self.stack.free_regimm(p.rhs);
+        }
+    }
+
+    /// Pops an i32 condition as a comparison: the pending one, or `top != 0`.
+    fn pop_cond(&mut self) -> PendingCmp {
+        if let Some(p) = self.pending.take() {
+            self.stack.pop();
+            return p;
+        }
+        let lhs = self.stack.pop_reg(self.masm);
+        PendingCmp { cc: IntCmp::Ne, size: Size::S32, lhs, rhs: RegImm::Imm(0) }
+    }
+
+    /// Frees the registers of a consumed condition.
+    fn free_cond(&mut self, c: PendingCmp) {
+        self.stack.free_reg(c.lhs);
+        self.stack.free_regimm(c.rhs);
     }
 
     fn div(&mut self, op: IntDiv, size: Size) {
@@ -363,6 +408,9 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             return self.visit_dead(op);
         }
         use Operator as O;
+        if self.pending.is_some() && !matches!(op, O::BrIf { .. } | O::If { .. } | O::I32Eqz) {
+            self.materialize_pending();
+        }
         let canon = canonicalized_result(op).is_some();
         match *op {
             O::Unreachable => {
@@ -380,12 +428,12 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 self.masm.bind(l);
             }
             O::If { blockty } => {
-                let cond = self.stack.pop_reg(self.masm);
+                let cond = self.pop_cond();
                 let end = self.masm.new_label();
                 let else_label = self.masm.new_label();
                 self.enter_frame(FrameKind::If { else_label: Some(else_label) }, blockty, end);
-                self.masm.branch(cond, false, else_label);
-                self.stack.free_reg(cond);
+                self.masm.branch_cmp(cond.cc.negate(), cond.size, cond.lhs, cond.rhs, else_label);
+                self.free_cond(cond);
             }
             O::Else => {
                 let f = self.frame(0);
@@ -405,18 +453,18 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 self.reachable = false;
             }
             O::BrIf { relative_depth } => {
-                let cond = self.stack.pop_reg(self.masm);
+                let c = self.pop_cond();
                 let f = self.frame(relative_depth);
                 if f.branch_arity() == 0 {
-                    self.masm.branch(cond, true, f.label);
+                    self.masm.branch_cmp(c.cc, c.size, c.lhs, c.rhs, f.label);
                 } else {
                     let skip = self.masm.new_label();
-                    self.masm.branch(cond, false, skip);
+                    self.masm.branch_cmp(c.cc.negate(), c.size, c.lhs, c.rhs, skip);
                     self.branch_moves(&f);
                     self.masm.jump(f.label);
                     self.masm.bind(skip);
                 }
-                self.stack.free_reg(cond);
+                self.free_cond(c);
             }
             O::BrTable { ref targets } => {
                 let index = self.stack.pop_reg(self.masm);
@@ -575,8 +623,12 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 self.lib(LibCall::RefFunc, &[u64::from(function_index)], 0, &[], true)
             }
 
-            O::I32Eqz => self.unop(IntUn::Eqz, Size::S32),
-            O::I64Eqz => self.unop(IntUn::Eqz, Size::S64),
+            O::I32Eqz => match self.pending.as_mut() {
+                // `eqz` of a pending comparison's 0/1 is the opposite comparison.
+                Some(p) => p.cc = p.cc.negate(),
+                None => self.eqz(Size::S32),
+            },
+            O::I64Eqz => self.eqz(Size::S64),
             O::I32Eq => self.cmp(IntCmp::Eq, Size::S32),
             O::I32Ne => self.cmp(IntCmp::Ne, Size::S32),
             O::I32LtS => self.cmp(IntCmp::LtS, Size::S32),
