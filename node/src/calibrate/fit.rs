@@ -19,13 +19,12 @@ pub fn solve(a: &[Vec<f64>], b: &[f64]) -> Option<Vec<f64>> {
             return None;
         }
         m.swap(col, pivot);
-        for row in 0..n {
-            if row != col {
-                let f = m[row][col] / m[col][col];
-                if f != 0.0 {
-                    for k in col..=n {
-                        m[row][k] -= f * m[col][k];
-                    }
+        let p = m[col].clone();
+        for (i, row) in m.iter_mut().enumerate() {
+            let f = row[col] / p[col];
+            if i != col && f != 0.0 {
+                for (x, y) in row[col..].iter_mut().zip(&p[col..]) {
+                    *x -= f * y;
                 }
             }
         }

@@ -1,39 +1,38 @@
-//! Host-function benchmarks: time per call at several sizes, fitted as
-//! `base + per_byte × metered bytes` (the form of `[host.NAME]`, `specs/abi.md` §3.1).
+//! Host-function benchmarks through the node's contract runtime: time per call at several
+//! sizes, fitted as `base + per_byte × metered bytes` (the form of `[host.NAME]`,
+//! `specs/abi.md` §3.1).
 //!
-//! Each benchmark module imports one host function and calls it `HOST_CALLS_PER_ITERATION`
-//! times per loop iteration with constant arguments; the baseline is the same loop with no
-//! calls (and no imports). The wasm operators around each call (argument constants, the
-//! `call`, a `drop`) are counted exactly with one-hot cost tables and their time, known from
-//! the class solve, is subtracted, so what remains is the host function alone, including
-//! the wasm-to-host transition.
+//! Each benchmark is a contract ([`lab`](super::lab)) whose `call` reads an iteration count
+//! from its call data and loops, calling one host function `HOST_CALLS_PER_ITERATION` times
+//! per iteration with constant arguments; the baseline contract is the same loop with no
+//! calls. Both run as whole frames through [`crate::runtime::Runtime::call`], so the frame's
+//! fixed cost cancels. The wasm operators around each call (argument constants, the `call`,
+//! a `drop`) are counted exactly with one-hot cost tables and their time, known from the
+//! class solve, is subtracted: what remains is the host function alone, including the
+//! wasm-to-host transition and the runtime's checks and charges.
 //!
-//! State: a fresh RocksDB [`StateDb`] in a temporary directory, with a block committed that
-//! holds the contract's account, one storage entry per measured value size and
-//! `filler_entries` more, so reads go through RocksDB like on a node (with a warm cache).
-//! `storage_write` is also charged its share of the block commit (trie update and RocksDB
-//! batch), measured separately by [`measure_commit`], since that is where a write's cost
-//! is actually paid.
-
-use std::sync::Arc;
-use std::time::Instant;
+//! Fixtures (storage key, addresses, topics, a valid Ed25519 signature of each message
+//! size, 64 KiB of message bytes) are data segments at fixed offsets; storage values are
+//! written into the committed state, so reads go through RocksDB. `storage_write` and
+//! `storage_remove` hit the same key every call (after the first, the old value is in the
+//! block's overlay), so they are also charged a real lookup (as `storage_has`) and their
+//! share of the block commit ([`measure_commit`]), where a write's cost is actually paid.
 
 use ed25519_dalek::{Signer, SigningKey};
-use keel_engine::{Linker, Module};
-use keel_metering::CostTable;
 
-use super::host::{self, HostData};
-use super::measure::{self, median, Runner, Sampling};
+use super::lab::{Install, Lab};
+use super::measure::{median, Clock, Sampling};
 use super::{fit, CalibrateError};
-use crate::state::{Account, Address, StateChanges, StateDb};
+use crate::chain::ReceiptStatus;
+use crate::state::{Address, StateChanges};
 
 /// Host calls per loop iteration.
 pub const HOST_CALLS_PER_ITERATION: usize = 8;
 
-/// The contract address every host benchmark runs as.
-pub const CONTRACT: Address = Address([0xC0; 32]);
-/// The caller address of every host benchmark.
-pub const CALLER: Address = Address([0xCA; 32]);
+/// A contract with an empty `call`: the callee of the `call_contract` benchmark.
+pub const CALLEE: Address = Address([0xCE; 32]);
+/// The baseline loop contract.
+pub const BASELINE: Address = Address([0xBA; 32]);
 
 // Memory layout of a host benchmark module.
 const KEY: u64 = 0;
@@ -43,6 +42,9 @@ const TOPICS: u64 = 128;
 const SIG: u64 = 256;
 const PUBKEY: u64 = 320;
 const OUT_LEN: u64 = 384;
+const CALLEE_AT: u64 = 416;
+const ZERO_VALUE: u64 = 448;
+const N_AT: u64 = 480;
 const DATA: u64 = 65_536;
 const OUT: u64 = 131_072;
 
@@ -61,10 +63,11 @@ struct HostSpec {
 
 fn specs() -> Vec<HostSpec> {
     vec![
+        // Size = call data length: the 4-byte iteration count plus padding.
         HostSpec {
             name: "input",
             sig: "(param i32 i32) (result i32)",
-            sizes: &[0, 1_024, 16_384, 65_536],
+            sizes: &[4, 1_024, 16_384, 65_536],
             call: |_| format!("i32.const {OUT} i32.const 65536 call $f drop"),
             metered: |n| n as u64,
         },
@@ -152,7 +155,7 @@ fn specs() -> Vec<HostSpec> {
             sizes: &[0, 1_024, 16_384],
             call: |n| {
                 format!(
-                    "i32.const {ADDR} i32.const {AMOUNT} i64.const 100000 i32.const {DATA} i32.const {n} \
+                    "i32.const {CALLEE_AT} i32.const {ZERO_VALUE} i64.const 1000000000 i32.const {DATA} i32.const {n} \
                      i32.const {OUT} i32.const 0 i32.const {OUT_LEN} call $f drop"
                 )
             },
@@ -181,18 +184,44 @@ pub fn measured_names() -> Vec<&'static str> {
     specs().iter().map(|s| s.name).chain(["revert"]).collect()
 }
 
-fn host_wat(name: &str, sig: &str, call: &str, calls: usize) -> String {
+/// Largest metered-size point of the `input` benchmark is the ABI's input limit.
+const INPUT_NAME: &str = "input";
+
+/// A data segment writing `bytes` at `offset`, as WAT.
+fn data_segment(offset: u64, bytes: &[u8]) -> String {
+    let mut s = format!("(data (i32.const {offset}) \"");
+    for b in bytes {
+        s.push_str(&format!("\\{b:02x}"));
+    }
+    s.push_str("\")");
+    s
+}
+
+/// A loop contract: `call` reads the iteration count from call data and runs `calls`
+/// copies of `call` per iteration (`import` = `None`: the baseline).
+fn loop_contract(import: Option<(&str, &str)>, call: &str, calls: usize, fixtures: &str) -> String {
+    let (imports, input_fn) = match import {
+        Some((INPUT_NAME, sig)) => (format!("(import \"env\" \"input\" (func $f {sig}))"), "$f"),
+        Some((name, sig)) => (
+            format!("(import \"env\" \"input\" (func $in (param i32 i32) (result i32)))\n  (import \"env\" \"{name}\" (func $f {sig}))"),
+            "$in",
+        ),
+        None => ("(import \"env\" \"input\" (func $in (param i32 i32) (result i32)))".to_string(), "$in"),
+    };
     let body = if calls == 0 { String::new() } else { vec![call; calls].join("\n") + "\n" };
     format!(
         r#"(module
-  (import "env" "{name}" (func $f {sig}))
+  {imports}
   (memory (export "memory") 4)
-  (func (export "run") (param $n i32) (result i64)
+  {fixtures}
+  (func (export "deploy"))
+  (func (export "call") (local $n i32)
+    i32.const {N_AT} i32.const 4 call {input_fn} drop
+    i32.const {N_AT} i32.load local.set $n
     (block $exit
       local.get $n i32.eqz br_if $exit
       (loop $l
-{body}        local.get $n i32.const 1 i32.sub local.tee $n br_if $l))
-    i64.const 0))
+{body}        local.get $n i32.const 1 i32.sub local.tee $n br_if $l))))
 "#
     )
 }
@@ -209,46 +238,30 @@ fn pattern(n: usize, seed: u8) -> Vec<u8> {
     (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
 }
 
-/// A state database in a temporary directory holding the benchmark contract, its storage
-/// and `filler` extra entries (committed as block 0).
-pub struct BenchState {
-    /// Keeps the directory alive for as long as the database is open.
-    _dir: tempfile::TempDir,
-    /// The database.
-    pub db: StateDb,
+/// The fixtures of a benchmark at `size` as data segments.
+fn fixtures(size: u32) -> String {
+    let sk = SigningKey::from_bytes(&[7; 32]);
+    let msg = pattern(65_536, 3);
+    let sig = sk.sign(&msg[..(size as usize).min(msg.len())]);
+    [
+        data_segment(KEY, &key_for(size)),
+        data_segment(ADDR, &[0xAD; 32]),
+        data_segment(AMOUNT, &1u128.to_le_bytes()),
+        data_segment(TOPICS, &pattern(128, 9)),
+        data_segment(SIG, &sig.to_bytes()),
+        data_segment(PUBKEY, sk.verifying_key().as_bytes()),
+        data_segment(CALLEE_AT, &CALLEE.0),
+        data_segment(DATA, &msg),
+    ]
+    .join("\n  ")
 }
 
-impl BenchState {
-    /// Creates and fills the database.
-    ///
-    /// Errors: [`CalibrateError::Setup`] if the temporary directory or RocksDB fails.
-    pub fn new(filler: usize) -> Result<BenchState, CalibrateError> {
-        let dir = tempfile::tempdir().map_err(|e| CalibrateError::Setup(format!("tempdir: {e}")))?;
-        let db = StateDb::open(dir.path()).map_err(CalibrateError::state)?;
-        let mut w = db.working().map_err(CalibrateError::state)?;
-        w.set_account(&CONTRACT, &Account { balance: u128::MAX / 2, nonce: 0, code_hash: None });
-        w.set_account(&Address([0xAD; 32]), &Account { balance: 1, nonce: 0, code_hash: None });
-        let mut sizes: Vec<u32> = specs().iter().flat_map(|s| s.sizes.iter().copied()).collect();
-        sizes.sort_unstable();
-        sizes.dedup();
-        for s in sizes {
-            w.storage_write(&CONTRACT, &key_for(s), pattern(s as usize, 1)).map_err(CalibrateError::state)?;
-        }
-        for i in 0..filler {
-            let key = blake3::hash(&(i as u64).to_le_bytes());
-            w.storage_write(&CONTRACT, key.as_bytes(), pattern(64, i as u8)).map_err(CalibrateError::state)?;
-        }
-        db.commit_block(0, w.changes(), b"calibration genesis").map_err(CalibrateError::state)?;
-        Ok(BenchState { _dir: dir, db })
-    }
+fn bench_address(name: &str, size: u32) -> Address {
+    Address(*blake3::hash(format!("calibration host bench {name} {size}").as_bytes()).as_bytes())
+}
 
-    /// Host data for a benchmark call: a fresh working state on the committed state.
-    pub fn host(&self, table: &Arc<CostTable>, input: Vec<u8>) -> Result<HostData<'_>, CalibrateError> {
-        let state = self.db.working().map_err(CalibrateError::state)?;
-        let mut h = HostData::new(state, table.clone(), CONTRACT, CALLER, input);
-        h.recycle_events = true;
-        Ok(h)
-    }
+fn parse(wat: &str) -> Result<Vec<u8>, CalibrateError> {
+    wat::parse_str(wat).map_err(|e| CalibrateError::Setup(format!("generated contract: {e}")))
 }
 
 /// One host function's measurement at one size.
@@ -267,71 +280,80 @@ pub struct HostResult {
     pub name: String,
     /// The measured points.
     pub points: Vec<HostPoint>,
-    /// Fitted time per call, ns (`per_byte_ns` included for fixed-size functions: see
-    /// [`HostResult::fixed_size`]).
+    /// Fitted time per call, ns (the whole time for fixed-size functions: see
+    /// [`HostResult::fixed_size`]); negative fits are reported as 0.
     pub base_ns: f64,
     /// Fitted time per metered byte, ns (0 for fixed-size functions).
     pub per_byte_ns: f64,
     /// True if every call meters the same bytes, so base and per-byte cannot be separated.
     pub fixed_size: bool,
-    /// A caveat printed in the report (e.g. work the harness does not do).
+    /// A caveat printed in the report.
     pub note: Option<String>,
 }
 
-fn write_fixtures<T>(r: &mut Runner<T>, size: u32) -> Result<(), CalibrateError> {
-    let sk = SigningKey::from_bytes(&[7; 32]);
-    let msg = pattern(65_536, 3);
-    let sig = sk.sign(&msg[..size.min(65_536) as usize]);
-    r.write_memory(KEY, &key_for(size))?;
-    r.write_memory(ADDR, &[0xAD; 32])?;
-    r.write_memory(AMOUNT, &1u128.to_le_bytes())?;
-    r.write_memory(TOPICS, &pattern(128, 9))?;
-    r.write_memory(SIG, &sig.to_bytes())?;
-    r.write_memory(PUBKEY, sk.verifying_key().as_bytes())?;
-    r.write_memory(DATA, &msg)
+/// Installs every host benchmark contract (and the callee and baseline) in `lab`.
+pub fn install_hosts(lab: &Lab) -> Result<(), CalibrateError> {
+    let mut items = vec![
+        Install {
+            address: CALLEE,
+            code: parse(r#"(module (memory (export "memory") 1) (func (export "deploy")) (func (export "call")))"#)?,
+            input: Vec::new(),
+            storage: Vec::new(),
+            setup_calls: Vec::new(),
+        },
+        Install {
+            address: BASELINE,
+            code: parse(&loop_contract(None, "", 0, &fixtures(0)))?,
+            input: Vec::new(),
+            storage: Vec::new(),
+            setup_calls: Vec::new(),
+        },
+    ];
+    for spec in specs() {
+        for &size in spec.sizes {
+            let wat = loop_contract(Some((spec.name, spec.sig)), &(spec.call)(size), HOST_CALLS_PER_ITERATION, &fixtures(size));
+            items.push(Install {
+                address: bench_address(spec.name, size),
+                code: parse(&wat)?,
+                input: Vec::new(),
+                storage: vec![(key_for(size).to_vec(), pattern(size as usize, 1))],
+                setup_calls: Vec::new(),
+            });
+        }
+    }
+    for size in REVERT_SIZES {
+        for (address, body) in revert_contracts(size) {
+            items.push(Install { address, code: parse(&body)?, input: Vec::new(), storage: Vec::new(), setup_calls: Vec::new() });
+        }
+    }
+    lab.install(&items)
 }
 
-/// Measures every host function but `revert`. `class_ns` is the solved time of one
-/// operator of each class (in [`OpClass::ALL`] order).
+/// Measures every host function but `revert` (see the module docs). `class_ns` is the
+/// solved time of one operator of each class (in `OpClass::ALL` order).
 pub fn measure_hosts(
-    state: &BenchState,
-    current: &CostTable,
+    lab: &Lab,
     class_ns: &[f64],
     sampling: &Sampling,
     mut progress: impl FnMut(&str),
 ) -> Result<Vec<HostResult>, CalibrateError> {
-    let table = Arc::new(current.clone());
-    let zero = Arc::new(measure::zero_table(current)?);
-    let engine = measure::engine_with(current.clone())?;
-    let empty: Linker<()> = Linker::new();
-    let hl = host::linker();
+    let base_counts = lab.loop_counts(BASELINE, 0)?;
     let mut out = Vec::new();
     for spec in specs() {
         progress(spec.name);
         let mut points = Vec::new();
         for &size in spec.sizes {
-            let call = (spec.call)(size);
-            let wat = host_wat(spec.name, spec.sig, &call, HOST_CALLS_PER_ITERATION);
-            let wasm = wat::parse_str(&wat).map_err(|e| CalibrateError::Setup(format!("{}: {e}", spec.name)))?;
-            let base_wat = host_wat(spec.name, spec.sig, &call, 0).replace(
-                &format!("(import \"env\" \"{}\" (func $f {}))", spec.name, spec.sig),
-                "",
-            );
-            let base_wasm = wat::parse_str(&base_wat).map_err(|e| CalibrateError::Setup(e.to_string()))?;
-            let input = pattern(size as usize, 5);
-            let module = Module::new(&engine, &wasm).map_err(CalibrateError::engine("compile"))?;
-            let base_module = Module::new(&engine, &base_wasm).map_err(CalibrateError::engine("compile"))?;
-            let mut bench = Runner::new(&engine, &module, &hl, state.host(&table, input.clone())?)?;
-            write_fixtures(&mut bench, size)?;
-            let mut baseline = Runner::new(&engine, &base_module, &empty, ())?;
-            let t = measure::time_pair(&mut bench, &mut baseline, sampling)?;
-            // Operators around the calls: counted with one-hot tables and a gas-free host.
-            let counts = measure::class_counts(current, &wasm, &hl, || state.host(&zero, input.clone()))?;
-            let wasm_ns: f64 = counts.iter().zip(class_ns).map(|(c, ns)| c * ns).sum();
-            points.push(HostPoint {
-                bytes: (spec.metered)(size),
-                ns: (t.ns - wasm_ns) / HOST_CALLS_PER_ITERATION as f64,
-            });
+            let addr = bench_address(spec.name, size);
+            let pad = if spec.name == INPUT_NAME { size as usize - 4 } else { 0 };
+            let mut s = *sampling;
+            if spec.name == "emit_event" {
+                // Every iteration emits HOST_CALLS_PER_ITERATION events of one transaction.
+                s.max_iterations = (crate::runtime::abi::MAX_EVENTS_PER_TX / HOST_CALLS_PER_ITERATION) as u32;
+            }
+            let t = lab.time_loop_pair(addr, BASELINE, pad, &s)?;
+            let counts = lab.loop_counts(addr, pad)?;
+            let wasm_ns: f64 = counts.iter().zip(&base_counts).zip(class_ns).map(|((c, b), ns)| (c - b) * ns).sum();
+            points.push(HostPoint { bytes: (spec.metered)(size), ns: (t.ns - wasm_ns) / HOST_CALLS_PER_ITERATION as f64 });
         }
         let fixed_size = points.iter().all(|p| p.bytes == points[0].bytes);
         let (base_ns, per_byte_ns) = if fixed_size {
@@ -342,57 +364,62 @@ pub fn measure_hosts(
         };
         let note = match spec.name {
             "call_contract" => Some(
-                "host call only (checks, charges, NO_CONTRACT): the calibration host runs no callee; \
-                 the callee's instantiation and execution are not measured"
-                    .to_string(),
+                "callee: an empty contract; its own operators are metered by its gas and subtracted here".to_string(),
             ),
-            "storage_remove" => Some("the same key each call: after the first call it is absent".to_string()),
+            "storage_remove" => Some("the same key each call: absent after the first call".to_string()),
+            "storage_write" => Some("the same key each call: the old value is in the overlay after the first call".to_string()),
             _ => None,
         };
+        // A negative intercept or slope is noise around zero: report it as zero.
+        let (base_ns, per_byte_ns) = (base_ns.max(0.0), per_byte_ns.max(0.0));
         out.push(HostResult { name: spec.name.to_string(), points, base_ns, per_byte_ns, fixed_size, note });
     }
     Ok(out)
 }
 
-/// Measures `revert`: it ends the frame, so it is timed per whole call of an export that
-/// reverts with `n` bytes, minus the same call returning normally.
-pub fn measure_revert(
-    state: &BenchState,
-    current: &CostTable,
-    sampling: &Sampling,
-) -> Result<HostResult, CalibrateError> {
-    let table = Arc::new(current.clone());
-    let engine = measure::engine_with(current.clone())?;
-    let hl = host::linker();
-    let mut points = Vec::new();
-    let calls = (sampling.target.as_secs_f64() / 2e-6).clamp(10.0, 20_000.0) as usize;
-    for size in [0u32, 256, 1_024] {
-        let wat = format!(
+const REVERT_SIZES: [u32; 3] = [0, 256, 1_024];
+
+fn revert_address(size: u32, reverts: bool) -> Address {
+    Address(*blake3::hash(format!("calibration revert {size} {reverts}").as_bytes()).as_bytes())
+}
+
+/// A contract whose `call` reverts with `size` bytes, and its twin that returns.
+fn revert_contracts(size: u32) -> [(Address, String); 2] {
+    let make = |body: &str| {
+        format!(
             r#"(module
   (import "env" "revert" (func $f (param i32 i32)))
   (memory (export "memory") 4)
-  (func (export "revert") i32.const {DATA} i32.const {size} call $f)
-  (func (export "ok") i32.const {DATA} i32.const {size} drop drop))
-"#
-        );
-        let wasm = wat::parse_str(&wat).map_err(|e| CalibrateError::Setup(e.to_string()))?;
-        let module = Module::new(&engine, &wasm).map_err(CalibrateError::engine("compile"))?;
-        let mut r = Runner::new(&engine, &module, &hl, state.host(&table, Vec::new())?)?;
+  (func (export "deploy"))
+  (func (export "call") {body}))"#
+        )
+    };
+    [
+        (revert_address(size, true), make(&format!("i32.const {DATA} i32.const {size} call $f"))),
+        (revert_address(size, false), make(&format!("i32.const {DATA} i32.const {size} drop drop"))),
+    ]
+}
+
+/// Measures `revert`: it ends the frame, so it is timed per whole frame of a contract that
+/// reverts with `n` bytes, minus the same frame returning normally.
+pub fn measure_revert(lab: &Lab, sampling: &Sampling) -> Result<HostResult, CalibrateError> {
+    let mut points = Vec::new();
+    let calls = (sampling.target.as_secs_f64() / 20e-6).clamp(4.0, 2_000.0) as usize;
+    for size in REVERT_SIZES {
         let mut diffs = Vec::new();
         for _ in 0..sampling.samples.max(1) {
             let mut t = [0.0f64; 2];
-            for (i, export) in ["revert", "ok"].iter().enumerate() {
-                let start = Instant::now();
+            for (i, reverts) in [true, false].into_iter().enumerate() {
                 for _ in 0..calls {
-                    let (_, out, _) = r.call_export(export, measure::BENCH_GAS_LIMIT)?;
-                    std::hint::black_box(out.is_ok());
+                    let (d, out) = lab.timed_call(revert_address(size, reverts), &[])?;
+                    match (reverts, &out.status) {
+                        (true, ReceiptStatus::Revert(_)) | (false, ReceiptStatus::Success) => {}
+                        (_, other) => return Err(CalibrateError::Contract(format!("revert benchmark: {other:?}"))),
+                    }
+                    t[i] += d.as_secs_f64();
                 }
-                t[i] = start.elapsed().as_secs_f64();
             }
             diffs.push((t[0] - t[1]) * 1e9 / calls as f64);
-        }
-        if r.data().reverted.is_none() {
-            return Err(CalibrateError::Setup("revert benchmark did not revert".into()));
         }
         points.push(HostPoint { bytes: size as u64, ns: median(&mut diffs) });
     }
@@ -401,31 +428,42 @@ pub fn measure_revert(
     Ok(HostResult {
         name: "revert".into(),
         points,
-        base_ns,
-        per_byte_ns,
+        base_ns: base_ns.max(0.0),
+        per_byte_ns: per_byte_ns.max(0.0),
         fixed_size: false,
-        note: Some("timed per frame: includes unwinding the trap to the caller".into()),
+        note: Some("timed per frame: includes unwinding the trap and rolling the frame back".into()),
     })
 }
 
-/// The block-commit share of one storage write: `(base ns per written key, ns per byte)`,
-/// from committing `keys` fresh keys of several value sizes (trie update + RocksDB batch).
-pub fn measure_commit(state: &BenchState, keys: usize, samples: usize) -> Result<(f64, f64), CalibrateError> {
+/// The block-commit share of one storage write: `(ns per written key, ns per byte)`.
+///
+/// Blocks of `keys / 4` and `keys` fresh keys are committed (trie update + RocksDB batch)
+/// at several value sizes; the difference between the two block sizes, per extra key,
+/// removes the fixed per-block cost, and a line over the value sizes splits the rest into
+/// per key and per byte.
+pub fn measure_commit(lab: &Lab, keys: usize, samples: usize) -> Result<(f64, f64), CalibrateError> {
+    let keys = keys.max(8);
+    let small = keys / 4;
     let mut points = Vec::new();
-    let mut height = state.db.next_height().map_err(CalibrateError::state)?;
+    let mut height = lab.db.next_height().map_err(CalibrateError::state)?;
+    let mut commit = |n: usize, size: usize, seed: usize| -> Result<f64, CalibrateError> {
+        let mut changes = StateChanges::new();
+        let value = pattern(size, seed as u8);
+        for i in 0..n {
+            let key = blake3::hash(format!("commit {height} {i}").as_bytes());
+            changes.set(crate::state::storage_key(&CALLEE, key.as_bytes()), value.clone());
+        }
+        let start = Clock::now_process();
+        lab.db.commit_block(height, &changes, b"calibration block").map_err(CalibrateError::state)?;
+        height += 1;
+        Ok(start.elapsed().as_secs_f64() * 1e9)
+    };
     for size in [0usize, 1_024, 16_384] {
         let mut per_key = Vec::new();
         for s in 0..samples.max(1) {
-            let mut changes = StateChanges::new();
-            let value = pattern(size, s as u8);
-            for i in 0..keys {
-                let key = blake3::hash(format!("commit {height} {i}").as_bytes());
-                changes.set(crate::state::storage_key(&CONTRACT, key.as_bytes()), value.clone());
-            }
-            let start = Instant::now();
-            state.db.commit_block(height, &changes, b"calibration block").map_err(CalibrateError::state)?;
-            per_key.push(start.elapsed().as_secs_f64() * 1e9 / keys as f64);
-            height += 1;
+            let big = commit(keys, size, s)?;
+            let little = commit(small, size, s)?;
+            per_key.push((big - little) / (keys - small) as f64);
         }
         points.push(((32 + size) as f64, median(&mut per_key)));
     }

@@ -3,7 +3,9 @@
 //! * **Timing.** A benchmark and its baseline are called alternately (`samples` pairs), each
 //!   with the same iteration count, chosen so one call takes about the target sample time.
 //!   The result is the median over pairs of `(t_bench - t_baseline) / iterations`:
-//!   interleaving makes slow drifts of the machine hit both sides equally.
+//!   interleaving makes slow drifts of the machine hit both sides equally. Times are the
+//!   calling thread's CPU time ([`Clock`]), user plus system, so time spent descheduled on
+//!   a busy machine is not counted (wall time where thread CPU time is unavailable).
 //! * **Counting.** The engine's metering counts for us: under a *one-hot* cost table
 //!   (class `c` costs 1 gas, everything else 0) the gas a call uses is the number of
 //!   operators of class `c` it executed, callees included. Two runs (1 and 2 iterations)
@@ -15,6 +17,53 @@ use keel_engine::{Config, Engine, Linker, Module, Store};
 use keel_metering::{CostTable, OpClass};
 
 use super::CalibrateError;
+
+/// The clock of every measurement: the calling thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`,
+/// user + system, nanosecond resolution) on Unix, wall time elsewhere.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    at: Duration,
+    process: bool,
+}
+
+impl Clock {
+    /// The current reading of the calling thread's CPU time.
+    pub fn now() -> Clock {
+        Clock { at: Self::read(false), process: false }
+    }
+
+    /// The current reading of the whole process's CPU time (all threads: for work that
+    /// RocksDB may hand to its own threads).
+    pub fn now_process() -> Clock {
+        Clock { at: Self::read(true), process: true }
+    }
+
+    fn read(process: bool) -> Duration {
+        #[cfg(unix)]
+        {
+            let id = if process { libc::CLOCK_PROCESS_CPUTIME_ID } else { libc::CLOCK_THREAD_CPUTIME_ID };
+            let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            // SAFETY: `ts` is a valid, writable timespec for the duration of the call, and
+            // both clock ids are provided by every supported Unix.
+            let rc = unsafe { libc::clock_gettime(id, &mut ts) };
+            if rc == 0 {
+                return Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
+            }
+        }
+        let _ = process;
+        wall_epoch().elapsed()
+    }
+
+    /// Time from `self` to now, on the same clock.
+    pub fn elapsed(self) -> Duration {
+        Self::read(self.process).saturating_sub(self.at)
+    }
+}
+
+fn wall_epoch() -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
 
 /// Gas limit of every benchmark call: high enough never to be reached.
 pub const BENCH_GAS_LIMIT: u64 = u64::MAX / 4;
@@ -80,10 +129,10 @@ impl<T> Runner<T> {
     /// Errors: [`CalibrateError::Engine`] if the call traps, [`CalibrateError::Setup`] if
     /// the module exports no `run`.
     pub fn call(&mut self, n: u32) -> Result<(Duration, u64), CalibrateError> {
-        let run = self.run.clone().ok_or_else(|| CalibrateError::Setup("benchmark module exports no run".into()))?;
+        let run = self.run.ok_or_else(|| CalibrateError::Setup("benchmark module exports no run".into()))?;
         self.store.set_gas_limit(BENCH_GAS_LIMIT);
         let n = i32::try_from(n).map_err(|_| CalibrateError::Setup("iteration count above i32::MAX".into()))?;
-        let start = Instant::now();
+        let start = Clock::now();
         let out = run.call(&mut self.store, n);
         let elapsed = start.elapsed();
         std::hint::black_box(out.map_err(CalibrateError::engine("run"))?);
@@ -119,7 +168,7 @@ impl<T> Runner<T> {
             .get_typed_func::<T, (), ()>(&mut self.store, name)
             .map_err(CalibrateError::engine("export"))?;
         self.store.set_gas_limit(gas);
-        let start = Instant::now();
+        let start = Clock::now();
         let out = f.call(&mut self.store, ());
         let elapsed = start.elapsed();
         Ok((elapsed, out, self.store.gas_used()))

@@ -12,12 +12,12 @@
 //!    *time = Σ count × ns-per-operator* is solved for the 23 per-class times ([`fit`]).
 //! 2. **Operand-dependent costs**: `memory.copy`/`memory.fill` per byte, `table.fill` per
 //!    element and `memory.grow` per page, from a line fitted over several sizes.
-//! 3. **Host functions** ([`hostbench`]): every function of host ABI v1 through the
-//!    calibration host ([`host`]) over a RocksDB state, at several sizes, fitted as
-//!    `base + per_byte × metered bytes`; `storage_write` also carries its share of the block
-//!    commit.
-//! 4. **Example contracts** ([`contracts`]): whole calls of the committed contracts, time
-//!    per gas under the current table.
+//! 3. **Host functions** ([`hostbench`]): every function of host ABI v1 through the node's
+//!    contract runtime ([`crate::runtime`]) over a RocksDB state ([`lab`]), at several
+//!    sizes, fitted as `base + per_byte × metered bytes`; `storage_write` and
+//!    `storage_remove` also carry a real lookup and their share of the block commit.
+//! 4. **Example contracts** ([`contracts`]): whole calls of the committed contracts through
+//!    the runtime, time per gas under the current table, and the time of an empty frame.
 //! 5. **Fit and report** ([`report`]): one gas is anchored on the reference class
 //!    [`REFERENCE_CLASS`] (`int_alu`): `1 gas = ns(int_alu) / current gas(int_alu)`, so the
 //!    candidate keeps the current table's scale. Every class and host function becomes
@@ -28,8 +28,8 @@
 
 pub mod contracts;
 pub mod fit;
-pub mod host;
 pub mod hostbench;
+pub mod lab;
 pub mod measure;
 pub mod ops;
 pub mod report;
@@ -114,7 +114,7 @@ impl CalibrationConfig {
             target: Duration::from_millis(20),
             units: 1_000,
             filler_entries: 20_000,
-            commit_keys: 2_000,
+            commit_keys: 1_000,
             contracts_dir: None,
             current,
         }
@@ -203,6 +203,8 @@ pub struct Calibration {
     pub hosts: Vec<HostRow>,
     /// Whole example-contract calls.
     pub contracts: Vec<contracts::ContractRun>,
+    /// An empty contract frame (1 page of memory) through the runtime: (ns, gas used).
+    pub empty_frame: (f64, u64),
     /// Median ns per gas over the priced classes (the reference for ratios).
     pub median_ns_per_gas: f64,
     /// The candidate table.
@@ -217,10 +219,17 @@ pub struct Calibration {
     pub target: Duration,
 }
 
-/// Runs the whole calibration. `progress` receives a short line per step.
+/// Runs the whole calibration on the runtime's executor thread (native stack sized for
+/// nested contract calls, like block execution). `progress` receives a short line per step.
 ///
 /// Errors: see [`CalibrateError`]; no output is written here (see [`report::write_all`]).
-pub fn calibrate(cfg: &CalibrationConfig, mut progress: impl FnMut(&str)) -> Result<Calibration, CalibrateError> {
+pub fn calibrate(cfg: &CalibrationConfig, progress: impl FnMut(&str) + Send) -> Result<Calibration, CalibrateError> {
+    let config = keel_engine::Config { cost_table: cfg.current.clone(), ..keel_engine::Config::default() };
+    crate::runtime::on_executor(&config, || calibrate_here(cfg, progress))
+        .map_err(|e| CalibrateError::Setup(format!("executor: {e}")))?
+}
+
+fn calibrate_here(cfg: &CalibrationConfig, mut progress: impl FnMut(&str)) -> Result<Calibration, CalibrateError> {
     let current = &cfg.current;
     let sampling = cfg.sampling();
     let engine = measure::engine_with(current.clone())?;
@@ -311,23 +320,51 @@ pub fn calibrate(cfg: &CalibrationConfig, mut progress: impl FnMut(&str)) -> Res
     let (slope, points) = measure_grow(&engine, &sampling)?;
     dynamic.push(dynamic_row(current, "memory_grow_per_page", slope, gas_ns, points));
 
-    // 3. Host functions.
-    progress("host state (RocksDB)");
-    let state = hostbench::BenchState::new(cfg.filler_entries)?;
-    let mut measured = hostbench::measure_hosts(&state, current, &class_ns, &sampling, |n| progress(&format!("host {n}")))?;
+    // 3. Host functions, through the runtime.
+    progress("host state (RocksDB) and benchmark contracts");
+    let lab = lab::Lab::new(current, cfg.filler_entries)?;
+    hostbench::install_hosts(&lab)?;
+    let mut measured = hostbench::measure_hosts(&lab, &class_ns, &sampling, |n| progress(&format!("host {n}")))?;
     progress("host revert");
-    measured.push(hostbench::measure_revert(&state, current, &sampling)?);
-    progress("block commit share of storage_write");
-    let commit = hostbench::measure_commit(&state, cfg.commit_keys, cfg.samples.clamp(1, 5))?;
-    let hosts: Vec<HostRow> = measured.into_iter().map(|m| host_row(current, m, gas_ns, commit)).collect();
+    measured.push(hostbench::measure_revert(&lab, &sampling)?);
+    progress("block commit share of storage writes");
+    let commit = hostbench::measure_commit(&lab, cfg.commit_keys, cfg.samples.clamp(1, 5))?;
+    // The write and remove loops hit the same key, so after the first call the lookup of
+    // the old value is served by the block's overlay. A real write or remove of a committed
+    // key pays a RocksDB lookup (what `storage_has` measures) and its share of the commit.
+    let lookup_ns = measured.iter().find(|m| m.name == "storage_has").map_or(0.0, |m| m.base_ns);
+    let hosts: Vec<HostRow> = measured
+        .into_iter()
+        .map(|m| {
+            let added = match m.name.as_str() {
+                "storage_write" => Some((lookup_ns + commit.0.max(0.0), commit.1.max(0.0), "lookup (as storage_has) + block commit share")),
+                "storage_remove" => Some((lookup_ns + commit.0.max(0.0), 0.0, "lookup (as storage_has) + block commit share per key")),
+                _ => None,
+            };
+            host_row(current, m, gas_ns, added)
+        })
+        .collect();
 
-    // 4. Example contracts.
-    let contracts = match &cfg.contracts_dir {
-        Some(dir) if dir.is_dir() => contracts::measure_contracts(dir, &state, current, cfg.samples, |l| {
-            progress(&format!("contract {l}"))
-        })?,
-        _ => Vec::new(),
+    // 4. Example contracts, through the runtime.
+    let contracts_dir = cfg.contracts_dir.as_ref().filter(|d| d.is_dir());
+    progress("example contracts: deploy");
+    let runnable = match contracts_dir {
+        Some(dir) => contracts::install_contracts(dir, &lab)?,
+        None => {
+            // Still install the 1-page empty contract, for the empty-frame figure.
+            lab.install(&[lab::Install {
+                address: contracts::empty_address(1),
+                code: contracts::empty_contract(1)?,
+                input: Vec::new(),
+                storage: Vec::new(),
+                setup_calls: Vec::new(),
+            }])?;
+            Vec::new()
+        }
     };
+    let contracts = contracts::measure_contracts(&lab, &runnable, cfg.samples, |l| progress(&format!("contract {l}")))?;
+    progress("empty frame");
+    let empty_frame = contracts::empty_frame(&lab, 1, cfg.samples)?;
 
     // 5. The candidate table.
     let candidate_toml = report::candidate_toml(current, &classes, &dynamic, &hosts, gas_ns);
@@ -339,6 +376,7 @@ pub fn calibrate(cfg: &CalibrationConfig, mut progress: impl FnMut(&str)) -> Res
         dynamic,
         hosts,
         contracts,
+        empty_frame,
         median_ns_per_gas,
         candidate,
         candidate_toml,
@@ -375,14 +413,17 @@ fn dynamic_row(current: &CostTable, key: &str, slope: f64, gas_ns: f64, points: 
     }
 }
 
-/// `memory.grow` per page: fresh instances grow by 0, 1, 8 and 64 pages per call until
-/// near the profile maximum; the slope of time per call over pages is the per-page cost.
+/// `memory.grow` per page: fresh instances grow by 1, 8 and 64 pages per call from 1 page
+/// to near the profile maximum (and by 0 pages 64 times); the slope of the amortized time
+/// per call over pages is the per-page cost.
 fn measure_grow(engine: &keel_engine::Engine, sampling: &Sampling) -> Result<(f64, Vec<(f64, f64)>), CalibrateError> {
     let linker: Linker<()> = Linker::new();
     let max_pages = engine.config().profile.limits.max_memory_pages as u32;
     let mut points = Vec::new();
     for pages in [0u32, 1, 8, 64] {
-        let calls = if pages == 0 { 64 } else { ((max_pages.saturating_sub(1)) / pages).clamp(1, 64) };
+        // Every run grows from 1 page to near the maximum, so each point is the amortized
+        // cost per call over the same range of memory sizes.
+        let calls = max_pages.saturating_sub(1).checked_div(pages).map_or(64, |c| c.max(1));
         let wasm = parse(&ops::grow_wat(pages))?;
         let module = Module::new(engine, &wasm).map_err(CalibrateError::engine("compile grow benchmark"))?;
         let mut per_call = Vec::new();
@@ -397,9 +438,13 @@ fn measure_grow(engine: &keel_engine::Engine, sampling: &Sampling) -> Result<(f6
     Ok((slope, points))
 }
 
-fn host_row(current: &CostTable, m: hostbench::HostResult, gas_ns: f64, commit: (f64, f64)) -> HostRow {
+fn host_row(
+    current: &CostTable,
+    m: hostbench::HostResult,
+    gas_ns: f64,
+    added: Option<(f64, f64, &'static str)>,
+) -> HostRow {
     let cur = current.host(&m.name).unwrap_or(HostCost { base: 0, per_byte: 0 });
-    let added = (m.name == "storage_write").then_some((commit.0.max(0.0), commit.1.max(0.0), "block commit share"));
     let (add_base, add_byte) = added.map_or((0.0, 0.0), |(b, p, _)| (b, p));
     let ns_per_gas = m
         .points

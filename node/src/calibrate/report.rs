@@ -214,17 +214,24 @@ pub fn markdown(cal: &Calibration) -> String {
         );
     }
     if !cal.contracts.is_empty() {
-        let mut r: Vec<(f64, &str, &str)> =
-            cal.contracts.iter().map(|c| (c.ns_per_gas / m, c.file.as_str(), c.label.as_str())).collect();
+        let mut r: Vec<(f64, &str)> = cal.contracts.iter().map(|c| (c.ns_per_gas / m, c.label.as_str())).collect();
         r.sort_by(|a, b| b.0.total_cmp(&a.0));
         if let (Some(hi), Some(lo)) = (r.first(), r.last()) {
             let _ = writeln!(
                 s,
-                "\nWhole contract calls: from {:.2}x the median ({} {}) to {:.2}x ({} {}).",
-                hi.0, hi.1, hi.2, lo.0, lo.1, lo.2
+                "\nWhole contract calls: from {:.2}x the median ns per gas ({}) to {:.2}x ({}).",
+                hi.0, hi.1, lo.0, lo.1
             );
         }
     }
+    let (fns, fgas) = cal.empty_frame;
+    let _ = writeln!(
+        s,
+        "\nAn empty contract frame (1 page of memory; fresh instance, checkpoint, no work) takes {fns:.0} ns and uses {fgas} gas: \
+         {:.0} gas at the reference rate, to be covered by the transaction's intrinsic gas (`TX_BASE_GAS` = 10,000 in specs/state.md) \
+         and, for nested frames, by `call_contract`'s base.",
+        fns / cal.gas_ns
+    );
 
     let _ = writeln!(s, "\n## Operator classes\n");
     let _ = writeln!(s, "ns/op is solved from all class benchmarks together (helpers subtracted); \"bench ns/gas\" is a class benchmark taken whole (its unit with helpers, marginal time over marginal gas).\n");
@@ -264,7 +271,7 @@ pub fn markdown(cal: &Calibration) -> String {
         );
     }
     let _ = writeln!(s, "\n## Host functions\n");
-    let _ = writeln!(s, "Measured through the calibration host (node/src/calibrate/host.rs) over RocksDB state; ns/gas is the worst over the measured sizes.\n");
+    let _ = writeln!(s, "Measured through the node's contract runtime over RocksDB state; ns/gas is the worst over the measured sizes.\n");
     let _ = writeln!(s, "| function | current base + per_byte | ns/call (fit) | ns/byte (fit) | worst ns/gas (current) | ratio to median | candidate base + per_byte | notes |");
     let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---|");
     for h in &cal.hosts {
@@ -298,19 +305,23 @@ pub fn markdown(cal: &Calibration) -> String {
     if cal.contracts.is_empty() {
         let _ = writeln!(s, "Not run (no contracts directory).");
     } else {
-        let _ = writeln!(s, "Each call runs on a fresh working state holding the deployment, through the calibration host; only the call is timed. escrow.wasm is not run: the calibration host does not execute `call_contract` callees.\n");
-        let _ = writeln!(s, "| contract | call | gas (current) | ns | ns/gas | ratio to median |");
-        let _ = writeln!(s, "|---|---|---:|---:|---:|---:|");
+        let _ = writeln!(s, "Each call is a whole frame through the node's runtime (`Runtime::call`) on a fresh working state holding the deployment; the time includes the frame's fixed cost. \"Empty frame\" is the same frame for an empty contract with the same initial memory; the last columns take it out of both time and gas.\n");
+        let _ = writeln!(s, "| contract | call | pages | gas (current) | ns | ns/gas | ratio to median | empty frame ns | ns/gas without it | ratio without it |");
+        let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
         for c in &cal.contracts {
+            let (ens, egas) = c.empty_frame;
+            let net = (c.ns - ens).max(0.0) / c.gas.saturating_sub(egas).max(1) as f64;
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {:.0} | {:.4} | {} |",
+                "| {} | {} | {} | {} | {:.0} | {:.4} | {} | {ens:.0} | {net:.4} | {} |",
                 c.file,
                 c.label,
+                c.memory_pages,
                 c.gas,
                 c.ns,
                 c.ns_per_gas,
-                fmt_ratio(c.ns_per_gas, m)
+                fmt_ratio(c.ns_per_gas, m),
+                fmt_ratio(net, m)
             );
         }
     }
@@ -357,7 +368,7 @@ pub fn csv(cal: &Calibration) -> String {
         );
     }
     for c in &cal.contracts {
-        let _ = writeln!(s, "contract,{} {},{},{},{},{},", c.file, c.label.replace(',', ";"), c.gas, c.ns, c.ns_per_gas, c.ns_per_gas / m);
+        let _ = writeln!(s, "contract,{},{},{},{},{},", c.label.replace(',', ";"), c.gas, c.ns, c.ns_per_gas, c.ns_per_gas / m);
     }
     s
 }
