@@ -119,5 +119,33 @@ fn token_transfers(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, token_transfers);
+/// The fixed cost of one contract frame (fresh store, instance and host-function table, a
+/// state checkpoint) for a contract whose `call` does nothing, next to a token `balance_of`
+/// frame; `Runtime::call` on a working state, no commit.
+fn frame_overhead(c: &mut Criterion) {
+    use keel_node::runtime::{BlockEnv, CallParams, Runtime};
+    let mut s = setup();
+    let empty = wat::parse_str(r#"(module (memory (export "memory") 1) (func (export "deploy")) (func (export "call")))"#).unwrap();
+    let empty_addr = contract_address(&s.addrs[1], s.nonces[1]);
+    let deploy = s.sign(1, 1_000_000, TxAction::Deploy { code: empty, input: vec![], value: 0 });
+    s.next_block(vec![deploy]);
+    let rt = Runtime::shared().unwrap();
+    let env = BlockEnv { height: 99, timestamp_ms: 0 };
+    let mut g = c.benchmark_group("runtime_frame");
+    for (name, contract, input) in [
+        ("empty_call", empty_addr, vec![]),
+        ("token_balance_of", s.token, call_data("balance_of", s.addrs[5])),
+    ] {
+        g.bench_function(name, |b| {
+            let mut ws = s.db.working().unwrap();
+            b.iter(|| {
+                let p = CallParams { caller: s.addrs[2], contract, input: input.clone(), value: 0, gas_limit: 1_000_000 };
+                rt.call(&mut ws, &env, p).unwrap()
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, token_transfers, frame_overhead);
 criterion_main!(benches);

@@ -174,8 +174,7 @@ fn reentrancy_is_refused() {
     let rec = c.call(2, a, relay_input(4, u64::MAX, b, &relay_input(4, u64::MAX, a, &leaf(0))));
     assert_eq!(rec.return_data, vec![0, 7]);
     assert_eq!(rec.events, vec![ev(a), ev(b)]);
-    // A → B, then A → B again in the same transaction would be fine (B is no longer on the
-    // stack): not expressible with the relay; sequential calls are covered by the escrow.
+    // Calling B twice in sequence is allowed: see sequential_calls_to_the_same_contract_are_allowed.
 }
 
 #[test]
@@ -197,4 +196,105 @@ fn status_codes_no_contract_and_insufficient_balance() {
     assert_eq!(rec.return_data, [&[1u8][..], b"nope"].concat());
     assert_eq!(c.view().account(&r[1]).unwrap().balance, 1, "the failed call's value came back");
     assert_eq!(c.view().account(&r[0]).unwrap().balance, 9);
+}
+
+/// `caller`, `self_address`, `block_height`, `block_timestamp`, `balance` in a nested frame
+/// and at the top level, checked against the block context and the state.
+#[test]
+fn context_functions_report_the_frame_and_the_block() {
+    let probe = r#"(module
+      (import "env" "caller" (func $caller (param i32)))
+      (import "env" "self_address" (func $self (param i32)))
+      (import "env" "block_height" (func $height (result i64)))
+      (import "env" "block_timestamp" (func $time (result i64)))
+      (import "env" "balance" (func $balance (param i32 i32)))
+      (import "env" "return_value" (func $ret (param i32 i32)))
+      (memory (export "memory") 1)
+      (func (export "deploy"))
+      (func (export "call")
+        (call $caller (i32.const 0))
+        (call $self (i32.const 32))
+        (i64.store (i32.const 64) (call $height))
+        (i64.store (i32.const 72) (call $time))
+        (call $balance (i32.const 32) (i32.const 80))
+        (call $ret (i32.const 0) (i32.const 96))))"#;
+    let mut c = Chain::new();
+    let (p, _) = c.deploy(1, wat::parse_str(probe).unwrap(), vec![]);
+    let r = relays(&mut c, 1)[0];
+    let expect = |caller: Address, height: u64, balance: u128| {
+        let ctx = ctx(height);
+        [&caller.0[..], &p.0, &height.to_le_bytes(), &ctx.timestamp_ms.to_le_bytes(), &balance.to_le_bytes()].concat()
+    };
+    // Top level, with a value of 5 credited before the code runs.
+    let h = c.blocks.len() as u64;
+    let tx = c.call_tx(2, p, vec![], 5);
+    let rec = c.block(vec![tx]).receipts.remove(0);
+    assert_eq!(rec.return_data, expect(who(2), h, 5));
+    // Nested: the caller is the relay.
+    let h = c.blocks.len() as u64;
+    let rec = c.call(3, r, relay_input(4, u64::MAX, p, &[]));
+    assert_eq!(rec.return_data, [&[0u8][..], &expect(r, h, 5)].concat());
+}
+
+/// A frame may call the same contract several times in sequence (only re-entering one that
+/// is still running is refused).
+#[test]
+fn sequential_calls_to_the_same_contract_are_allowed() {
+    let twice = r#"(module
+      (import "env" "input" (func $input (param i32 i32) (result i32)))
+      (import "env" "return_value" (func $ret (param i32 i32)))
+      (import "env" "call_contract" (func $cc (param i32 i32 i64 i32 i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (func (export "deploy"))
+      (func (export "call")
+        (drop (call $input (i32.const 100) (i32.const 32)))
+        (i32.store8 (i32.const 0) (call $cc (i32.const 100) (i32.const 200) (i64.const -1) (i32.const 300) (i32.const 1) (i32.const 0) (i32.const 0) (i32.const 400)))
+        (i32.store8 (i32.const 1) (call $cc (i32.const 100) (i32.const 200) (i64.const -1) (i32.const 300) (i32.const 1) (i32.const 0) (i32.const 0) (i32.const 400)))
+        (call $ret (i32.const 0) (i32.const 2))))"#;
+    let mut c = Chain::new();
+    let (t, _) = c.deploy(1, wat::parse_str(twice).unwrap(), vec![]);
+    let r = relays(&mut c, 1)[0];
+    // The nested input is one byte at 300: 0 (relay op 0).
+    let rec = c.call(2, t, r.0.to_vec());
+    assert_eq!(rec.status, ReceiptStatus::Success);
+    assert_eq!(rec.return_data, vec![0, 0]);
+    assert_eq!(rec.events, vec![ev(r), ev(r)]);
+}
+
+/// A Deploy's value is credited to the new contract, and returned if the constructor fails.
+#[test]
+fn deploy_value_is_credited_or_rolled_back() {
+    let mut c = Chain::new();
+    let addr = keel_node::state::contract_address(&who(1), c.nonce(1));
+    let tx = c.tx(1, TxAction::Deploy { code: wasm("c_counter"), input: 1u64.to_le_bytes().to_vec(), value: 700 }, GAS);
+    let rec = c.block(vec![tx]).receipts.remove(0);
+    assert_eq!(rec.status, ReceiptStatus::Success);
+    assert_eq!(c.view().account(&addr).unwrap().balance, 700);
+    let addr = keel_node::state::contract_address(&who(1), c.nonce(1));
+    let before = c.view().account(&who(1)).unwrap().balance;
+    let tx = c.tx(1, TxAction::Deploy { code: wasm("c_counter"), input: vec![9], value: 700 }, GAS);
+    let rec = c.block(vec![tx]).receipts.remove(0);
+    assert_eq!(rec.status, ReceiptStatus::Revert(b"bad call data: argument".to_vec()));
+    assert!(c.view().account_opt(&addr).unwrap().is_none());
+    assert_eq!(c.view().account(&who(1)).unwrap().balance, before - rec.gas_used as u128 * PRICE as u128);
+}
+
+/// A Call transaction to an address without code is valid and reverts; a call in the same
+/// block after the contract's deployment reaches it.
+#[test]
+fn call_transaction_to_an_address_without_code() {
+    let mut c = Chain::new();
+    let code = wat::parse_str(RELAY).unwrap();
+    let addr = keel_node::state::contract_address(&who(1), c.nonce(1));
+    let early = c.call_tx(2, addr, leaf(0), 50);
+    let (deploy, _) = c.deploy_tx(1, code, vec![]);
+    let late = c.call_tx(3, addr, leaf(0), 0);
+    let b = c.block(vec![early, deploy, late]);
+    assert_eq!(b.receipts[0].status, ReceiptStatus::Revert(NO_CONTRACT_MESSAGE.to_vec()));
+    assert_eq!(b.receipts[0].gas_used, intrinsic_gas(&TxAction::Call { contract: addr, input: leaf(0), value: 50 }));
+    assert_eq!(b.receipts[1].status, ReceiptStatus::Success);
+    assert_eq!(b.receipts[2].status, ReceiptStatus::Success);
+    assert_eq!(b.receipts[2].events, vec![ev(addr)]);
+    assert_eq!(c.view().account(&addr).unwrap().balance, 0, "the early call's value did not move");
+    assert_eq!(c.view().account(&who(2)).unwrap().nonce, 1);
 }

@@ -88,6 +88,14 @@ fn thousands_of_hops_stop_at_the_call_depth_limit_every_time() {
     }
 }
 
+/// Block execution moves contract code to the executor thread: even a caller thread with a
+/// 256 KiB stack runs the deepest chain.
+#[test]
+fn a_small_caller_stack_is_enough() {
+    let small = std::thread::Builder::new().stack_size(256 << 10).spawn(|| run(4_000)).unwrap().join().unwrap();
+    assert_eq!(small, run(4_000));
+}
+
 #[test]
 fn recursion_past_the_stack_budget_traps_deterministically() {
     // 100 000 nested wasm calls exceed one frame's deterministic budget (65 536 slots).

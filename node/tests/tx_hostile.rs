@@ -100,9 +100,6 @@ fn wrong_nonce_and_unaffordable_gas_are_rejected() {
     rejected(&db, deploy.sign(&key(1)), |e| {
         matches!(e, TxError::GasLimitTooLow { required, got: 10_399 } if *required == TX_BASE_GAS + 8 * DEPLOY_CODE_GAS_PER_BYTE)
     });
-    // A Call to an address without code is invalid.
-    let call = Transaction { action: TxAction::Call { contract: who(2), input: vec![], value: 0 }, ..tx(0, 20_000, 1, 0) };
-    rejected(&db, call.sign(&key(1)), |e| matches!(e, TxError::NoContract(a) if *a == who(2)));
 
     // A block whose second transaction is invalid commits nothing.
     let ok = tx(0, 10_000, 1, 990_000).sign(&key(1));

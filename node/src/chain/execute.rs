@@ -7,7 +7,7 @@ use parity_scale_codec::{Decode, Encode};
 use super::block::{merkle_root, Block, BlockHeader};
 use super::receipt::{Receipt, ReceiptStatus};
 use super::tx::{DecodeError, SignedTransaction, TxAction};
-use crate::runtime::{self, BlockEnv, CallParams, DeployParams, Runtime, RuntimeError};
+use crate::runtime::{self, BlockEnv, CallParams, DeployParams, Outcome, Runtime, RuntimeError};
 use crate::state::{contract_address, Account, Address, Hash32, StateDb, StateError, WorkingState};
 
 /// Gas used by a Transfer transaction (fixed: one signature check, two account updates).
@@ -15,6 +15,9 @@ pub const TRANSFER_GAS: u64 = 10_000;
 /// Intrinsic gas of every Deploy and Call transaction (signature check, account updates,
 /// frame set-up), charged before the contract runs.
 pub const TX_BASE_GAS: u64 = 10_000;
+/// Revert message of a Call transaction to an address that holds no contract (the
+/// transaction is valid: it pays its intrinsic gas and bumps the nonce; the value stays).
+pub const NO_CONTRACT_MESSAGE: &[u8] = b"no contract at this address";
 /// Intrinsic gas per byte of call data or constructor input.
 pub const TX_INPUT_GAS_PER_BYTE: u64 = 4;
 /// Intrinsic gas per byte of deployed code (validation, compilation, code store).
@@ -90,9 +93,6 @@ pub enum TxError {
         /// The sender's balance.
         available: u128,
     },
-    /// A Call to an address that holds no contract.
-    #[error("no contract at {0:?}")]
-    NoContract(Address),
     /// The contract runtime could not run (configuration, executor thread).
     #[error(transparent)]
     Runtime(RuntimeError),
@@ -129,8 +129,7 @@ fn block_error(index: usize, error: TxError) -> BlockError {
 }
 
 /// Pre-execution checks, in this order: chain id, limits, signature, nonce, gas limit ≥
-/// the action's intrinsic gas, a Call's target holds a contract, balance ≥ `gas_limit ×
-/// gas_price + value`. Reads state, changes nothing. Returns the sender's account.
+/// the action's intrinsic gas, balance ≥ `gas_limit × gas_price + value`. Reads state, changes nothing. Returns the sender's account.
 pub fn check_transaction(state: &WorkingState<'_>, ctx: &BlockContext, stx: &SignedTransaction) -> Result<Account, TxError> {
     check_inner(state, ctx, stx, None)
 }
@@ -157,11 +156,6 @@ fn check_inner(
     let required_gas = intrinsic_gas(&tx.action);
     if tx.gas_limit < required_gas {
         return Err(TxError::GasLimitTooLow { required: required_gas, got: tx.gas_limit });
-    }
-    if let TxAction::Call { contract, .. } = &tx.action {
-        if state.account(contract)?.code_hash.is_none() {
-            return Err(TxError::NoContract(*contract));
-        }
     }
     let required = tx.max_cost().unwrap_or(u128::MAX);
     if tx.max_cost().is_none() || sender.balance < required {
@@ -309,7 +303,14 @@ fn apply_contract(
         let outcome = match outcome {
             Ok(o) => o,
             Err(RuntimeError::State(e)) => return Err(TxError::State(e)),
-            Err(RuntimeError::NoContract(a)) => return Err(TxError::NoContract(a)),
+            // A Call to an address without code is valid (whether the address holds code
+            // may depend on earlier transactions of the block) and reverts.
+            Err(RuntimeError::NoContract(_)) => Outcome {
+                status: ReceiptStatus::Revert(NO_CONTRACT_MESSAGE.to_vec()),
+                gas_used: 0,
+                return_data: Vec::new(),
+                events: Vec::new(),
+            },
             Err(e) => return Err(TxError::Runtime(e)),
         };
         let gas_used = intrinsic + outcome.gas_used.min(gas_limit);

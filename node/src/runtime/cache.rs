@@ -13,6 +13,9 @@ use crate::state::{ArtifactKey, Hash32, StateDb};
 /// Most modules kept in memory; when full, the map is cleared (the artifact cache on disk
 /// still holds them).
 pub const MEMORY_CACHE_MODULES: usize = 256;
+/// Most machine code kept in memory, bytes (`Module::code_size` summed); past it the map is
+/// cleared too, so hostile large modules cannot grow the node's memory without bound.
+pub const MEMORY_CACHE_CODE_BYTES: usize = 256 << 20;
 
 /// Where a module came from (for tests and metrics; never consensus-visible).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,7 +31,8 @@ pub enum CacheSource {
 /// The cache. Lookups by code hash are only valid for one engine (one configuration), which
 /// is why the cache lives inside a [`super::Runtime`].
 pub(crate) struct ModuleCache {
-    memory: Mutex<HashMap<Hash32, Module>>,
+    /// Modules by code hash, and the sum of their code sizes.
+    memory: Mutex<(HashMap<Hash32, Module>, usize)>,
     /// Fixed parts of the artifact key for this engine.
     engine_version: String,
     target_prefix: String,
@@ -38,7 +42,7 @@ pub(crate) struct ModuleCache {
 impl ModuleCache {
     pub(crate) fn new(engine: &Engine) -> ModuleCache {
         ModuleCache {
-            memory: Mutex::new(HashMap::new()),
+            memory: Mutex::new((HashMap::new(), 0)),
             // The node and the engine share the workspace version.
             engine_version: format!("keel-engine {}", env!("CARGO_PKG_VERSION")),
             target_prefix: engine.config().isa.name().to_string(),
@@ -63,20 +67,23 @@ impl ModuleCache {
 
     /// The in-memory module of `code_hash`, if cached.
     pub(crate) fn get_memory(&self, code_hash: &Hash32) -> Option<Module> {
-        self.memory.lock().unwrap_or_else(|e| e.into_inner()).get(code_hash).cloned()
+        self.memory.lock().unwrap_or_else(|e| e.into_inner()).0.get(code_hash).cloned()
     }
 
     pub(crate) fn put_memory(&self, code_hash: Hash32, module: Module) {
         let mut m = self.memory.lock().unwrap_or_else(|e| e.into_inner());
-        if m.len() >= MEMORY_CACHE_MODULES {
-            m.clear();
+        let size = module.code_size();
+        if m.0.len() >= MEMORY_CACHE_MODULES || m.1.saturating_add(size) > MEMORY_CACHE_CODE_BYTES {
+            *m = (HashMap::new(), 0);
         }
-        m.insert(code_hash, module);
+        if m.0.insert(code_hash, module).is_none() {
+            m.1 += size;
+        }
     }
 
     /// Empties the in-process map (the artifact column family is untouched).
     pub(crate) fn clear_memory(&self) {
-        self.memory.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        *self.memory.lock().unwrap_or_else(|e| e.into_inner()) = (HashMap::new(), 0);
     }
 
     /// Loads `code` (whose hash is `code_hash`) from the artifact column family or compiles

@@ -244,7 +244,7 @@ pub(crate) fn add_to_linker<'a, 'db>(linker: &mut Linker<Host<'a, 'db>>) {
         let to = Address(read_array::<32>(&c, to_ptr)?);
         let amount = u128::from_le_bytes(read_array::<16>(&c, amount_ptr)?);
         let me = c.data().frame.address;
-        match move_value(&mut tx(&mut c)?.state, &me, &to, amount) {
+        match move_value(tx(&mut c)?.state, &me, &to, amount) {
             Ok(true) => Ok(0),
             Ok(false) => Ok(1),
             Err(e) => Err(fatal(&mut c, e)),
