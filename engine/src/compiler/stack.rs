@@ -27,15 +27,23 @@ pub struct ValueStack {
     regs: &'static [Reg],
     /// Bit i set = `regs[i]` free.
     free: u32,
+    /// Bit i set = `regs[i]` belongs to the value stack (not reserved for a local).
+    pool: u32,
     /// Slot of operand-stack height 0 (params + locals).
     base_slot: u32,
 }
 
 impl ValueStack {
-    /// An empty stack over the allocatable registers; height 0 lives in `base_slot`.
-    pub fn new(regs: &'static [Reg], base_slot: u32) -> ValueStack {
-        let all = if regs.len() >= 32 { u32::MAX } else { (1u32 << regs.len()) - 1 };
-        ValueStack { vals: Vec::new(), watermark: 0, regs, free: all, base_slot }
+    /// An empty stack over the allocatable registers minus `reserved` (registers that hold
+    /// locals); height 0 lives in `base_slot`.
+    pub fn new(regs: &'static [Reg], reserved: &[Reg], base_slot: u32) -> ValueStack {
+        let mut pool = if regs.len() >= 32 { u32::MAX } else { (1u32 << regs.len()) - 1 };
+        for (i, r) in regs.iter().enumerate().take(32) {
+            if reserved.contains(r) {
+                pool &= !(1 << i);
+            }
+        }
+        ValueStack { vals: Vec::new(), watermark: 0, regs, free: pool, pool, base_slot }
     }
 
     /// Current height.
@@ -182,6 +190,6 @@ impl ValueStack {
 
     /// Whether every register is free (true at every control-flow merge).
     pub fn all_free(&self) -> bool {
-        self.free.count_ones() as usize == self.regs.len()
+        self.free == self.pool
     }
 }
