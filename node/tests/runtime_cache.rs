@@ -91,3 +91,13 @@ fn artifact_key_depends_on_the_cost_table() {
     assert_ne!(ka.cost_table_hash, kb.cost_table_hash);
     assert_ne!(ka, kb);
 }
+
+#[test]
+fn a_runtime_for_another_isa_is_refused() {
+    let host = keel_engine::Isa::host().unwrap();
+    let other = if host == keel_engine::Isa::X64 { keel_engine::Isa::Aarch64 } else { keel_engine::Isa::X64 };
+    match Runtime::new(Config { isa: other, ..Config::default() }) {
+        Err(keel_node::runtime::RuntimeError::Config(msg)) => assert!(msg.contains("cannot run on this host"), "{msg}"),
+        other => panic!("{other:?}"),
+    }
+}

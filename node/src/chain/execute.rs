@@ -170,6 +170,10 @@ fn check_inner(
 /// proposer and the sender's nonce is bumped, whatever the status. Deploy and Call run on
 /// the executor thread ([`runtime::on_executor`]).
 pub fn apply_transaction(state: &mut WorkingState<'_>, ctx: &BlockContext, stx: &SignedTransaction) -> Result<Receipt, TxError> {
+    if matches!(stx.tx.action, TxAction::Transfer { .. }) {
+        // No contract code: works even where the engine cannot run.
+        return apply_inner(None, state, ctx, stx, None);
+    }
     let rt = Runtime::shared().map_err(TxError::Runtime)?;
     apply_transaction_with(rt, state, ctx, stx)
 }
@@ -182,13 +186,14 @@ pub fn apply_transaction_with(
     stx: &SignedTransaction,
 ) -> Result<Receipt, TxError> {
     if matches!(stx.tx.action, TxAction::Transfer { .. }) {
-        return apply_inner(rt, state, ctx, stx, None);
+        return apply_inner(Some(rt), state, ctx, stx, None);
     }
-    runtime::on_executor(rt.engine().config(), || apply_inner(rt, state, ctx, stx, None)).map_err(TxError::Runtime)?
+    runtime::on_executor(rt.engine().config(), || apply_inner(Some(rt), state, ctx, stx, None)).map_err(TxError::Runtime)?
 }
 
+/// `rt`: `None` only when no contract runs (then the shared runtime is used if one does).
 fn apply_inner(
-    rt: &Runtime,
+    rt: Option<&Runtime>,
     state: &mut WorkingState<'_>,
     ctx: &BlockContext,
     stx: &SignedTransaction,
@@ -197,7 +202,13 @@ fn apply_inner(
     let sender = check_inner(state, ctx, stx, signature_ok)?;
     match stx.tx.action {
         TxAction::Transfer { to, amount } => apply_transfer(state, ctx, stx, sender, to, amount),
-        TxAction::Deploy { .. } | TxAction::Call { .. } => apply_contract(rt, state, ctx, stx, sender),
+        TxAction::Deploy { .. } | TxAction::Call { .. } => {
+            let rt = match rt {
+                Some(rt) => rt,
+                None => Runtime::shared().map_err(TxError::Runtime)?,
+            };
+            apply_contract(rt, state, ctx, stx, sender)
+        }
     }
 }
 
@@ -358,12 +369,23 @@ pub fn execute_block(
     parent_hash: Hash32,
     transactions: Vec<SignedTransaction>,
 ) -> Result<StoredBlock, BlockError> {
-    execute_block_with(Runtime::shared()?, db, ctx, parent_hash, transactions)
+    let rt = if runs_contracts(&transactions) { Some(Runtime::shared()?) } else { None };
+    execute_inner(rt, db, ctx, parent_hash, transactions)
 }
 
 /// [`execute_block`] with a given runtime.
 pub fn execute_block_with(
     rt: &Runtime,
+    db: &StateDb,
+    ctx: &BlockContext,
+    parent_hash: Hash32,
+    transactions: Vec<SignedTransaction>,
+) -> Result<StoredBlock, BlockError> {
+    execute_inner(Some(rt), db, ctx, parent_hash, transactions)
+}
+
+fn execute_inner(
+    rt: Option<&Runtime>,
     db: &StateDb,
     ctx: &BlockContext,
     parent_hash: Hash32,
@@ -388,16 +410,17 @@ fn runs_contracts(txs: &[SignedTransaction]) -> bool {
     txs.iter().any(|t| !matches!(t.tx.action, TxAction::Transfer { .. }))
 }
 
-/// Runs `work` on the executor thread if `needed`, else on this thread.
+/// Runs `work` on the executor thread of `rt` if `needed` (some transaction runs contract
+/// code), else on this thread.
 fn on_executor_if_needed<R: Send>(
-    rt: &Runtime,
+    rt: Option<&Runtime>,
     needed: bool,
     work: impl FnOnce() -> Result<R, BlockError> + Send,
 ) -> Result<R, BlockError> {
-    if !needed {
-        return work();
+    match rt {
+        Some(rt) if needed => runtime::on_executor(rt.engine().config(), work)?,
+        _ => work(),
     }
-    runtime::on_executor(rt.engine().config(), work)?
 }
 
 /// Verifies every signature, spread over the available cores. Only speed depends on the
@@ -439,12 +462,23 @@ pub fn build_block(
     parent_hash: Hash32,
     candidates: Vec<SignedTransaction>,
 ) -> Result<BuiltBlock, BlockError> {
-    build_block_with(Runtime::shared()?, db, ctx, parent_hash, candidates)
+    let rt = if runs_contracts(&candidates) { Some(Runtime::shared()?) } else { None };
+    build_inner(rt, db, ctx, parent_hash, candidates)
 }
 
 /// [`build_block`] with a given runtime.
 pub fn build_block_with(
     rt: &Runtime,
+    db: &StateDb,
+    ctx: &BlockContext,
+    parent_hash: Hash32,
+    candidates: Vec<SignedTransaction>,
+) -> Result<BuiltBlock, BlockError> {
+    build_inner(Some(rt), db, ctx, parent_hash, candidates)
+}
+
+fn build_inner(
+    rt: Option<&Runtime>,
     db: &StateDb,
     ctx: &BlockContext,
     parent_hash: Hash32,

@@ -177,6 +177,12 @@ impl Runtime {
                 .ok_or_else(|| RuntimeError::Config(format!("cost table has no [host.{}]", f.name())))?;
         }
         let engine = Engine::new(config).map_err(|e| RuntimeError::Config(e.to_string()))?;
+        if !engine.can_execute() {
+            return Err(RuntimeError::Config(format!(
+                "the engine targets {}, whose code cannot run on this host",
+                engine.config().isa.name()
+            )));
+        }
         let cache = ModuleCache::new(&engine);
         Ok(Runtime { engine, host_costs, cache })
     }
