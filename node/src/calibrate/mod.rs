@@ -474,11 +474,5 @@ fn host_row(
             per_byte: fit::to_unit_gas(m.per_byte_ns + add_byte, gas_ns),
         }
     };
-    // The harness does not run callees: never propose less than the current price.
-    let candidate = if m.name == "call_contract" {
-        HostCost { base: candidate.base.max(cur.base), per_byte: candidate.per_byte.max(cur.per_byte) }
-    } else {
-        candidate
-    };
     HostRow { measured: m, current: cur, candidate, ns_per_gas, added }
 }
