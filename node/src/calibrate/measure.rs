@@ -73,7 +73,7 @@ pub const BENCH_GAS_LIMIT: u64 = u64::MAX / 4;
 pub struct Sampling {
     /// Pairs (benchmark, baseline) timed per measurement; the median is kept.
     pub samples: usize,
-    /// Wall time one timed call should take (the iteration count is scaled to reach it).
+    /// Time ([`Clock`]) one timed call should take (the iteration count is scaled to reach it).
     pub target: Duration,
     /// Largest iteration count tried when scaling.
     pub max_iterations: u32,

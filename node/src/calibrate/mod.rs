@@ -97,7 +97,7 @@ impl CalibrateError {
 pub struct CalibrationConfig {
     /// Timed (benchmark, baseline) pairs per measurement; medians are kept.
     pub samples: usize,
-    /// Target wall time of one timed call.
+    /// Target time of one timed call (thread CPU time, see [`measure::Clock`]).
     pub target: Duration,
     /// Units per loop iteration of an operator-class benchmark (the straight-line block).
     pub units: usize,
