@@ -258,7 +258,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             let dst = self.stack.slot_of(f.height + i);
             match self.stack.get(src) {
                 Val::Const(c) => self.masm.store_slot_imm(dst, c),
-                Val::Reg(r) => self.masm.store_slot(dst, r),
+                Val::Reg(r) | Val::Local(r) => self.masm.store_slot(dst, r),
                 Val::Slot => {
                     let s = self.stack.slot_of(src);
                     self.masm.copy_slot(dst, s);
@@ -331,7 +331,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     }
 
     fn div(&mut self, op: IntDiv, size: Size) {
-        let rhs = self.stack.pop_reg(self.masm);
+        let rhs = self.stack.pop_read(self.masm);
         let lhs = self.stack.pop_reg(self.masm);
         self.masm.int_div(op, size, lhs, rhs);
         self.stack.free_reg(rhs);
@@ -345,7 +345,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     }
 
     fn fbin(&mut self, op: FloatBin, size: Size, canon: bool) {
-        let rhs = self.stack.pop_reg(self.masm);
+        let rhs = self.stack.pop_read(self.masm);
         let lhs = self.stack.pop_reg(self.masm);
         self.masm.float_bin(op, size, lhs, rhs, canon);
         self.stack.free_reg(rhs);
@@ -359,7 +359,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     }
 
     fn fcmp(&mut self, cc: FloatCmp, size: Size) {
-        let rhs = self.stack.pop_reg(self.masm);
+        let rhs = self.stack.pop_read(self.masm);
         let lhs = self.stack.pop_reg(self.masm);
         self.masm.float_cmp(cc, size, lhs, rhs);
         self.stack.free_reg(rhs);
@@ -367,14 +367,15 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     }
 
     fn load(&mut self, kind: LoadKind, offset: u64) {
-        let addr = self.stack.pop_reg(self.masm);
-        self.masm.load(kind, addr, addr, offset);
-        self.stack.push(Val::Reg(addr));
+        let addr = self.stack.pop_read(self.masm);
+        let dst = if self.stack.owns(addr) { addr } else { self.stack.alloc(self.masm) };
+        self.masm.load(kind, dst, addr, offset);
+        self.stack.push(Val::Reg(dst));
     }
 
     fn store(&mut self, bytes: u32, offset: u64) {
-        let val = self.stack.pop_reg(self.masm);
-        let addr = self.stack.pop_reg(self.masm);
+        let val = self.stack.pop_read(self.masm);
+        let addr = self.stack.pop_read(self.masm);
         self.masm.store(bytes, addr, val, offset);
         self.stack.free_reg(val);
         self.stack.free_reg(addr);
@@ -467,7 +468,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 self.free_cond(c);
             }
             O::BrTable { ref targets } => {
-                let index = self.stack.pop_reg(self.masm);
+                let index = self.stack.pop_read(self.masm);
                 let mut stubs: HashMap<u32, Label> = HashMap::new();
                 let mut pending: Vec<(u32, Label)> = Vec::new();
                 let mut resolve = |this: &mut Self, depth: u32| -> Label {
@@ -541,22 +542,22 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 }
             }
             O::Select | O::TypedSelect { .. } => {
-                let cond = self.stack.pop_reg(self.masm);
-                let b = self.stack.pop_reg(self.masm);
+                let cond = self.stack.pop_read(self.masm);
+                let b = self.stack.pop_read(self.masm);
                 let a = self.stack.pop_reg(self.masm);
                 self.masm.select(a, b, cond);
                 self.stack.free_reg(b);
                 self.stack.free_reg(cond);
                 self.stack.push(Val::Reg(a));
             }
-            O::LocalGet { local_index } => {
-                let r = self.stack.alloc(self.masm);
-                match self.local_reg(local_index) {
-                    Some(lr) => self.masm.mov(r, lr),
-                    None => self.masm.load_slot(r, local_index),
+            O::LocalGet { local_index } => match self.local_reg(local_index) {
+                Some(lr) => self.stack.push(Val::Local(lr)),
+                None => {
+                    let r = self.stack.alloc(self.masm);
+                    self.masm.load_slot(r, local_index);
+                    self.stack.push(Val::Reg(r));
                 }
-                self.stack.push(Val::Reg(r));
-            }
+            },
             O::LocalSet { local_index } => self.local_set(local_index),
             O::LocalTee { local_index } => self.local_tee(local_index),
             O::GlobalGet { global_index } => {
@@ -565,7 +566,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 self.stack.push(Val::Reg(r));
             }
             O::GlobalSet { global_index } => {
-                let r = self.stack.pop_reg(self.masm);
+                let r = self.stack.pop_read(self.masm);
                 self.masm.global_set(global_index, r);
                 self.stack.free_reg(r);
             }
@@ -801,15 +802,20 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     fn local_set(&mut self, local: u32) {
         let h = self.stack.len() - 1;
         let v = self.stack.pop();
-        match (self.local_reg(local), v) {
+        let lr = self.local_reg(local);
+        if lr.is_some() {
+            // Copies of the local's old value still on the stack must not see the write.
+            self.stack.materialize_locals(self.masm);
+        }
+        match (lr, v) {
             (Some(lr), Val::Const(c)) => self.masm.mov_imm(lr, c),
-            (Some(lr), Val::Reg(r)) => {
+            (Some(lr), Val::Reg(r) | Val::Local(r)) => {
                 self.masm.mov(lr, r);
                 self.stack.free_reg(r);
             }
             (Some(lr), Val::Slot) => self.masm.load_slot(lr, self.stack.slot_of(h)),
             (None, Val::Const(c)) => self.masm.store_slot_imm(local, c),
-            (None, Val::Reg(r)) => {
+            (None, Val::Reg(r) | Val::Local(r)) => {
                 self.masm.store_slot(local, r);
                 self.stack.free_reg(r);
             }
@@ -820,6 +826,9 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     /// `local.tee`: as `local.set`, keeping the value on the stack.
     fn local_tee(&mut self, local: u32) {
         let lr = self.local_reg(local);
+        if lr.is_some() {
+            self.stack.materialize_locals(self.masm);
+        }
         if let Val::Const(c) = self.stack.get(self.stack.len() - 1) {
             match lr {
                 Some(lr) => self.masm.mov_imm(lr, c),

@@ -39,6 +39,35 @@ pub struct Scenario {
     pub call: Vec<u8>,
 }
 
+/// The `file` of the generated memory-touch contract (not in `contracts/wasm`).
+pub const TOUCH_FILE: &str = "generated: memory touch";
+/// Initial memory of the memory-touch contract, 64 KiB pages.
+pub const TOUCH_PAGES: u64 = 256;
+
+/// A contract with `pages` of initial memory whose `call` writes one byte in every 4 KiB
+/// page of it: the first touch of fresh memory, which the runtime allocates lazily.
+pub fn touch_contract(pages: u64) -> Result<Vec<u8>, CalibrateError> {
+    let end = pages * 65_536;
+    wat::parse_str(format!(
+        r#"(module (memory (export "memory") {pages})
+  (func (export "deploy"))
+  (func (export "call") (local $a i32)
+    (loop $l
+      local.get $a i32.const 1 i32.store8
+      local.get $a i32.const 4096 i32.add local.tee $a
+      i32.const {end} i32.lt_u br_if $l)))"#
+    ))
+    .map_err(|e| CalibrateError::Setup(format!("touch contract: {e}")))
+}
+
+fn code_of(dir: &Path, file: &str) -> Option<Vec<u8>> {
+    if file == TOUCH_FILE {
+        touch_contract(TOUCH_PAGES).ok()
+    } else {
+        std::fs::read(dir.join(file)).ok()
+    }
+}
+
 /// The address a scenario deploys `file` at (scenario `index`).
 pub fn scenario_address(index: usize, file: &str) -> Address {
     Address(*blake3::hash(format!("calibration scenario {index} {file}").as_bytes()).as_bytes())
@@ -85,6 +114,12 @@ pub fn scenarios() -> Vec<Scenario> {
                 Deployment { file: "token.wasm", input: token_deploy, setup: vec![("approve", escrow.0, 100u128).encode()] },
             ],
             "fund".encode(),
+        ),
+        // Not an example: every 4 KiB page of a large initial memory touched once.
+        s(
+            "memory touch: 256 initial pages, one i32.store8 per 4 KiB (generated)",
+            one(TOUCH_FILE, Vec::new()),
+            Vec::new(),
         ),
     ]
 }
@@ -146,15 +181,17 @@ pub fn empty_frame(lab: &Lab, pages: u64, samples: usize) -> Result<(f64, u64), 
     Ok((median(&mut t), gas))
 }
 
-/// Deploys every scenario whose contracts are all in `dir` (others are skipped) in one
-/// block of `lab`, with an empty contract for every initial memory size among them (and
-/// for 1 page); returns the runnable scenarios with their index and memory pages.
-pub fn install_contracts(dir: &Path, lab: &Lab) -> Result<Vec<(usize, Scenario, u64)>, CalibrateError> {
+/// Deploys every scenario whose contracts are all in `dir` (others are skipped; none
+/// without `dir`) in one block of `lab`, with an empty contract for every initial memory
+/// size among them and in `frame_pages`; returns the runnable scenarios with their index
+/// and memory pages.
+pub fn install_contracts(dir: Option<&Path>, lab: &Lab, frame_pages: &[u64]) -> Result<Vec<(usize, Scenario, u64)>, CalibrateError> {
     let mut runnable = Vec::new();
     let mut items = Vec::new();
-    let mut pages_seen = vec![1u64];
+    let mut pages_seen = frame_pages.to_vec();
     for (i, sc) in scenarios().into_iter().enumerate() {
-        let codes: Option<Vec<Vec<u8>>> = sc.deploy.iter().map(|d| std::fs::read(dir.join(d.file)).ok()).collect();
+        let Some(dir) = dir else { break };
+        let codes: Option<Vec<Vec<u8>>> = sc.deploy.iter().map(|d| code_of(dir, d.file)).collect();
         let Some(codes) = codes else { continue };
         let pages = codes.first().map_or(1, |c| memory_pages(c));
         if !pages_seen.contains(&pages) {

@@ -46,6 +46,11 @@ use measure::{Runner, Sampling, Timing};
 /// its current gas` (1), i.e. one gas is the time of one simple integer operator.
 pub const REFERENCE_CLASS: OpClass = OpClass::IntAlu;
 
+/// Initial memory sizes (64 KiB pages) of the empty contracts whose frames are timed: the
+/// per-frame cost no operator meters, as a function of the memory a frame starts with (512
+/// is the default profile's `max_initial_memory_pages`).
+pub const FRAME_PAGES: [u64; 5] = [1, 2, 16, 128, 512];
+
 /// A ratio of ns per gas to the median above which an entry is reported as under-priced
 /// (a denial-of-service vector: gas buys more time than it should).
 pub const UNDER_PRICED_RATIO: f64 = 2.0;
@@ -205,6 +210,11 @@ pub struct Calibration {
     pub contracts: Vec<contracts::ContractRun>,
     /// An empty contract frame (1 page of memory) through the runtime: (ns, gas used).
     pub empty_frame: (f64, u64),
+    /// Empty frames by initial memory: (pages, ns, gas used), for [`FRAME_PAGES`].
+    pub empty_frames: Vec<(u64, f64, u64)>,
+    /// Worst marginal time per initial memory page of an empty frame over the 1-page one,
+    /// ns per page (the cost is not linear: see the report).
+    pub frame_ns_per_page: f64,
     /// Median ns per gas over the priced classes (the reference for ratios).
     pub median_ns_per_gas: f64,
     /// The candidate table.
@@ -346,25 +356,25 @@ fn calibrate_here(cfg: &CalibrationConfig, mut progress: impl FnMut(&str)) -> Re
         .collect();
 
     // 4. Example contracts, through the runtime.
-    let contracts_dir = cfg.contracts_dir.as_ref().filter(|d| d.is_dir());
+    let contracts_dir = cfg.contracts_dir.as_deref().filter(|d| d.is_dir());
     progress("example contracts: deploy");
-    let runnable = match contracts_dir {
-        Some(dir) => contracts::install_contracts(dir, &lab)?,
-        None => {
-            // Still install the 1-page empty contract, for the empty-frame figure.
-            lab.install(&[lab::Install {
-                address: contracts::empty_address(1),
-                code: contracts::empty_contract(1)?,
-                input: Vec::new(),
-                storage: Vec::new(),
-                setup_calls: Vec::new(),
-            }])?;
-            Vec::new()
-        }
-    };
+    let runnable = contracts::install_contracts(contracts_dir, &lab, &FRAME_PAGES)?;
     let contracts = contracts::measure_contracts(&lab, &runnable, cfg.samples, |l| progress(&format!("contract {l}")))?;
-    progress("empty frame");
-    let empty_frame = contracts::empty_frame(&lab, 1, cfg.samples)?;
+    progress("empty frames");
+    let mut empty_frames = Vec::new();
+    for pages in FRAME_PAGES {
+        let (ns, gas) = contracts::empty_frame(&lab, pages, cfg.samples)?;
+        empty_frames.push((pages, ns, gas));
+    }
+    // The cost is not linear in pages (the allocator switches between fresh mappings and
+    // reused, re-zeroed heap memory): keep the worst marginal cost per page over 1 page.
+    let one_page = empty_frames[0].1;
+    let frame_ns_per_page = empty_frames
+        .iter()
+        .filter(|&&(p, _, _)| p > 1)
+        .map(|&(p, ns, _)| (ns - one_page).max(0.0) / (p - 1) as f64)
+        .fold(0.0, f64::max);
+    let empty_frame = (empty_frames[0].1, empty_frames[0].2);
 
     // 5. The candidate table.
     let candidate_toml = report::candidate_toml(current, &classes, &dynamic, &hosts, gas_ns);
@@ -377,6 +387,8 @@ fn calibrate_here(cfg: &CalibrationConfig, mut progress: impl FnMut(&str)) -> Re
         hosts,
         contracts,
         empty_frame,
+        empty_frames,
+        frame_ns_per_page,
         median_ns_per_gas,
         candidate,
         candidate_toml,

@@ -227,11 +227,34 @@ pub fn markdown(cal: &Calibration) -> String {
     let (fns, fgas) = cal.empty_frame;
     let _ = writeln!(
         s,
-        "\nAn empty contract frame (1 page of memory; fresh instance, checkpoint, no work) takes {fns:.0} ns and uses {fgas} gas: \
-         {:.0} gas at the reference rate, to be covered by the transaction's intrinsic gas (`TX_BASE_GAS` = 10,000 in specs/state.md) \
-         and, for nested frames, by `call_contract`'s base.",
-        fns / cal.gas_ns
+        "\n**Per-frame cost no operator meters.** An empty contract frame (1 page of memory; module from the cache, fresh \
+         instance, checkpoint, no work) takes {fns:.0} ns and uses {fgas} gas: {:.0} gas at the reference rate, to be covered \
+         by the transaction's intrinsic gas (`TX_BASE_GAS` = 10,000 in specs/state.md) and, for nested frames, by \
+         `call_contract`'s base. It grows with the contract's *initial* memory, which nothing charges, by up to \
+         {:.0} ns per initial 64 KiB page ({:.0} gas per page at the reference rate; `memory.grow` is charged {} per page), \
+         and not linearly: the allocator either maps fresh zero pages or re-zeroes reused heap memory.",
+        fns / cal.gas_ns,
+        cal.frame_ns_per_page,
+        cal.frame_ns_per_page / cal.gas_ns,
+        cal.current.dynamic().memory_grow_per_page
     );
+    let _ = writeln!(s, "\n| initial pages | empty frame ns | gas used | ratio of ns per gas to the median, were it charged 10,000 gas |");
+    let _ = writeln!(s, "|---:|---:|---:|---:|");
+    for (p, ns, gas) in &cal.empty_frames {
+        let _ = writeln!(s, "| {p} | {ns:.0} | {gas} | {:.1} |", ns / 10_000.0 / m);
+    }
+    if let Some((p, ns, _)) = cal.empty_frames.iter().max_by(|a, b| a.1.total_cmp(&b.1)) {
+        if ns / 10_000.0 / m >= 10.0 {
+            let _ = writeln!(
+                s,
+                "\n**DoS vector, 10x or more too cheap:** a call of a contract declaring {p} initial pages costs {:.1} ms of \
+                 validator time for its intrinsic 10,000 gas ({:.0}x the median ns per gas). Proposal: charge initial pages at \
+                 instantiation like `memory.grow` pages (candidate `memory_grow_per_page`), or allocate memory lazily.",
+                ns / 1e6,
+                ns / 10_000.0 / m
+            );
+        }
+    }
 
     let _ = writeln!(s, "\n## Operator classes\n");
     let _ = writeln!(s, "ns/op is solved from all class benchmarks together (helpers subtracted); \"bench ns/gas\" is a class benchmark taken whole (its unit with helpers, marginal time over marginal gas).\n");
