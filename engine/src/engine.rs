@@ -95,6 +95,8 @@ pub(crate) struct EngineInner {
     /// Whether the target ISA is the host's (compiled code can run here).
     pub(crate) executable: bool,
     types: Mutex<(HashMap<FuncType, u32>, Vec<FuncType>)>,
+    /// Guest stacks reused across this engine's stores.
+    pub(crate) stacks: crate::runtime::code::StackPool,
 }
 
 /// A compilation and execution environment. Cheap to clone (shared).
@@ -144,8 +146,10 @@ impl Engine {
         } else {
             config.isa.required_features()
         };
+        let stacks = crate::runtime::code::StackPool::new(crate::runtime::store::guest_stack_size(&config));
         Ok(Engine {
             inner: Arc::new(EngineInner {
+                stacks,
                 config,
                 features,
                 executable,
