@@ -97,6 +97,8 @@ pub(crate) struct EngineInner {
     types: Mutex<(HashMap<FuncType, u32>, Vec<FuncType>)>,
     /// Guest stacks reused across this engine's stores.
     pub(crate) stacks: crate::runtime::code::StackPool,
+    /// Linear memories reused across this engine's stores.
+    pub(crate) memories: crate::runtime::memory::MemoryPool,
 }
 
 /// A compilation and execution environment. Cheap to clone (shared).
@@ -150,6 +152,7 @@ impl Engine {
         Ok(Engine {
             inner: Arc::new(EngineInner {
                 stacks,
+                memories: crate::runtime::memory::MemoryPool::new(),
                 config,
                 features,
                 executable,

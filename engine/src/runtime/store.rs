@@ -286,11 +286,15 @@ pub(crate) fn guest_stack_size(cfg: &crate::engine::Config) -> usize {
 }
 
 impl Drop for StoreCore {
-    /// Gives the guest stack back to the engine's pool (no guest code runs on it now: a
-    /// store cannot be dropped while `invoke_raw` holds it).
+    /// Gives the guest stack and the linear memories back to the engine's pools (no guest
+    /// code runs now: a store cannot be dropped while `invoke_raw` holds it, and nothing
+    /// outside the store keeps pointers into its memories).
     fn drop(&mut self) {
         if let Some(stack) = self.guest_stack.take() {
             self.engine.inner.stacks.give(stack);
+        }
+        for md in self.memories.drain(..) {
+            self.engine.inner.memories.give(md.bytes);
         }
     }
 }
@@ -440,7 +444,7 @@ impl StoreCore {
     /// [`LinearMemory`]); returns its index. Errors: [`Error::Engine`] when the host refuses
     /// the reservation or the initial pages.
     pub(crate) fn new_memory(&mut self, ty: MemoryType, max_pages: u64) -> Result<usize, Error> {
-        let mut bytes = LinearMemory::new(ty.min, max_pages).map_err(Error::Engine)?;
+        let mut bytes = self.engine.inner.memories.take(ty.min, max_pages).map_err(Error::Engine)?;
         let vm = VMMemory { base: bytes.as_mut_ptr(), len: bytes.len() as u64 };
         self.memories.push(Box::new(MemoryData { vm, bytes, max_pages, ty }));
         Ok(self.memories.len() - 1)

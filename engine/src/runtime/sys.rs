@@ -148,6 +148,27 @@ impl Mapping {
         Ok(())
     }
 
+    /// Makes `[offset, offset + len)` inaccessible again (`PROT_NONE`; its contents are
+    /// kept). Both must be multiples of [`PAGE`] and the range must lie inside the mapping.
+    ///
+    /// Errors: a description when the range is invalid or the OS refuses.
+    pub fn decommit(&self, offset: usize, len: usize) -> Result<(), String> {
+        let in_range = offset.checked_add(len).is_some_and(|end| end <= self.len);
+        if !in_range || offset % PAGE != 0 || len % PAGE != 0 {
+            return Err(format!("decommit of [{offset}, +{len}) outside a {}-byte mapping", self.len));
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        // SAFETY: the page-aligned range lies inside this mapping (checked above); callers
+        // hold no reference into it (they own the mapping mutably).
+        let rc = unsafe { mprotect(self.ptr.add(offset) as *mut c_void, len, PROT_NONE) };
+        if rc != 0 {
+            return Err(format!("mprotect(PROT_NONE) of {len} bytes failed"));
+        }
+        Ok(())
+    }
+
     /// Gives the physical pages of `[offset, offset + len)` back to the OS (the range stays
     /// mapped with its protection; on Linux it reads as zero afterwards). Both must be
     /// multiples of [`PAGE`] inside the mapping; anything else is ignored (returns `false`).
