@@ -148,7 +148,10 @@ impl Engine {
         } else {
             config.isa.required_features()
         };
-        let stacks = crate::runtime::code::StackPool::new(crate::runtime::store::guest_stack_size(&config));
+        // Keep resident what guest frames may touch within the budget, plus 512 KiB for the
+        // entry trampoline and host calls.
+        let keep = (config.stack_limit as usize).saturating_mul(NATIVE_BYTES_PER_SLOT).saturating_add(512 << 10);
+        let stacks = crate::runtime::code::StackPool::new(crate::runtime::store::guest_stack_size(&config), keep);
         Ok(Engine {
             inner: Arc::new(EngineInner {
                 stacks,

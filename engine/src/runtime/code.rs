@@ -95,24 +95,27 @@ impl GuestStack {
 /// Guest stacks of one size kept for reuse, so that a store's first call does not map a
 /// fresh stack (tens of MiB of address space, a guard page, page faults) and its drop does
 /// not unmap it. A store takes a stack on its first call into wasm and gives it back when
-/// dropped; at most [`StackPool::MAX_POOLED`] wait, each trimmed to its top
-/// [`StackPool::KEEP_BYTES`] of resident pages. Reuse never changes results: guest code
+/// dropped; at most [`StackPool::MAX_POOLED`] wait, each trimmed to its top `keep` bytes of
+/// resident pages ([`StackPool::new`]). Reuse never changes results: guest code
 /// only reads stack slots it wrote.
 #[derive(Debug)]
 pub struct StackPool {
     size: usize,
+    keep: usize,
     free: Mutex<Vec<GuestStack>>,
 }
 
 impl StackPool {
     /// Stacks kept at most (more are unmapped on return).
     pub const MAX_POOLED: usize = 64;
-    /// Resident bytes a pooled stack keeps at its top (the frames every call touches).
-    pub const KEEP_BYTES: usize = 64 << 10;
 
-    /// An empty pool of stacks of `size` usable bytes.
-    pub fn new(size: usize) -> StackPool {
-        StackPool { size, free: Mutex::new(Vec::new()) }
+    /// An empty pool of stacks of `size` usable bytes, each keeping its top `keep` bytes
+    /// resident while it waits (the rest is given back to the OS). `keep` should cover
+    /// what guest frames within the deterministic budget can touch, so that a deep
+    /// recursion does not fault fresh pages in every frame: first touches of fresh pages
+    /// are the expensive part of a stack (see `memory.rs`).
+    pub fn new(size: usize, keep: usize) -> StackPool {
+        StackPool { size, keep, free: Mutex::new(Vec::new()) }
     }
 
     /// Usable bytes of each stack.
@@ -135,7 +138,7 @@ impl StackPool {
         if stack.size() != self.size.next_multiple_of(PAGE) {
             return;
         }
-        stack.trim(Self::KEEP_BYTES);
+        stack.trim(self.keep);
         let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
         if free.len() < Self::MAX_POOLED {
             free.push(stack);
@@ -154,7 +157,7 @@ mod tests {
 
     #[test]
     fn pool_reuses_stacks() {
-        let pool = StackPool::new(1 << 20);
+        let pool = StackPool::new(1 << 20, 64 << 10);
         let a = pool.take().unwrap();
         let top = a.top();
         assert_eq!(a.size(), 1 << 20);
