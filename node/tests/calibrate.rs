@@ -16,19 +16,22 @@ struct Row {
     ns_per_gas: String,
     ratio: String,
     candidate: String,
+    ns_per_byte: String,
+    min_bytes: String,
+    max_bytes: String,
 }
 
 fn parse_csv(text: &str) -> Vec<Row> {
     let mut lines = text.lines();
     assert_eq!(
         lines.next(),
-        Some("kind,name,current_gas,ns,ns_per_gas,ratio_to_median,candidate_gas"),
+        Some("kind,name,current_gas,ns,ns_per_gas,ratio_to_median,candidate_gas,ns_per_byte,min_bytes,max_bytes"),
         "CSV header"
     );
     lines
         .map(|l| {
             let f: Vec<&str> = l.split(',').collect();
-            assert_eq!(f.len(), 7, "CSV row with 7 fields: {l}");
+            assert_eq!(f.len(), 10, "CSV row with 10 fields: {l}");
             Row {
                 kind: f[0].into(),
                 name: f[1].into(),
@@ -37,6 +40,9 @@ fn parse_csv(text: &str) -> Vec<Row> {
                 ns_per_gas: f[4].into(),
                 ratio: f[5].into(),
                 candidate: f[6].into(),
+                ns_per_byte: f[7].into(),
+                min_bytes: f[8].into(),
+                max_bytes: f[9].into(),
             }
         })
         .collect()
@@ -65,6 +71,12 @@ fn bench_gas_quick_writes_a_well_formed_report() {
 
     let current = CostTable::default();
     let rows = parse_csv(&std::fs::read_to_string(out.path().join("calibration.csv")).unwrap());
+    let meta = |name: &str| rows.iter().find(|r| r.kind == "meta" && r.name == name).unwrap_or_else(|| panic!("meta {name}"));
+    assert_eq!(meta("table_version").current, current.version().to_string());
+    assert_eq!(meta("table_hash").current, hex(&current.hash()));
+    assert_eq!(meta("tx_base_gas").current, keel_node::chain::TX_BASE_GAS.to_string());
+    assert!(finite_non_negative("gas_ns", &meta("gas_ns").ns) > 0.0);
+    assert!(finite_non_negative("median", &meta("median_ns_per_gas").ns) > 0.0);
 
     // Every operator class, once, with finite numbers; candidate gas >= 1 except structure.
     let classes: BTreeMap<&str, &Row> = rows.iter().filter(|r| r.kind == "class").map(|r| (r.name.as_str(), r)).collect();
@@ -103,9 +115,23 @@ fn bench_gas_quick_writes_a_well_formed_report() {
         assert_eq!(r.current, format!("{}+{}", cost.base, cost.per_byte));
         finite_non_negative(name, &r.ns);
         finite_non_negative(name, &r.ns_per_gas);
+        finite_non_negative(name, &r.ns_per_byte);
+        let lo: u64 = r.min_bytes.parse().unwrap();
+        let hi: u64 = r.max_bytes.parse().unwrap();
+        assert!(lo <= hi, "{name}: measured bytes {lo}..{hi}");
         let (b, p) = r.candidate.split_once('+').unwrap();
         assert!(b.parse::<u64>().unwrap() >= 1, "{name}: candidate base {b}");
         p.parse::<u64>().unwrap();
+    }
+    // Empty frames, one per initial memory size: each pays at least the intrinsic gas plus
+    // its initial pages at the per-page rate.
+    let frames: Vec<&Row> = rows.iter().filter(|r| r.kind == "frame").collect();
+    assert_eq!(frames.len(), keel_node::calibrate::FRAME_PAGES.len());
+    for (r, pages) in frames.iter().zip(keel_node::calibrate::FRAME_PAGES) {
+        assert_eq!(r.name, pages.to_string());
+        let gas: u64 = r.current.parse().unwrap();
+        assert_eq!(gas, keel_node::chain::TX_BASE_GAS + pages * current.dynamic().memory_grow_per_page, "{pages} pages");
+        assert!(finite_non_negative("frame", &r.ns) > 0.0);
     }
     // Whole contract calls: the committed examples ran and used gas.
     let calls: Vec<&Row> = rows.iter().filter(|r| r.kind == "contract").collect();
@@ -168,4 +194,8 @@ fn bench_gas_rejects_bad_arguments() {
         .unwrap();
     assert!(!run.status.success());
     assert!(String::from_utf8_lossy(&run.stderr).contains("bad.toml"));
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }

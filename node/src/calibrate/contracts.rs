@@ -131,7 +131,8 @@ pub struct ContractRun {
     pub file: String,
     /// Scenario label.
     pub label: String,
-    /// Gas used by the call under the current table.
+    /// Gas of the Call transaction under the current table: intrinsic gas
+    /// ([`call_intrinsic_gas`]) plus the frame's gas.
     pub gas: u64,
     /// Median time of the whole frame, ns (thread CPU time).
     pub ns: f64,
@@ -167,15 +168,22 @@ pub fn empty_contract(pages: u64) -> Result<Vec<u8>, CalibrateError> {
         .map_err(|e| CalibrateError::Setup(format!("empty contract: {e}")))
 }
 
-/// Median time (ns) and gas of an empty frame with `pages` of memory (installed by
-/// [`install_contracts`], or page count 1 always).
+/// Gas a Call transaction with call data `input` pays before its frame runs: the chain's
+/// intrinsic gas ([`crate::chain::intrinsic_gas`], `specs/state.md` §4).
+pub fn call_intrinsic_gas(input: &[u8]) -> u64 {
+    crate::chain::intrinsic_gas(&crate::chain::TxAction::Call { contract: Address([0; 32]), input: input.to_vec(), value: 0 })
+}
+
+/// Median time (ns) of an empty frame with `pages` of memory (installed by
+/// [`install_contracts`], or page count 1 always), and the gas of the Call transaction
+/// running it: intrinsic gas plus the frame's gas (its initial pages).
 pub fn empty_frame(lab: &Lab, pages: u64, samples: usize) -> Result<(f64, u64), CalibrateError> {
     let mut t = Vec::new();
     let mut gas = 0;
     for _ in 0..samples.max(1) * 4 {
         let (d, out) = lab.timed_call(empty_address(pages), &[])?;
         expect_success(&out)?;
-        gas = out.gas_used;
+        gas = call_intrinsic_gas(&[]) + out.gas_used;
         t.push(d.as_secs_f64() * 1e9);
     }
     Ok((median(&mut t), gas))
@@ -234,7 +242,7 @@ pub fn measure_contracts(
         for _ in 0..samples.max(1) {
             let (d, o) = lab.timed_call(addr, &sc.call)?;
             expect_success(&o).map_err(|e| CalibrateError::Contract(format!("{}: {e}", sc.label)))?;
-            gas = o.gas_used;
+            gas = call_intrinsic_gas(&sc.call) + o.gas_used;
             times.push(d.as_secs_f64() * 1e9);
         }
         let ns = median(&mut times);

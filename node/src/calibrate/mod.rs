@@ -208,12 +208,14 @@ pub struct Calibration {
     pub hosts: Vec<HostRow>,
     /// Whole example-contract calls.
     pub contracts: Vec<contracts::ContractRun>,
-    /// An empty contract frame (1 page of memory) through the runtime: (ns, gas used).
+    /// An empty contract frame (1 page of memory) through the runtime: (ns, gas of the Call
+    /// transaction: intrinsic + the frame's initial-memory charge).
     pub empty_frame: (f64, u64),
-    /// Empty frames by initial memory: (pages, ns, gas used), for [`FRAME_PAGES`].
+    /// Empty frames by initial memory: (pages, ns, gas of the Call transaction), for
+    /// [`FRAME_PAGES`].
     pub empty_frames: Vec<(u64, f64, u64)>,
     /// Worst marginal time per initial memory page of an empty frame over the 1-page one,
-    /// ns per page (the cost is not linear: see the report).
+    /// ns per page.
     pub frame_ns_per_page: f64,
     /// Median ns per gas over the priced classes (the reference for ratios).
     pub median_ns_per_gas: f64,
@@ -366,8 +368,7 @@ fn calibrate_here(cfg: &CalibrationConfig, mut progress: impl FnMut(&str)) -> Re
         let (ns, gas) = contracts::empty_frame(&lab, pages, cfg.samples)?;
         empty_frames.push((pages, ns, gas));
     }
-    // The cost is not linear in pages (the allocator switches between fresh mappings and
-    // reused, re-zeroed heap memory): keep the worst marginal cost per page over 1 page.
+    // Keep the worst marginal cost per page over 1 page (the cost need not be linear).
     let one_page = empty_frames[0].1;
     let frame_ns_per_page = empty_frames
         .iter()

@@ -128,7 +128,8 @@ pub struct Finding {
     pub ratio: f64,
 }
 
-/// Every priced entry (classes, dynamic costs, host functions) with its ratio to the median,
+/// Every priced entry (classes, dynamic costs, host functions, empty Call frames by initial
+/// memory) with its ratio to the median,
 /// sorted from most under-priced (largest ratio) to most over-priced.
 pub fn ranking(cal: &Calibration) -> Vec<Finding> {
     let m = cal.median_ns_per_gas;
@@ -145,6 +146,9 @@ pub fn ranking(cal: &Calibration) -> Vec<Finding> {
     }
     for h in &cal.hosts {
         v.push(Finding { what: format!("host `{}`", h.measured.name), ratio: h.ns_per_gas / m });
+    }
+    for (pages, ns, gas) in &cal.empty_frames {
+        v.push(Finding { what: format!("empty Call frame, {pages} initial pages"), ratio: ns / (*gas).max(1) as f64 / m });
     }
     v.retain(|f| f.ratio.is_finite());
     v.sort_by(|a, b| b.ratio.total_cmp(&a.ratio));
@@ -225,35 +229,24 @@ pub fn markdown(cal: &Calibration) -> String {
         }
     }
     let (fns, fgas) = cal.empty_frame;
+    let intrinsic = super::contracts::call_intrinsic_gas(&[]);
     let _ = writeln!(
         s,
-        "\n**Per-frame cost no operator meters.** An empty contract frame (1 page of memory; module from the cache, fresh \
-         instance, checkpoint, no work) takes {fns:.0} ns and uses {fgas} gas: {:.0} gas at the reference rate, to be covered \
-         by the transaction's intrinsic gas (`TX_BASE_GAS` = 10,000 in specs/state.md) and, for nested frames, by \
-         `call_contract`'s base. It grows with the contract's *initial* memory, which nothing charges, by up to \
-         {:.0} ns per initial 64 KiB page ({:.0} gas per page at the reference rate; `memory.grow` is charged {} per page), \
-         and not linearly: the allocator either maps fresh zero pages or re-zeroes reused heap memory.",
+        "\n**Per-frame cost.** An empty contract frame (1 page of memory; module from the cache, fresh instance, \
+         checkpoint, no work) takes {fns:.0} ns ({:.0} gas at the reference rate). A Call transaction running it pays \
+         {fgas} gas: the intrinsic `TX_BASE_GAS` = {intrinsic} (`specs/state.md` §4) and its initial memory at \
+         `memory_grow_per_page` = {} per page (`specs/abi.md` §1); a nested frame pays `call_contract`'s base instead of \
+         the intrinsic gas. Each initial 64 KiB page adds up to {:.0} ns ({:.0} gas at the reference rate).",
         fns / cal.gas_ns,
+        cal.current.dynamic().memory_grow_per_page,
         cal.frame_ns_per_page,
         cal.frame_ns_per_page / cal.gas_ns,
-        cal.current.dynamic().memory_grow_per_page
     );
-    let _ = writeln!(s, "\n| initial pages | empty frame ns | gas used | ratio of ns per gas to the median, were it charged 10,000 gas |");
-    let _ = writeln!(s, "|---:|---:|---:|---:|");
+    let _ = writeln!(s, "\n| initial pages | empty frame ns | Call transaction gas | ns/gas | ratio to median |");
+    let _ = writeln!(s, "|---:|---:|---:|---:|---:|");
     for (p, ns, gas) in &cal.empty_frames {
-        let _ = writeln!(s, "| {p} | {ns:.0} | {gas} | {:.1} |", ns / 10_000.0 / m);
-    }
-    if let Some((p, ns, _)) = cal.empty_frames.iter().max_by(|a, b| a.1.total_cmp(&b.1)) {
-        if ns / 10_000.0 / m >= 10.0 {
-            let _ = writeln!(
-                s,
-                "\n**DoS vector, 10x or more too cheap:** a call of a contract declaring {p} initial pages costs {:.1} ms of \
-                 validator time for its intrinsic 10,000 gas ({:.0}x the median ns per gas). Proposal: charge initial pages at \
-                 instantiation like `memory.grow` pages (candidate `memory_grow_per_page`), or allocate memory lazily.",
-                ns / 1e6,
-                ns / 10_000.0 / m
-            );
-        }
+        let npg = ns / (*gas).max(1) as f64;
+        let _ = writeln!(s, "| {p} | {ns:.0} | {gas} | {npg:.4} | {} |", fmt_ratio(npg, m));
     }
 
     let _ = writeln!(s, "\n## Operator classes\n");
@@ -329,8 +322,8 @@ pub fn markdown(cal: &Calibration) -> String {
     if cal.contracts.is_empty() {
         let _ = writeln!(s, "Not run (no contracts directory).");
     } else {
-        let _ = writeln!(s, "Each call is a whole frame through the node's runtime (`Runtime::call`) on a fresh working state holding the deployment; the time includes the frame's fixed cost. \"Empty frame\" is the same frame for an empty contract with the same initial memory; the last columns take it out of both time and gas.\n");
-        let _ = writeln!(s, "| contract | call | pages | gas (current) | ns | ns/gas | ratio to median | empty frame ns | ns/gas without it | ratio without it |");
+        let _ = writeln!(s, "Each call is a whole frame through the node's runtime (`Runtime::call`) on a fresh working state holding the deployment; the time includes the frame's fixed cost, the gas is the Call transaction's (intrinsic gas + the frame's). \"Empty frame\" is the same frame for an empty contract with the same initial memory; the last columns take it out of both time and gas.\n");
+        let _ = writeln!(s, "| contract | call | pages | tx gas (current) | ns | ns/gas | ratio to median | empty frame ns | ns/gas without it | ratio without it |");
         let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
         for c in &cal.contracts {
             let (ens, egas) = c.empty_frame;
@@ -357,16 +350,37 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// Every number as CSV: `kind,name,current_gas,ns,ns_per_gas,ratio_to_median,candidate_gas`
-/// (`kind` is `class`, `dynamic`, `host` or `contract`; for hosts `current_gas` and
-/// `candidate_gas` are `base+per_byte` and `ns` is the fitted per-call time; an empty field
-/// means not applicable, e.g. ns per gas of a class priced 0).
+/// The CSV header of [`csv`].
+pub const CSV_HEADER: &str = "kind,name,current_gas,ns,ns_per_gas,ratio_to_median,candidate_gas,ns_per_byte,min_bytes,max_bytes";
+
+/// Every number as CSV, one row per entry, columns [`CSV_HEADER`]:
+///
+/// - `meta` rows carry one value in `current_gas`: `table_version` and `table_hash` (hex) of
+///   the evaluated table, `tx_base_gas` (the chain's intrinsic gas of a Call without input);
+///   `gas_ns` and `median_ns_per_gas` carry theirs in `ns`.
+/// - `class`: `ns` per operator; `dynamic`: `ns` per unit (byte, element, page).
+/// - `host`: `current_gas` and `candidate_gas` are `base+per_byte`; `ns` and `ns_per_byte`
+///   are the fitted time per call and per metered byte, *including* any cost added to the
+///   measurement (the lookup and block-commit share of `storage_write` and
+///   `storage_remove`); `min_bytes`..`max_bytes` is the range of metered bytes measured;
+///   `ns_per_gas` is the worst over the measured sizes.
+/// - `frame`: an empty contract frame; `name` is its initial pages, `current_gas` the gas of
+///   the Call transaction running it (intrinsic + initial memory).
+/// - `contract`: a whole example call; `current_gas` is the gas of its Call transaction.
+///
+/// An empty field means not applicable (e.g. ns per gas of a class priced 0). Ratios are to
+/// the median ns per gas of the priced classes.
 pub fn csv(cal: &Calibration) -> String {
     let m = cal.median_ns_per_gas;
-    let mut s = String::from("kind,name,current_gas,ns,ns_per_gas,ratio_to_median,candidate_gas\n");
+    let mut s = format!("{CSV_HEADER}\n");
+    let _ = writeln!(s, "meta,table_version,{},,,,,,,", cal.current.version());
+    let _ = writeln!(s, "meta,table_hash,{},,,,,,,", hex(&cal.current.hash()));
+    let _ = writeln!(s, "meta,tx_base_gas,{},,,,,,,", super::contracts::call_intrinsic_gas(&[]));
+    let _ = writeln!(s, "meta,gas_ns,,{},,,,,,", cal.gas_ns);
+    let _ = writeln!(s, "meta,median_ns_per_gas,,{m},,,,,,");
     for c in &cal.classes {
         let (npg, r) = c.ns_per_gas.map_or((String::new(), String::new()), |x| (format!("{x}"), format!("{}", x / m)));
-        let _ = writeln!(s, "class,{},{},{},{npg},{r},{}", c.class.name(), c.current_gas, c.ns_per_op, c.candidate_gas);
+        let _ = writeln!(s, "class,{},{},{},{npg},{r},{},,,", c.class.name(), c.current_gas, c.ns_per_op, c.candidate_gas);
     }
     for d in &cal.dynamic {
         let (npg, r) = if d.current_gas > 0 {
@@ -375,24 +389,32 @@ pub fn csv(cal: &Calibration) -> String {
         } else {
             (String::new(), String::new())
         };
-        let _ = writeln!(s, "dynamic,{},{},{},{npg},{r},{}", d.key, d.current_gas, d.ns_per_unit, d.candidate_gas);
+        let _ = writeln!(s, "dynamic,{},{},{},{npg},{r},{},,,", d.key, d.current_gas, d.ns_per_unit, d.candidate_gas);
     }
     for h in &cal.hosts {
+        let (add_base, add_byte) = h.added.map_or((0.0, 0.0), |(b, p, _)| (b, p));
+        let min_bytes = h.measured.points.iter().map(|p| p.bytes).min().unwrap_or(0);
+        let max_bytes = h.measured.points.iter().map(|p| p.bytes).max().unwrap_or(0);
         let _ = writeln!(
             s,
-            "host,{},{}+{},{},{},{},{}+{}",
+            "host,{},{}+{},{},{},{},{}+{},{},{min_bytes},{max_bytes}",
             h.measured.name,
             h.current.base,
             h.current.per_byte,
-            h.measured.base_ns,
+            h.measured.base_ns + add_base,
             h.ns_per_gas,
             h.ns_per_gas / m,
             h.candidate.base,
-            h.candidate.per_byte
+            h.candidate.per_byte,
+            h.measured.per_byte_ns + add_byte,
         );
     }
+    for (pages, ns, gas) in &cal.empty_frames {
+        let x = ns / (*gas).max(1) as f64;
+        let _ = writeln!(s, "frame,{pages},{gas},{ns},{x},{},,,,", x / m);
+    }
     for c in &cal.contracts {
-        let _ = writeln!(s, "contract,{},{},{},{},{},", c.label.replace(',', ";"), c.gas, c.ns, c.ns_per_gas, c.ns_per_gas / m);
+        let _ = writeln!(s, "contract,{},{},{},{},{},,,,", c.label.replace(',', ";"), c.gas, c.ns, c.ns_per_gas, c.ns_per_gas / m);
     }
     s
 }

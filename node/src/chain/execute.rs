@@ -12,9 +12,12 @@ use crate::state::{contract_address, Account, Address, Hash32, StateDb, StateErr
 
 /// Gas used by a Transfer transaction (fixed: one signature check, two account updates).
 pub const TRANSFER_GAS: u64 = 10_000;
-/// Intrinsic gas of every Deploy and Call transaction (signature check, account updates,
-/// frame set-up), charged before the contract runs.
-pub const TX_BASE_GAS: u64 = 10_000;
+/// Intrinsic gas of every Deploy and Call transaction, charged before the contract runs: it
+/// pays for the top-level frame's fixed cost (module from the cache, fresh store and
+/// instance, checkpoint, account reads), which no operator meters. Derived from the
+/// calibrated empty frame (`specs/gas.md`, "Version 2"; `specs/state.md` §4); the frame's
+/// initial memory is charged separately, per page.
+pub const TX_BASE_GAS: u64 = 50_000;
 /// Revert message of a Call transaction to an address that holds no contract (the
 /// transaction is valid: it pays its intrinsic gas and bumps the nonce; the value stays).
 pub const NO_CONTRACT_MESSAGE: &[u8] = b"no contract at this address";

@@ -115,8 +115,8 @@ fn status_of(error: &Error, end: Option<FrameEnd>) -> ReceiptStatus {
     }
 }
 
-/// Runs one frame: checkpoint, value transfer, fresh store and instance, the entry export,
-/// then commit (success) or revert (anything else). The frame's events are kept in
+/// Runs one frame: checkpoint, value transfer, the initial-memory charge, fresh store and
+/// instance, the entry export, then commit (success) or revert (anything else). The frame's events are kept in
 /// `tx.events` only on success. Returns the transaction context back with the result. A
 /// state-database failure sets `tx.fatal` (the state is then reverted to the checkpoint).
 pub(crate) fn run_frame<'a, 'db>(rt: &'a Runtime, mut tx: TxExec<'a, 'db>, spec: FrameSpec) -> (TxExec<'a, 'db>, FrameResult) {
@@ -155,16 +155,22 @@ fn frame_body<'a, 'db>(rt: &'a Runtime, mut tx: TxExec<'a, 'db>, spec: FrameSpec
         }
         Err(e) => return fail(tx, ReceiptStatus::InvalidCode(e.to_string())),
     };
+    // The frame's initial memory, charged before the instance is created (`specs/abi.md`
+    // §1): like pages added by `memory.grow`, at `dynamic.memory_grow_per_page` each.
+    let memory_gas = rt.initial_memory_gas(&module);
+    if memory_gas > spec.gas_limit {
+        return (tx, FrameResult::failed(ReceiptStatus::OutOfGas, spec.gas_limit));
+    }
     let mut linker = Linker::new();
     super::host::add_to_linker(&mut linker);
     let frame = Frame { address: spec.address, caller: spec.caller, input: spec.input, return_data: Vec::new(), end: None };
     let mut store = Store::new(rt.engine(), Host { rt, tx: Some(tx), frame });
-    store.set_gas_limit(spec.gas_limit);
+    store.set_gas_limit(spec.gas_limit - memory_gas);
     let outcome = linker
         .instantiate(&mut store, &module)
         .and_then(|instance| instance.get_typed_func::<Host<'a, 'db>, (), ()>(&mut store, spec.entry.export()))
         .and_then(|entry| entry.call(&mut store, ()));
-    let gas_used = store.gas_used();
+    let gas_used = memory_gas + store.gas_used();
     let host = store.data_mut();
     let frame_end = host.frame.end.take();
     let return_data = std::mem::take(&mut host.frame.return_data);

@@ -204,6 +204,13 @@ impl Runtime {
         &self.engine
     }
 
+    /// Gas a frame of `module` pays for its initial memory before its instance is created:
+    /// initial pages × `dynamic.memory_grow_per_page` (`specs/abi.md` §1), saturating.
+    pub fn initial_memory_gas(&self, module: &Module) -> u64 {
+        let pages = module.memory().map_or(0, |m| m.min);
+        pages.saturating_mul(self.engine.config().cost_table.dynamic().memory_grow_per_page)
+    }
+
     /// The `[host.NAME]` cost of `f`.
     pub fn host_cost(&self, f: HostFn) -> HostCost {
         self.host_costs[f as usize]
