@@ -1,8 +1,11 @@
 //! The x86-64 [`MacroAssembler`].
 //!
-//! Register roles (see `regs.rs`): `r15` holds the instance vmctx, `r14` the store
-//! context, `rbp` the frame; `rax`, `rcx`, `rdx` and `r11` are scratch and never
-//! allocated. Frame layout below `rbp`: saved vmctx at `rbp-8`, the caller's argument
+//! Register roles (see `regs.rs`): `r15` holds the instance vmctx, `r14` the remaining gas
+//! (the store context's counter, written back to the store context before every call that
+//! leaves guest code, reloaded from the callee's second return register after it, and
+//! stored by the entry trampoline when guest code returns or traps), `rbp` the frame;
+//! `rax`, `rcx`, `rdx` and `r11` are scratch and never allocated. Every function returns
+//! the gas in `rdx`, as the host shim does. Frame layout below `rbp`: saved vmctx at `rbp-8`, the caller's argument
 //! pointer at `rbp-16`, then `slots` 8-byte slots, slot 0 lowest. Values that are floats
 //! travel in general-purpose registers and visit `xmm0`/`xmm1` only inside one operation.
 
@@ -43,6 +46,8 @@ impl Default for X64Masm {
 
 const SCRATCH: u8 = r::RAX;
 const SCRATCH2: u8 = r::R11;
+/// The gas counter while guest code runs.
+const GAS: u8 = r::R14;
 
 impl X64Masm {
     /// A new assembler; emits the entry trampoline first.
@@ -64,7 +69,8 @@ impl X64Masm {
     /// Host-to-wasm entry:
     /// `extern "C" fn(vmctx, code, args, store_ctx, stack_top) -> u32 trap code`.
     /// Saves callee-saved registers, switches to `stack_top` when nonzero, records the
-    /// unwind point for traps, calls `code` with the wasm calling convention.
+    /// unwind point for traps, loads the gas register, calls `code` with the wasm calling
+    /// convention and stores the gas register back (on return and after a trap).
     fn emit_trampoline(&mut self) {
         let a = &mut self.asm;
         self.trampoline = a.pos() as u32;
@@ -74,26 +80,36 @@ impl X64Masm {
             a.push(reg);
         }
         a.mov_rr(true, r::R15, r::RDI);
-        a.mov_rr(true, r::R14, r::RCX);
         a.mov_rr(true, r::RAX, r::RSP);
         // if stack_top != 0 { rsp = stack_top }
         a.test_rr(true, r::R8, r::R8);
         a.cmov(Cond::Ne, true, r::RSP, r::R8);
         a.alu_ri(Alu::And, true, r::RSP, -16);
         a.push(r::RAX); // old rsp
-        a.push_m(Mem::new(r::R14, SC_TRAP_SP)); // enclosing trap sp (re-entrancy)
-        a.store(true, Mem::new(r::R14, SC_TRAP_SP), r::RSP);
+        a.push_m(Mem::new(r::RCX, SC_TRAP_SP)); // enclosing trap sp (re-entrancy)
+        a.push(r::RCX); // the store context, twice (keeps the call 16-byte aligned)
+        a.push(r::RCX);
+        a.store(true, Mem::new(r::RCX, SC_TRAP_SP), r::RSP);
+        a.load(true, GAS, Mem::new(r::RCX, SC_GAS));
         a.mov_rr(true, r::R11, r::RSI);
         a.mov_rr(true, r::RSI, r::RDX);
         a.call_r(r::R11);
-        // eax = 0 on return, trap code when a trap stub "returned" here.
-        a.pop_m(Mem::new(r::R14, SC_TRAP_SP));
+        // eax = 0 on return, trap code when a trap stub "returned" here; rsp = trap sp.
+        a.pop(r::RCX);
+        a.pop(r::RCX);
+        a.store(true, Mem::new(r::RCX, SC_GAS), GAS);
+        a.pop_m(Mem::new(r::RCX, SC_TRAP_SP));
         a.pop(r::RSP);
         for reg in [r::R15, r::R14, r::R13, r::R12, r::RBX] {
             a.pop(reg);
         }
         a.pop(r::RBP);
         a.ret();
+    }
+
+    /// `dst = the store context` (from the vmctx in r15).
+    fn load_store_ctx(&mut self, dst: u8) {
+        self.asm.load(true, dst, Mem::new(r::R15, VM_STORE_CTX));
     }
 
     fn slot_mem(&self, slot: u32) -> Mem {
@@ -176,14 +192,18 @@ impl X64Masm {
     }
 
     /// Calls the function whose code is in rax and vmctx in rdi, args at `args_slot`.
+    /// The callee (guest code, or the host shim) returns the gas in rdx.
     fn call_rax_with_vmctx_rdi(&mut self, args_slot: u32) {
         let m = self.slot_mem(args_slot);
+        self.load_store_ctx(SCRATCH2);
         let a = &mut self.asm;
+        a.store(true, Mem::new(SCRATCH2, SC_GAS), GAS);
         a.lea(r::RSI, m);
         a.mov_rr(true, r::RDX, r::R15);
         a.mov_rr(true, r::R15, r::RDI);
         a.call_r(r::RAX);
         a.load(true, r::R15, Mem::new(r::RBP, -8));
+        a.mov_rr(true, GAS, r::RDX);
         a.test_rr(false, r::RAX, r::RAX);
         let l = self.trap_eax_label();
         self.jcc(Cond::Ne, l);
@@ -305,32 +325,43 @@ impl MacroAssembler for X64Masm {
         }
         let a = &mut self.asm;
         a.alu_rr(Alu::Xor, false, r::RAX, r::RAX);
+        a.mov_rr(true, r::RDX, GAS);
         a.mov_rr(true, r::RSP, r::RBP);
         a.pop(r::RBP);
         a.ret();
     }
 
     fn stack_enter(&mut self, cost: u32) {
+        self.load_store_ctx(SCRATCH2);
         let a = &mut self.asm;
-        a.load(true, SCRATCH, Mem::new(r::R14, SC_STACK_USED));
-        a.mov_ri(r::RCX, u64::from(cost));
-        a.alu_rr(Alu::Add, true, SCRATCH, r::RCX);
-        a.alu_rm(Alu::Cmp, true, SCRATCH, Mem::new(r::R14, SC_STACK_LIMIT));
+        a.load(true, SCRATCH, Mem::new(SCRATCH2, SC_STACK_USED));
+        if cost <= i32::MAX as u32 {
+            a.alu_ri(Alu::Add, true, SCRATCH, cost as i32);
+        } else {
+            a.mov_ri(r::RCX, u64::from(cost));
+            a.alu_rr(Alu::Add, true, SCRATCH, r::RCX);
+        }
+        a.alu_rm(Alu::Cmp, true, SCRATCH, Mem::new(SCRATCH2, SC_STACK_LIMIT));
         self.trap_if(Cond::A, TrapCode::StackExhausted);
-        self.asm.store(true, Mem::new(r::R14, SC_STACK_USED), SCRATCH);
+        self.asm.store(true, Mem::new(SCRATCH2, SC_STACK_USED), SCRATCH);
     }
 
     fn stack_exit(&mut self, cost: u32) {
-        self.asm.mov_ri(r::RCX, u64::from(cost));
-        self.asm.alu_mr(Alu::Sub, true, Mem::new(r::R14, SC_STACK_USED), r::RCX);
+        self.load_store_ctx(SCRATCH2);
+        if cost <= i32::MAX as u32 {
+            self.asm.alu_mi(Alu::Sub, true, Mem::new(SCRATCH2, SC_STACK_USED), cost as i32);
+        } else {
+            self.asm.mov_ri(r::RCX, u64::from(cost));
+            self.asm.alu_mr(Alu::Sub, true, Mem::new(SCRATCH2, SC_STACK_USED), r::RCX);
+        }
     }
 
     fn charge_gas(&mut self, gas: u64) {
         if gas <= i32::MAX as u64 {
-            self.asm.alu_mi(Alu::Sub, true, Mem::new(r::R14, SC_GAS), gas as i32);
+            self.asm.alu_ri(Alu::Sub, true, GAS, gas as i32);
         } else {
             self.asm.mov_ri(r::RCX, gas);
-            self.asm.alu_mr(Alu::Sub, true, Mem::new(r::R14, SC_GAS), r::RCX);
+            self.asm.alu_rr(Alu::Sub, true, GAS, r::RCX);
         }
         self.trap_if(Cond::B, TrapCode::OutOfGas);
     }
@@ -758,7 +789,7 @@ impl MacroAssembler for X64Masm {
             if let Some(l) = self.trap_labels[code as usize] {
                 self.bind(l);
                 if code == TrapCode::OutOfGas {
-                    self.asm.store_imm32_q(Mem::new(r::R14, SC_GAS), 0);
+                    self.asm.alu_rr(Alu::Xor, false, GAS, GAS);
                 }
                 self.asm.mov_ri(r::RAX, code as u64);
                 self.jump(common);
@@ -774,8 +805,10 @@ impl MacroAssembler for X64Masm {
             self.jump(common);
         }
         // Unwind: the trampoline's call pushed its return address just below trap_sp.
+        // The trampoline stores the gas register back.
         self.bind(common);
-        self.asm.load(true, r::RSP, Mem::new(r::R14, SC_TRAP_SP));
+        self.load_store_ctx(r::RCX);
+        self.asm.load(true, r::RSP, Mem::new(r::RCX, SC_TRAP_SP));
         self.asm.alu_ri(Alu::Sub, true, r::RSP, 8);
         self.asm.ret();
 
@@ -809,7 +842,12 @@ impl X64Masm {
             self.load_arg(ARG_REGS[i], *a);
         }
         self.asm.mov_rr(true, r::RDI, r::R15);
-        self.asm.call_m(Mem::new(r::R14, SC_LIBCALLS + 8 * call as i32));
-        // r15 is callee-saved in the native ABI, so the vmctx survives.
+        self.load_store_ctx(SCRATCH2);
+        self.asm.store(true, Mem::new(SCRATCH2, SC_GAS), GAS);
+        self.asm.call_m(Mem::new(SCRATCH2, SC_LIBCALLS + 8 * call as i32));
+        // r15 is callee-saved in the native ABI, so the vmctx survives; a helper may
+        // charge gas.
+        self.load_store_ctx(SCRATCH2);
+        self.asm.load(true, GAS, Mem::new(SCRATCH2, SC_GAS));
     }
 }
