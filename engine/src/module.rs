@@ -362,9 +362,11 @@ impl Module {
                 bodies.push(body);
             }
         }
+        // Machine code is typically 3-6 times the size of the wasm code.
+        let code_hint = bodies.iter().map(|b| (b.range().end - b.range().start) as usize).sum::<usize>().saturating_mul(4);
         let compiled = match cfg.isa {
             Isa::X64 => compile_module(
-                X64Masm::new(),
+                X64Masm::with_capacity(code_hint),
                 &CompileEnv { metering: cfg.metering, ..meta.compile_env() },
                 &bodies,
                 &analysis.functions,

@@ -18,8 +18,10 @@ use crate::runtime::vmctx::*;
 enum Fixup {
     /// rel32 relative to the end of the field.
     Rel32 { at: usize, label: Label },
-    /// 32-bit offset of the label from `base` (jump tables).
-    Table { at: usize, base: usize, label: Label },
+    /// A jump table of `len` 32-bit entries at `at`, each holding a label number until
+    /// `finish` replaces it by the label's offset from `at` (one fixup per table keeps
+    /// huge `br_table`s at 4 bytes of memory per target).
+    Table { at: usize, len: usize },
 }
 
 /// The x86-64 MacroAssembler over one module's code buffer.
@@ -52,8 +54,15 @@ const GAS: u8 = r::R14;
 impl X64Masm {
     /// A new assembler; emits the entry trampoline first.
     pub fn new() -> X64Masm {
+        Self::with_capacity(0)
+    }
+
+    /// A new assembler whose code buffer starts with room for `bytes` bytes.
+    pub fn with_capacity(bytes: usize) -> X64Masm {
+        let mut asm = Asm::default();
+        asm.buf.reserve(bytes);
         let mut m = X64Masm {
-            asm: Asm::default(),
+            asm,
             labels: Vec::new(),
             fixups: Vec::new(),
             trap_labels: [None; TrapCode::COUNT],
@@ -437,7 +446,10 @@ impl MacroAssembler for X64Masm {
                 RegImm::Reg(s) => self.asm.imul_rr(w, d, s.0),
                 RegImm::Imm(v) => {
                     let v = if w { v as i64 } else { i64::from(v as u32 as i32) };
-                    if v >= i64::from(i32::MIN) && v <= i64::from(i32::MAX) {
+                    if v > 0 && (v as u64).is_power_of_two() {
+                        // Multiplying by 2^k is shifting left by k (wrapping alike).
+                        self.asm.shift_ri(Shift::Shl, w, d, v.trailing_zeros() as u8);
+                    } else if v >= i64::from(i32::MIN) && v <= i64::from(i32::MAX) {
                         self.asm.imul_rri(w, d, d, v as i32);
                     } else {
                         self.asm.mov_ri(SCRATCH, v as u64);
@@ -717,11 +729,11 @@ impl MacroAssembler for X64Masm {
         let table = self.asm.pos();
         let disp = (table - (disp_at + 4)) as u32;
         self.asm.patch_u32(disp_at, disp);
+        self.asm.buf.reserve(4 * targets.len());
         for &t in targets {
-            let at = self.asm.pos();
-            self.asm.u32(0);
-            self.fixups.push(Fixup::Table { at, base: table, label: t });
+            self.asm.u32(t.0);
         }
+        self.fixups.push(Fixup::Table { at: table, len: targets.len() });
     }
 
     fn call_direct(&mut self, func: Label, args_slot: u32) {
@@ -819,10 +831,18 @@ impl MacroAssembler for X64Masm {
                     let rel = target as i64 - (at as i64 + 4);
                     self.asm.patch_u32(at, rel as i32 as u32);
                 }
-                Fixup::Table { at, base, label } => {
-                    let target = self.labels[label.0 as usize].expect("label bound before finish");
-                    let rel = target as i64 - base as i64;
-                    self.asm.patch_u32(at, rel as i32 as u32);
+                Fixup::Table { at, len } => {
+                    for e in (at..at + 4 * len).step_by(4) {
+                        let label = u32::from_le_bytes([
+                            self.asm.buf[e],
+                            self.asm.buf[e + 1],
+                            self.asm.buf[e + 2],
+                            self.asm.buf[e + 3],
+                        ]);
+                        let target = self.labels[label as usize].expect("label bound before finish");
+                        let rel = target as i64 - at as i64;
+                        self.asm.patch_u32(e, rel as i32 as u32);
+                    }
                 }
             }
         }
