@@ -4,12 +4,18 @@
 //! final exported memory and globals must match exactly.
 //!
 //! `KEEL_DIFF_SEEDS=n` runs `n` seeds instead of the default.
+//!
+//! The test runs on every ISA the engine targets (aarch64 under QEMU, see engine/README.md)
+//! and writes a per-seed digest of Keel's outcomes that the run on the other ISA compares
+//! with line by line (`common/digest.rs`).
 
 use arbitrary::Unstructured;
 use keel_engine::{Config, Engine, Error, Extern, Linker, Module, Store, Val};
 use keel_metering::{instrument, InstrumentConfig};
 
 mod common;
+#[path = "common/digest.rs"]
+mod digest;
 use common::{keel_bits, keel_trap_name, wasmi_bits, wasmi_trap_name, Outcome};
 
 /// Gas limit per call; `KEEL_DIFF_GAS` overrides it (small limits probe out-of-gas points).
@@ -110,7 +116,7 @@ fn wasmi_zero(t: &wasmi::ValType) -> wasmi::Val {
 
 /// Runs one module on both engines; returns `None` when the profile rejects it, or
 /// `Some(Err(description))` on a divergence.
-fn run_one(wasm: &[u8], traps_disallowed: bool) -> Option<Result<usize, String>> {
+fn run_one(wasm: &[u8], traps_disallowed: bool, trace: &mut String) -> Option<Result<usize, String>> {
     // --- Keel ---
     let engine = Engine::new(Config { stack_limit: STACK_LIMIT, ..Config::default() }).unwrap();
     let module = match Module::new(&engine, wasm) {
@@ -148,6 +154,7 @@ fn run_one(wasm: &[u8], traps_disallowed: bool) -> Option<Result<usize, String>>
             // unreachable for gas and stack traps.
             if kt == wt || (wt == "unreachable" && matches!(kt, "out-of-gas" | "stack-exhausted")) {
                 INSTANTIATION_TRAPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                trace.push_str(&format!("instantiation trap {kt};"));
                 return Some(Ok(0));
             }
             return Some(Err(format!("instantiation traps differ: keel {kt}, wasmi {wt} ({e})")));
@@ -204,6 +211,7 @@ fn run_one(wasm: &[u8], traps_disallowed: bool) -> Option<Result<usize, String>>
             // miscompile (see `wasmi_select_rem_repro`). The rest of the module's state
             // is no longer comparable.
             WASMI_DIV_BUG.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            trace.push_str(&format!("{name}/{variant}: {keel_out:?} gas {keel_gas}; wasmi div bug"));
             return Some(Ok(calls));
         }
         if keel_out != w_out {
@@ -212,6 +220,7 @@ fn run_one(wasm: &[u8], traps_disallowed: bool) -> Option<Result<usize, String>>
         if keel_gas != w_gas {
             return Some(Err(format!("{name}: gas keel {keel_gas}, wasmi {w_gas} (outcome {keel_out:?})")));
         }
+        trace.push_str(&format!("{name}/{variant}: {keel_out:?} gas {keel_gas};"));
         calls += 1;
     }
 
@@ -238,9 +247,11 @@ fn run_one(wasm: &[u8], traps_disallowed: bool) -> Option<Result<usize, String>>
             _ => {}
         }
     }
-    if kh.finalize() != whh.finalize() {
+    let state = kh.finalize();
+    if state != whh.finalize() {
         return Some(Err("final memory/global state differs".into()));
     }
+    trace.push_str(&format!("state {state}"));
     Some(Ok(calls))
 }
 
@@ -254,13 +265,25 @@ fn differential_against_wasmi_reference() {
     let (mut compared, mut rejected, mut calls) = (0, 0, 0);
     let mut failures = Vec::new();
     let first: u64 = std::env::var("KEEL_DIFF_FIRST").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let mut digest_lines = Vec::new();
     for seed in first..first + seeds {
         let bytes = random_bytes(seed, 16 * 1024);
         let mut u = Unstructured::new(&bytes);
         let config = if seed % 2 == 0 { &plain } else { &no_traps };
-        let Ok(m) = wasm_smith::Module::new(config.clone(), &mut u) else { continue };
+        let Ok(m) = wasm_smith::Module::new(config.clone(), &mut u) else {
+            digest_lines.push(format!("{seed} no module"));
+            continue;
+        };
         let wasm = m.to_bytes();
-        match run_one(&wasm, seed % 2 == 1) {
+        let mut trace = String::new();
+        let result = run_one(&wasm, seed % 2 == 1, &mut trace);
+        let status = match &result {
+            None => "rejected",
+            Some(Ok(_)) => "ok",
+            Some(Err(_)) => "diverged",
+        };
+        digest_lines.push(format!("{seed} {status} {}", blake3::hash(trace.as_bytes())));
+        match result {
             None => rejected += 1,
             Some(Ok(n)) => {
                 compared += 1;
@@ -291,6 +314,16 @@ fn differential_against_wasmi_reference() {
         assert!(compared >= 5_000, "the default run compares at least 5,000 modules ({compared})");
     }
     assert!(failures.is_empty(), "{} divergences", failures.len());
+    let header = format!(
+        "seeds {first}..{} insns {:?} gas {}",
+        first + seeds,
+        std::env::var("KEEL_DIFF_INSNS").ok(),
+        gas()
+    );
+    match digest::record_and_compare("differential", &header, &digest_lines) {
+        Ok(n) => println!("cross-ISA: {n} seeds compared with another ISA's digest"),
+        Err(e) => panic!("cross-ISA digest mismatch: {e}"),
+    }
 }
 
 /// wasmi 2.0.0 miscompiles this shape (found by seed 791): the divisor is
