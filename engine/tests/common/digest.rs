@@ -1,7 +1,7 @@
 //! Per-seed outcome digests shared across instruction sets: a differential run on one ISA
 //! writes one line per seed (a hash of every observable outcome: results and their bits,
 //! trap kinds, gas used, final memory/globals hash) to
-//! `CARGO_TARGET_TMPDIR/keel-digests/<name>.<isa>.txt`, and compares it line by line
+//! `<target-dir>/tmp/keel-digests/<name>.<isa>.txt`, and compares it line by line
 //! with the other ISA's file when that one exists for the same run parameters. The CI
 //! test command runs x86-64 first and then aarch64 (under QEMU), so the aarch64 run
 //! compares against the fresh x86-64 digest explicitly, not only through wasmi.
@@ -10,8 +10,25 @@ use std::path::PathBuf;
 
 use keel_engine::Isa;
 
+/// The digest directory shared by every target of one cargo target directory:
+/// `KEEL_DIGEST_DIR` if set, else `<target-dir>/tmp/keel-digests` (cargo gives a
+/// cross-compiled test `<target-dir>/<triple>/tmp`, so the triple level is skipped).
+fn dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("KEEL_DIGEST_DIR") {
+        return PathBuf::from(d);
+    }
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let triple = tmp.parent().and_then(|p| p.file_name()).and_then(|n| n.to_str()).unwrap_or("");
+    let cross = Isa::ALL.iter().any(|i| triple.starts_with(&format!("{}-", i.name())));
+    let base = match (cross, tmp.parent().and_then(|p| p.parent())) {
+        (true, Some(target_dir)) => target_dir.join("tmp"),
+        _ => tmp,
+    };
+    base.join("keel-digests")
+}
+
 fn path(name: &str, isa: Isa) -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("keel-digests").join(format!("{name}.{}.txt", isa.name()))
+    dir().join(format!("{name}.{}.txt", isa.name()))
 }
 
 /// Writes this ISA's digest (`header` first: the run parameters) and compares it with
