@@ -91,8 +91,10 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             return Err(CompileError::FrameTooLarge { func_index: fa.func_index, slots });
         }
         let regs = masm.allocatable();
-        masm.func_prologue(params, fa.locals, slots as u32);
+        // The deterministic budget is checked before the frame touches native memory: a
+        // frame larger than the remaining guest stack must trap, not write below it.
         masm.stack_enter(fa.frame_cost);
+        masm.func_prologue(params, fa.locals, slots as u32);
         let ret = masm.new_label();
         let mut cg = FuncCodegen {
             masm,
