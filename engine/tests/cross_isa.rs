@@ -79,10 +79,14 @@ fn committed_contracts_compile_deterministically_for_every_isa() {
             assert_eq!(m.code(), twice.code(), "{isa} compilation of {} is not deterministic", path.display());
             sizes[k] += m.code_size();
         }
+        let per: Vec<String> = results.iter().map(|r| r.as_ref().map_or(0, |m| m.code_size()).to_string()).collect();
+        println!("  {}: wasm {} bytes, code {}", path.file_name().unwrap().to_string_lossy(), wasm.len(), per.join(" / "));
         compiled += 1;
     }
     assert!(compiled >= 8, "only {compiled} contracts compiled");
     let line: Vec<String> = Isa::ALL.iter().zip(&sizes).map(|(i, s)| format!("{i} {s} bytes")).collect();
+    let names: Vec<&str> = Isa::ALL.iter().map(|i| i.name()).collect();
+    println!("(code sizes per contract: {})", names.join(" / "));
     println!("{compiled} contracts, total code: {}", line.join(", "));
 }
 
@@ -146,5 +150,56 @@ fn huge_function_runs_through_veneer_islands_like_the_reference() {
         } else {
             assert_eq!(keel, Err(Some(Trap::MemoryOutOfBounds)));
         }
+    }
+}
+
+/// A frame larger than the whole guest stack (100,000 operand-stack slots, 800 KB, plus a
+/// local that the prologue zeroes, against a 144 KB guest stack) must trap
+/// `StackExhausted` from the deterministic budget before the frame touches native memory,
+/// on every ISA.
+#[test]
+fn frame_larger_than_the_guest_stack_traps_before_touching_it() {
+    let n = 100_000usize;
+    let mut body = Vec::with_capacity(2 * n + 16);
+    body.extend_from_slice(&[1, 1, 0x7f]); // one local of type i32
+    for _ in 0..n {
+        body.extend_from_slice(&[0x41, 0x00]); // i32.const 0
+    }
+    for _ in 0..n - 1 {
+        body.push(0x1a); // drop
+    }
+    body.push(0x0b); // end (leaves one i32)
+    let mut wasm = b"\0asm\x01\0\0\0".to_vec();
+    let section = |wasm: &mut Vec<u8>, id: u8, content: &[u8]| {
+        wasm.push(id);
+        leb(wasm, content.len() as u64);
+        wasm.extend_from_slice(content);
+    };
+    section(&mut wasm, 1, &[1, 0x60, 0, 1, 0x7f]); // type: [] -> [i32]
+    section(&mut wasm, 3, &[1, 0]); // one function of type 0
+    section(&mut wasm, 7, &[1, 1, b'f', 0, 0]); // export "f"
+    let mut code = vec![1];
+    leb(&mut code, body.len() as u64);
+    code.extend_from_slice(&body);
+    section(&mut wasm, 10, &code);
+    let cfg = Config { stack_limit: 1_000, host_stack_bytes: 64 << 10, max_host_reentry: 0, ..Config::permissive() };
+    let engine = Engine::new(cfg).unwrap();
+    let module = Module::new(&engine, &wasm).expect("compiles");
+    let mut store = Store::new(&engine, ());
+    store.set_gas_limit(u64::MAX / 2);
+    let inst = Linker::new().instantiate(&mut store, &module).unwrap();
+    let f = inst.get_typed_func::<(), (), i32>(&mut store, "f").unwrap();
+    assert_eq!(f.call(&mut store, ()).map_err(|e| e.trap().cloned()), Err(Some(Trap::StackExhausted)));
+}
+
+fn leb(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
     }
 }
