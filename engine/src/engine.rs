@@ -35,6 +35,16 @@ pub struct Config {
     /// `StackExhausted`, deterministically; each level reserves
     /// [`NATIVE_BYTES_PER_REENTRY`] of native stack for the host frames in between.
     pub max_host_reentry: u32,
+    /// Whether compiled code charges gas (default `true`). With `false` the compiler emits
+    /// no gas checks and operand-dependent operators (`memory.grow`, bulk memory and table
+    /// operators) charge nothing, so gas used stays 0 whatever the gas limit; the
+    /// deterministic stack accounting on function entry and exit stays, because it is what
+    /// keeps guest frames inside the native stack (deep recursion still traps
+    /// `StackExhausted`). For measuring the cost of metering and for trusted,
+    /// non-consensus code only: results are the same as metered execution that does not
+    /// run out of gas. Artifacts record this setting ([`crate::Module::deserialize`]
+    /// refuses a mismatch).
+    pub metering: bool,
 }
 
 /// Native stack reserved per level of host re-entry, bytes.
@@ -50,6 +60,7 @@ impl Default for Config {
             stack_limit: DEFAULT_MAX_STACK_SLOTS,
             host_stack_bytes: 8 << 20,
             max_host_reentry: 256,
+            metering: true,
         }
     }
 }
@@ -59,6 +70,16 @@ impl Config {
     /// testsuite, with everything else default.
     pub fn permissive() -> Config {
         Config { profile: Profile::permissive(), ..Config::default() }
+    }
+
+    /// This configuration with metering switched off (see [`Config::metering`]).
+    ///
+    /// ```
+    /// let config = keel_engine::Config::default().without_metering();
+    /// assert!(!config.metering);
+    /// ```
+    pub fn without_metering(self) -> Config {
+        Config { metering: false, ..self }
     }
 }
 

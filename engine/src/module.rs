@@ -305,6 +305,7 @@ impl ModuleMeta {
             types: self.types.iter().map(|t| (t.params.len() as u32, t.results.len() as u32)).collect(),
             func_types: self.func_types.clone(),
             imported_funcs: self.imported_funcs,
+            metering: true,
         }
     }
 }
@@ -343,7 +344,7 @@ impl std::fmt::Debug for Module {
 }
 
 const MAGIC: &[u8; 8] = b"KEELART\0";
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
 
 impl Module {
     /// Validates `wasm` against the engine's profile, analyzes its metering and compiles
@@ -362,7 +363,7 @@ impl Module {
                 bodies.push(body);
             }
         }
-        let env = meta.compile_env();
+        let env = CompileEnv { metering: cfg.metering, ..meta.compile_env() };
         let compiled = match cfg.isa {
             Isa::X64 => compile_module(X64Masm::new(), &env, &bodies, &analysis.functions, &cfg.cost_table)?,
             Isa::Aarch64 => {
@@ -442,13 +443,14 @@ impl Module {
         put(&mut h, env!("CARGO_PKG_VERSION").as_bytes());
         put(&mut h, cfg.isa.name().as_bytes());
         put(&mut h, engine.inner.features.as_bytes());
+        put(&mut h, if cfg.metering { b"metered" } else { b"unmetered" });
         h.extend_from_slice(&cfg.cost_table.hash());
         h.extend_from_slice(&cfg.profile.hash());
         h
     }
 
     /// Serializes the compiled module: a header (format version, engine version, target
-    /// ISA, CPU features, cost-table hash, profile hash), a blake3 hash of the payload, and
+    /// ISA, CPU features, metering on or off, cost-table hash, profile hash), a blake3 hash of the payload, and
     /// the payload (the wasm bytes, the machine code and function offsets).
     pub fn serialize(&self) -> Vec<u8> {
         let i = &self.inner;
@@ -475,7 +477,7 @@ impl Module {
 
     /// The key under which a compiled artifact of `wasm` may be cached for `engine`: a
     /// blake3 hash of the artifact header fields (engine version, ISA, CPU features,
-    /// cost-table and profile hashes) and of the wasm bytes.
+    /// metering on or off, cost-table and profile hashes) and of the wasm bytes.
     pub fn cache_key(engine: &Engine, wasm: &[u8]) -> [u8; 32] {
         let mut h = blake3::Hasher::new();
         h.update(MAGIC);
@@ -488,7 +490,8 @@ impl Module {
     /// Loads an artifact made by [`Module::serialize`] without recompiling.
     ///
     /// Errors: [`Error::Artifact`] naming the first mismatch: not an artifact, another
-    /// format version, engine version, ISA, CPU feature set, cost table or profile, or a
+    /// format version, engine version, ISA, CPU feature set, metering setting, cost table or
+    /// profile, or a
     /// corrupted payload (hash mismatch, truncation).
     ///
     /// # Safety
@@ -508,7 +511,7 @@ impl Module {
         }
         let expect = Self::header_fields(engine);
         let mut er = Reader { b: &expect, at: 0 };
-        for what in ["engine version", "target ISA", "CPU features"] {
+        for what in ["engine version", "target ISA", "CPU features", "metering"] {
             let want = er.string().ok_or_else(|| bad("internal header"))?;
             let got = r.string().ok_or_else(|| bad("truncated header"))?;
             if want != got {
