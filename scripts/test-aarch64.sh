@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs keel-engine's whole test suite (spec testsuite, differential, cross-ISA, JIT bombs,
-# metering, ...) as a real aarch64 Linux process under user-mode QEMU: the tests are
+# metering, ...) as a real aarch64 Linux process under user-mode QEMU, after the native run
+# (whose differential digest it compares against, see engine/tests/common/digest.rs): the tests are
 # cross-compiled for aarch64-unknown-linux-gnu and .cargo/config.toml makes
 # `qemu-aarch64 -L /usr/aarch64-linux-gnu` their runner (see engine/README.md, "aarch64").
 # scripts/setup.sh installs what this needs. When something is missing, the aarch64 tests
@@ -28,4 +29,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   exit 0
 fi
 echo "aarch64: running keel-engine's tests under qemu-aarch64"
+# The differential test must find the native (x86-64) run's per-seed digest and compare
+# against it: the README test command runs the native tests first.
+export KEEL_DIGEST_REQUIRE=1
 cargo test --release -p keel-engine --target "$target"
+echo "aarch64: keel-engine's tests passed under qemu-aarch64 (outcomes identical to the native run's digest)"

@@ -33,7 +33,8 @@ fn path(name: &str, isa: Isa) -> PathBuf {
 
 /// Writes this ISA's digest (`header` first: the run parameters) and compares it with
 /// every other ISA's digest of the same `name` and `header`. Returns the number of seeds
-/// compared with another ISA (0 when no other digest exists yet), or the differing lines.
+/// compared with another ISA (0 when no other digest exists yet, an error instead when
+/// `KEEL_DIGEST_REQUIRE` is set), or the differing lines.
 pub fn record_and_compare(name: &str, header: &str, lines: &[String]) -> Result<usize, String> {
     let isa = Isa::host().expect("tests run on a supported ISA");
     let mut text = String::new();
@@ -75,6 +76,13 @@ pub fn record_and_compare(name: &str, header: &str, lines: &[String]) -> Result<
         }
         println!("{name}: {} seeds identical to the {} digest", lines.len(), other.name());
         compared += lines.len();
+    }
+    if compared == 0 && std::env::var_os("KEEL_DIGEST_REQUIRE").is_some() {
+        return Err(format!(
+            "KEEL_DIGEST_REQUIRE is set but no other ISA's {name} digest with the same parameters exists in {} \
+             (run the native tests first: cargo test --release -p keel-engine --test {name})",
+            dir().display()
+        ));
     }
     Ok(compared)
 }
