@@ -150,7 +150,7 @@ fn every_instruction_form_disassembles_to_what_was_asked() {
 fn interpret_mov_sequence(lines: &[String]) -> u64 {
     let mut v = 0u64;
     for l in lines {
-        let parts: Vec<&str> = l.split(|c| c == ' ' || c == ',').filter(|s| !s.is_empty()).collect();
+        let parts: Vec<&str> = l.split([' ', ',']).filter(|s| !s.is_empty()).collect();
         let hex = |s: &str| u64::from_str_radix(s.trim_start_matches('#').trim_start_matches("0x"), 16).unwrap();
         match parts[0] {
             // yaxpeax prints movz/movn/orr-immediate with their `mov` alias and the value.

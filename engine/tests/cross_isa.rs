@@ -165,9 +165,7 @@ fn frame_larger_than_the_guest_stack_traps_before_touching_it() {
     for _ in 0..n {
         body.extend_from_slice(&[0x41, 0x00]); // i32.const 0
     }
-    for _ in 0..n - 1 {
-        body.push(0x1a); // drop
-    }
+    body.extend(std::iter::repeat_n(0x1a, n - 1)); // drop
     body.push(0x0b); // end (leaves one i32)
     let mut wasm = b"\0asm\x01\0\0\0".to_vec();
     let section = |wasm: &mut Vec<u8>, id: u8, content: &[u8]| {

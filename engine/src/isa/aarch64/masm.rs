@@ -384,13 +384,13 @@ impl Aarch64Masm {
     }
 
     /// Loads a float operand into `v{vd}`.
-    fn to_fp(&mut self, size: Size, vd: u8, src: u8) {
+    fn load_fp(&mut self, size: Size, vd: u8, src: u8) {
         self.asm.fmov_to_fp(Self::w(size), vd, src);
     }
 
     /// Writes `v0` back to `dst`, canonicalizing NaN when asked (`fcmp v0, v0` is
     /// unordered, setting V, exactly for NaN).
-    fn from_v0(&mut self, size: Size, dst: u8, canon: bool) {
+    fn store_v0(&mut self, size: Size, dst: u8, canon: bool) {
         let w = Self::w(size);
         self.asm.fmov_from_fp(w, dst, 0);
         if canon {
@@ -724,8 +724,8 @@ impl MacroAssembler for Aarch64Masm {
 
     fn float_bin(&mut self, op: FloatBin, size: Size, dst: Reg, rhs: Reg, canon: bool) {
         self.room();
-        self.to_fp(size, 0, dst.0);
-        self.to_fp(size, 1, rhs.0);
+        self.load_fp(size, 0, dst.0);
+        self.load_fp(size, 1, rhs.0);
         let op = match op {
             FloatBin::Add => FpBin::Add,
             FloatBin::Sub => FpBin::Sub,
@@ -733,7 +733,7 @@ impl MacroAssembler for Aarch64Masm {
             FloatBin::Div => FpBin::Div,
         };
         self.asm.fp_bin(op, Self::w(size), 0, 0, 1);
-        self.from_v0(size, dst.0, canon);
+        self.store_v0(size, dst.0, canon);
     }
 
     fn float_un(&mut self, op: FloatUn, size: Size, dst: Reg, canon: bool) {
@@ -761,17 +761,17 @@ impl MacroAssembler for Aarch64Masm {
             FloatUn::ConvertI64S => self.asm.scvtf(w, true, 0, d),
             other => {
                 let fop = un(other).unwrap_or(FpUn::Sqrt);
-                self.to_fp(size, 1, d);
+                self.load_fp(size, 1, d);
                 self.asm.fp_un(fop, w, 0, 1);
             }
         }
-        self.from_v0(size, d, canon);
+        self.store_v0(size, d, canon);
     }
 
     fn float_cmp(&mut self, cc: FloatCmp, size: Size, dst: Reg, rhs: Reg) {
         self.room();
-        self.to_fp(size, 0, dst.0);
-        self.to_fp(size, 1, rhs.0);
+        self.load_fp(size, 0, dst.0);
+        self.load_fp(size, 1, rhs.0);
         self.asm.fcmp(Self::w(size), 0, 1);
         // Unordered sets C and V (N = Z = 0): every condition below is false for it, except
         // Ne.
