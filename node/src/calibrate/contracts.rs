@@ -251,3 +251,31 @@ pub fn measure_contracts(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_pages_reads_the_initial_size() {
+        assert_eq!(memory_pages(&empty_contract(3).unwrap()), 3);
+        assert_eq!(memory_pages(&touch_contract(5).unwrap()), 5);
+        assert_eq!(memory_pages(&wat::parse_str("(module)").unwrap()), 0);
+        assert_eq!(memory_pages(b"not wasm"), 0);
+    }
+
+    #[test]
+    fn scenario_addresses_are_distinct() {
+        let mut seen = Vec::new();
+        for (i, sc) in scenarios().iter().enumerate() {
+            for d in &sc.deploy {
+                let a = scenario_address(i, d.file);
+                assert!(!seen.contains(&a), "{} {}", sc.label, d.file);
+                seen.push(a);
+            }
+        }
+        // The escrow scenario's hard-coded index matches its position.
+        let escrow = scenarios().iter().position(|s| s.label.starts_with("escrow")).unwrap();
+        assert_eq!(escrow, 11);
+    }
+}

@@ -73,7 +73,7 @@ pub const BENCH_GAS_LIMIT: u64 = u64::MAX / 4;
 pub struct Sampling {
     /// Pairs (benchmark, baseline) timed per measurement; the median is kept.
     pub samples: usize,
-    /// Wall time one timed call should take (the iteration count is scaled to reach it).
+    /// Time ([`Clock`]) one timed call should take (the iteration count is scaled to reach it).
     pub target: Duration,
     /// Largest iteration count tried when scaling.
     pub max_iterations: u32,
@@ -108,28 +108,29 @@ pub fn median(v: &mut [f64]) -> f64 {
 /// A compiled benchmark ready to call: its store, and `run(n: i32) -> i64`.
 pub struct Runner<T> {
     store: Store<T>,
-    instance: keel_engine::Instance,
-    run: Option<keel_engine::TypedFunc<i32, i64>>,
+    run: keel_engine::TypedFunc<i32, i64>,
 }
 
 impl<T> Runner<T> {
-    /// Instantiates `module` with `linker` and host data `data`, and finds `run` if exported.
+    /// Instantiates `module` with `linker` and host data `data`, and finds `run`.
     ///
-    /// Errors: [`CalibrateError::Engine`] if instantiation fails.
+    /// Errors: [`CalibrateError::Engine`] if instantiation fails or `run` is missing.
     pub fn new(engine: &Engine, module: &Module, linker: &Linker<T>, data: T) -> Result<Self, CalibrateError> {
         let mut store = Store::new(engine, data);
         store.set_gas_limit(BENCH_GAS_LIMIT);
         let instance = linker.instantiate(&mut store, module).map_err(CalibrateError::engine("instantiate"))?;
-        let run = instance.get_typed_func::<T, i32, i64>(&mut store, "run").ok();
-        Ok(Runner { store, instance, run })
+        let run = instance
+            .get_typed_func::<T, i32, i64>(&mut store, "run")
+            .map_err(CalibrateError::engine("export run"))?;
+        Ok(Runner { store, run })
     }
 
-    /// Calls `run(n)` with a fresh gas limit; returns its wall time and the gas used.
+    /// Calls `run(n)` with a fresh gas limit; returns its time ([`Clock`]) and the gas used.
     ///
     /// Errors: [`CalibrateError::Engine`] if the call traps, [`CalibrateError::Setup`] if
-    /// the module exports no `run`.
+    /// `n` exceeds `i32::MAX`.
     pub fn call(&mut self, n: u32) -> Result<(Duration, u64), CalibrateError> {
-        let run = self.run.ok_or_else(|| CalibrateError::Setup("benchmark module exports no run".into()))?;
+        let run = self.run;
         self.store.set_gas_limit(BENCH_GAS_LIMIT);
         let n = i32::try_from(n).map_err(|_| CalibrateError::Setup("iteration count above i32::MAX".into()))?;
         let start = Clock::now();
@@ -137,41 +138,6 @@ impl<T> Runner<T> {
         let elapsed = start.elapsed();
         std::hint::black_box(out.map_err(CalibrateError::engine("run"))?);
         Ok((elapsed, self.store.gas_used()))
-    }
-
-    /// The store's host data.
-    pub fn data(&self) -> &T {
-        self.store.data()
-    }
-
-    /// The store's host data, mutably.
-    pub fn data_mut(&mut self) -> &mut T {
-        self.store.data_mut()
-    }
-
-    /// Writes `bytes` at `offset` of the instance's exported memory `"memory"`.
-    ///
-    /// Errors: [`CalibrateError::Setup`] without such a memory or out of its bounds.
-    pub fn write_memory(&mut self, offset: u64, bytes: &[u8]) -> Result<(), CalibrateError> {
-        let mem = self
-            .instance
-            .get_memory(&mut self.store, "memory")
-            .ok_or_else(|| CalibrateError::Setup("benchmark module exports no memory".into()))?;
-        mem.write(&mut self.store, offset, bytes).map_err(|t| CalibrateError::Setup(format!("memory write: {t:?}")))
-    }
-
-    /// Calls export `name` (type `[] -> []`) once with gas limit `gas`; returns its wall
-    /// time and outcome (whole contract calls, which may revert or trap).
-    pub fn call_export(&mut self, name: &str, gas: u64) -> Result<(Duration, Result<(), keel_engine::Error>, u64), CalibrateError> {
-        let f = self
-            .instance
-            .get_typed_func::<T, (), ()>(&mut self.store, name)
-            .map_err(CalibrateError::engine("export"))?;
-        self.store.set_gas_limit(gas);
-        let start = Clock::now();
-        let out = f.call(&mut self.store, ());
-        let elapsed = start.elapsed();
-        Ok((elapsed, out, self.store.gas_used()))
     }
 }
 

@@ -97,7 +97,7 @@ impl CalibrateError {
 pub struct CalibrationConfig {
     /// Timed (benchmark, baseline) pairs per measurement; medians are kept.
     pub samples: usize,
-    /// Target wall time of one timed call.
+    /// Target time of one timed call (thread CPU time, see [`measure::Clock`]).
     pub target: Duration,
     /// Units per loop iteration of an operator-class benchmark (the straight-line block).
     pub units: usize,
@@ -473,12 +473,6 @@ fn host_row(
             base: fit::to_gas(m.base_ns + add_base, gas_ns, 1),
             per_byte: fit::to_unit_gas(m.per_byte_ns + add_byte, gas_ns),
         }
-    };
-    // The harness does not run callees: never propose less than the current price.
-    let candidate = if m.name == "call_contract" {
-        HostCost { base: candidate.base.max(cur.base), per_byte: candidate.per_byte.max(cur.per_byte) }
-    } else {
-        candidate
     };
     HostRow { measured: m, current: cur, candidate, ns_per_gas, added }
 }

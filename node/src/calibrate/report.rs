@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use keel_metering::{CostTable, OpClass};
+use keel_metering::CostTable;
 
 use super::{Calibration, CalibrateError, ClassResult, DynamicResult, HostRow, REFERENCE_CLASS, UNDER_PRICED_RATIO};
 
@@ -257,9 +257,9 @@ pub fn markdown(cal: &Calibration) -> String {
     }
 
     let _ = writeln!(s, "\n## Operator classes\n");
-    let _ = writeln!(s, "ns/op is solved from all class benchmarks together (helpers subtracted); \"bench ns/gas\" is a class benchmark taken whole (its unit with helpers, marginal time over marginal gas).\n");
-    let _ = writeln!(s, "| class | current gas | ns/op | ns/gas (current) | ratio to median | bench ns/gas | candidate gas |");
-    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(s, "ns/op is solved from all class benchmarks together (helpers subtracted); \"bench ns/gas\" is a class benchmark taken whole (its unit with helpers, marginal time over marginal gas); \"bench spread\" is the median absolute deviation of its samples relative to their median.\n");
+    let _ = writeln!(s, "| class | current gas | ns/op | ns/gas (current) | ratio to median | bench ns/gas | bench spread | candidate gas |");
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|");
     for c in &cal.classes {
         let (npg, ratio) = match c.ns_per_gas {
             Some(x) => (format!("{x:.4}"), fmt_ratio(x, m)),
@@ -267,12 +267,13 @@ pub fn markdown(cal: &Calibration) -> String {
         };
         let _ = writeln!(
             s,
-            "| {} | {} | {:.3}{} | {npg} | {ratio} | {:.4} | {} |",
+            "| {} | {} | {:.3}{} | {npg} | {ratio} | {:.4} | {:.1}% | {} |",
             c.class.name(),
             c.current_gas,
             c.ns_per_op,
             if c.below_resolution { " (≈0)" } else { "" },
             c.bench_ns_per_gas,
+            if c.timing.ns.abs() > 0.0 { 100.0 * c.timing.mad / c.timing.ns.abs() } else { 0.0 },
             c.candidate_gas
         );
     }
@@ -465,9 +466,4 @@ pub fn write_all(cal: &Calibration, dir: &Path) -> Result<Vec<PathBuf>, Calibrat
     plot(cal, &p)?;
     written.push(p);
     Ok(written)
-}
-
-/// Class names in the report's order (for checks).
-pub fn class_names() -> Vec<&'static str> {
-    OpClass::ALL.iter().map(|c| c.name()).collect()
 }

@@ -39,7 +39,7 @@ pub struct GasArgs {
     /// A fast, noisy run (short samples, short blocks, small state): for smoke tests.
     #[arg(long)]
     pub quick: bool,
-    /// Target wall time of one timed call, milliseconds (default 20, or 0.3 with --quick).
+    /// Target time of one timed call (thread CPU time), milliseconds (default 20, or 0.3 with --quick).
     #[arg(long)]
     pub target_ms: Option<f64>,
     /// Units per straight-line block of an operator-class benchmark (default 1000, or 64

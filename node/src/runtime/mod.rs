@@ -11,7 +11,7 @@
 //!   own gas limit, inside a state checkpoint: writes, transfers and events of a frame that
 //!   reverts or traps are rolled back, with everything it called.
 //! - [`on_executor`] runs work on a thread whose native stack is sized from the engine
-//!   configuration ([`executor_stack_bytes`], arithmetic in `specs/abi.md` §7).
+//!   configuration ([`executor_stack_bytes`], arithmetic in `specs/abi.md` §6).
 //!
 //! ```
 //! use keel_node::runtime::{BlockEnv, CallParams, DeployParams, Runtime};
@@ -368,7 +368,7 @@ pub fn guest_stack_bytes(config: &Config) -> usize {
 /// deterministic budget on this thread's stack. (The engine in fact switches each store to
 /// its own guest stack, so this thread only hosts the runtime; the bound holds either way.)
 /// With the default configuration: 16 × 25.06 MiB + 8 MiB ≈ 409 MiB of address space,
-/// committed only as touched. Arithmetic: `specs/abi.md` §7.
+/// committed only as touched. Arithmetic: `specs/abi.md` §6.
 pub fn executor_stack_bytes(config: &Config) -> usize {
     MAX_CALL_DEPTH.saturating_mul(guest_stack_bytes(config)).saturating_add(RUNTIME_HOST_STACK_BYTES)
 }
