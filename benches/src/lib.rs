@@ -3,6 +3,9 @@
 //!
 //! Every generator is deterministic: the same arguments give the same bytes.
 
+#[cfg(feature = "peers")]
+pub mod peers;
+
 use wasm_encoder::{
     BlockType, CodeSection, ExportKind, ExportSection, Function, FunctionSection, MemorySection,
     MemoryType, Module, TypeSection, ValType,
