@@ -16,24 +16,16 @@ pub struct KeelPeer {
 }
 
 impl KeelPeer {
-    /// Keel with native gas metering (`metered` must be `true` until the engine has a
-    /// switch to compile without it; see [`KeelPeer::unmetered`]), validating against the
+    /// Keel with native gas metering on (`metered`) or off (`Config::without_metering`:
+    /// no gas checks, the deterministic stack accounting stays), validating against the
     /// permissive profile if `permissive`, else the chain profile.
     ///
-    /// Errors: [`PeerError::Unsupported`] for `metered == false`; engine creation errors.
+    /// Errors: engine creation errors.
     pub fn new(metered: bool, permissive: bool) -> Result<KeelPeer, PeerError> {
-        if !metered {
-            return Err(PeerError::Unsupported("keel-engine has no switch to compile without metering"));
-        }
         let config = if permissive { Config::permissive() } else { Config::default() };
+        let config = if metered { config } else { config.without_metering() };
         let engine = Engine::new(config).map_err(|e| PeerError::Compile(e.to_string()))?;
         Ok(KeelPeer { engine, metered })
-    }
-
-    /// Keel without metering, once keel-engine has a configuration switch for it; `None`
-    /// until then.
-    pub fn unmetered(_permissive: bool) -> Result<Option<KeelPeer>, PeerError> {
-        Ok(None)
     }
 }
 

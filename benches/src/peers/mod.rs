@@ -136,10 +136,10 @@ pub const FUEL: u64 = 1 << 60;
 pub fn all_peers(permissive: bool) -> Result<Vec<Box<dyn Peer>>, PeerError> {
     use self::wasmi::WasmiMode;
     use self::wasmtime::Strategy;
-    let mut peers: Vec<Box<dyn Peer>> = vec![Box::new(keel::KeelPeer::new(true, permissive)?)];
-    if let Some(unmetered) = keel::KeelPeer::unmetered(permissive)? {
-        peers.push(Box::new(unmetered));
-    }
+    let mut peers: Vec<Box<dyn Peer>> = vec![
+        Box::new(keel::KeelPeer::new(true, permissive)?),
+        Box::new(keel::KeelPeer::new(false, permissive)?),
+    ];
     for strategy in [Strategy::Cranelift, Strategy::Winch] {
         for fuel in [true, false] {
             peers.push(Box::new(wasmtime::WasmtimePeer::new(strategy, fuel)?));

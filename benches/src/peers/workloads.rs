@@ -5,10 +5,11 @@
 //!   and real-world modules from npm ([`super::real`]).
 //! * Instantiation latency: from the engine's serialized artifact (load + link +
 //!   instantiate), or from the in-memory module for engines without artifacts (wasmi).
-//! * Execution time: the compute kernels (`benches/kernels/*.wat`, export `run(n) -> i64`)
-//!   and the contracts' heavy entry points (`sha2_hasher` SHA-256 chain, `ed25519_verifier`
-//!   `verify_many`), each on a fresh instance per sample, with the work size `n` calibrated
-//!   once on Keel so that one call takes about [`EXEC_TARGET`].
+//! * Execution time: the compute kernels ([`crate::kernels`], `run(n) -> i64` at each
+//!   kernel's `bench_arg`, checked against its independently computed expected values) and
+//!   the contracts' heavy entry points (`sha2_hasher` SHA-256 chain, `ed25519_verifier`
+//!   `verify_many`, with the work size calibrated once on Keel so that one call takes
+//!   about [`EXEC_TARGET`]), each call on a fresh instance.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 use super::measure::{sample, Budget, Stats};
 use super::real::{self, RealInput, REAL_INPUTS};
 use super::{Peer, PeerError};
+use crate::kernels::{self, Kernel};
 use crate::{jit_bomb, large_module, BombShape};
 
 /// Keel's time per call the execution work size is calibrated to.
@@ -40,12 +42,12 @@ pub enum Workload {
     Bomb(BombShape, u32),
     /// A real-world module from npm (index into [`REAL_INPUTS`]): compile only.
     Real(usize),
-    /// A compute kernel `benches/kernels/<name>.wat`: compile, instantiate, execute.
+    /// A compute kernel of [`crate::kernels`], by name: compile, instantiate, execute.
     Kernel(String),
 }
 
 impl Workload {
-    /// Every workload, in table order. Kernels are those present in `benches/kernels/`.
+    /// Every workload, in table order.
     pub fn all() -> Vec<Workload> {
         let mut out: Vec<Workload> = CONTRACTS.iter().map(|c| Workload::Contract(c.to_string())).collect();
         out.push(Workload::Large);
@@ -55,7 +57,7 @@ impl Workload {
             }
         }
         out.extend((0..REAL_INPUTS.len()).map(Workload::Real));
-        out.extend(kernel_names().into_iter().map(Workload::Kernel));
+        out.extend(kernels::ALL.iter().map(|k| Workload::Kernel(k.name.to_string())));
         out
     }
 
@@ -103,7 +105,7 @@ impl Workload {
         match self {
             Workload::Contract(c) if c == "sha2_hasher" => Some(Exec::Sha256Chain),
             Workload::Contract(c) if c == "ed25519_verifier" => Some(Exec::Ed25519VerifyMany),
-            Workload::Kernel(_) => Some(Exec::Kernel),
+            Workload::Kernel(k) => kernel(k).map(Exec::Kernel),
             _ => None,
         }
     }
@@ -121,9 +123,8 @@ impl Workload {
             Workload::Bomb(s, k) => Ok(jit_bomb(*s, *k)),
             Workload::Real(i) => real::fetch(&REAL_INPUTS[*i], &real::cache_dir()),
             Workload::Kernel(k) => {
-                let p = kernels_dir().join(format!("{k}.wat"));
-                let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-                wat::parse_str(&text).map_err(|e| format!("{}: {e}", p.display()))
+                let kernel = kernel(k).ok_or_else(|| format!("no kernel {k}"))?;
+                kernel.wasm().map_err(|e| format!("kernel {k}: {e}"))
             }
         }
     }
@@ -142,34 +143,21 @@ pub fn repo_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// `benches/kernels/`.
-pub fn kernels_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("kernels")
-}
-
-/// Names of the `.wat` kernels in `benches/kernels/`, sorted (none if the folder is absent).
-pub fn kernel_names() -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(kernels_dir()) else { return Vec::new() };
-    let mut names: Vec<String> = entries
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "wat"))
-        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-        .collect();
-    names.sort();
-    names
+/// The kernel named `name`.
+pub fn kernel(name: &str) -> Option<Kernel> {
+    kernels::ALL.iter().find(|k| k.name == name).copied()
 }
 
 /// An execution workload, parameterized by a work size `n`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub enum Exec {
     /// `sha2_hasher.call("sha256", 64 bytes, n rounds)`.
     Sha256Chain,
     /// `ed25519_verifier.call("verify_many", key, 17-byte message, signature, n)`;
     /// must return `n` (every verification succeeds).
     Ed25519VerifyMany,
-    /// Kernel `run(n) -> i64`.
-    Kernel,
+    /// Kernel `run(n) -> i64`, `n` fixed at the kernel's `bench_arg`.
+    Kernel(Kernel),
 }
 
 /// SCALE compact encoding of a length (the call data encoding of `specs/abi.md` §1).
@@ -206,7 +194,16 @@ impl Exec {
         match self {
             Exec::Sha256Chain => 64,
             Exec::Ed25519VerifyMany => 1,
-            Exec::Kernel => 1,
+            Exec::Kernel(k) => k.bench_arg as u64,
+        }
+    }
+
+    /// The fixed work size, for workloads that are not calibrated (kernels: their work
+    /// does not grow linearly in `n` for all of them).
+    pub fn fixed_n(self) -> Option<u64> {
+        match self {
+            Exec::Kernel(k) => Some(k.bench_arg as u64),
+            _ => None,
         }
     }
 
@@ -230,7 +227,7 @@ impl Exec {
                 input.extend_from_slice(&(n as u32).to_le_bytes());
                 ("call", input, vec![])
             }
-            Exec::Kernel => ("run", Vec::new(), vec![n as i64]),
+            Exec::Kernel(_) => ("run", Vec::new(), vec![n as i64]),
         }
     }
 
@@ -249,6 +246,12 @@ impl Exec {
             Exec::Sha256Chain if !fingerprint.starts_with("ret=") || fingerprint.len() != 4 + 64 => {
                 Err(format!("sha256 returned {fingerprint}, expected 32 bytes"))
             }
+            Exec::Kernel(k) => match k.expected.iter().find(|(arg, _)| *arg as u64 == n) {
+                Some((_, want)) if fingerprint != format!("results={:?}", [*want]) => {
+                    Err(format!("{}: run({n}) gave {fingerprint}, expected {want}", k.name))
+                }
+                _ => Ok(()),
+            },
             _ => Ok(()),
         }
     }
@@ -413,7 +416,7 @@ pub fn measure_cell(peer: &mut dyn Peer, w: &Workload, n: Option<u64>, budget: B
         });
     }
     if let Some(exec) = exec {
-        let n = match n {
+        let n = match n.or(exec.fixed_n()) {
             Some(n) => n,
             None => match calibrate(module.as_ref(), exec) {
                 Ok(n) => n,
