@@ -7,6 +7,7 @@ use wasmparser::{ExternalKind, Parser, Payload, TypeRef};
 use crate::compiler::{compile_module, CompileEnv};
 use crate::engine::Engine;
 use crate::error::Error;
+use crate::isa::aarch64::masm::Aarch64Masm;
 use crate::isa::x64::masm::X64Masm;
 use crate::isa::Isa;
 use crate::runtime::code::CodeMemory;
@@ -362,16 +363,16 @@ impl Module {
                 bodies.push(body);
             }
         }
+        let env = CompileEnv { metering: cfg.metering, ..meta.compile_env() };
         // Machine code is typically 3-6 times the size of the wasm code.
         let code_hint = bodies.iter().map(|b| (b.range().end - b.range().start) as usize).sum::<usize>().saturating_mul(4);
         let compiled = match cfg.isa {
-            Isa::X64 => compile_module(
-                X64Masm::with_capacity(code_hint),
-                &CompileEnv { metering: cfg.metering, ..meta.compile_env() },
-                &bodies,
-                &analysis.functions,
-                &cfg.cost_table,
-            )?,
+            Isa::X64 => {
+                compile_module(X64Masm::with_capacity(code_hint), &env, &bodies, &analysis.functions, &cfg.cost_table)?
+            }
+            Isa::Aarch64 => {
+                compile_module(Aarch64Masm::new(), &env, &bodies, &analysis.functions, &cfg.cost_table)?
+            }
         };
         let max = info.memory_maximum_pages.unwrap_or(cfg.profile.limits.max_memory_pages);
         Module::from_parts(engine, wasm.to_vec(), meta, &compiled.code, compiled.functions, compiled.trampoline, max)
@@ -386,7 +387,11 @@ impl Module {
         trampoline: u32,
         memory_max_pages: u64,
     ) -> Result<Module, Error> {
-        let code = CodeMemory::new(code).map_err(Error::Engine)?;
+        let code = if engine.can_execute() {
+            CodeMemory::new(code).map_err(Error::Engine)?
+        } else {
+            CodeMemory::inert(code)
+        };
         let type_ids = meta.types.iter().map(|t| engine.intern(t)).collect();
         Ok(Module {
             inner: Arc::new(ModuleInner {
@@ -415,6 +420,16 @@ impl Module {
     /// The module's exports: name and kind/index.
     pub fn exports(&self) -> impl Iterator<Item = (&str, ExportIndex)> {
         self.inner.meta.exports.iter().map(|(n, i)| (n.as_str(), *i))
+    }
+
+    /// The instruction set this module's code is for.
+    pub fn isa(&self) -> crate::Isa {
+        self.inner.engine.inner.config.isa
+    }
+
+    /// The generated machine code (position-independent; the entry trampoline first).
+    pub fn code(&self) -> &[u8] {
+        self.inner.code.bytes()
     }
 
     /// Size of the generated machine code, bytes.

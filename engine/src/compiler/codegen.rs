@@ -59,7 +59,7 @@ pub fn compile_module<M: MacroAssembler>(
             .ok_or_else(|| CompileError::Internal("function without a type".into()))?;
         FuncCodegen::compile(&mut masm, env, &labels, body, fa, ty, costs)?;
     }
-    Ok(masm.finish(offsets))
+    masm.finish(offsets)
 }
 
 /// Frame size limit (slots): keeps every displacement far inside 32 bits.
@@ -136,6 +136,9 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         }
         let regs = masm.allocatable();
         let pinned = pick_local_regs(regs, &fa.local_weights);
+        // The deterministic budget is checked before the frame touches native memory: a
+        // frame larger than the remaining guest stack must trap, not write below it.
+        masm.stack_enter(fa.frame_cost);
         masm.func_prologue(params, fa.locals, slots as u32);
         for &(i, r) in &pinned {
             if i < fa.params {
@@ -144,7 +147,6 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 masm.mov_imm(r, 0);
             }
         }
-        masm.stack_enter(fa.frame_cost);
         let ret = masm.new_label();
         let mut cg = FuncCodegen {
             masm,

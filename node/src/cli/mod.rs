@@ -3,6 +3,7 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+pub mod bench;
 pub mod demo;
 pub mod engine;
 pub mod metering;
@@ -33,6 +34,8 @@ pub enum Command {
     /// The main job, as far as it exists: validate, analyze, instrument and compile every
     /// contract under a directory and print a report.
     Demo(demo::DemoArgs),
+    /// Benchmarks: `keel bench gas` calibrates the gas schedule on this machine.
+    Bench(bench::BenchArgs),
 }
 
 /// Runs a parsed command line.
@@ -44,5 +47,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Demo(a) => demo::demo(a),
         Command::Run(a) => engine::run(a),
         Command::Compile(a) => engine::compile(a),
+        Command::Bench(a) => bench::bench(a),
     }
 }

@@ -794,7 +794,7 @@ impl MacroAssembler for X64Masm {
         self.jump(l);
     }
 
-    fn finish(mut self, functions: Vec<u32>) -> CompiledCode {
+    fn finish(mut self, functions: Vec<u32>) -> Result<CompiledCode, crate::error::CompileError> {
         // Shared trap stubs.
         let common = self.new_label();
         for code in TrapCode::ALL {
@@ -846,7 +846,7 @@ impl MacroAssembler for X64Masm {
                 }
             }
         }
-        CompiledCode { code: self.asm.buf, trampoline: self.trampoline, functions }
+        Ok(CompiledCode { code: self.asm.buf, trampoline: self.trampoline, functions })
     }
 
     fn offset(&self) -> u32 {
