@@ -422,6 +422,12 @@ impl Module {
         self.inner.meta.exports.iter().map(|(n, i)| (n.as_str(), *i))
     }
 
+    /// The module's memory (defined or imported): initial and maximum size in 64 KiB
+    /// pages; `None` without one.
+    pub fn memory(&self) -> Option<MemoryType> {
+        self.inner.meta.memory
+    }
+
     /// The instruction set this module's code is for.
     pub fn isa(&self) -> crate::Isa {
         self.inner.engine.inner.config.isa
