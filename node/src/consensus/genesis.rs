@@ -39,6 +39,7 @@ pub enum GenesisError {
 /// An initial balance. TOML: `{ address = "<64 hex digits>", balance = "1000000" }`
 /// (balance as a decimal string: TOML integers stop at 2^63).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GenesisBalance {
     /// Account address, 64 hex digits (optionally `0x`-prefixed).
     pub address: String,
