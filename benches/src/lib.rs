@@ -1,7 +1,10 @@
 //! Module generators shared by Keel's benchmarks: the JIT-bomb shapes (inputs that make
 //! compilers superlinear) at any scale, and a large module of ordinary code.
 //!
-//! Every generator is deterministic: the same arguments give the same bytes.
+//! Every generator is deterministic: the same arguments give the same bytes. The compute
+//! kernels of the execution benchmarks are in [`kernels`].
+
+pub mod kernels;
 
 use wasm_encoder::{
     BlockType, CodeSection, ExportKind, ExportSection, Function, FunctionSection, MemorySection,

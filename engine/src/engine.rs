@@ -18,7 +18,8 @@ use crate::values::FuncType;
 /// ```
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Target instruction set (must be the host's to execute).
+    /// Target instruction set. Any host compiles for any [`Isa`]; modules run only when
+    /// it is the host's ([`Engine::can_execute`]).
     pub isa: Isa,
     /// Gas schedule.
     pub cost_table: CostTable,
@@ -34,6 +35,16 @@ pub struct Config {
     /// `StackExhausted`, deterministically; each level reserves
     /// [`NATIVE_BYTES_PER_REENTRY`] of native stack for the host frames in between.
     pub max_host_reentry: u32,
+    /// Whether compiled code charges gas (default `true`). With `false` the compiler emits
+    /// no gas checks and operand-dependent operators (`memory.grow`, bulk memory and table
+    /// operators) charge nothing, so gas used stays 0 whatever the gas limit; the
+    /// deterministic stack accounting on function entry and exit stays, because it is what
+    /// keeps guest frames inside the native stack (deep recursion still traps
+    /// `StackExhausted`). For measuring the cost of metering and for trusted,
+    /// non-consensus code only: results are the same as metered execution that does not
+    /// run out of gas. Artifacts record this setting ([`crate::Module::deserialize`]
+    /// refuses a mismatch).
+    pub metering: bool,
 }
 
 /// Native stack reserved per level of host re-entry, bytes.
@@ -49,6 +60,7 @@ impl Default for Config {
             stack_limit: DEFAULT_MAX_STACK_SLOTS,
             host_stack_bytes: 8 << 20,
             max_host_reentry: 256,
+            metering: true,
         }
     }
 }
@@ -58,6 +70,16 @@ impl Config {
     /// testsuite, with everything else default.
     pub fn permissive() -> Config {
         Config { profile: Profile::permissive(), ..Config::default() }
+    }
+
+    /// This configuration with metering switched off (see [`Config::metering`]).
+    ///
+    /// ```
+    /// let config = keel_engine::Config::default().without_metering();
+    /// assert!(!config.metering);
+    /// ```
+    pub fn without_metering(self) -> Config {
+        Config { metering: false, ..self }
     }
 }
 
@@ -70,6 +92,8 @@ pub const NATIVE_BYTES_PER_SLOT: usize = 16;
 pub(crate) struct EngineInner {
     pub(crate) config: Config,
     pub(crate) features: String,
+    /// Whether the target ISA is the host's (compiled code can run here).
+    pub(crate) executable: bool,
     types: Mutex<(HashMap<FuncType, u32>, Vec<FuncType>)>,
 }
 
@@ -100,29 +124,31 @@ impl Default for Engine {
 impl Engine {
     /// Creates an engine.
     ///
-    /// Errors: [`Error::Engine`] when `config.isa` is not the host's or the CPU lacks a
-    /// required feature.
+    /// An engine whose `config.isa` is not the host's is a cross-compiler: its modules
+    /// can be compiled, inspected and serialized (the artifact records the target ISA and
+    /// the CPU features the code needs), but instantiating one fails with
+    /// [`Error::Engine`].
+    ///
+    /// Errors: [`Error::Engine`] when the stack settings are out of range, or when
+    /// `config.isa` is the host's and the CPU lacks a required feature.
     pub fn new(config: Config) -> Result<Engine, Error> {
-        if Isa::host() != Some(config.isa) {
-            return Err(Error::Engine(format!(
-                "target ISA {} cannot execute on this host",
-                config.isa.name()
-            )));
-        }
         let max_slots = (1u64 << 30) / NATIVE_BYTES_PER_SLOT as u64;
         if config.stack_limit > max_slots || config.max_host_reentry > 65_536 {
             return Err(Error::Engine(format!(
                 "stack_limit must be at most {max_slots} slots and max_host_reentry at most 65536"
             )));
         }
-        let features = config
-            .isa
-            .check_features()
-            .map_err(|f| Error::Engine(format!("CPU feature {f} required")))?;
+        let executable = config.isa.is_host();
+        let features = if executable {
+            config.isa.check_features().map_err(|f| Error::Engine(format!("CPU feature {f} required")))?
+        } else {
+            config.isa.required_features()
+        };
         Ok(Engine {
             inner: Arc::new(EngineInner {
                 config,
                 features,
+                executable,
                 types: Mutex::new((HashMap::new(), Vec::new())),
             }),
         })
@@ -131,6 +157,13 @@ impl Engine {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// Whether this engine's code can run on this machine (its target ISA is the host's
+    /// and the CPU has the features the code needs). A cross-compiling engine returns
+    /// false.
+    pub fn can_execute(&self) -> bool {
+        self.inner.executable
     }
 
     /// Whether two handles are the same engine.

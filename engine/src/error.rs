@@ -99,6 +99,9 @@ pub enum CompileError {
         /// Slots needed.
         slots: u64,
     },
+    /// The generated code exceeds what the target ISA's branches can reach (bytes of code).
+    #[error("generated code of {0} bytes exceeds the target's branch range")]
+    CodeTooLarge(usize),
     /// The body could not be read.
     #[error("malformed function body: {0}")]
     Malformed(String),

@@ -90,6 +90,24 @@ pub enum IntCmp {
     GeU,
 }
 
+impl IntCmp {
+    /// The comparison that holds exactly when `self` does not.
+    pub fn negate(self) -> IntCmp {
+        match self {
+            IntCmp::Eq => IntCmp::Ne,
+            IntCmp::Ne => IntCmp::Eq,
+            IntCmp::LtS => IntCmp::GeS,
+            IntCmp::GeS => IntCmp::LtS,
+            IntCmp::LtU => IntCmp::GeU,
+            IntCmp::GeU => IntCmp::LtU,
+            IntCmp::GtS => IntCmp::LeS,
+            IntCmp::LeS => IntCmp::GtS,
+            IntCmp::GtU => IntCmp::LeU,
+            IntCmp::LeU => IntCmp::GtU,
+        }
+    }
+}
+
 /// One-operand integer operations (`dst = op dst`).
 #[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -351,6 +369,13 @@ pub trait MacroAssembler {
     fn jump(&mut self, target: Label);
     /// Jumps when `cond` (i32) is nonzero (`if_nonzero`) or zero.
     fn branch(&mut self, cond: Reg, if_nonzero: bool, target: Label);
+    /// Jumps to `target` when `lhs cc rhs` holds. `lhs` may be clobbered. The default
+    /// computes the comparison into `lhs` and branches on it; an ISA overrides it with a
+    /// compare-and-branch.
+    fn branch_cmp(&mut self, cc: IntCmp, size: Size, lhs: Reg, rhs: RegImm, target: Label) {
+        self.int_cmp(cc, size, lhs, rhs);
+        self.branch(lhs, true, target);
+    }
     /// Jumps to `targets[index]`, or `default` when `index >= targets.len()` (index is u32).
     fn br_table(&mut self, index: Reg, targets: &[Label], default: Label);
     /// Calls a function of this module; arguments and results at `args_slot..`.
@@ -365,7 +390,10 @@ pub trait MacroAssembler {
     fn trap(&mut self, code: TrapCode);
 
     /// Emits the shared stubs and resolves every label; consumes the assembler.
-    fn finish(self, functions: Vec<u32>) -> CompiledCode;
+    ///
+    /// Errors: [`crate::error::CompileError::CodeTooLarge`] when a branch cannot reach its
+    /// target within the ISA's branch range.
+    fn finish(self, functions: Vec<u32>) -> Result<CompiledCode, crate::error::CompileError>;
     /// Current code offset.
     fn offset(&self) -> u32;
 }

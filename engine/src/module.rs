@@ -7,6 +7,7 @@ use wasmparser::{ExternalKind, Parser, Payload, TypeRef};
 use crate::compiler::{compile_module, CompileEnv};
 use crate::engine::Engine;
 use crate::error::Error;
+use crate::isa::aarch64::masm::Aarch64Masm;
 use crate::isa::x64::masm::X64Masm;
 use crate::isa::Isa;
 use crate::runtime::code::CodeMemory;
@@ -304,6 +305,7 @@ impl ModuleMeta {
             types: self.types.iter().map(|t| (t.params.len() as u32, t.results.len() as u32)).collect(),
             func_types: self.func_types.clone(),
             imported_funcs: self.imported_funcs,
+            metering: true,
         }
     }
 }
@@ -342,7 +344,7 @@ impl std::fmt::Debug for Module {
 }
 
 const MAGIC: &[u8; 8] = b"KEELART\0";
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
 
 impl Module {
     /// Validates `wasm` against the engine's profile, analyzes its metering and compiles
@@ -361,14 +363,12 @@ impl Module {
                 bodies.push(body);
             }
         }
+        let env = CompileEnv { metering: cfg.metering, ..meta.compile_env() };
         let compiled = match cfg.isa {
-            Isa::X64 => compile_module(
-                X64Masm::new(),
-                &meta.compile_env(),
-                &bodies,
-                &analysis.functions,
-                &cfg.cost_table,
-            )?,
+            Isa::X64 => compile_module(X64Masm::new(), &env, &bodies, &analysis.functions, &cfg.cost_table)?,
+            Isa::Aarch64 => {
+                compile_module(Aarch64Masm::new(), &env, &bodies, &analysis.functions, &cfg.cost_table)?
+            }
         };
         let max = info.memory_maximum_pages.unwrap_or(cfg.profile.limits.max_memory_pages);
         Module::from_parts(engine, wasm.to_vec(), meta, &compiled.code, compiled.functions, compiled.trampoline, max)
@@ -383,7 +383,11 @@ impl Module {
         trampoline: u32,
         memory_max_pages: u64,
     ) -> Result<Module, Error> {
-        let code = CodeMemory::new(code).map_err(Error::Engine)?;
+        let code = if engine.can_execute() {
+            CodeMemory::new(code).map_err(Error::Engine)?
+        } else {
+            CodeMemory::inert(code)
+        };
         let type_ids = meta.types.iter().map(|t| engine.intern(t)).collect();
         Ok(Module {
             inner: Arc::new(ModuleInner {
@@ -414,6 +418,16 @@ impl Module {
         self.inner.meta.exports.iter().map(|(n, i)| (n.as_str(), *i))
     }
 
+    /// The instruction set this module's code is for.
+    pub fn isa(&self) -> crate::Isa {
+        self.inner.engine.inner.config.isa
+    }
+
+    /// The generated machine code (position-independent; the entry trampoline first).
+    pub fn code(&self) -> &[u8] {
+        self.inner.code.bytes()
+    }
+
     /// Size of the generated machine code, bytes.
     pub fn code_size(&self) -> usize {
         self.inner.code.bytes().len()
@@ -429,13 +443,14 @@ impl Module {
         put(&mut h, env!("CARGO_PKG_VERSION").as_bytes());
         put(&mut h, cfg.isa.name().as_bytes());
         put(&mut h, engine.inner.features.as_bytes());
+        put(&mut h, if cfg.metering { b"metered" } else { b"unmetered" });
         h.extend_from_slice(&cfg.cost_table.hash());
         h.extend_from_slice(&cfg.profile.hash());
         h
     }
 
     /// Serializes the compiled module: a header (format version, engine version, target
-    /// ISA, CPU features, cost-table hash, profile hash), a blake3 hash of the payload, and
+    /// ISA, CPU features, metering on or off, cost-table hash, profile hash), a blake3 hash of the payload, and
     /// the payload (the wasm bytes, the machine code and function offsets).
     pub fn serialize(&self) -> Vec<u8> {
         let i = &self.inner;
@@ -462,7 +477,7 @@ impl Module {
 
     /// The key under which a compiled artifact of `wasm` may be cached for `engine`: a
     /// blake3 hash of the artifact header fields (engine version, ISA, CPU features,
-    /// cost-table and profile hashes) and of the wasm bytes.
+    /// metering on or off, cost-table and profile hashes) and of the wasm bytes.
     pub fn cache_key(engine: &Engine, wasm: &[u8]) -> [u8; 32] {
         let mut h = blake3::Hasher::new();
         h.update(MAGIC);
@@ -475,7 +490,8 @@ impl Module {
     /// Loads an artifact made by [`Module::serialize`] without recompiling.
     ///
     /// Errors: [`Error::Artifact`] naming the first mismatch: not an artifact, another
-    /// format version, engine version, ISA, CPU feature set, cost table or profile, or a
+    /// format version, engine version, ISA, CPU feature set, metering setting, cost table or
+    /// profile, or a
     /// corrupted payload (hash mismatch, truncation).
     ///
     /// # Safety
@@ -495,7 +511,7 @@ impl Module {
         }
         let expect = Self::header_fields(engine);
         let mut er = Reader { b: &expect, at: 0 };
-        for what in ["engine version", "target ISA", "CPU features"] {
+        for what in ["engine version", "target ISA", "CPU features", "metering"] {
             let want = er.string().ok_or_else(|| bad("internal header"))?;
             let got = r.string().ok_or_else(|| bad("truncated header"))?;
             if want != got {

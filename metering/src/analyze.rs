@@ -62,6 +62,12 @@ pub struct FunctionAnalysis {
     pub operator_count: u32,
     /// The charges, in increasing `op_index` order.
     pub charges: Vec<BlockCharge>,
+    /// How much each local (parameters first, then declared locals) is used: every
+    /// `local.get`, `local.set` and `local.tee` in reachable code counts
+    /// `8^loop_depth` (loop nesting capped at 4), saturating. A register-allocation hint
+    /// for compilers; it has no bearing on gas. Empty when computed by
+    /// [`crate::validate`] (only [`crate::analyze`] fills it).
+    pub local_weights: Vec<u32>,
 }
 
 impl FunctionAnalysis {
@@ -95,8 +101,13 @@ impl ModuleAnalysis {
 pub(crate) struct FunctionWalker<'c> {
     costs: Option<&'c CostTable>,
     max_nesting: u32,
-    /// Reachability at entry of each open control frame (the function frame included).
-    frames: Vec<bool>,
+    /// Reachability at entry of each open control frame (the function frame included),
+    /// and whether the frame is a `loop`.
+    frames: Vec<(bool, bool)>,
+    /// Open `loop` frames.
+    loop_depth: u32,
+    /// See [`FunctionAnalysis::local_weights`].
+    local_weights: Vec<u32>,
     reachable: bool,
     /// The open block: (first op index, its offset, gas so far).
     open: Option<(u32, u32, u64)>,
@@ -118,6 +129,8 @@ impl<'c> FunctionWalker<'c> {
             costs,
             max_nesting,
             frames: Vec::new(),
+            loop_depth: 0,
+            local_weights: Vec::new(),
             reachable: true,
             open: None,
             charges: Vec::new(),
@@ -127,12 +140,15 @@ impl<'c> FunctionWalker<'c> {
         let mut reader = body.get_binary_reader();
         validator.read_locals(&mut reader).map_err(ValidationError::from_wasmparser)?;
         let locals = validator.len_locals().saturating_sub(params);
+        if costs.is_some() {
+            w.local_weights = vec![0; validator.len_locals() as usize];
+        }
         // Operators are decoded under the profile's features (the default reader decodes
         // every proposal's encodings, overlong memory indices included).
         let mut ops_reader = reader;
         ops_reader.set_features(*validator.features());
         let mut ops = wasmparser::OperatorsReader::new(ops_reader);
-        w.frames.push(true);
+        w.frames.push((true, false));
         while !ops.eof() {
             let offset = ops.original_position();
             let op = ops.read().map_err(ValidationError::from_wasmparser)?;
@@ -154,6 +170,7 @@ impl<'c> FunctionWalker<'c> {
             frame_cost,
             operator_count: w.op_index,
             charges: w.charges,
+            local_weights: w.local_weights,
         })
     }
 
@@ -173,21 +190,39 @@ impl<'c> FunctionWalker<'c> {
                 // operator without one would be a bug in `OpClass::of`, priced as a branch.
                 let class = OpClass::of(op).unwrap_or(OpClass::Branch);
                 open.2 = open.2.saturating_add(costs.class_cost(class));
+                if let Operator::LocalGet { local_index }
+                | Operator::LocalSet { local_index }
+                | Operator::LocalTee { local_index } = *op
+                {
+                    if let Some(w) = self.local_weights.get_mut(local_index as usize) {
+                        *w = w.saturating_add(1 << (3 * self.loop_depth.min(4)));
+                    }
+                }
             }
         }
         match op {
-            Operator::Block { .. } => self.push_frame(offset)?,
-            Operator::Loop { .. } | Operator::If { .. } => {
-                self.push_frame(offset)?;
+            Operator::Block { .. } | Operator::If { .. } => {
+                self.push_frame(offset, false)?;
+                if matches!(op, Operator::If { .. }) {
+                    self.close();
+                }
+            }
+            Operator::Loop { .. } => {
+                self.push_frame(offset, true)?;
+                self.loop_depth += 1;
                 self.close();
             }
             Operator::Else => {
                 self.close();
-                self.reachable = self.frames.last().copied().unwrap_or(false);
+                self.reachable = self.frames.last().map_or(false, |f| f.0);
             }
             Operator::End => {
                 self.close();
-                self.reachable = self.frames.pop().unwrap_or(false);
+                let (reachable, is_loop) = self.frames.pop().unwrap_or((false, false));
+                self.reachable = reachable;
+                if is_loop {
+                    self.loop_depth = self.loop_depth.saturating_sub(1);
+                }
             }
             Operator::BrIf { .. } => self.close(),
             Operator::Br { .. } | Operator::BrTable { .. } | Operator::Return | Operator::Unreachable => {
@@ -199,7 +234,7 @@ impl<'c> FunctionWalker<'c> {
         Ok(())
     }
 
-    fn push_frame(&mut self, offset: u32) -> Result<(), ValidationError> {
+    fn push_frame(&mut self, offset: u32, is_loop: bool) -> Result<(), ValidationError> {
         // The function's own frame is not counted as nesting.
         let depth = self.frames.len() as u64;
         if depth > u64::from(self.max_nesting) {
@@ -210,7 +245,7 @@ impl<'c> FunctionWalker<'c> {
                 offset: Some(u64::from(offset)),
             });
         }
-        self.frames.push(self.reachable);
+        self.frames.push((self.reachable, is_loop));
         Ok(())
     }
 }

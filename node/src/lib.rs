@@ -3,6 +3,7 @@
 //! node service ([`validator`]), JSON-RPC ([`rpc`]), block replay ([`replay`]), the local
 //! devnet ([`devnet`]) and the `keel` command line ([`cli`]).
 
+pub mod calibrate;
 pub mod chain;
 pub mod cli;
 pub mod consensus;
@@ -11,5 +12,6 @@ pub mod mempool;
 pub mod net;
 pub mod replay;
 pub mod rpc;
+pub mod runtime;
 pub mod state;
 pub mod validator;

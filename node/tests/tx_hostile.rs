@@ -95,9 +95,11 @@ fn wrong_nonce_and_unaffordable_gas_are_rejected() {
     // Unknown sender (no balance).
     let stranger = Transaction { sender: who(5), ..tx(0, 20_000, 1, 5) }.sign(&key(5));
     rejected(&db, stranger, |e| matches!(e, TxError::InsufficientBalance { available: 0, .. }));
-    // Not yet supported actions.
-    let deploy = Transaction { action: TxAction::Deploy { code: vec![0; 8], input: vec![], value: 0 }, ..tx(0, 20_000, 1, 0) };
-    rejected(&db, deploy.sign(&key(1)), |e| matches!(e, TxError::Unsupported(_)));
+    // A Deploy's gas limit must cover its intrinsic gas (base + per code byte).
+    let deploy = Transaction { action: TxAction::Deploy { code: vec![0; 8], input: vec![], value: 0 }, ..tx(0, 10_399, 1, 0) };
+    rejected(&db, deploy.sign(&key(1)), |e| {
+        matches!(e, TxError::GasLimitTooLow { required, got: 10_399 } if *required == TX_BASE_GAS + 8 * DEPLOY_CODE_GAS_PER_BYTE)
+    });
 
     // A block whose second transaction is invalid commits nothing.
     let ok = tx(0, 10_000, 1, 990_000).sign(&key(1));

@@ -27,6 +27,9 @@ pub struct CompileEnv {
     pub func_types: Vec<u32>,
     /// Number of imported functions.
     pub imported_funcs: u32,
+    /// Whether to emit gas charges (block charges and operand-dependent unit costs).
+    /// The deterministic stack accounting is emitted either way.
+    pub metering: bool,
 }
 
 /// Compiles every defined function. `bodies` and `analyses` are in definition order.
@@ -56,11 +59,39 @@ pub fn compile_module<M: MacroAssembler>(
             .ok_or_else(|| CompileError::Internal("function without a type".into()))?;
         FuncCodegen::compile(&mut masm, env, &labels, body, fa, ty, costs)?;
     }
-    Ok(masm.finish(offsets))
+    masm.finish(offsets)
 }
 
 /// Frame size limit (slots): keeps every displacement far inside 32 bits.
 const MAX_FRAME_SLOTS: u64 = 1 << 24;
+
+/// Allocatable registers always left to the value stack when locals take registers.
+const MIN_STACK_REGS: usize = 4;
+
+/// Marks a local without a register in [`FuncCodegen::local_regs`].
+const NO_REG: u8 = u8::MAX;
+
+/// Picks the locals that live in registers: the heaviest by
+/// [`FunctionAnalysis::local_weights`] (ties to the lower index), as many as the registers
+/// beyond [`MIN_STACK_REGS`] allow, never a local that is not used. Returns
+/// `(local index, register)` pairs; O(locals × registers).
+fn pick_local_regs(regs: &[Reg], weights: &[u32]) -> Vec<(u32, Reg)> {
+    let n = regs.len().saturating_sub(MIN_STACK_REGS);
+    let mut chosen: Vec<(u32, u32)> = Vec::with_capacity(n + 1);
+    for (i, &w) in weights.iter().enumerate() {
+        if w == 0 {
+            continue;
+        }
+        // Insertion into a list sorted by descending weight, of at most n entries.
+        let at = chosen.iter().position(|&(_, cw)| w > cw).unwrap_or(chosen.len());
+        if at < n {
+            chosen.insert(at, (i as u32, w));
+            chosen.truncate(n);
+        }
+    }
+    // Registers are taken from the end of the allocatable list.
+    chosen.iter().zip(regs.iter().rev()).map(|(&(i, _), &r)| (i, r)).collect()
+}
 
 struct FuncCodegen<'a, M: MacroAssembler> {
     masm: &'a mut M,
@@ -72,6 +103,23 @@ struct FuncCodegen<'a, M: MacroAssembler> {
     reachable: bool,
     /// Nesting depth of blocks opened in unreachable code.
     dead_depth: u32,
+    /// Register of each local (hardware number), or [`NO_REG`]: a local with a register
+    /// lives there for the whole function; its slot is only a save area across calls.
+    local_regs: Vec<u8>,
+    /// The `(local, register)` pairs of `local_regs`.
+    pinned: Vec<(u32, Reg)>,
+    /// A comparison not emitted yet, whose i32 result is the top entry (`Val::Reg(lhs)`).
+    /// Only `br_if`, `if` and `i32.eqz` see it; every other operator emits it first.
+    pending: Option<PendingCmp>,
+}
+
+/// An integer comparison whose emission is deferred (see [`FuncCodegen::cmp`]).
+#[derive(Debug, Clone, Copy)]
+struct PendingCmp {
+    cc: IntCmp,
+    size: Size,
+    lhs: Reg,
+    rhs: RegImm,
 }
 
 impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
@@ -91,7 +139,23 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             return Err(CompileError::FrameTooLarge { func_index: fa.func_index, slots });
         }
         let regs = masm.allocatable();
+        let pinned = pick_local_regs(regs, &fa.local_weights);
+        let reserved: Vec<Reg> = pinned.iter().map(|p| p.1).collect();
+        let mut local_regs = Vec::new();
+        if !pinned.is_empty() {
+            local_regs = vec![NO_REG; nlocals as usize];
+            for &(i, r) in &pinned {
+                local_regs[i as usize] = r.0;
+            }
+        }
         masm.func_prologue(params, fa.locals, slots as u32);
+        for &(i, r) in &pinned {
+            if i < fa.params {
+                masm.load_slot(r, i);
+            } else {
+                masm.mov_imm(r, 0);
+            }
+        }
         masm.stack_enter(fa.frame_cost);
         let ret = masm.new_label();
         let mut cg = FuncCodegen {
@@ -99,7 +163,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             env,
             labels,
             costs,
-            stack: ValueStack::new(regs, nlocals),
+            stack: ValueStack::new(regs, &reserved, nlocals),
             control: vec![ControlFrame {
                 kind: FrameKind::Function,
                 label: ret,
@@ -109,6 +173,9 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             }],
             reachable: true,
             dead_depth: 0,
+            local_regs,
+            pinned,
+            pending: None,
         };
         let mut ops = body.get_operators_reader().map_err(CompileError::from_wasmparser)?;
         let mut charges = fa.charges.iter().peekable();
@@ -120,7 +187,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                     charges.next();
                     continue;
                 }
-                if c.op_index == op_index && cg.reachable {
+                if c.op_index == op_index && cg.reachable && env.metering {
                     cg.masm.charge_gas(c.gas);
                 }
                 break;
@@ -135,6 +202,29 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         cg.masm.stack_exit(fa.frame_cost);
         cg.masm.func_epilogue(nlocals, results);
         Ok(())
+    }
+
+    /// The register of local `i`, if it has one.
+    fn local_reg(&self, i: u32) -> Option<Reg> {
+        match self.local_regs.get(i as usize) {
+            Some(&r) if r != NO_REG => Some(Reg(r)),
+            _ => None,
+        }
+    }
+
+    /// Before a call: locals in registers go to their slots (every register is the
+    /// callee's).
+    fn save_locals(&mut self) {
+        for &(i, r) in &self.pinned {
+            self.masm.store_slot(i, r);
+        }
+    }
+
+    /// After a call: locals in registers come back from their slots.
+    fn restore_locals(&mut self) {
+        for &(i, r) in &self.pinned {
+            self.masm.load_slot(r, i);
+        }
     }
 
     fn block_arity(&self, bt: BlockType) -> (u32, u32) {
@@ -168,7 +258,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             let dst = self.stack.slot_of(f.height + i);
             match self.stack.get(src) {
                 Val::Const(c) => self.masm.store_slot_imm(dst, c),
-                Val::Reg(r) => self.masm.store_slot(dst, r),
+                Val::Reg(r) | Val::Local(r) => self.masm.store_slot(dst, r),
                 Val::Slot => {
                     let s = self.stack.slot_of(src);
                     self.masm.copy_slot(dst, s);
@@ -200,16 +290,48 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         self.stack.push(Val::Reg(lhs));
     }
 
+    /// An integer comparison: emitted when its result is consumed (fused into the branch
+    /// of a following `br_if` or `if`).
     fn cmp(&mut self, cc: IntCmp, size: Size) {
         let rhs = self.stack.pop_regimm(self.masm);
         let lhs = self.stack.pop_reg(self.masm);
-        self.masm.int_cmp(cc, size, lhs, rhs);
-        self.stack.free_regimm(rhs);
         self.stack.push(Val::Reg(lhs));
+        self.pending = Some(PendingCmp { cc, size, lhs, rhs });
+    }
+
+    /// `eqz`: a pending comparison with 0.
+    fn eqz(&mut self, size: Size) {
+        let lhs = self.stack.pop_reg(self.masm);
+        self.stack.push(Val::Reg(lhs));
+        self.pending = Some(PendingCmp { cc: IntCmp::Eq, size, lhs, rhs: RegImm::Imm(0) });
+    }
+
+    /// Emits the pending comparison into its `lhs` register (the top entry).
+    fn materialize_pending(&mut self) {
+        if let Some(p) = self.pending.take() {
+            self.masm.int_cmp(p.cc, p.size, p.lhs, p.rhs);
+            self.stack.free_regimm(p.rhs);
+        }
+    }
+
+    /// Pops an i32 condition as a comparison: the pending one, or `top != 0`.
+    fn pop_cond(&mut self) -> PendingCmp {
+        if let Some(p) = self.pending.take() {
+            self.stack.pop();
+            return p;
+        }
+        let lhs = self.stack.pop_reg(self.masm);
+        PendingCmp { cc: IntCmp::Ne, size: Size::S32, lhs, rhs: RegImm::Imm(0) }
+    }
+
+    /// Frees the registers of a consumed condition.
+    fn free_cond(&mut self, c: PendingCmp) {
+        self.stack.free_reg(c.lhs);
+        self.stack.free_regimm(c.rhs);
     }
 
     fn div(&mut self, op: IntDiv, size: Size) {
-        let rhs = self.stack.pop_reg(self.masm);
+        let rhs = self.stack.pop_read(self.masm);
         let lhs = self.stack.pop_reg(self.masm);
         self.masm.int_div(op, size, lhs, rhs);
         self.stack.free_reg(rhs);
@@ -223,7 +345,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     }
 
     fn fbin(&mut self, op: FloatBin, size: Size, canon: bool) {
-        let rhs = self.stack.pop_reg(self.masm);
+        let rhs = self.stack.pop_read(self.masm);
         let lhs = self.stack.pop_reg(self.masm);
         self.masm.float_bin(op, size, lhs, rhs, canon);
         self.stack.free_reg(rhs);
@@ -237,7 +359,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     }
 
     fn fcmp(&mut self, cc: FloatCmp, size: Size) {
-        let rhs = self.stack.pop_reg(self.masm);
+        let rhs = self.stack.pop_read(self.masm);
         let lhs = self.stack.pop_reg(self.masm);
         self.masm.float_cmp(cc, size, lhs, rhs);
         self.stack.free_reg(rhs);
@@ -245,14 +367,15 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     }
 
     fn load(&mut self, kind: LoadKind, offset: u64) {
-        let addr = self.stack.pop_reg(self.masm);
-        self.masm.load(kind, addr, addr, offset);
-        self.stack.push(Val::Reg(addr));
+        let addr = self.stack.pop_read(self.masm);
+        let dst = if self.stack.owns(addr) { addr } else { self.stack.alloc(self.masm) };
+        self.masm.load(kind, dst, addr, offset);
+        self.stack.push(Val::Reg(dst));
     }
 
     fn store(&mut self, bytes: u32, offset: u64) {
-        let val = self.stack.pop_reg(self.masm);
-        let addr = self.stack.pop_reg(self.masm);
+        let val = self.stack.pop_read(self.masm);
+        let addr = self.stack.pop_read(self.masm);
         self.masm.store(bytes, addr, val, offset);
         self.stack.free_reg(val);
         self.stack.free_reg(addr);
@@ -266,13 +389,18 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         args.extend(self.stack.pop_args(n));
         args.extend(suffix.iter().map(|v| ArgSrc::Imm(*v)));
         let slot = if result { Some(self.stack.slot_of(self.stack.len())) } else { None };
+        self.save_locals();
         self.masm.libcall(lc, &args, slot);
+        self.restore_locals();
         if result {
             self.stack.push(Val::Slot);
         }
     }
 
     fn unit(&self, op: &Operator<'_>) -> u64 {
+        if !self.env.metering {
+            return 0;
+        }
         DynamicKind::of(op).map_or(0, |k| self.costs.unit_cost(k))
     }
 
@@ -281,6 +409,9 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             return self.visit_dead(op);
         }
         use Operator as O;
+        if self.pending.is_some() && !matches!(op, O::BrIf { .. } | O::If { .. } | O::I32Eqz) {
+            self.materialize_pending();
+        }
         let canon = canonicalized_result(op).is_some();
         match *op {
             O::Unreachable => {
@@ -298,12 +429,12 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 self.masm.bind(l);
             }
             O::If { blockty } => {
-                let cond = self.stack.pop_reg(self.masm);
+                let cond = self.pop_cond();
                 let end = self.masm.new_label();
                 let else_label = self.masm.new_label();
                 self.enter_frame(FrameKind::If { else_label: Some(else_label) }, blockty, end);
-                self.masm.branch(cond, false, else_label);
-                self.stack.free_reg(cond);
+                self.masm.branch_cmp(cond.cc.negate(), cond.size, cond.lhs, cond.rhs, else_label);
+                self.free_cond(cond);
             }
             O::Else => {
                 let f = self.frame(0);
@@ -323,21 +454,21 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 self.reachable = false;
             }
             O::BrIf { relative_depth } => {
-                let cond = self.stack.pop_reg(self.masm);
+                let c = self.pop_cond();
                 let f = self.frame(relative_depth);
                 if f.branch_arity() == 0 {
-                    self.masm.branch(cond, true, f.label);
+                    self.masm.branch_cmp(c.cc, c.size, c.lhs, c.rhs, f.label);
                 } else {
                     let skip = self.masm.new_label();
-                    self.masm.branch(cond, false, skip);
+                    self.masm.branch_cmp(c.cc.negate(), c.size, c.lhs, c.rhs, skip);
                     self.branch_moves(&f);
                     self.masm.jump(f.label);
                     self.masm.bind(skip);
                 }
-                self.stack.free_reg(cond);
+                self.free_cond(c);
             }
             O::BrTable { ref targets } => {
-                let index = self.stack.pop_reg(self.masm);
+                let index = self.stack.pop_read(self.masm);
                 let mut stubs: HashMap<u32, Label> = HashMap::new();
                 let mut pending: Vec<(u32, Label)> = Vec::new();
                 let mut resolve = |this: &mut Self, depth: u32| -> Label {
@@ -379,6 +510,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 self.stack.materialize_top(self.masm, np as usize);
                 let h = self.stack.len() - np as usize;
                 let args_slot = self.stack.slot_of(h);
+                self.save_locals();
                 if function_index < self.env.imported_funcs {
                     self.masm.call_import(function_index, args_slot);
                 } else {
@@ -388,6 +520,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                     })?;
                     self.masm.call_direct(l, args_slot);
                 }
+                self.restore_locals();
                 self.reset_to(h, nr);
             }
             O::CallIndirect { type_index, table_index } => {
@@ -398,7 +531,9 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 self.stack.materialize_top(self.masm, np as usize);
                 let h = self.stack.len() - np as usize;
                 let args_slot = self.stack.slot_of(h);
+                self.save_locals();
                 self.masm.call_indirect(table_index, type_index, idx, args_slot);
+                self.restore_locals();
                 self.reset_to(h, nr);
             }
             O::Drop => {
@@ -407,49 +542,31 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 }
             }
             O::Select | O::TypedSelect { .. } => {
-                let cond = self.stack.pop_reg(self.masm);
-                let b = self.stack.pop_reg(self.masm);
+                let cond = self.stack.pop_read(self.masm);
+                let b = self.stack.pop_read(self.masm);
                 let a = self.stack.pop_reg(self.masm);
                 self.masm.select(a, b, cond);
                 self.stack.free_reg(b);
                 self.stack.free_reg(cond);
                 self.stack.push(Val::Reg(a));
             }
-            O::LocalGet { local_index } => {
-                let r = self.stack.alloc(self.masm);
-                self.masm.load_slot(r, local_index);
-                self.stack.push(Val::Reg(r));
-            }
-            O::LocalSet { local_index } => {
-                let h = self.stack.len() - 1;
-                match self.stack.pop() {
-                    Val::Const(c) => self.masm.store_slot_imm(local_index, c),
-                    Val::Reg(r) => {
-                        self.masm.store_slot(local_index, r);
-                        self.stack.free_reg(r);
-                    }
-                    Val::Slot => {
-                        let s = self.stack.slot_of(h);
-                        self.masm.copy_slot(local_index, s);
-                    }
-                }
-            }
-            O::LocalTee { local_index } => {
-                if let Val::Const(c) = self.stack.get(self.stack.len() - 1) {
-                    self.masm.store_slot_imm(local_index, c);
-                } else {
-                    let r = self.stack.pop_reg(self.masm);
-                    self.masm.store_slot(local_index, r);
+            O::LocalGet { local_index } => match self.local_reg(local_index) {
+                Some(lr) => self.stack.push(Val::Local(lr)),
+                None => {
+                    let r = self.stack.alloc(self.masm);
+                    self.masm.load_slot(r, local_index);
                     self.stack.push(Val::Reg(r));
                 }
-            }
+            },
+            O::LocalSet { local_index } => self.local_set(local_index),
+            O::LocalTee { local_index } => self.local_tee(local_index),
             O::GlobalGet { global_index } => {
                 let r = self.stack.alloc(self.masm);
                 self.masm.global_get(r, global_index);
                 self.stack.push(Val::Reg(r));
             }
             O::GlobalSet { global_index } => {
-                let r = self.stack.pop_reg(self.masm);
+                let r = self.stack.pop_read(self.masm);
                 self.masm.global_set(global_index, r);
                 self.stack.free_reg(r);
             }
@@ -507,8 +624,12 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 self.lib(LibCall::RefFunc, &[u64::from(function_index)], 0, &[], true)
             }
 
-            O::I32Eqz => self.unop(IntUn::Eqz, Size::S32),
-            O::I64Eqz => self.unop(IntUn::Eqz, Size::S64),
+            O::I32Eqz => match self.pending.as_mut() {
+                // `eqz` of a pending comparison's 0/1 is the opposite comparison.
+                Some(p) => p.cc = p.cc.negate(),
+                None => self.eqz(Size::S32),
+            },
+            O::I64Eqz => self.eqz(Size::S64),
             O::I32Eq => self.cmp(IntCmp::Eq, Size::S32),
             O::I32Ne => self.cmp(IntCmp::Ne, Size::S32),
             O::I32LtS => self.cmp(IntCmp::LtS, Size::S32),
@@ -675,6 +796,52 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             }
         }
         Ok(())
+    }
+
+    /// `local.set`: into the local's register, or its slot.
+    fn local_set(&mut self, local: u32) {
+        let h = self.stack.len() - 1;
+        let v = self.stack.pop();
+        let lr = self.local_reg(local);
+        if lr.is_some() {
+            // Copies of the local's old value still on the stack must not see the write.
+            self.stack.materialize_locals(self.masm);
+        }
+        match (lr, v) {
+            (Some(lr), Val::Const(c)) => self.masm.mov_imm(lr, c),
+            (Some(lr), Val::Reg(r) | Val::Local(r)) => {
+                self.masm.mov(lr, r);
+                self.stack.free_reg(r);
+            }
+            (Some(lr), Val::Slot) => self.masm.load_slot(lr, self.stack.slot_of(h)),
+            (None, Val::Const(c)) => self.masm.store_slot_imm(local, c),
+            (None, Val::Reg(r) | Val::Local(r)) => {
+                self.masm.store_slot(local, r);
+                self.stack.free_reg(r);
+            }
+            (None, Val::Slot) => self.masm.copy_slot(local, self.stack.slot_of(h)),
+        }
+    }
+
+    /// `local.tee`: as `local.set`, keeping the value on the stack.
+    fn local_tee(&mut self, local: u32) {
+        let lr = self.local_reg(local);
+        if lr.is_some() {
+            self.stack.materialize_locals(self.masm);
+        }
+        if let Val::Const(c) = self.stack.get(self.stack.len() - 1) {
+            match lr {
+                Some(lr) => self.masm.mov_imm(lr, c),
+                None => self.masm.store_slot_imm(local, c),
+            }
+            return;
+        }
+        let r = self.stack.pop_reg(self.masm);
+        match lr {
+            Some(lr) => self.masm.mov(lr, r),
+            None => self.masm.store_slot(local, r),
+        }
+        self.stack.push(Val::Reg(r));
     }
 
     fn f2i(&mut self, kind: u64) {

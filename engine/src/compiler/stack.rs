@@ -16,6 +16,10 @@ pub enum Val {
     Reg(Reg),
     /// In the frame slot of its height.
     Slot,
+    /// The current value of the local that lives in this register (a `local.get` not
+    /// copied yet). Valid until that local is written: [`ValueStack::materialize_locals`]
+    /// runs first. Never below the watermark, never across a control-flow merge.
+    Local(Reg),
 }
 
 /// The value stack plus the set of free registers.
@@ -27,15 +31,25 @@ pub struct ValueStack {
     regs: &'static [Reg],
     /// Bit i set = `regs[i]` free.
     free: u32,
+    /// Bit i set = `regs[i]` belongs to the value stack (not reserved for a local).
+    pool: u32,
     /// Slot of operand-stack height 0 (params + locals).
     base_slot: u32,
+    /// No [`Val::Local`] entry below this height (`usize::MAX`: none at all).
+    lazy_low: usize,
 }
 
 impl ValueStack {
-    /// An empty stack over the allocatable registers; height 0 lives in `base_slot`.
-    pub fn new(regs: &'static [Reg], base_slot: u32) -> ValueStack {
-        let all = if regs.len() >= 32 { u32::MAX } else { (1u32 << regs.len()) - 1 };
-        ValueStack { vals: Vec::new(), watermark: 0, regs, free: all, base_slot }
+    /// An empty stack over the allocatable registers minus `reserved` (registers that hold
+    /// locals); height 0 lives in `base_slot`.
+    pub fn new(regs: &'static [Reg], reserved: &[Reg], base_slot: u32) -> ValueStack {
+        let mut pool = if regs.len() >= 32 { u32::MAX } else { (1u32 << regs.len()) - 1 };
+        for (i, r) in regs.iter().enumerate().take(32) {
+            if reserved.contains(r) {
+                pool &= !(1 << i);
+            }
+        }
+        ValueStack { vals: Vec::new(), watermark: 0, regs, free: pool, pool, base_slot, lazy_low: usize::MAX }
     }
 
     /// Current height.
@@ -60,7 +74,40 @@ impl ValueStack {
 
     /// Pushes an entry.
     pub fn push(&mut self, v: Val) {
+        if let Val::Local(_) = v {
+            self.lazy_low = self.lazy_low.min(self.vals.len());
+        }
         self.vals.push(v);
+    }
+
+    /// Whether `r` is a value-stack register (not a local's).
+    pub fn owns(&self, r: Reg) -> bool {
+        self.regs.iter().position(|x| *x == r).is_some_and(|i| i < 32 && self.pool & (1 << i) != 0)
+    }
+
+    /// Turns every [`Val::Local`] entry into a copy (a register, or its slot when
+    /// registers run out): required before any local that lives in a register is
+    /// written. Amortized O(1) per entry: only entries pushed since the last call are
+    /// visited.
+    pub fn materialize_locals<M: MacroAssembler>(&mut self, masm: &mut M) {
+        if self.lazy_low == usize::MAX {
+            return;
+        }
+        let from = self.lazy_low.max(self.watermark);
+        self.lazy_low = usize::MAX;
+        for h in from..self.vals.len() {
+            if let Val::Local(_) = self.vals[h] {
+                let n = self.alloc(masm);
+                // `alloc` may have spilled every entry, this one included.
+                match self.vals[h] {
+                    Val::Local(lr) => {
+                        masm.mov(n, lr);
+                        self.vals[h] = Val::Reg(n);
+                    }
+                    _ => self.free_reg(n),
+                }
+            }
+        }
     }
 
     /// Pops the top entry (its register, if any, stays allocated: the caller frees it).
@@ -85,10 +132,10 @@ impl ValueStack {
         self.regs.iter().position(|x| *x == r).unwrap_or(0)
     }
 
-    /// Returns `r` to the free set.
+    /// Returns `r` to the free set (no effect on a local's register).
     pub fn free_reg(&mut self, r: Reg) {
         let i = self.index_of(r);
-        self.free |= 1 << i;
+        self.free |= (1 << i) & self.pool;
     }
 
     /// Frees `v`'s register, if it has one.
@@ -114,13 +161,21 @@ impl ValueStack {
     /// Writes every register entry to its slot and frees the registers.
     pub fn spill_all<M: MacroAssembler>(&mut self, masm: &mut M) {
         for h in self.watermark..self.vals.len() {
-            if let Val::Reg(r) = self.vals[h] {
-                masm.store_slot(self.base_slot + h as u32, r);
-                self.free_reg(r);
-                self.vals[h] = Val::Slot;
+            match self.vals[h] {
+                Val::Reg(r) => {
+                    masm.store_slot(self.base_slot + h as u32, r);
+                    self.free_reg(r);
+                    self.vals[h] = Val::Slot;
+                }
+                Val::Local(r) => {
+                    masm.store_slot(self.base_slot + h as u32, r);
+                    self.vals[h] = Val::Slot;
+                }
+                _ => {}
             }
         }
         self.watermark = self.vals.len();
+        self.lazy_low = usize::MAX;
     }
 
     /// Puts the top `n` entries into their slots.
@@ -133,6 +188,7 @@ impl ValueStack {
                     masm.store_slot(self.base_slot + h as u32, r);
                     self.free_reg(r);
                 }
+                Val::Local(r) => masm.store_slot(self.base_slot + h as u32, r),
                 Val::Slot => {}
             }
             self.vals[h] = Val::Slot;
@@ -154,16 +210,32 @@ impl ValueStack {
                 masm.load_slot(r, self.base_slot + h as u32);
                 r
             }
+            Val::Local(lr) => {
+                let r = self.alloc(masm);
+                masm.mov(r, lr);
+                r
+            }
         }
     }
 
-    /// Pops the top entry as a register or an immediate.
+    /// Pops the top entry into a register the caller only reads (a local's own register
+    /// when the entry is a [`Val::Local`]); release it with [`ValueStack::free_reg`].
+    pub fn pop_read<M: MacroAssembler>(&mut self, masm: &mut M) -> Reg {
+        if let Some(Val::Local(lr)) = self.vals.last().copied() {
+            self.pop();
+            return lr;
+        }
+        self.pop_reg(masm)
+    }
+
+    /// Pops the top entry as a register (read only, as [`ValueStack::pop_read`]) or an
+    /// immediate.
     pub fn pop_regimm<M: MacroAssembler>(&mut self, masm: &mut M) -> RegImm {
         if let Some(Val::Const(c)) = self.vals.last().copied() {
             self.pop();
             return RegImm::Imm(c);
         }
-        RegImm::Reg(self.pop_reg(masm))
+        RegImm::Reg(self.pop_read(masm))
     }
 
     /// After `spill_all`: pops the top `n` entries as call arguments (deepest first).
@@ -182,6 +254,6 @@ impl ValueStack {
 
     /// Whether every register is free (true at every control-flow merge).
     pub fn all_free(&self) -> bool {
-        self.free.count_ones() as usize == self.regs.len()
+        self.free == self.pool
     }
 }

@@ -1,12 +1,20 @@
-//! Executable code memory: written while read-write, then switched to read-execute (W^X).
+//! Executable code memory: written while read-write, then switched to read-execute (W^X),
+//! with the instruction cache made coherent where the hardware needs it (aarch64).
 
 use super::sys::Mapping;
 
-/// A module's machine code, mapped read+execute.
+/// A module's machine code: mapped read+execute when it targets this host, or kept as
+/// plain bytes (never executable) when it was cross-compiled for another ISA.
 #[derive(Debug)]
 pub struct CodeMemory {
-    map: Mapping,
+    storage: Storage,
     len: usize,
+}
+
+#[derive(Debug)]
+enum Storage {
+    Executable(Mapping),
+    Inert(Vec<u8>),
 }
 
 impl CodeMemory {
@@ -14,24 +22,37 @@ impl CodeMemory {
     ///
     /// Errors: a description when the OS refuses the mapping or the protection change.
     pub fn new(code: &[u8]) -> Result<CodeMemory, String> {
-        let map = Mapping::new(code.len())?;
-        // SAFETY: the mapping is at least `code.len()` bytes, writable, and not shared.
-        unsafe {
-            std::ptr::copy_nonoverlapping(code.as_ptr(), map.as_ptr(), code.len());
-        }
+        let map = Mapping::new_code(code.len())?;
+        map.write_code(code)?;
         map.make_executable()?;
-        Ok(CodeMemory { map, len: code.len() })
+        Ok(CodeMemory { storage: Storage::Executable(map), len: code.len() })
     }
 
-    /// Address of byte `offset`.
-    pub fn addr(&self, offset: u32) -> usize {
-        self.map.as_ptr() as usize + offset as usize
+    /// Keeps cross-compiled `code` as data: it can be serialized and inspected, never run.
+    pub fn inert(code: &[u8]) -> CodeMemory {
+        CodeMemory { storage: Storage::Inert(code.to_vec()), len: code.len() }
+    }
+
+    /// Whether the code is mapped executable (it targets this host).
+    pub fn is_executable(&self) -> bool {
+        matches!(self.storage, Storage::Executable(_))
+    }
+
+    /// Address of byte `offset`, or `None` when the code is not executable here.
+    pub fn addr(&self, offset: u32) -> Option<usize> {
+        match &self.storage {
+            Storage::Executable(map) => Some(map.as_ptr() as usize + offset as usize),
+            Storage::Inert(_) => None,
+        }
     }
 
     /// The code bytes.
     pub fn bytes(&self) -> &[u8] {
-        // SAFETY: the first `len` bytes were initialized in `new` and are readable.
-        unsafe { std::slice::from_raw_parts(self.map.as_ptr(), self.len) }
+        match &self.storage {
+            // SAFETY: the first `len` bytes were initialized in `new` and are readable.
+            Storage::Executable(map) => unsafe { std::slice::from_raw_parts(map.as_ptr(), self.len) },
+            Storage::Inert(v) => v,
+        }
     }
 }
 

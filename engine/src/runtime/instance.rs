@@ -29,6 +29,13 @@ impl<T> StoreInner<T> {
         if !crate::engine::Engine::same(&module.inner.engine, &self.core.engine) {
             return Err(Error::Link("module was compiled by another engine".into()));
         }
+        if !module.inner.code.is_executable() {
+            return Err(Error::Engine(format!(
+                "module was compiled for {} and cannot run on this {} host (cross-compiled artifact)",
+                module.isa(),
+                crate::isa::host_name()
+            )));
+        }
         if imports.len() != meta.imports.len() {
             return Err(Error::Link(format!("expected {} imports, got {}", meta.imports.len(), imports.len())));
         }
@@ -104,7 +111,8 @@ impl<T> StoreInner<T> {
             let idx = core.funcs.len();
             core.funcs.push(FuncEntry {
                 funcref: Box::new(VMFuncRef {
-                    code: module.inner.code.addr(*off),
+                    // Checked executable above: `addr` is Some.
+                    code: module.inner.code.addr(*off).unwrap_or(0),
                     vmctx: vmctx_addr,
                     type_id: u64::from(module.inner.type_ids[ty_idx]),
                     store_func: idx as u64,

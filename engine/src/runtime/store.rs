@@ -465,8 +465,11 @@ impl<T> StoreInner<T> {
                 let module = inst.module.clone();
                 let m = &module.inner;
                 let def = (index - m.meta.imported_funcs) as usize;
-                let code = m.code.addr(m.functions[def]);
-                let tramp = m.code.addr(m.trampoline);
+                // The per-host glue: only code for this host's ISA is ever entered.
+                let (Some(code), Some(tramp)) = (m.code.addr(m.functions[def]), m.code.addr(m.trampoline))
+                else {
+                    return Err(Trap::Host(format!("{} code cannot run on this host", module.isa())));
+                };
                 let vmctx: *mut VMContext = &mut *inst.vmctx;
                 let mut buf = vec![0u64; args.len().max(nres).max(1)];
                 buf[..args.len()].copy_from_slice(args);

@@ -1,5 +1,15 @@
 //! The few operating-system calls the runtime needs (POSIX `mmap` family), declared
-//! directly against the C library the standard library already links.
+//! directly against the C library the standard library already links, and the per-host
+//! details of making freshly written code executable:
+//!
+//! * everywhere: code is written into a read-write mapping that is then switched to
+//!   read-execute (W^X);
+//! * aarch64: the instruction cache is not coherent with data writes, so every written
+//!   line is cleaned to the point of unification (`dc cvau`) and invalidated in the
+//!   instruction cache (`ic ivau`), with the barriers the Arm ARM prescribes (B2.4.4);
+//! * macOS on Apple silicon: code pages must be mapped with `MAP_JIT`; writes are enabled
+//!   per thread with `pthread_jit_write_protect_np(0)` and the region is made executable
+//!   again with `pthread_jit_write_protect_np(1)`, then `sys_icache_invalidate`.
 
 use std::ffi::c_void;
 
@@ -7,6 +17,49 @@ extern "C" {
     fn mmap(addr: *mut c_void, len: usize, prot: i32, flags: i32, fd: i32, off: i64) -> *mut c_void;
     fn munmap(addr: *mut c_void, len: usize) -> i32;
     fn mprotect(addr: *mut c_void, len: usize, prot: i32) -> i32;
+}
+
+#[cfg(all(target_os = "macos", target_arch = "aarch64"))]
+extern "C" {
+    fn pthread_jit_write_protect_np(enabled: i32);
+    fn sys_icache_invalidate(start: *mut c_void, len: usize);
+}
+
+/// Cleans the data cache and invalidates the instruction cache over `[start, start+len)`
+/// so that code just written there is what the CPU fetches (Arm ARM B2.4.4; the same
+/// sequence as compiler-rt's `__clear_cache`). Line sizes come from `CTR_EL0`, which
+/// Linux lets user space read; its IDC/DIC bits say when a step is unnecessary.
+#[cfg(all(target_arch = "aarch64", not(target_os = "macos")))]
+fn flush_icache(start: usize, len: usize) {
+    let ctr: u64;
+    // SAFETY: reading CTR_EL0 has no side effects and is permitted at EL0 on Linux.
+    unsafe { std::arch::asm!("mrs {}, ctr_el0", out(reg) ctr, options(nomem, nostack)) };
+    let end = start + len;
+    let dline = 4usize << ((ctr >> 16) & 0xf);
+    let iline = 4usize << (ctr & 0xf);
+    if ctr & (1 << 28) == 0 {
+        let mut p = start & !(dline - 1);
+        while p < end {
+            // SAFETY: `p` lies in (or at the line start of) a mapping we own; cleaning a
+            // cache line does not change memory contents.
+            unsafe { std::arch::asm!("dc cvau, {}", in(reg) p, options(nostack)) };
+            p += dline;
+        }
+    }
+    // SAFETY: barriers only order memory effects.
+    unsafe { std::arch::asm!("dsb ish", options(nostack)) };
+    if ctr & (1 << 29) == 0 {
+        let mut p = start & !(iline - 1);
+        while p < end {
+            // SAFETY: invalidating instruction-cache lines never changes memory contents.
+            unsafe { std::arch::asm!("ic ivau, {}", in(reg) p, options(nostack)) };
+            p += iline;
+        }
+        // SAFETY: barriers only order memory effects.
+        unsafe { std::arch::asm!("dsb ish", options(nostack)) };
+    }
+    // SAFETY: an instruction barrier only flushes this core's pipeline.
+    unsafe { std::arch::asm!("isb", options(nostack)) };
 }
 
 const PROT_NONE: i32 = 0;
@@ -49,6 +102,63 @@ impl Mapping {
         Ok(Mapping { ptr: p as *mut u8, len })
     }
 
+    /// Maps `len` bytes (rounded up to pages) for machine code: like [`Mapping::new`], or
+    /// with `MAP_JIT` on macOS/aarch64 (where it is required for executable pages).
+    pub fn new_code(len: usize) -> Result<Mapping, String> {
+        #[cfg(all(target_os = "macos", target_arch = "aarch64"))]
+        {
+            const MAP_JIT: i32 = 0x800;
+            let len = len.max(1).next_multiple_of(PAGE);
+            // SAFETY: an anonymous mapping at a kernel-chosen address touches no existing
+            // memory.
+            let p = unsafe {
+                mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    PROT_READ | PROT_WRITE | PROT_EXEC,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_JIT,
+                    -1,
+                    0,
+                )
+            };
+            if p == MAP_FAILED || p.is_null() {
+                return Err(format!("mmap(MAP_JIT) of {len} bytes failed"));
+            }
+            Ok(Mapping { ptr: p as *mut u8, len })
+        }
+        #[cfg(not(all(target_os = "macos", target_arch = "aarch64")))]
+        {
+            Mapping::new(len)
+        }
+    }
+
+    /// Copies `code` to the start of this (code) mapping and makes the instruction cache
+    /// coherent with it. Errors when `code` is longer than the mapping.
+    pub fn write_code(&self, code: &[u8]) -> Result<(), String> {
+        if code.len() > self.len {
+            return Err("code larger than its mapping".into());
+        }
+        #[cfg(all(target_os = "macos", target_arch = "aarch64"))]
+        // SAFETY: the mapping is a MAP_JIT region of at least `code.len()` bytes owned by
+        // this value; write protection is lifted for this thread only while copying.
+        unsafe {
+            pthread_jit_write_protect_np(0);
+            std::ptr::copy_nonoverlapping(code.as_ptr(), self.ptr, code.len());
+            pthread_jit_write_protect_np(1);
+            sys_icache_invalidate(self.ptr as *mut c_void, code.len());
+        }
+        #[cfg(not(all(target_os = "macos", target_arch = "aarch64")))]
+        {
+            // SAFETY: the mapping is at least `code.len()` bytes, writable, and not shared.
+            unsafe {
+                std::ptr::copy_nonoverlapping(code.as_ptr(), self.ptr, code.len());
+            }
+            #[cfg(target_arch = "aarch64")]
+            flush_icache(self.ptr as usize, code.len());
+        }
+        Ok(())
+    }
+
     /// Start address.
     pub fn as_ptr(&self) -> *mut u8 {
         self.ptr
@@ -59,8 +169,13 @@ impl Mapping {
         self.len
     }
 
-    /// Makes `[offset, offset+len)` read+execute (no write): W^X for code.
+    /// Makes the mapping read+execute (no write): W^X for code. (On macOS/aarch64 the
+    /// `MAP_JIT` region is already execute-only for this thread after
+    /// [`Mapping::write_code`]; nothing to do.)
     pub fn make_executable(&self) -> Result<(), String> {
+        if cfg!(all(target_os = "macos", target_arch = "aarch64")) {
+            return Ok(());
+        }
         // SAFETY: the range is exactly this mapping.
         let rc = unsafe { mprotect(self.ptr as *mut c_void, self.len, PROT_READ | PROT_EXEC) };
         if rc != 0 {

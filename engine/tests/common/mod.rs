@@ -5,6 +5,8 @@
 
 use keel_engine::{Trap, Val, ValType};
 
+pub mod differential;
+
 /// One call's observable outcome: values as bits, or a trap name.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {

@@ -1,15 +1,40 @@
-//! Transaction checks and block execution. Transfers only for now; Deploy and Call are
-//! rejected with [`TxError::Unsupported`] until the contract runtime lands.
+//! Transaction checks and block execution: Transfer natively, Deploy and Call through the
+//! contract runtime ([`crate::runtime`]), with intrinsic gas, fees and nonces around them
+//! (`specs/state.md` §4).
 
 use parity_scale_codec::{Decode, Encode};
 
 use super::block::{merkle_root, Block, BlockHeader};
 use super::receipt::{Receipt, ReceiptStatus};
 use super::tx::{DecodeError, SignedTransaction, TxAction};
-use crate::state::{Account, Address, Hash32, StateDb, StateError, WorkingState};
+use crate::runtime::{self, BlockEnv, CallParams, DeployParams, Outcome, Runtime, RuntimeError};
+use crate::state::{contract_address, Account, Address, Hash32, StateDb, StateError, WorkingState};
 
 /// Gas used by a Transfer transaction (fixed: one signature check, two account updates).
 pub const TRANSFER_GAS: u64 = 10_000;
+/// Intrinsic gas of every Deploy and Call transaction (signature check, account updates,
+/// frame set-up), charged before the contract runs.
+pub const TX_BASE_GAS: u64 = 10_000;
+/// Revert message of a Call transaction to an address that holds no contract (the
+/// transaction is valid: it pays its intrinsic gas and bumps the nonce; the value stays).
+pub const NO_CONTRACT_MESSAGE: &[u8] = b"no contract at this address";
+/// Intrinsic gas per byte of call data or constructor input.
+pub const TX_INPUT_GAS_PER_BYTE: u64 = 4;
+/// Intrinsic gas per byte of deployed code (validation, compilation, code store).
+pub const DEPLOY_CODE_GAS_PER_BYTE: u64 = 50;
+
+/// The gas an action costs before any contract code runs: [`TRANSFER_GAS`] for a Transfer;
+/// `TX_BASE_GAS + TX_INPUT_GAS_PER_BYTE × input` for a Call; the same plus
+/// `DEPLOY_CODE_GAS_PER_BYTE × code` for a Deploy (`specs/state.md` §4).
+pub fn intrinsic_gas(action: &TxAction) -> u64 {
+    match action {
+        TxAction::Transfer { .. } => TRANSFER_GAS,
+        TxAction::Call { input, .. } => TX_BASE_GAS + TX_INPUT_GAS_PER_BYTE * input.len() as u64,
+        TxAction::Deploy { code, input, .. } => {
+            TX_BASE_GAS + TX_INPUT_GAS_PER_BYTE * input.len() as u64 + DEPLOY_CODE_GAS_PER_BYTE * code.len() as u64
+        }
+    }
+}
 
 /// The block-level inputs a transaction executes under.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,7 +77,7 @@ pub enum TxError {
         /// The transaction's nonce.
         got: u64,
     },
-    /// `gas_limit` is below the fixed cost of the action.
+    /// `gas_limit` is below the intrinsic gas of the action ([`intrinsic_gas`]).
     #[error("gas limit {got} is below the required {required}")]
     GasLimitTooLow {
         /// Gas the action needs at least.
@@ -68,9 +93,9 @@ pub enum TxError {
         /// The sender's balance.
         available: u128,
     },
-    /// The action is not executable yet (Deploy/Call need the contract runtime).
-    #[error("{0} transactions are not supported yet")]
-    Unsupported(&'static str),
+    /// The contract runtime could not run (configuration, executor thread).
+    #[error(transparent)]
+    Runtime(RuntimeError),
     /// The state could not be read.
     #[error(transparent)]
     State(#[from] StateError),
@@ -90,11 +115,21 @@ pub enum BlockError {
     /// The state database failed or refused the commit (e.g. wrong height).
     #[error(transparent)]
     State(#[from] StateError),
+    /// The contract runtime could not run (configuration, executor thread).
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+}
+
+fn block_error(index: usize, error: TxError) -> BlockError {
+    match error {
+        TxError::State(e) => BlockError::State(e),
+        TxError::Runtime(e) => BlockError::Runtime(e),
+        error => BlockError::InvalidTransaction { index, error },
+    }
 }
 
 /// Pre-execution checks, in this order: chain id, limits, signature, nonce, gas limit ≥
-/// the action's fixed gas, balance ≥ `gas_limit × gas_price + value`. Reads state, changes
-/// nothing. Returns the sender's account.
+/// the action's intrinsic gas, balance ≥ `gas_limit × gas_price + value`. Reads state, changes nothing. Returns the sender's account.
 pub fn check_transaction(state: &WorkingState<'_>, ctx: &BlockContext, stx: &SignedTransaction) -> Result<Account, TxError> {
     check_inner(state, ctx, stx, None)
 }
@@ -118,11 +153,7 @@ fn check_inner(
     if tx.nonce != sender.nonce {
         return Err(TxError::WrongNonce { expected: sender.nonce, got: tx.nonce });
     }
-    let required_gas = match tx.action {
-        TxAction::Transfer { .. } => TRANSFER_GAS,
-        TxAction::Deploy { .. } => return Err(TxError::Unsupported("deploy")),
-        TxAction::Call { .. } => return Err(TxError::Unsupported("call")),
-    };
+    let required_gas = intrinsic_gas(&tx.action);
     if tx.gas_limit < required_gas {
         return Err(TxError::GasLimitTooLow { required: required_gas, got: tx.gas_limit });
     }
@@ -133,25 +164,63 @@ fn check_inner(
     Ok(sender)
 }
 
-/// Checks and executes one transaction in `state`. `Err`: the transaction is invalid and
-/// `state` is unchanged. `Ok`: its receipt; the fee `gas_used × gas_price` has moved from
-/// the sender to the proposer and the sender's nonce is bumped, whatever the status.
+/// Checks and executes one transaction in `state` with the shared runtime
+/// ([`Runtime::shared`]). `Err`: the transaction is invalid and `state` is unchanged.
+/// `Ok`: its receipt; the fee `gas_used × gas_price` has moved from the sender to the
+/// proposer and the sender's nonce is bumped, whatever the status. Deploy and Call run on
+/// the executor thread ([`runtime::on_executor`]).
 pub fn apply_transaction(state: &mut WorkingState<'_>, ctx: &BlockContext, stx: &SignedTransaction) -> Result<Receipt, TxError> {
-    apply_inner(state, ctx, stx, None)
+    if matches!(stx.tx.action, TxAction::Transfer { .. }) {
+        // No contract code: works even where the engine cannot run.
+        return apply_inner(None, state, ctx, stx, None);
+    }
+    let rt = Runtime::shared().map_err(TxError::Runtime)?;
+    apply_transaction_with(rt, state, ctx, stx)
 }
 
+/// [`apply_transaction`] with a given runtime (engine configuration, module cache).
+pub fn apply_transaction_with(
+    rt: &Runtime,
+    state: &mut WorkingState<'_>,
+    ctx: &BlockContext,
+    stx: &SignedTransaction,
+) -> Result<Receipt, TxError> {
+    if matches!(stx.tx.action, TxAction::Transfer { .. }) {
+        return apply_inner(Some(rt), state, ctx, stx, None);
+    }
+    runtime::on_executor(rt.engine().config(), || apply_inner(Some(rt), state, ctx, stx, None)).map_err(TxError::Runtime)?
+}
+
+/// `rt`: `None` only when no contract runs (then the shared runtime is used if one does).
 fn apply_inner(
+    rt: Option<&Runtime>,
     state: &mut WorkingState<'_>,
     ctx: &BlockContext,
     stx: &SignedTransaction,
     signature_ok: Option<bool>,
 ) -> Result<Receipt, TxError> {
-    let mut sender = check_inner(state, ctx, stx, signature_ok)?;
+    let sender = check_inner(state, ctx, stx, signature_ok)?;
+    match stx.tx.action {
+        TxAction::Transfer { to, amount } => apply_transfer(state, ctx, stx, sender, to, amount),
+        TxAction::Deploy { .. } | TxAction::Call { .. } => {
+            let rt = match rt {
+                Some(rt) => rt,
+                None => Runtime::shared().map_err(TxError::Runtime)?,
+            };
+            apply_contract(rt, state, ctx, stx, sender)
+        }
+    }
+}
+
+fn apply_transfer(
+    state: &mut WorkingState<'_>,
+    ctx: &BlockContext,
+    stx: &SignedTransaction,
+    mut sender: Account,
+    to: Address,
+    amount: u128,
+) -> Result<Receipt, TxError> {
     let tx = &stx.tx;
-    let TxAction::Transfer { to, amount } = tx.action else {
-        // check_transaction rejects every other action.
-        return Err(TxError::Unsupported("non-transfer"));
-    };
     let gas_used = TRANSFER_GAS;
     let fee = gas_used as u128 * tx.gas_price as u128;
     let cp = state.checkpoint();
@@ -160,9 +229,7 @@ fn apply_inner(
         sender.nonce += 1;
         sender.balance -= fee;
         state.set_account(&tx.sender, &sender);
-        let mut proposer = state.account(&ctx.proposer)?;
-        proposer.balance = proposer.balance.saturating_add(fee);
-        state.set_account(&ctx.proposer, &proposer);
+        credit(state, &ctx.proposer, fee)?;
         // The value transfer (read after write: a transfer to oneself is a no-op).
         let inner = state.checkpoint();
         let mut from = state.account(&tx.sender)?;
@@ -194,6 +261,86 @@ fn apply_inner(
     }
 }
 
+/// Adds `amount` to `addr`'s balance (saturating: the total supply is bounded by genesis).
+fn credit(state: &mut WorkingState<'_>, addr: &Address, amount: u128) -> Result<(), StateError> {
+    let mut acc = state.account(addr)?;
+    acc.balance = acc.balance.saturating_add(amount);
+    state.set_account(addr, &acc);
+    Ok(())
+}
+
+/// Deploy / Call: the sender pays `gas_limit × gas_price` up front and its nonce is bumped
+/// (never rolled back); the runtime runs the frame with `gas_limit − intrinsic gas`; the
+/// unused gas is refunded and the fee `gas_used × gas_price` goes to the proposer. A Deploy
+/// creates the contract at `contract_address(sender, nonce)`.
+fn apply_contract(
+    rt: &Runtime,
+    state: &mut WorkingState<'_>,
+    ctx: &BlockContext,
+    stx: &SignedTransaction,
+    mut sender: Account,
+) -> Result<Receipt, TxError> {
+    let tx = &stx.tx;
+    let intrinsic = intrinsic_gas(&tx.action);
+    let price = tx.gas_price as u128;
+    let cp = state.checkpoint();
+    let result = (|| -> Result<Receipt, TxError> {
+        // Affordable: check_inner checked balance ≥ gas_limit × gas_price + value.
+        sender.nonce += 1;
+        sender.balance -= tx.gas_limit as u128 * price;
+        state.set_account(&tx.sender, &sender);
+        let env = BlockEnv { height: ctx.height, timestamp_ms: ctx.timestamp_ms };
+        let gas_limit = tx.gas_limit - intrinsic;
+        let outcome = match &tx.action {
+            TxAction::Deploy { code, input, value } => rt.deploy(
+                state,
+                &env,
+                DeployParams {
+                    deployer: tx.sender,
+                    address: contract_address(&tx.sender, tx.nonce),
+                    code: code.clone(),
+                    input: input.clone(),
+                    value: *value,
+                    gas_limit,
+                },
+            ),
+            TxAction::Call { contract, input, value } => rt.call(
+                state,
+                &env,
+                CallParams { caller: tx.sender, contract: *contract, input: input.clone(), value: *value, gas_limit },
+            ),
+            TxAction::Transfer { .. } => return Err(TxError::Runtime(RuntimeError::Config("transfer is not a contract action".into()))),
+        };
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(RuntimeError::State(e)) => return Err(TxError::State(e)),
+            // A Call to an address without code is valid (whether the address holds code
+            // may depend on earlier transactions of the block) and reverts.
+            Err(RuntimeError::NoContract(_)) => Outcome {
+                status: ReceiptStatus::Revert(NO_CONTRACT_MESSAGE.to_vec()),
+                gas_used: 0,
+                return_data: Vec::new(),
+                events: Vec::new(),
+            },
+            Err(e) => return Err(TxError::Runtime(e)),
+        };
+        let gas_used = intrinsic + outcome.gas_used.min(gas_limit);
+        credit(state, &tx.sender, (tx.gas_limit - gas_used) as u128 * price)?;
+        credit(state, &ctx.proposer, gas_used as u128 * price)?;
+        Ok(Receipt { status: outcome.status, gas_used, return_data: outcome.return_data, events: outcome.events })
+    })();
+    match result {
+        Ok(receipt) => {
+            state.commit_checkpoint(cp)?;
+            Ok(receipt)
+        }
+        Err(e) => {
+            state.revert_to(cp)?;
+            Err(e)
+        }
+    }
+}
+
 /// What [`execute_block`] stores under the block's height: SCALE(`StoredBlock`).
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct StoredBlock {
@@ -215,25 +362,65 @@ impl StoredBlock {
 /// commits it atomically (state, block and receipts in one write). All transactions must
 /// be valid: on the first invalid one nothing is committed and
 /// [`BlockError::InvalidTransaction`] says which. Returns the header and the receipts.
+/// Contracts run with the shared runtime ([`Runtime::shared`]) on the executor thread.
 pub fn execute_block(
     db: &StateDb,
     ctx: &BlockContext,
     parent_hash: Hash32,
     transactions: Vec<SignedTransaction>,
 ) -> Result<StoredBlock, BlockError> {
+    let rt = if runs_contracts(&transactions) { Some(Runtime::shared()?) } else { None };
+    execute_inner(rt, db, ctx, parent_hash, transactions)
+}
+
+/// [`execute_block`] with a given runtime.
+pub fn execute_block_with(
+    rt: &Runtime,
+    db: &StateDb,
+    ctx: &BlockContext,
+    parent_hash: Hash32,
+    transactions: Vec<SignedTransaction>,
+) -> Result<StoredBlock, BlockError> {
+    execute_inner(Some(rt), db, ctx, parent_hash, transactions)
+}
+
+fn execute_inner(
+    rt: Option<&Runtime>,
+    db: &StateDb,
+    ctx: &BlockContext,
+    parent_hash: Hash32,
+    transactions: Vec<SignedTransaction>,
+) -> Result<StoredBlock, BlockError> {
     let mut state = db.working()?;
-    let mut receipts = Vec::with_capacity(transactions.len());
     let signatures = verify_signatures(&transactions);
-    for (index, stx) in transactions.iter().enumerate() {
-        let receipt = apply_inner(&mut state, ctx, stx, Some(signatures[index]))
-            .map_err(|error| match error {
-                TxError::State(e) => BlockError::State(e),
-                error => BlockError::InvalidTransaction { index, error },
-            })?;
-        receipts.push(receipt);
-    }
+    let receipts = on_executor_if_needed(rt, runs_contracts(&transactions), || {
+        let mut receipts = Vec::with_capacity(transactions.len());
+        for (index, stx) in transactions.iter().enumerate() {
+            let receipt = apply_inner(rt, &mut state, ctx, stx, Some(signatures[index])).map_err(|e| block_error(index, e))?;
+            receipts.push(receipt);
+        }
+        Ok(receipts)
+    })?;
     let changes = state.into_changes();
     commit_executed(db, ctx, parent_hash, transactions, receipts, &changes)
+}
+
+/// Whether any transaction runs contract code (Deploy or Call).
+fn runs_contracts(txs: &[SignedTransaction]) -> bool {
+    txs.iter().any(|t| !matches!(t.tx.action, TxAction::Transfer { .. }))
+}
+
+/// Runs `work` on the executor thread of `rt` if `needed` (some transaction runs contract
+/// code), else on this thread.
+fn on_executor_if_needed<R: Send>(
+    rt: Option<&Runtime>,
+    needed: bool,
+    work: impl FnOnce() -> Result<R, BlockError> + Send,
+) -> Result<R, BlockError> {
+    match rt {
+        Some(rt) if needed => runtime::on_executor(rt.engine().config(), work)?,
+        _ => work(),
+    }
 }
 
 /// Verifies every signature, spread over the available cores. Only speed depends on the
@@ -275,23 +462,99 @@ pub fn build_block(
     parent_hash: Hash32,
     candidates: Vec<SignedTransaction>,
 ) -> Result<BuiltBlock, BlockError> {
+    let rt = if runs_contracts(&candidates) { Some(Runtime::shared()?) } else { None };
+    build_inner(rt, db, ctx, parent_hash, candidates)
+}
+
+/// [`build_block`] with a given runtime.
+pub fn build_block_with(
+    rt: &Runtime,
+    db: &StateDb,
+    ctx: &BlockContext,
+    parent_hash: Hash32,
+    candidates: Vec<SignedTransaction>,
+) -> Result<BuiltBlock, BlockError> {
+    build_inner(Some(rt), db, ctx, parent_hash, candidates)
+}
+
+fn build_inner(
+    rt: Option<&Runtime>,
+    db: &StateDb,
+    ctx: &BlockContext,
+    parent_hash: Hash32,
+    candidates: Vec<SignedTransaction>,
+) -> Result<BuiltBlock, BlockError> {
     let mut state = db.working()?;
     let signatures = verify_signatures(&candidates);
-    let (mut included, mut receipts, mut rejected) = (Vec::new(), Vec::new(), Vec::new());
-    for (index, stx) in candidates.into_iter().enumerate() {
-        match apply_inner(&mut state, ctx, &stx, Some(signatures[index])) {
-            Ok(receipt) => {
-                receipts.push(receipt);
-                included.push(stx);
+    let (included, receipts, rejected) = on_executor_if_needed(rt, runs_contracts(&candidates), || {
+        let (mut included, mut receipts, mut rejected) = (Vec::new(), Vec::new(), Vec::new());
+        for (index, stx) in candidates.into_iter().enumerate() {
+            match apply_inner(rt, &mut state, ctx, &stx, Some(signatures[index])) {
+                Ok(receipt) => {
+                    receipts.push(receipt);
+                    included.push(stx);
+                }
+                // A state read failure is not the transaction's fault: abort the block.
+                Err(TxError::State(e)) => return Err(BlockError::State(e)),
+                Err(TxError::Runtime(e)) => return Err(BlockError::Runtime(e)),
+                Err(error) => rejected.push((index, error)),
             }
-            // A state read failure is not the transaction's fault: abort the block.
-            Err(TxError::State(e)) => return Err(BlockError::State(e)),
-            Err(error) => rejected.push((index, error)),
         }
-    }
+        Ok((included, receipts, rejected))
+    })?;
     let changes = state.into_changes();
     let stored = commit_executed(db, ctx, parent_hash, included, receipts, &changes)?;
     Ok(BuiltBlock { stored, rejected })
+}
+
+/// [`execute_block`] without the commit: executes `transactions` on the latest committed
+/// state and returns the receipts and the state changes, writing nothing. For a validator
+/// that must check a received block's header before committing it, and for replay.
+pub fn execute_uncommitted(
+    db: &StateDb,
+    ctx: &BlockContext,
+    transactions: &[SignedTransaction],
+) -> Result<(Vec<Receipt>, crate::state::StateChanges), BlockError> {
+    let rt = if runs_contracts(transactions) { Some(Runtime::shared()?) } else { None };
+    let mut state = db.working()?;
+    let signatures = verify_signatures(transactions);
+    let receipts = on_executor_if_needed(rt, runs_contracts(transactions), || {
+        let mut receipts = Vec::with_capacity(transactions.len());
+        for (index, stx) in transactions.iter().enumerate() {
+            receipts.push(apply_inner(rt, &mut state, ctx, stx, Some(signatures[index])).map_err(|e| block_error(index, e))?);
+        }
+        Ok(receipts)
+    })?;
+    Ok((receipts, state.into_changes()))
+}
+
+/// Transactions included by [`build_uncommitted`]: the included ones, their receipts, the
+/// left-out candidates with why, and the state changes.
+pub type Built = (Vec<SignedTransaction>, Vec<Receipt>, Vec<(SignedTransaction, TxError)>, crate::state::StateChanges);
+
+/// [`build_block`] without the commit: executes `candidates` in order on the latest
+/// committed state, leaving out each invalid one, and writes nothing.
+pub fn build_uncommitted(db: &StateDb, ctx: &BlockContext, candidates: Vec<SignedTransaction>) -> Result<Built, BlockError> {
+    let rt = if runs_contracts(&candidates) { Some(Runtime::shared()?) } else { None };
+    let mut state = db.working()?;
+    let signatures = verify_signatures(&candidates);
+    let contracts = runs_contracts(&candidates);
+    let (included, receipts, rejected) = on_executor_if_needed(rt, contracts, || {
+        let (mut included, mut receipts, mut rejected) = (Vec::new(), Vec::new(), Vec::new());
+        for (index, stx) in candidates.into_iter().enumerate() {
+            match apply_inner(rt, &mut state, ctx, &stx, Some(signatures[index])) {
+                Ok(receipt) => {
+                    receipts.push(receipt);
+                    included.push(stx);
+                }
+                Err(TxError::State(e)) => return Err(BlockError::State(e)),
+                Err(TxError::Runtime(e)) => return Err(BlockError::Runtime(e)),
+                Err(error) => rejected.push((stx, error)),
+            }
+        }
+        Ok((included, receipts, rejected))
+    })?;
+    Ok((included, receipts, rejected, state.into_changes()))
 }
 
 /// Commits block `ctx.height` with initial balances `alloc` (later entries for the same

@@ -189,8 +189,8 @@ pub fn contract(cmd: ContractCommand) -> Result<()> {
             ContractCommand::Query { address, method, args, conn } => {
                 parse_address(&address)?;
                 let input = call_data(&method, &args)?;
-                let out: String = client(&conn.rpc)?.request("keel_query", rpc_params![address, hex::encode(input)]).await?;
-                println!("{out}");
+                let out: serde_json::Value = client(&conn.rpc)?.request("keel_query", rpc_params![address, hex::encode(input)]).await?;
+                println!("{}", serde_json::to_string_pretty(&out)?);
                 Ok(())
             }
         }

@@ -3,6 +3,7 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+pub mod bench;
 pub mod contract;
 pub mod demo;
 pub mod engine;
@@ -50,6 +51,8 @@ pub enum Command {
     /// Validate, analyze, instrument and compile every contract under a directory and
     /// print a report.
     Demo(demo::DemoArgs),
+    /// Benchmarks: `keel bench gas` calibrates the gas schedule on this machine.
+    Bench(bench::BenchArgs),
 }
 
 /// Runs a parsed command line.
@@ -67,5 +70,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Transfer(a) => contract::transfer(a),
         Command::Run(a) => engine::run(a),
         Command::Compile(a) => engine::compile(a),
+        Command::Bench(a) => bench::bench(a),
     }
 }

@@ -163,6 +163,10 @@ pub struct DevnetArgs {
     /// Do not print each block.
     #[arg(long)]
     pub quiet: bool,
+    /// Stream native transfers instead of deploying the example contracts and streaming
+    /// token transfers.
+    #[arg(long)]
+    pub native: bool,
 }
 
 /// Runs `keel devnet`.
@@ -180,6 +184,7 @@ pub fn devnet(args: DevnetArgs) -> Result<()> {
         metrics_port: args.metrics_port,
         replay: !args.no_replay,
         print_blocks: !args.quiet,
+        contracts: !args.native,
     };
     runtime()?.block_on(async move { crate::devnet::run(opts, ctrl_c()).await.map(|_| ()) })
 }

@@ -3,7 +3,7 @@
 
 use parity_scale_codec::Encode;
 
-use crate::chain::{apply_transaction, merkle_root, BlockContext, BlockError, BlockHeader, Receipt, SignedTransaction, TxAction, TxError};
+use crate::chain::{build_uncommitted, execute_uncommitted, merkle_root, BlockContext, BlockError, BlockHeader, Receipt, SignedTransaction, TxAction, TxError};
 use crate::state::{Hash32, PreparedBlock, StateDb};
 
 /// Which execution backend runs contract code. The hook of `keel replay --engine`.
@@ -11,8 +11,9 @@ use crate::state::{Hash32, PreparedBlock, StateDb};
 /// Transfers execute the same on both (no contract code runs). Contract transactions
 /// run on the node's contract runtime ([`Engine::Native`]: Keel's single-pass compiler).
 /// [`Engine::Wasmi`] (wasmi over `keel_metering::instrument`, the reference semantics)
-/// needs a backend switch in the contract runtime; until it is wired, a block holding a
-/// Deploy or Call makes [`reexecute`] fail with [`ReexecError::EngineUnavailable`].
+/// needs a wasmi backend of the host ABI in the contract runtime, which does not exist
+/// yet: a block holding a Deploy or Call makes [`reexecute`] fail with
+/// [`ReexecError::EngineUnavailable`] instead of running it on another engine.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Engine {
     /// Keel's native single-pass compiler (what validators run).
@@ -64,16 +65,7 @@ pub fn reexecute(
             return Err(ReexecError::EngineUnavailable { index, engine });
         }
     }
-    let mut state = db.working().map_err(BlockError::from)?;
-    let mut receipts = Vec::with_capacity(transactions.len());
-    for (index, stx) in transactions.iter().enumerate() {
-        let receipt = apply_transaction(&mut state, ctx, stx).map_err(|error| match error {
-            TxError::State(e) => BlockError::State(e),
-            error => BlockError::InvalidTransaction { index, error },
-        })?;
-        receipts.push(receipt);
-    }
-    let changes = state.into_changes();
+    let (receipts, changes) = execute_uncommitted(db, ctx, transactions)?;
     let prepared = db.prepare_block(ctx.height, &changes).map_err(BlockError::from)?;
     let header = header_for(ctx, parent_hash, prepared.state_root(), transactions, &receipts);
     Ok(Reexecuted { header, receipts, prepared })
@@ -89,19 +81,7 @@ pub fn build(
     parent_hash: Hash32,
     candidates: Vec<SignedTransaction>,
 ) -> Result<(Reexecuted, Vec<SignedTransaction>, Vec<(SignedTransaction, TxError)>), BlockError> {
-    let mut state = db.working()?;
-    let (mut included, mut receipts, mut rejected) = (Vec::new(), Vec::new(), Vec::new());
-    for stx in candidates {
-        match apply_transaction(&mut state, ctx, &stx) {
-            Ok(r) => {
-                receipts.push(r);
-                included.push(stx);
-            }
-            Err(TxError::State(e)) => return Err(BlockError::State(e)),
-            Err(e) => rejected.push((stx, e)),
-        }
-    }
-    let changes = state.into_changes();
+    let (included, receipts, rejected, changes) = build_uncommitted(db, ctx, candidates)?;
     let prepared = db.prepare_block(ctx.height, &changes)?;
     let header = header_for(ctx, parent_hash, prepared.state_root(), &included, &receipts);
     Ok((Reexecuted { header, receipts, prepared }, included, rejected))

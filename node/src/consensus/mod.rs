@@ -153,6 +153,7 @@ impl From<BlockError> for ImportError {
         match e {
             BlockError::InvalidTransaction { index, error } => ImportError::InvalidTransaction { index, error },
             BlockError::State(e) => ImportError::State(e),
+            BlockError::Runtime(e) => ImportError::Engine(e.to_string()),
         }
     }
 }

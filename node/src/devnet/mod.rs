@@ -3,9 +3,9 @@
 //! its state root and the transaction throughput; at the end checks that all nodes agree
 //! on every state root and replays one node's database.
 //!
-//! When the contract runtime is present (a Deploy passes `check_transaction`), the devnet
-//! deploys the example contracts and the stream is token transfers; without it, the
-//! stream is native transfers and the devnet says so.
+//! The devnet deploys the example contracts (token, counter, escrow, registry), hands
+//! every account tokens, and the stream is token transfers (`--native` for native
+//! transfers).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use ed25519_dalek::SigningKey;
 use parity_scale_codec::Encode;
 
-use crate::chain::{address_of, check_transaction, SignedTransaction, Transaction, TxAction, TxError, TRANSFER_GAS};
+use crate::chain::{address_of, SignedTransaction, Transaction, TxAction, TRANSFER_GAS};
 use crate::consensus::{ChainSpec, Genesis, GenesisBalance};
 use crate::mempool::{MempoolError, MempoolLimits};
 use crate::state::{contract_address, Address};
@@ -47,6 +47,8 @@ pub struct DevnetOptions {
     pub replay: bool,
     /// Print each block.
     pub print_blocks: bool,
+    /// Deploy the example contracts and stream token transfers (else native transfers).
+    pub contracts: bool,
 }
 
 impl Default for DevnetOptions {
@@ -64,6 +66,7 @@ impl Default for DevnetOptions {
             metrics_port: None,
             replay: true,
             print_blocks: true,
+            contracts: true,
         }
     }
 }
@@ -191,32 +194,18 @@ pub fn token_call<A: Encode>(method: &str, args: &A) -> Vec<u8> {
     d
 }
 
-/// Whether this build executes contracts: a Deploy from a funded account passes the
-/// pre-execution checks.
-fn runtime_available(api: &NodeApi, load: &Load) -> bool {
-    let Ok(state) = api.chain().db().working() else { return false };
-    let tx = Transaction {
-        chain_id: DEVNET_CHAIN_ID,
-        sender: load.addrs[0],
-        nonce: 0,
-        gas_limit: DEPLOY_GAS,
-        gas_price: 1,
-        action: TxAction::Deploy { code: Vec::new(), input: Vec::new(), value: 0 },
-    }
-    .sign(&load.keys[0]);
-    let ctx = api.chain().spec().context(1, 1, Address([0; 32]));
-    !matches!(check_transaction(&state, &ctx, &tx), Err(TxError::Unsupported(_)))
-}
-
-/// Example contracts the devnet deploys, with their constructor input.
-fn example_contracts() -> Vec<(&'static str, &'static [u8], Vec<u8>)> {
+/// Example contracts the devnet deploys from account 0 (whose next nonce is `nonce`),
+/// with their constructor input: the token first (the escrow names it).
+fn example_contracts(load: &Load, nonce: u64) -> Vec<(&'static str, &'static [u8], Vec<u8>)> {
     let mut token_input = "Keel Token".to_string().encode();
     "KEEL".to_string().encode_to(&mut token_input);
     (u128::MAX / 2).encode_to(&mut token_input);
+    let token = contract_address(&load.addrs[0], nonce);
+    let escrow_input = (token, load.addrs[1], load.addrs[2], load.addrs[0], 1000u128).encode();
     vec![
         ("token", include_bytes!("../../../contracts/wasm/token.wasm"), token_input),
-        ("counter", include_bytes!("../../../contracts/wasm/counter.wasm"), Vec::new()),
-        ("escrow", include_bytes!("../../../contracts/wasm/escrow.wasm"), Vec::new()),
+        ("counter", include_bytes!("../../../contracts/wasm/counter.wasm"), 0u64.encode()),
+        ("escrow", include_bytes!("../../../contracts/wasm/escrow.wasm"), escrow_input),
         ("registry", include_bytes!("../../../contracts/wasm/registry.wasm"), Vec::new()),
     ]
 }
@@ -255,7 +244,7 @@ async fn submit_and_wait(api: &NodeApi, tx: SignedTransaction, slot_ms: u64) -> 
 /// the token's address.
 async fn deploy_examples(api: &NodeApi, load: &mut Load, slot_ms: u64) -> Result<Address, String> {
     let mut token = None;
-    for (name, code, input) in example_contracts() {
+    for (name, code, input) in example_contracts(load, load.nonces[0]) {
         let nonce = load.nonces[0];
         let tx = load.sign(0, TxAction::Deploy { code: code.to_vec(), input, value: 0 }, DEPLOY_GAS);
         let addr = contract_address(&load.addrs[0], nonce);
@@ -349,9 +338,9 @@ pub async fn run(opts: DevnetOptions, stop: impl std::future::Future<Output = ()
     let mut load = Load::new(opts.accounts);
     tokio::pin!(stop);
 
-    // Contracts, if this build runs them.
-    if runtime_available(&apis[0], &load) {
-        wait_height(&apis[0], 1, Duration::from_millis(opts.slot_ms * 10 + 5000)).await;
+    // The example contracts; the stream is token transfers once the token is deployed.
+    if opts.contracts {
+        wait_height(&apis[0], 1, Duration::from_millis(opts.slot_ms * 10 + 10_000)).await;
         match deploy_examples(&apis[0], &mut load, opts.slot_ms).await {
             Ok(token) => {
                 load.token = Some(token);
@@ -359,8 +348,6 @@ pub async fn run(opts: DevnetOptions, stop: impl std::future::Future<Output = ()
             }
             Err(e) => println!("contract deployment failed ({e}); streaming native transfers"),
         }
-    } else {
-        println!("this build has no contract runtime yet: the stream is native transfers");
     }
 
     // The load starts with the chain (height 1), not before genesis.

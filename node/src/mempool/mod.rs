@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use crate::chain::{DecodeError, SignedTransaction, TxAction, TRANSFER_GAS};
+use crate::chain::{DecodeError, SignedTransaction, TxAction};
 use crate::state::{Address, Hash32, StateError, StateView};
 
 /// Limits of a [`Mempool`].
@@ -104,13 +104,9 @@ impl MempoolError {
     }
 }
 
-/// Fixed gas of an action (what the gas limit must at least be): [`TRANSFER_GAS`] for
-/// transfers; 0 for contract actions (their minimum is the runtime's to enforce).
+/// Intrinsic gas of an action (what the gas limit must at least be).
 fn required_gas(action: &TxAction) -> u64 {
-    match action {
-        TxAction::Transfer { .. } => TRANSFER_GAS,
-        TxAction::Deploy { .. } | TxAction::Call { .. } => 0,
-    }
+    crate::chain::intrinsic_gas(action)
 }
 
 /// The pool. Not thread-safe by itself; the node wraps it in a mutex.

@@ -262,6 +262,7 @@ pub fn replay(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
                 break;
             }
             Err(ReexecError::Block(crate::chain::BlockError::State(e))) => return Err(e.into()),
+            Err(ReexecError::Block(crate::chain::BlockError::Runtime(e))) => return Err(ReplayError::Engine(format!("block {h}: {e}"))),
             Err(e @ ReexecError::EngineUnavailable { .. }) => return Err(ReplayError::Engine(format!("block {h}: {e}"))),
         };
         report.blocks += 1;

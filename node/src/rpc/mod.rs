@@ -126,13 +126,24 @@ pub fn block_json(s: &StoredBlock) -> serde_json::Value {
     })
 }
 
-/// Read-only contract call: the hook the contract runtime fills. Returns the return data.
-fn query_contract(_api: &NodeApi, _contract: Address, _input: Vec<u8>) -> Result<Vec<u8>, ErrorObjectOwned> {
-    Err(ErrorObjectOwned::owned(
-        QUERY_FAILED,
-        "contract queries need the contract runtime, which is not in this build yet",
-        None::<()>,
-    ))
+/// Gas limit of a read-only query (`keel_query`).
+pub const QUERY_GAS: u64 = 100_000_000;
+
+/// Read-only contract call on the head state, as the zero address, with [`QUERY_GAS`]:
+/// runs `call` on the contract runtime and discards every state change.
+fn query_contract(api: &NodeApi, contract: Address, input: Vec<u8>) -> Result<ReceiptJson, ErrorObjectOwned> {
+    use crate::runtime::{on_executor, BlockEnv, CallParams, Runtime};
+    let failed = |e: &dyn std::fmt::Display| ErrorObjectOwned::owned(QUERY_FAILED, e.to_string(), None::<()>);
+    let rt = Runtime::shared().map_err(|e| failed(&e))?;
+    let head = api.chain().head();
+    let env = BlockEnv { height: head.height, timestamp_ms: head.timestamp_ms };
+    let mut state = api.chain().db().latest().map(crate::state::WorkingState::new).map_err(internal)?;
+    let params = CallParams { caller: Address([0; 32]), contract, input, value: 0, gas_limit: QUERY_GAS };
+    let outcome = on_executor(rt.engine().config(), || rt.call(&mut state, &env, params))
+        .map_err(|e| failed(&e))?
+        .map_err(|e| failed(&e))?;
+    let receipt = Receipt { status: outcome.status, gas_used: outcome.gas_used, return_data: outcome.return_data, events: outcome.events };
+    Ok(ReceiptJson::of(&receipt))
 }
 
 /// The RPC methods over `api`.
@@ -194,14 +205,14 @@ pub fn module(api: NodeApi) -> RpcModule<NodeApi> {
         }))
     })
     .expect(reg);
-    m.register_blocking_method("keel_query", |p: Params, api, _| -> Result<String, ErrorObjectOwned> {
+    m.register_blocking_method("keel_query", |p: Params, api, _| -> Result<ReceiptJson, ErrorObjectOwned> {
         let (c, i): (String, String) = p.parse()?;
         let contract = parse_addr("contract", &c)?;
         let input = parse_hex("input", &i)?;
         if input.len() > crate::chain::MAX_INPUT_SIZE {
             return Err(invalid(format!("input: {} bytes, the limit is {}", input.len(), crate::chain::MAX_INPUT_SIZE)));
         }
-        query_contract(&api, contract, input).map(hex::encode)
+        query_contract(&api, contract, input)
     })
     .expect(reg);
     m

@@ -461,6 +461,11 @@ pub struct StateView<'db> {
 }
 
 impl<'db> StateView<'db> {
+    /// The database this view reads (e.g. for the compiled-artifact cache).
+    pub fn db(&self) -> &'db StateDb {
+        self.db
+    }
+
     /// The height this view shows (`None`: the empty state before genesis).
     pub fn height(&self) -> Option<u64> {
         self.height

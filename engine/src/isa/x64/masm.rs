@@ -189,6 +189,41 @@ impl X64Masm {
         self.jcc(Cond::Ne, l);
     }
 
+    /// Sets the flags from `lhs - rhs` (an immediate that does not fit 32 bits goes through
+    /// the scratch register; comparing with 0 is a `test`).
+    fn cmp_flags(&mut self, size: Size, lhs: Reg, rhs: RegImm) {
+        let w = Self::w(size);
+        match rhs {
+            RegImm::Reg(s) => self.asm.alu_rr(Alu::Cmp, w, lhs.0, s.0),
+            RegImm::Imm(0) => self.asm.test_rr(w, lhs.0, lhs.0),
+            RegImm::Imm(v) => {
+                let v = if w { v as i64 } else { i64::from(v as u32 as i32) };
+                if v >= i64::from(i32::MIN) && v <= i64::from(i32::MAX) {
+                    self.asm.alu_ri(Alu::Cmp, w, lhs.0, v as i32);
+                } else {
+                    self.asm.mov_ri(SCRATCH, v as u64);
+                    self.asm.alu_rr(Alu::Cmp, w, lhs.0, SCRATCH);
+                }
+            }
+        }
+    }
+
+    /// The x86 condition of an integer comparison.
+    fn cond(cc: IntCmp) -> Cond {
+        match cc {
+            IntCmp::Eq => Cond::E,
+            IntCmp::Ne => Cond::Ne,
+            IntCmp::LtS => Cond::L,
+            IntCmp::LtU => Cond::B,
+            IntCmp::GtS => Cond::G,
+            IntCmp::GtU => Cond::A,
+            IntCmp::LeS => Cond::Le,
+            IntCmp::LeU => Cond::Be,
+            IntCmp::GeS => Cond::Ge,
+            IntCmp::GeU => Cond::Ae,
+        }
+    }
+
     /// Loads a float operand into an xmm register.
     fn load_xmm(&mut self, size: Size, xmm: u8, src: u8) {
         self.asm.movq_xr(Self::w(size), xmm, src);
@@ -443,33 +478,14 @@ impl MacroAssembler for X64Masm {
     }
 
     fn int_cmp(&mut self, cc: IntCmp, size: Size, dst: Reg, rhs: RegImm) {
-        let w = Self::w(size);
-        match rhs {
-            RegImm::Reg(s) => self.asm.alu_rr(Alu::Cmp, w, dst.0, s.0),
-            RegImm::Imm(v) => {
-                let v = if w { v as i64 } else { i64::from(v as u32 as i32) };
-                if v >= i64::from(i32::MIN) && v <= i64::from(i32::MAX) {
-                    self.asm.alu_ri(Alu::Cmp, w, dst.0, v as i32);
-                } else {
-                    self.asm.mov_ri(SCRATCH, v as u64);
-                    self.asm.alu_rr(Alu::Cmp, w, dst.0, SCRATCH);
-                }
-            }
-        }
-        let c = match cc {
-            IntCmp::Eq => Cond::E,
-            IntCmp::Ne => Cond::Ne,
-            IntCmp::LtS => Cond::L,
-            IntCmp::LtU => Cond::B,
-            IntCmp::GtS => Cond::G,
-            IntCmp::GtU => Cond::A,
-            IntCmp::LeS => Cond::Le,
-            IntCmp::LeU => Cond::Be,
-            IntCmp::GeS => Cond::Ge,
-            IntCmp::GeU => Cond::Ae,
-        };
-        self.asm.setcc(c, SCRATCH);
+        self.cmp_flags(size, dst, rhs);
+        self.asm.setcc(Self::cond(cc), SCRATCH);
         self.asm.movzx8_rr(dst.0, SCRATCH);
+    }
+
+    fn branch_cmp(&mut self, cc: IntCmp, size: Size, lhs: Reg, rhs: RegImm, target: Label) {
+        self.cmp_flags(size, lhs, rhs);
+        self.jcc(Self::cond(cc), target);
     }
 
     fn int_un(&mut self, op: IntUn, size: Size, dst: Reg) {
@@ -735,7 +751,7 @@ impl MacroAssembler for X64Masm {
         self.jump(l);
     }
 
-    fn finish(mut self, functions: Vec<u32>) -> CompiledCode {
+    fn finish(mut self, functions: Vec<u32>) -> Result<CompiledCode, crate::error::CompileError> {
         // Shared trap stubs.
         let common = self.new_label();
         for code in TrapCode::ALL {
@@ -777,7 +793,7 @@ impl MacroAssembler for X64Masm {
                 }
             }
         }
-        CompiledCode { code: self.asm.buf, trampoline: self.trampoline, functions }
+        Ok(CompiledCode { code: self.asm.buf, trampoline: self.trampoline, functions })
     }
 
     fn offset(&self) -> u32 {

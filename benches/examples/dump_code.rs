@@ -1,0 +1,26 @@
+//! Writes the machine code Keel generates for a WAT or wasm file to `OUT` (raw bytes, for
+//! `objdump -D -b binary -mi386:x86-64 OUT`): reads it out of the module's artifact.
+//!
+//! `cargo run --release -p keel-benches --example dump_code -- FILE OUT [unmetered]`
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let (Some(input), Some(out)) = (args.get(1), args.get(2)) else {
+        return Err("usage: dump_code FILE OUT [unmetered]".into());
+    };
+    let wasm = wat::parse_file(input)?;
+    let mut config = keel_engine::Config::permissive();
+    if args.get(3).is_some_and(|a| a == "unmetered") {
+        config = config.without_metering();
+    }
+    let engine = keel_engine::Engine::new(config)?;
+    let module = keel_engine::Module::new(&engine, &wasm)?;
+    let art = module.serialize();
+    // The payload holds the wasm (length-prefixed) right before the code (length-prefixed).
+    let at = art.windows(wasm.len()).position(|w| w == &wasm[..]).ok_or("wasm not found in the artifact")?;
+    let code_len_at = at + wasm.len();
+    let len = u64::from_le_bytes(art[code_len_at..code_len_at + 8].try_into()?) as usize;
+    std::fs::write(out, &art[code_len_at + 8..code_len_at + 8 + len])?;
+    println!("{len} bytes of code");
+    Ok(())
+}

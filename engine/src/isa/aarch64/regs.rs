@@ -1,0 +1,47 @@
+//! aarch64 register roles.
+//!
+//! | register | role |
+//! |---|---|
+//! | `x0`-`x5` | arguments of calls (guest ABI and libcalls), results `x0`/`x1` |
+//! | `x8`, `x14`-`x17` | scratch, never allocated |
+//! | `x9`-`x13`, `x19`-`x26` | allocatable (every value is spilled before a call) |
+//! | `x18` | platform register: never touched |
+//! | `x27` | store context (callee-saved in AAPCS64, so it survives host calls) |
+//! | `x28` | instance vmctx (callee-saved) |
+//! | `x29`, `x30`, `sp` | frame pointer, link register, stack pointer |
+//! | `v0`-`v1` | float scratch inside one operation |
+
+use super::asm::r;
+use crate::masm::Reg;
+
+/// Registers the code generator may allocate.
+pub static ALLOCATABLE: &[Reg] = &[
+    Reg(r::X19),
+    Reg(r::X20),
+    Reg(r::X21),
+    Reg(r::X22),
+    Reg(r::X23),
+    Reg(r::X24),
+    Reg(r::X25),
+    Reg(r::X26),
+    Reg(r::X9),
+    Reg(r::X10),
+    Reg(r::X11),
+    Reg(r::X12),
+    Reg(r::X13),
+];
+
+/// Store context (pinned).
+pub const STORE_CTX: u8 = r::X27;
+/// Instance vmctx (pinned).
+pub const VMCTX: u8 = r::X28;
+/// First scratch register.
+pub const S0: u8 = r::X16;
+/// Second scratch register.
+pub const S1: u8 = r::X17;
+/// Third scratch register.
+pub const S2: u8 = r::X15;
+/// Fourth scratch register.
+pub const S3: u8 = r::X14;
+/// Scratch for out-of-range memory displacements only.
+pub const ADDR: u8 = r::X8;
