@@ -364,8 +364,12 @@ impl Module {
             }
         }
         let env = CompileEnv { metering: cfg.metering, ..meta.compile_env() };
+        // Machine code is typically 3-6 times the size of the wasm code.
+        let code_hint = bodies.iter().map(|b| (b.range().end - b.range().start) as usize).sum::<usize>().saturating_mul(4);
         let compiled = match cfg.isa {
-            Isa::X64 => compile_module(X64Masm::new(), &env, &bodies, &analysis.functions, &cfg.cost_table)?,
+            Isa::X64 => {
+                compile_module(X64Masm::with_capacity(code_hint), &env, &bodies, &analysis.functions, &cfg.cost_table)?
+            }
             Isa::Aarch64 => {
                 compile_module(Aarch64Masm::new(), &env, &bodies, &analysis.functions, &cfg.cost_table)?
             }
