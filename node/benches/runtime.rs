@@ -129,21 +129,30 @@ fn frame_overhead(c: &mut Criterion) {
     let empty_addr = contract_address(&s.addrs[1], s.nonces[1]);
     let deploy = s.sign(1, 1_000_000, TxAction::Deploy { code: empty, input: vec![], value: 0 });
     s.next_block(vec![deploy]);
+    // The profile's largest initial memory: 512 pages (32 MiB), untouched.
+    let big = wat::parse_str(r#"(module (memory (export "memory") 512) (func (export "deploy")) (func (export "call")))"#).unwrap();
+    let big_addr = contract_address(&s.addrs[1], s.nonces[1]);
+    let deploy = s.sign(1, 10_000_000, TxAction::Deploy { code: big, input: vec![], value: 0 });
+    s.next_block(vec![deploy]);
     let rt = Runtime::shared().unwrap();
     let env = BlockEnv { height: 99, timestamp_ms: 0 };
     let mut g = c.benchmark_group("runtime_frame");
     for (name, contract, input) in [
         ("empty_call", empty_addr, vec![]),
+        ("empty_call_512_pages", big_addr, vec![]),
         ("token_balance_of", s.token, call_data("balance_of", s.addrs[5])),
     ] {
         g.bench_function(name, |b| {
             let mut ws = s.db.working().unwrap();
             b.iter(|| {
-                let p = CallParams { caller: s.addrs[2], contract, input: input.clone(), value: 0, gas_limit: 1_000_000 };
+                let p = CallParams { caller: s.addrs[2], contract, input: input.clone(), value: 0, gas_limit: 10_000_000 };
                 rt.call(&mut ws, &env, p).unwrap()
             })
         });
     }
+    // Handing work to the executor thread and back (`runtime::on_executor`).
+    let config = keel_engine::Config::default();
+    g.bench_function("on_executor_roundtrip", |b| b.iter(|| keel_node::runtime::on_executor(&config, || 1).unwrap()));
     g.finish();
 }
 

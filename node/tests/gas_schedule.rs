@@ -159,17 +159,20 @@ fn nothing_in_the_shipped_table_is_ten_times_too_cheap() {
 
 #[test]
 fn the_check_names_what_is_too_cheap() {
-    // The same measurements priced with `storage_write` cut 20-fold and an intrinsic gas of
-    // 1: the check must name what became too cheap.
+    // The same measurements priced with `storage_write` cut 20-fold, memory pages at 100 gas
+    // and an intrinsic gas of 1: the check must name what became too cheap, and only that.
     let cal = Calibration::committed();
     let shipped = CostTable::default();
-    let mut cheap = shipped.clone();
+    let toml = keel_metering::cost::DEFAULT_GAS_SCHEDULE_TOML.replace("memory_grow_per_page = 10000", "memory_grow_per_page = 100");
+    let mut cheap = CostTable::from_toml(&toml).unwrap();
+    assert_eq!(cheap.dynamic().memory_grow_per_page, 100);
     let w = shipped.host("storage_write").unwrap();
     cheap.set_host_cost("storage_write", keel_metering::HostCost { base: w.base / 20, per_byte: w.per_byte / 20 });
     let before = too_cheap(&ratios(&cal, &shipped, TX_BASE_GAS));
     assert!(before.is_empty(), "{before:?}");
     let bad = too_cheap(&ratios(&cal, &cheap, 1));
-    assert!(bad.iter().any(|b| b.starts_with("host storage_write:")), "{bad:?}");
-    assert!(bad.iter().any(|b| b.starts_with("empty Call frame with 1 initial pages:")), "{bad:?}");
-    assert!(!bad.iter().any(|b| b.starts_with("host storage_read")), "only what was cut: {bad:?}");
+    for what in ["host storage_write:", "dynamic.memory_grow_per_page:", "empty Call frame with 1 initial pages:"] {
+        assert!(bad.iter().any(|b| b.starts_with(what)), "{what} not named in {bad:?}");
+    }
+    assert!(!bad.iter().any(|b| b.starts_with("host storage_read") || b.starts_with("operator class")), "only what was cut: {bad:?}");
 }

@@ -9,7 +9,9 @@
 //!   The calibration code can call them directly to time host functions.
 //! - Every frame (top-level or `call_contract`) runs in a fresh store and instance with its
 //!   own gas limit, inside a state checkpoint: writes, transfers and events of a frame that
-//!   reverts or traps are rolled back, with everything it called.
+//!   reverts or traps are rolled back, with everything it called. A frame first pays for its
+//!   initial memory pages ([`Runtime::initial_memory_gas`], `specs/abi.md` §1). The engine
+//!   recycles stores' memories and guest stacks, so a frame's set-up costs no `mmap`.
 //! - [`on_executor`] runs work on a long-lived executor thread ([`executor`]) whose native
 //!   stack is sized from the engine configuration ([`executor_stack_bytes`], arithmetic in
 //!   `specs/abi.md` §6).
