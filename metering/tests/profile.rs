@@ -296,7 +296,7 @@ fn hostile_bytes_never_panic() {
 #[test]
 fn cost_table_parses_hashes_and_rejects_bad_input() {
     let t = CostTable::default();
-    assert_eq!(t.version(), 1);
+    assert_eq!(t.version(), 2, "the shipped table is version 2 (specs/gas.md, Version 2)");
     let again = CostTable::from_toml(&t.to_toml()).unwrap();
     assert_eq!(again.hash(), t.hash(), "TOML round trip keeps the content hash");
     let mut cheaper = t.clone();
