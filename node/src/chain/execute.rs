@@ -507,6 +507,56 @@ fn build_inner(
     Ok(BuiltBlock { stored, rejected })
 }
 
+/// [`execute_block`] without the commit: executes `transactions` on the latest committed
+/// state and returns the receipts and the state changes, writing nothing. For a validator
+/// that must check a received block's header before committing it, and for replay.
+pub fn execute_uncommitted(
+    db: &StateDb,
+    ctx: &BlockContext,
+    transactions: &[SignedTransaction],
+) -> Result<(Vec<Receipt>, crate::state::StateChanges), BlockError> {
+    let rt = if runs_contracts(transactions) { Some(Runtime::shared()?) } else { None };
+    let mut state = db.working()?;
+    let signatures = verify_signatures(transactions);
+    let receipts = on_executor_if_needed(rt, runs_contracts(transactions), || {
+        let mut receipts = Vec::with_capacity(transactions.len());
+        for (index, stx) in transactions.iter().enumerate() {
+            receipts.push(apply_inner(rt, &mut state, ctx, stx, Some(signatures[index])).map_err(|e| block_error(index, e))?);
+        }
+        Ok(receipts)
+    })?;
+    Ok((receipts, state.into_changes()))
+}
+
+/// Transactions included by [`build_uncommitted`]: the included ones, their receipts, the
+/// left-out candidates with why, and the state changes.
+pub type Built = (Vec<SignedTransaction>, Vec<Receipt>, Vec<(SignedTransaction, TxError)>, crate::state::StateChanges);
+
+/// [`build_block`] without the commit: executes `candidates` in order on the latest
+/// committed state, leaving out each invalid one, and writes nothing.
+pub fn build_uncommitted(db: &StateDb, ctx: &BlockContext, candidates: Vec<SignedTransaction>) -> Result<Built, BlockError> {
+    let rt = if runs_contracts(&candidates) { Some(Runtime::shared()?) } else { None };
+    let mut state = db.working()?;
+    let signatures = verify_signatures(&candidates);
+    let contracts = runs_contracts(&candidates);
+    let (included, receipts, rejected) = on_executor_if_needed(rt, contracts, || {
+        let (mut included, mut receipts, mut rejected) = (Vec::new(), Vec::new(), Vec::new());
+        for (index, stx) in candidates.into_iter().enumerate() {
+            match apply_inner(rt, &mut state, ctx, &stx, Some(signatures[index])) {
+                Ok(receipt) => {
+                    receipts.push(receipt);
+                    included.push(stx);
+                }
+                Err(TxError::State(e)) => return Err(BlockError::State(e)),
+                Err(TxError::Runtime(e)) => return Err(BlockError::Runtime(e)),
+                Err(error) => rejected.push((stx, error)),
+            }
+        }
+        Ok((included, receipts, rejected))
+    })?;
+    Ok((included, receipts, rejected, state.into_changes()))
+}
+
 /// Commits block `ctx.height` with initial balances `alloc` (later entries for the same
 /// address win) and no transactions. Meant for height 0.
 pub fn commit_genesis(db: &StateDb, ctx: &BlockContext, alloc: &[(Address, u128)]) -> Result<StoredBlock, BlockError> {
