@@ -6,6 +6,9 @@
 
 pub mod kernels;
 
+#[cfg(feature = "peers")]
+pub mod peers;
+
 use wasm_encoder::{
     BlockType, CodeSection, ExportKind, ExportSection, Function, FunctionSection, MemorySection,
     MemoryType, Module, TypeSection, ValType,

@@ -95,6 +95,10 @@ pub(crate) struct EngineInner {
     /// Whether the target ISA is the host's (compiled code can run here).
     pub(crate) executable: bool,
     types: Mutex<(HashMap<FuncType, u32>, Vec<FuncType>)>,
+    /// Guest stacks reused across this engine's stores.
+    pub(crate) stacks: crate::runtime::code::StackPool,
+    /// Linear memories reused across this engine's stores.
+    pub(crate) memories: crate::runtime::memory::MemoryPool,
 }
 
 /// A compilation and execution environment. Cheap to clone (shared).
@@ -144,8 +148,11 @@ impl Engine {
         } else {
             config.isa.required_features()
         };
+        let stacks = crate::runtime::code::StackPool::new(crate::runtime::store::guest_stack_size(&config));
         Ok(Engine {
             inner: Arc::new(EngineInner {
+                stacks,
+                memories: crate::runtime::memory::MemoryPool::new(),
                 config,
                 features,
                 executable,

@@ -316,8 +316,9 @@ pub trait MacroAssembler {
     /// Copies `results` values from slots `first_result..` to the caller's result area and
     /// returns to the caller.
     fn func_epilogue(&mut self, first_result: u32, results: u32);
-    /// Deterministic stack accounting at entry: traps `StackExhausted` when
-    /// `used + cost > limit`, else `used += cost`.
+    /// Deterministic stack accounting at entry, emitted before [`Self::func_prologue`]
+    /// (registers as at the call; only scratch registers may be used): traps
+    /// `StackExhausted` when `used + cost > limit`, else `used += cost`.
     fn stack_enter(&mut self, cost: u32);
     /// Releases the frame's stack slots: `used -= cost`.
     fn stack_exit(&mut self, cost: u32);

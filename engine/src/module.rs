@@ -344,7 +344,8 @@ impl std::fmt::Debug for Module {
 }
 
 const MAGIC: &[u8; 8] = b"KEELART\0";
-const FORMAT_VERSION: u32 = 2;
+/// Bumped whenever generated code changes its conventions (3: gas counter in a register).
+const FORMAT_VERSION: u32 = 3;
 
 impl Module {
     /// Validates `wasm` against the engine's profile, analyzes its metering and compiles
@@ -364,8 +365,12 @@ impl Module {
             }
         }
         let env = CompileEnv { metering: cfg.metering, ..meta.compile_env() };
+        // Machine code is typically 3-6 times the size of the wasm code.
+        let code_hint = bodies.iter().map(|b| (b.range().end - b.range().start) as usize).sum::<usize>().saturating_mul(4);
         let compiled = match cfg.isa {
-            Isa::X64 => compile_module(X64Masm::new(), &env, &bodies, &analysis.functions, &cfg.cost_table)?,
+            Isa::X64 => {
+                compile_module(X64Masm::with_capacity(code_hint), &env, &bodies, &analysis.functions, &cfg.cost_table)?
+            }
             Isa::Aarch64 => {
                 compile_module(Aarch64Masm::new(), &env, &bodies, &analysis.functions, &cfg.cost_table)?
             }
@@ -416,6 +421,12 @@ impl Module {
     /// The module's exports: name and kind/index.
     pub fn exports(&self) -> impl Iterator<Item = (&str, ExportIndex)> {
         self.inner.meta.exports.iter().map(|(n, i)| (n.as_str(), *i))
+    }
+
+    /// The module's memory (defined or imported): initial and maximum size in 64 KiB
+    /// pages; `None` without one.
+    pub fn memory(&self) -> Option<MemoryType> {
+        self.inner.meta.memory
     }
 
     /// The instruction set this module's code is for.

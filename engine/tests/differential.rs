@@ -4,12 +4,18 @@
 //! final exported memory and globals must match exactly.
 //!
 //! `KEEL_DIFF_SEEDS=n` runs `n` seeds instead of the default.
+//!
+//! The test runs on every ISA the engine targets (aarch64 under QEMU, see engine/README.md)
+//! and writes a per-seed digest of Keel's outcomes that the run on the other ISA compares
+//! with line by line (`common/digest.rs`).
 
 use arbitrary::Unstructured;
 use keel_engine::{Engine, Linker, Module, Store};
 
 mod common;
 use common::differential::{run_one, smith_config, DiffLimits};
+#[path = "common/digest.rs"]
+mod digest;
 
 /// Gas limit per call; `KEEL_DIFF_GAS` overrides it (small limits probe out-of-gas points).
 fn gas() -> u64 {
@@ -45,13 +51,23 @@ fn differential_against_wasmi_reference() {
     let (mut compared, mut rejected, mut calls, mut inst_traps, mut div_bugs) = (0, 0, 0, 0, 0);
     let mut failures = Vec::new();
     let first: u64 = std::env::var("KEEL_DIFF_FIRST").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let mut digest_lines = Vec::new();
     for seed in first..first + seeds {
         let bytes = random_bytes(seed, 16 * 1024);
         let mut u = Unstructured::new(&bytes);
         let config = if seed % 2 == 0 { &plain } else { &no_traps };
-        let Ok(m) = wasm_smith::Module::new(config.clone(), &mut u) else { continue };
+        let Ok(m) = wasm_smith::Module::new(config.clone(), &mut u) else {
+            digest_lines.push(format!("{seed} no module"));
+            continue;
+        };
         let wasm = m.to_bytes();
-        match run_one(&wasm, seed % 2 == 1, limits) {
+        let result = run_one(&wasm, seed % 2 == 1, limits);
+        digest_lines.push(match &result {
+            None => format!("{seed} rejected"),
+            Some(Ok(r)) => format!("{seed} ok {}", blake3::Hash::from(r.outcome)),
+            Some(Err(_)) => format!("{seed} diverged"),
+        });
+        match result {
             None => rejected += 1,
             Some(Ok(r)) => {
                 compared += 1;
@@ -84,6 +100,11 @@ fn differential_against_wasmi_reference() {
         assert!(compared >= 5_000, "the default run compares at least 5,000 modules ({compared})");
     }
     assert!(failures.is_empty(), "{} divergences", failures.len());
+    let header = format!("seeds {first}..{} insns {insns} gas {}", first + seeds, gas());
+    match digest::record_and_compare("differential", &header, &digest_lines) {
+        Ok(n) => println!("cross-ISA: {n} seeds compared with another ISA's digest"),
+        Err(e) => panic!("cross-ISA digest mismatch: {e}"),
+    }
 }
 
 /// wasmi 2.0.0 miscompiles this shape (found by seed 791): the divisor is

@@ -115,7 +115,7 @@ impl Runner {
             .table_new(TableType { element: ValType::FuncRef, min: 10, max: Some(20) }, Val::FuncRef(None))
             .unwrap();
         linker.define("spectest", "table", Extern::Table(table));
-        let mem = store.memory_new(MemoryType { min: 1, max: Some(2) });
+        let mem = store.memory_new(MemoryType { min: 1, max: Some(2) }).unwrap();
         linker.define("spectest", "memory", Extern::Memory(mem));
         Runner {
             engine,

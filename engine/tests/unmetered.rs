@@ -80,3 +80,44 @@ fn artifacts_record_the_metering_setting() {
     assert_eq!(f.call(&mut store, 15), Ok(610));
     assert_eq!(store.gas_used(), 0);
 }
+
+/// Gas charged by host functions in the middle of guest code counts exactly, metered or
+/// not (guest code keeps the counter in a register and hands it to the host and back).
+#[test]
+fn host_charges_are_exact_with_and_without_metering() {
+    let wasm = wat::parse_str(r#"(module
+        (import "env" "charge" (func $charge))
+        (func (export "run") (param i64) (result i64) (local i64)
+          block loop
+            local.get 1 local.get 0 i64.ge_u br_if 1
+            call $charge
+            local.get 1 i64.const 1 i64.add local.set 1
+            br 0
+          end end
+          local.get 1))"#)
+    .unwrap();
+    let run = |engine: &Engine, per_call: u64, gas: u64| -> (Result<i64, Error>, u64) {
+        let module = Module::new(engine, &wasm).unwrap();
+        let mut linker = Linker::<()>::new();
+        linker.func_wrap("env", "charge", move |mut caller: keel_engine::Caller<'_, ()>| {
+            caller.consume_gas(per_call)?;
+            Ok(())
+        });
+        let mut store = Store::new(engine, ());
+        store.set_gas_limit(gas);
+        let inst = linker.instantiate(&mut store, &module).unwrap();
+        let f = inst.get_typed_func::<(), i64, i64>(&mut store, "run").unwrap();
+        let r = f.call(&mut store, 1_000);
+        (r, store.gas_used())
+    };
+    let metered = Engine::new(Config::default()).unwrap();
+    let unmetered = Engine::new(Config::default().without_metering()).unwrap();
+    assert_eq!(run(&unmetered, 7, 1 << 40), (Ok(1_000), 7_000));
+    let (r0, base) = run(&metered, 0, 1 << 40);
+    let (r7, with_host) = run(&metered, 7, 1 << 40);
+    assert_eq!((r0, r7), (Ok(1_000), Ok(1_000)));
+    assert_eq!(with_host - base, 7_000);
+    // Running out inside the host function: everything is used, nothing more.
+    assert_eq!(run(&unmetered, 7, 3_500), (Err(Error::Trap(Trap::OutOfGas)), 3_500));
+    assert_eq!(run(&metered, 7, base + 3_000), (Err(Error::Trap(Trap::OutOfGas)), base + 3_000));
+}

@@ -68,18 +68,20 @@ const MAX_FRAME_SLOTS: u64 = 1 << 24;
 /// Allocatable registers always left to the value stack when locals take registers.
 const MIN_STACK_REGS: usize = 4;
 
-/// Marks a local without a register in [`FuncCodegen::local_regs`].
-const NO_REG: u8 = u8::MAX;
+/// Least [`FunctionAnalysis::local_weights`] weight for a local to get a register: one use
+/// inside a loop, or eight outside. Below it the register costs more than it saves (a
+/// load on entry, a store and a load around every call).
+const MIN_PIN_WEIGHT: u32 = 8;
 
 /// Picks the locals that live in registers: the heaviest by
 /// [`FunctionAnalysis::local_weights`] (ties to the lower index), as many as the registers
-/// beyond [`MIN_STACK_REGS`] allow, never a local that is not used. Returns
+/// beyond [`MIN_STACK_REGS`] allow, never one weighing less than [`MIN_PIN_WEIGHT`]. Returns
 /// `(local index, register)` pairs; O(locals × registers).
 fn pick_local_regs(regs: &[Reg], weights: &[u32]) -> Vec<(u32, Reg)> {
     let n = regs.len().saturating_sub(MIN_STACK_REGS);
     let mut chosen: Vec<(u32, u32)> = Vec::with_capacity(n + 1);
     for (i, &w) in weights.iter().enumerate() {
-        if w == 0 {
+        if w < MIN_PIN_WEIGHT {
             continue;
         }
         // Insertion into a list sorted by descending weight, of at most n entries.
@@ -103,10 +105,9 @@ struct FuncCodegen<'a, M: MacroAssembler> {
     reachable: bool,
     /// Nesting depth of blocks opened in unreachable code.
     dead_depth: u32,
-    /// Register of each local (hardware number), or [`NO_REG`]: a local with a register
-    /// lives there for the whole function; its slot is only a save area across calls.
-    local_regs: Vec<u8>,
-    /// The `(local, register)` pairs of `local_regs`.
+    /// The locals that live in registers, `(local, register)`: such a local lives there
+    /// for the whole function; its slot is only a save area across calls. A handful of
+    /// entries (the allocatable registers beyond [`MIN_STACK_REGS`]).
     pinned: Vec<(u32, Reg)>,
     /// A comparison not emitted yet, whose i32 result is the top entry (`Val::Reg(lhs)`).
     /// Only `br_if`, `if` and `i32.eqz` see it; every other operator emits it first.
@@ -140,14 +141,9 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         }
         let regs = masm.allocatable();
         let pinned = pick_local_regs(regs, &fa.local_weights);
-        let reserved: Vec<Reg> = pinned.iter().map(|p| p.1).collect();
-        let mut local_regs = Vec::new();
-        if !pinned.is_empty() {
-            local_regs = vec![NO_REG; nlocals as usize];
-            for &(i, r) in &pinned {
-                local_regs[i as usize] = r.0;
-            }
-        }
+        // The deterministic budget is checked before the frame touches native memory: a
+        // frame larger than the remaining guest stack must trap, not write below it.
+        masm.stack_enter(fa.frame_cost);
         masm.func_prologue(params, fa.locals, slots as u32);
         for &(i, r) in &pinned {
             if i < fa.params {
@@ -156,14 +152,13 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 masm.mov_imm(r, 0);
             }
         }
-        masm.stack_enter(fa.frame_cost);
         let ret = masm.new_label();
         let mut cg = FuncCodegen {
             masm,
             env,
             labels,
             costs,
-            stack: ValueStack::new(regs, &reserved, nlocals),
+            stack: ValueStack::new(regs, pinned.iter().map(|p| p.1), nlocals),
             control: vec![ControlFrame {
                 kind: FrameKind::Function,
                 label: ret,
@@ -173,7 +168,6 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             }],
             reachable: true,
             dead_depth: 0,
-            local_regs,
             pinned,
             pending: None,
         };
@@ -206,10 +200,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
 
     /// The register of local `i`, if it has one.
     fn local_reg(&self, i: u32) -> Option<Reg> {
-        match self.local_regs.get(i as usize) {
-            Some(&r) if r != NO_REG => Some(Reg(r)),
-            _ => None,
-        }
+        self.pinned.iter().find(|p| p.0 == i).map(|p| p.1)
     }
 
     /// Before a call: locals in registers go to their slots (every register is the

@@ -42,10 +42,10 @@ pub struct ValueStack {
 impl ValueStack {
     /// An empty stack over the allocatable registers minus `reserved` (registers that hold
     /// locals); height 0 lives in `base_slot`.
-    pub fn new(regs: &'static [Reg], reserved: &[Reg], base_slot: u32) -> ValueStack {
+    pub fn new(regs: &'static [Reg], reserved: impl Iterator<Item = Reg>, base_slot: u32) -> ValueStack {
         let mut pool = if regs.len() >= 32 { u32::MAX } else { (1u32 << regs.len()) - 1 };
-        for (i, r) in regs.iter().enumerate().take(32) {
-            if reserved.contains(r) {
+        for r in reserved {
+            if let Some(i) = regs.iter().position(|x| *x == r).filter(|i| *i < 32) {
                 pool &= !(1 << i);
             }
         }

@@ -7,11 +7,23 @@ use super::vmctx::VMContext;
 use crate::error::Trap;
 use crate::values::Val;
 
+/// What [`host_shim`] returns to guest code (in two return registers).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HostReturn {
+    /// 0, or a trap code with the trap kept in the store.
+    pub trap: u64,
+    /// Gas remaining after the call (the store's counter, which guest code keeps in a
+    /// register while it runs: it writes it to the store before the call and takes this
+    /// value back, as from any callee).
+    pub gas: u64,
+}
+
 /// Native entry of every host function, reached with the guest calling convention:
 /// `ctx` = `[store pointer, store function index]`, `args` = argument/result slots,
-/// `caller` = the calling instance's vmctx. Returns 0, or a trap code with the trap kept
-/// in the store.
-pub(crate) extern "C" fn host_shim<T>(ctx: *const [usize; 2], args: *mut u64, caller: *mut VMContext) -> u64 {
+/// `caller` = the calling instance's vmctx. Returns the trap code (0 or a trap kept in the
+/// store) and the gas remaining.
+pub(crate) extern "C" fn host_shim<T>(ctx: *const [usize; 2], args: *mut u64, caller: *mut VMContext) -> HostReturn {
     // SAFETY: `ctx` is the boxed host context created with this function's funcref; its
     // store pointer is the boxed StoreInner<T> that is executing guest code right now, and
     // the host side holds no reference into it during that execution (it only passed raw
@@ -44,11 +56,11 @@ pub(crate) extern "C" fn host_shim<T>(ctx: *const [usize; 2], args: *mut u64, ca
         Ok(())
     }));
     let trap = match result {
-        Ok(Ok(())) => return 0,
+        Ok(Ok(())) => return HostReturn { trap: 0, gas: inner.core.ctx.gas },
         Ok(Err(t)) => t,
         Err(_) => Trap::Host("host function panicked".into()),
     };
     let code = trap.code() as u64;
     inner.core.pending_trap = Some(trap);
-    code
+    HostReturn { trap: code, gas: inner.core.ctx.gas }
 }

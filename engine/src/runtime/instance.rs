@@ -148,7 +148,7 @@ impl<T> StoreInner<T> {
             tables.push(core.tables.len() - 1);
         }
         if let (Some(mt), false) = (meta.memory, meta.memory_imported) {
-            memory = Some(core.new_memory(mt, module.inner.memory_max_pages));
+            memory = Some(core.new_memory(mt, module.inner.memory_max_pages)?);
         }
         let import_refs: Box<[VMFuncRef]> = import_refs.into_boxed_slice();
         vmctx.memory = memory.map_or(std::ptr::null_mut(), |m| &mut core.memories[m].vm as *mut _);

@@ -1,4 +1,4 @@
-//! The runtime: code memory (W^X), the guest stack, vmctx layout, stores and instances,
+//! The runtime: code memory (W^X), the guest stack, linear memory, vmctx layout, stores and instances,
 //! linking, host calls and runtime helpers.
 
 pub mod code;
@@ -6,6 +6,7 @@ pub(crate) mod host;
 pub mod instance;
 pub mod libcalls;
 pub mod linker;
+pub(crate) mod memory;
 pub mod store;
 pub(crate) mod sys;
 pub mod vmctx;

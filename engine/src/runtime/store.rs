@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::code::GuestStack;
+use super::memory::{LinearMemory, MAX_WASM32_PAGES};
 use super::vmctx::{StoreContext, VMContext, VMFuncRef, VMMemory, VMTable};
 use crate::engine::{Engine, NATIVE_BYTES_PER_REENTRY, NATIVE_BYTES_PER_SLOT};
 use crate::error::{Error, Trap};
@@ -68,7 +69,8 @@ pub(crate) struct FuncEntry {
 
 pub(crate) struct MemoryData {
     pub vm: VMMemory,
-    pub bytes: Vec<u8>,
+    /// The bytes, in a reservation of `max_pages` (they never move; see [`LinearMemory`]).
+    pub bytes: LinearMemory,
     pub max_pages: u64,
     pub ty: MemoryType,
 }
@@ -162,11 +164,19 @@ impl StoreCore {
         let md = &mut self.memories[m];
         let old = md.bytes.len() as u64 / PAGE_SIZE;
         let new = old.checked_add(delta)?;
-        if new > md.max_pages {
+        if new > md.max_pages.min(MAX_WASM32_PAGES) {
             return None;
         }
         if delta > 0 {
-            md.bytes.resize((new * PAGE_SIZE) as usize, 0);
+            // Within the reservation (made for `max_pages` at creation), so this can fail
+            // only when the host cannot commit memory. That must not become a result other
+            // nodes would not compute (a -1 here would be one): it is an allocation
+            // failure, handled as the standard library handles one (abort), as the
+            // `Vec`-backed memory did.
+            if md.bytes.grow_to(new).is_err() {
+                let bytes = (new * PAGE_SIZE) as usize;
+                std::alloc::handle_alloc_error(std::alloc::Layout::from_size_align(bytes, 1).unwrap_or(std::alloc::Layout::new::<u8>()));
+            }
             md.vm.base = md.bytes.as_mut_ptr();
             md.vm.len = md.bytes.len() as u64;
         }
@@ -259,14 +269,33 @@ impl StoreCore {
 
     fn guest_stack_top(&mut self) -> Result<usize, Error> {
         if self.guest_stack.is_none() {
-            let cfg = &self.engine.inner.config;
-            let size = (cfg.stack_limit as usize)
-                .saturating_mul(NATIVE_BYTES_PER_SLOT)
-                .saturating_add(cfg.host_stack_bytes)
-                .saturating_add((cfg.max_host_reentry as usize + 1).saturating_mul(NATIVE_BYTES_PER_REENTRY));
-            self.guest_stack = Some(GuestStack::new(size).map_err(Error::Engine)?);
+            self.guest_stack = Some(self.engine.inner.stacks.take().map_err(Error::Engine)?);
         }
         Ok(self.guest_stack.as_ref().map_or(0, |s| s.top()))
+    }
+}
+
+/// Native stack bytes of one store's guest stack under `config`: room for the whole
+/// deterministic budget (`stack_limit × NATIVE_BYTES_PER_SLOT`), host functions
+/// (`host_stack_bytes`) and `max_host_reentry + 1` levels of host re-entry.
+pub(crate) fn guest_stack_size(cfg: &crate::engine::Config) -> usize {
+    (cfg.stack_limit as usize)
+        .saturating_mul(NATIVE_BYTES_PER_SLOT)
+        .saturating_add(cfg.host_stack_bytes)
+        .saturating_add((cfg.max_host_reentry as usize + 1).saturating_mul(NATIVE_BYTES_PER_REENTRY))
+}
+
+impl Drop for StoreCore {
+    /// Gives the guest stack and the linear memories back to the engine's pools (no guest
+    /// code runs now: a store cannot be dropped while `invoke_raw` holds it, and nothing
+    /// outside the store keeps pointers into its memories).
+    fn drop(&mut self) {
+        if let Some(stack) = self.guest_stack.take() {
+            self.engine.inner.stacks.give(stack);
+        }
+        for md in self.memories.drain(..) {
+            self.engine.inner.memories.give(md.bytes);
+        }
     }
 }
 
@@ -386,9 +415,12 @@ impl<T> Store<T> {
     }
 
     /// Creates a memory of `min` pages that may grow to `max` (or the profile maximum).
-    pub fn memory_new(&mut self, ty: MemoryType) -> Memory {
+    ///
+    /// Errors: [`Error::Engine`] when the host refuses the memory's address-space
+    /// reservation (its maximum size) or its initial pages.
+    pub fn memory_new(&mut self, ty: MemoryType) -> Result<Memory, Error> {
         let max = ty.max.unwrap_or(self.inner.core.engine.inner.config.profile.limits.max_memory_pages);
-        Memory(self.inner.core.new_memory(ty, max))
+        Ok(Memory(self.inner.core.new_memory(ty, max)?))
     }
     /// Creates a table filled with `init`.
     pub fn table_new(&mut self, ty: TableType, init: Val) -> Result<Table, Error> {
@@ -408,11 +440,14 @@ impl<T> Store<T> {
 }
 
 impl StoreCore {
-    pub(crate) fn new_memory(&mut self, ty: MemoryType, max_pages: u64) -> usize {
-        let mut bytes = vec![0u8; (ty.min * PAGE_SIZE) as usize];
+    /// Creates a memory of `ty.min` zero pages in a reservation of `max_pages` (see
+    /// [`LinearMemory`]); returns its index. Errors: [`Error::Engine`] when the host refuses
+    /// the reservation or the initial pages.
+    pub(crate) fn new_memory(&mut self, ty: MemoryType, max_pages: u64) -> Result<usize, Error> {
+        let mut bytes = self.engine.inner.memories.take(ty.min, max_pages).map_err(Error::Engine)?;
         let vm = VMMemory { base: bytes.as_mut_ptr(), len: bytes.len() as u64 };
         self.memories.push(Box::new(MemoryData { vm, bytes, max_pages, ty }));
-        self.memories.len() - 1
+        Ok(self.memories.len() - 1)
     }
 }
 

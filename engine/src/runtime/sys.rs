@@ -17,6 +17,7 @@ extern "C" {
     fn mmap(addr: *mut c_void, len: usize, prot: i32, flags: i32, fd: i32, off: i64) -> *mut c_void;
     fn munmap(addr: *mut c_void, len: usize) -> i32;
     fn mprotect(addr: *mut c_void, len: usize, prot: i32) -> i32;
+    fn madvise(addr: *mut c_void, len: usize, advice: i32) -> i32;
 }
 
 #[cfg(all(target_os = "macos", target_arch = "aarch64"))]
@@ -71,6 +72,13 @@ const MAP_PRIVATE: i32 = 0x02;
 const MAP_ANONYMOUS: i32 = 0x20;
 #[cfg(not(target_os = "linux"))]
 const MAP_ANONYMOUS: i32 = 0x1000;
+#[cfg(target_os = "linux")]
+const MAP_NORESERVE: i32 = 0x4000;
+#[cfg(not(target_os = "linux"))]
+const MAP_NORESERVE: i32 = 0x40;
+/// `MADV_DONTNEED` (4 on Linux and macOS). On Linux, private anonymous pages read as zero
+/// afterwards; elsewhere their contents are unspecified.
+const MADV_DONTNEED: i32 = 4;
 const MAP_FAILED: *mut c_void = !0usize as *mut c_void;
 
 /// Page size assumed for protections (4 KiB, the x86-64 and common aarch64 page).
@@ -100,6 +108,79 @@ impl Mapping {
             return Err(format!("mmap of {len} bytes failed"));
         }
         Ok(Mapping { ptr: p as *mut u8, len })
+    }
+
+    /// Reserves `len` bytes (rounded up to pages) of address space, inaccessible
+    /// (`PROT_NONE`, `MAP_NORESERVE`): no memory is committed until a range is made
+    /// accessible with [`Mapping::commit`], and committed pages read as zero until written
+    /// (fresh anonymous pages from the kernel).
+    ///
+    /// Errors: a description when the OS refuses the reservation.
+    pub fn reserve(len: usize) -> Result<Mapping, String> {
+        let len = len.max(1).next_multiple_of(PAGE);
+        // SAFETY: an anonymous mapping at a kernel-chosen address touches no existing memory.
+        let p = unsafe {
+            mmap(std::ptr::null_mut(), len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+        };
+        if p == MAP_FAILED || p.is_null() {
+            return Err(format!("reserving {len} bytes of address space failed"));
+        }
+        Ok(Mapping { ptr: p as *mut u8, len })
+    }
+
+    /// Makes `[offset, offset + len)` readable and writable. Both must be multiples of
+    /// [`PAGE`] and the range must lie inside the mapping.
+    ///
+    /// Errors: a description when the range is invalid or the OS cannot commit the memory.
+    pub fn commit(&self, offset: usize, len: usize) -> Result<(), String> {
+        let in_range = offset.checked_add(len).is_some_and(|end| end <= self.len);
+        if !in_range || offset % PAGE != 0 || len % PAGE != 0 {
+            return Err(format!("commit of [{offset}, +{len}) outside a {}-byte mapping", self.len));
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        // SAFETY: the page-aligned range lies inside this mapping (checked above).
+        let rc = unsafe { mprotect(self.ptr.add(offset) as *mut c_void, len, PROT_READ | PROT_WRITE) };
+        if rc != 0 {
+            return Err(format!("mprotect(PROT_READ|PROT_WRITE) of {len} bytes failed"));
+        }
+        Ok(())
+    }
+
+    /// Makes `[offset, offset + len)` inaccessible again (`PROT_NONE`; its contents are
+    /// kept). Both must be multiples of [`PAGE`] and the range must lie inside the mapping.
+    ///
+    /// Errors: a description when the range is invalid or the OS refuses.
+    pub fn decommit(&self, offset: usize, len: usize) -> Result<(), String> {
+        let in_range = offset.checked_add(len).is_some_and(|end| end <= self.len);
+        if !in_range || offset % PAGE != 0 || len % PAGE != 0 {
+            return Err(format!("decommit of [{offset}, +{len}) outside a {}-byte mapping", self.len));
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        // SAFETY: the page-aligned range lies inside this mapping (checked above); callers
+        // hold no reference into it (they own the mapping mutably).
+        let rc = unsafe { mprotect(self.ptr.add(offset) as *mut c_void, len, PROT_NONE) };
+        if rc != 0 {
+            return Err(format!("mprotect(PROT_NONE) of {len} bytes failed"));
+        }
+        Ok(())
+    }
+
+    /// Gives the physical pages of `[offset, offset + len)` back to the OS (the range stays
+    /// mapped with its protection; on Linux it reads as zero afterwards). Both must be
+    /// multiples of [`PAGE`] inside the mapping; anything else is ignored (returns `false`).
+    pub fn discard(&self, offset: usize, len: usize) -> bool {
+        let in_range = offset.checked_add(len).is_some_and(|end| end <= self.len);
+        if !in_range || offset % PAGE != 0 || len % PAGE != 0 || len == 0 {
+            return false;
+        }
+        // SAFETY: the page-aligned range lies inside this mapping; dropping its pages
+        // invalidates no Rust reference (callers own the whole mapping mutably or only
+        // hand out raw pointers into it while code runs, never across this call).
+        unsafe { madvise(self.ptr.add(offset) as *mut c_void, len, MADV_DONTNEED) == 0 }
     }
 
     /// Maps `len` bytes (rounded up to pages) for machine code: like [`Mapping::new`], or

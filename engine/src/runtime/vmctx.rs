@@ -1,10 +1,12 @@
-//! The in-memory structures generated code reads: the store context (pinned register),
+//! The in-memory structures generated code reads: the store context (gas, stack budget),
 //! the per-instance vmctx, memories and function references. All `#[repr(C)]`; the field
 //! offsets are the constants below, shared with every ISA's MacroAssembler.
 
 use crate::masm::LibCall;
 
-/// Per-store context, pinned in a register while guest code runs.
+/// Per-store context, reached through [`VMContext::store_ctx`]. While guest code runs, an
+/// ISA may keep `gas` in a register and write it back here before every call that leaves
+/// guest code (host functions, runtime helpers) and when guest code returns or traps.
 #[repr(C)]
 #[derive(Debug)]
 pub struct StoreContext {
@@ -53,6 +55,8 @@ pub struct VMContext {
     pub type_ids: *const u64,
 }
 
+/// Offset of [`VMContext::store_ctx`].
+pub const VM_STORE_CTX: i32 = 0;
 /// Offset of [`VMContext::memory`].
 pub const VM_MEMORY: i32 = 24;
 /// Offset of [`VMContext::globals`].

@@ -14,6 +14,7 @@ use super::{keel_bits, keel_trap_name, wasmi_bits, wasmi_trap_name, Outcome};
 /// multi-value, saturating conversions and sign extension; one memory of at most 16
 /// pages, two tables of at most 100 elements, no imports, every item exported.
 /// `max_instructions` bounds each function's size.
+#[allow(clippy::field_reassign_with_default)] // one setting per line reads best
 pub fn smith_config(max_instructions: usize) -> wasm_smith::Config {
     let mut c = wasm_smith::Config::default();
     c.simd_enabled = false;
@@ -79,6 +80,10 @@ pub struct DiffReport {
     /// Stopped at wasmi's division miscompile (see `wasmi_select_rem_repro`): wasmi
     /// trapped "divide by zero" in a module wasm-smith generated without traps.
     pub wasmi_div_bug: bool,
+    /// blake3 of Keel's observable outcomes in order (an instantiation trap, or each call's
+    /// outcome with its value bits and gas, then the final memory/globals hash): what must
+    /// be identical on every ISA (`common/digest.rs`).
+    pub outcome: [u8; 32],
 }
 
 /// Keel's outcome of one call: the outcome and gas used.
@@ -143,6 +148,7 @@ pub fn run_one(wasm: &[u8], traps_disallowed: bool, limits: DiffLimits) -> Optio
     let winst = wlinker.instantiate_and_start(&mut wstore, &wmodule);
 
     let mut report = DiffReport::default();
+    let mut outcome = blake3::Hasher::new();
     let (keel_inst, winst) = match (keel_inst, winst) {
         (Ok(k), Ok(w)) => (k, w),
         (Err(Error::Trap(t)), Err(e)) => {
@@ -152,6 +158,8 @@ pub fn run_one(wasm: &[u8], traps_disallowed: bool, limits: DiffLimits) -> Optio
             // unreachable for gas and stack traps.
             if kt == wt || (wt == "unreachable" && matches!(kt, "out-of-gas" | "stack-exhausted")) {
                 report.instantiation_trap = true;
+                outcome.update(format!("instantiation trap {kt}").as_bytes());
+                report.outcome = *outcome.finalize().as_bytes();
                 return Some(Ok(report));
             }
             return Some(Err(format!("instantiation traps differ: keel {kt}, wasmi {wt} ({e})")));
@@ -203,6 +211,7 @@ pub fn run_one(wasm: &[u8], traps_disallowed: bool, limits: DiffLimits) -> Optio
         };
         let w_gas = gas.wrapping_sub(remaining);
         let (keel_out, keel_gas) = keel;
+        outcome.update(format!("{name}: {keel_out:?} gas {keel_gas};").as_bytes());
         if std::env::var("KEEL_DIFF_TRACE").is_ok() {
             println!("  call {name:?}: {keel_out:?} gas {keel_gas}");
         }
@@ -210,6 +219,7 @@ pub fn run_one(wasm: &[u8], traps_disallowed: bool, limits: DiffLimits) -> Optio
             // wasm-smith guarantees these modules never divide by zero: wasmi's
             // miscompile. The rest of the module's state is no longer comparable.
             report.wasmi_div_bug = true;
+            report.outcome = *outcome.finalize().as_bytes();
             return Some(Ok(report));
         }
         if keel_out != w_out {
@@ -244,8 +254,11 @@ pub fn run_one(wasm: &[u8], traps_disallowed: bool, limits: DiffLimits) -> Optio
             _ => {}
         }
     }
-    if kh.finalize() != whh.finalize() {
+    let state = kh.finalize();
+    if state != whh.finalize() {
         return Some(Err("final memory/global state differs".into()));
     }
+    outcome.update(state.as_bytes());
+    report.outcome = *outcome.finalize().as_bytes();
     Some(Ok(report))
 }

@@ -240,18 +240,31 @@ pub fn dynamic_benches() -> Vec<DynamicBench> {
     ]
 }
 
-/// A module exporting `run(n)`: `n` times `memory.grow(pages)`; `n * pages` must stay
+/// A module exporting `run(n)`: `n` times `memory.grow(pages)`, each followed by a store of
+/// one byte into every 4 KiB of the new pages (the first touch is where the memory is
+/// faulted in and zeroed: a contract that grows and then writes pays no more gas than the
+/// grow and its stores, so the per-page price has to cover both). `n * pages` must stay
 /// within the profile's memory maximum.
 pub fn grow_wat(pages: u32) -> String {
     format!(
         r#"(module
   (memory 1)
   (func (export "run") (param $n i32) (result i64)
-    (local $s i64)
+    (local $s i64) (local $p i32) (local $end i32) (local $old i32)
     (block $exit
       local.get $n i32.eqz br_if $exit
       (loop $l
-        i32.const {pages} memory.grow i64.extend_i32_u local.get $s i64.add local.set $s
+        i32.const {pages} memory.grow local.tee $old
+        i64.extend_i32_u local.get $s i64.add local.set $s
+        (block $done
+          local.get $old i32.const -1 i32.eq br_if $done
+          local.get $old i32.const 16 i32.shl local.set $p
+          local.get $old i32.const {pages} i32.add i32.const 16 i32.shl local.set $end
+          (loop $touch
+            local.get $p local.get $end i32.ge_u br_if $done
+            local.get $p i32.const 1 i32.store8
+            local.get $p i32.const 4096 i32.add local.set $p
+            br $touch))
         local.get $n i32.const 1 i32.sub local.tee $n br_if $l))
     local.get $s))
 "#

@@ -10,8 +10,9 @@
 //! - Every frame (top-level or `call_contract`) runs in a fresh store and instance with its
 //!   own gas limit, inside a state checkpoint: writes, transfers and events of a frame that
 //!   reverts or traps are rolled back, with everything it called.
-//! - [`on_executor`] runs work on a thread whose native stack is sized from the engine
-//!   configuration ([`executor_stack_bytes`], arithmetic in `specs/abi.md` §6).
+//! - [`on_executor`] runs work on a long-lived executor thread ([`executor`]) whose native
+//!   stack is sized from the engine configuration ([`executor_stack_bytes`], arithmetic in
+//!   `specs/abi.md` §6).
 //!
 //! ```
 //! use keel_node::runtime::{BlockEnv, CallParams, DeployParams, Runtime};
@@ -46,6 +47,7 @@
 pub mod abi;
 pub mod cache;
 mod exec;
+pub mod executor;
 mod host;
 
 use std::sync::OnceLock;
@@ -373,17 +375,10 @@ pub fn executor_stack_bytes(config: &Config) -> usize {
     MAX_CALL_DEPTH.saturating_mul(guest_stack_bytes(config)).saturating_add(RUNTIME_HOST_STACK_BYTES)
 }
 
-/// Runs `work` on a dedicated thread with [`executor_stack_bytes`] of native stack (for
-/// `config`) and returns its result. Errors: [`RuntimeError::Executor`] if the thread cannot
-/// be created or panicked.
+/// Runs `work` on an executor thread with at least [`executor_stack_bytes`] of native stack
+/// (for `config`) and returns its result. Executor threads are long-lived and reused
+/// ([`executor`]): a call costs a hand-over to a waiting thread, not a thread creation.
+/// Errors: [`RuntimeError::Executor`] if no thread can be created or `work` panicked.
 pub fn on_executor<R: Send>(config: &Config, work: impl FnOnce() -> R + Send) -> Result<R, RuntimeError> {
-    let size = executor_stack_bytes(config);
-    std::thread::scope(|s| {
-        let handle = std::thread::Builder::new()
-            .name("keel-executor".into())
-            .stack_size(size)
-            .spawn_scoped(s, work)
-            .map_err(|e| RuntimeError::Executor(format!("cannot start a thread with a {size}-byte stack: {e}")))?;
-        handle.join().map_err(|_| RuntimeError::Executor("the executor thread panicked".into()))
-    })
+    executor::run(executor_stack_bytes(config), work)
 }

@@ -19,7 +19,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use super::asm::{imm19_fits, r, Alu, Asm, Cond, FpBin, FpUn, Ldst, Shift};
-use super::regs::{ADDR, ALLOCATABLE, S0, S1, S2, S3, STORE_CTX, VMCTX};
+use super::regs::{ADDR, ALLOCATABLE, S0, S1, S2, S3, STORE_CTX, VMCTX, WINDOW};
 use crate::error::CompileError;
 use crate::masm::*;
 use crate::runtime::vmctx::*;
@@ -53,6 +53,8 @@ pub struct Aarch64Masm {
     slots: u32,
     /// Bytes between `sp` and slot 0 in the current frame.
     pad: u32,
+    /// `Some(b)` when the window register holds `sp + b` at this point of the code.
+    window: Option<i64>,
     trampoline: u32,
 }
 
@@ -80,6 +82,7 @@ impl Aarch64Masm {
             trap_x1: None,
             slots: 0,
             pad: 0,
+            window: None,
             trampoline: 0,
         };
         m.emit_trampoline();
@@ -147,9 +150,33 @@ impl Aarch64Masm {
         }
     }
 
+    /// Accesses slot `slot`. Slots within 32 KiB of `sp` are one instruction; farther
+    /// ones go through the window register (`x26 = sp + base`), which is moved (one `add`)
+    /// only when the slot lies outside its current 32 KiB window. The window is forgotten
+    /// at every label and call, so each access costs at most two instructions and code
+    /// with locality (the operand stack) stays near one instruction per access.
     fn ldst_slot(&mut self, op: Ldst, rt: u8, slot: u32) {
         let off = self.slot_off(slot);
-        self.ldst(op, rt, SP, off);
+        if self.asm.try_ldst(op, rt, SP, off) {
+            return;
+        }
+        const SPAN: i64 = 4095 * 8;
+        let base = match self.window {
+            Some(b) if off >= b && off - b <= SPAN => b,
+            _ => {
+                // Centre a 4 KiB-aligned window on the slot.
+                let b = (off - SPAN / 2).max(0) & !0xfff;
+                if b < (1 << 24) {
+                    self.asm.addsub_imm(Alu::Add, true, WINDOW, SP, (b >> 12) as u32, true);
+                } else {
+                    self.asm.mov_imm(WINDOW, b as u64);
+                    self.asm.addsub_ext(false, WINDOW, SP, WINDOW);
+                }
+                self.window = Some(b);
+                b
+            }
+        };
+        self.asm.ldst_uimm(op, rt, WINDOW, (off - base) as u32);
     }
 
     /// `rd = sp + offset of slot n`.
@@ -350,19 +377,20 @@ impl Aarch64Masm {
         self.asm.mov_rr(true, r::X2, VMCTX);
         self.asm.mov_rr(true, VMCTX, r::X0);
         self.asm.blr(S0);
+        self.window = None;
         self.asm.ldst_simm9(Ldst::Ldr64, VMCTX, r::FP, -8);
         let l = self.trap_x0_label();
         self.cbz(true, false, r::X0, l);
     }
 
     /// Loads a float operand into `v{vd}`.
-    fn to_fp(&mut self, size: Size, vd: u8, src: u8) {
+    fn load_fp(&mut self, size: Size, vd: u8, src: u8) {
         self.asm.fmov_to_fp(Self::w(size), vd, src);
     }
 
     /// Writes `v0` back to `dst`, canonicalizing NaN when asked (`fcmp v0, v0` is
     /// unordered, setting V, exactly for NaN).
-    fn from_v0(&mut self, size: Size, dst: u8, canon: bool) {
+    fn store_v0(&mut self, size: Size, dst: u8, canon: bool) {
         let w = Self::w(size);
         self.asm.fmov_from_fp(w, dst, 0);
         if canon {
@@ -428,11 +456,13 @@ impl MacroAssembler for Aarch64Masm {
 
     fn bind(&mut self, label: Label) {
         self.labels[label.0 as usize] = Some(self.asm.pos());
+        self.window = None;
     }
 
     fn func_prologue(&mut self, params: u32, locals: u32, slots: u32) {
         self.ensure_room(96 + 16 * params as usize);
         self.slots = slots;
+        self.window = None;
         let frame = (16u64 + 8 * u64::from(slots)).next_multiple_of(16);
         self.pad = (frame - 16 - 8 * u64::from(slots)) as u32;
         let a = &mut self.asm;
@@ -694,8 +724,8 @@ impl MacroAssembler for Aarch64Masm {
 
     fn float_bin(&mut self, op: FloatBin, size: Size, dst: Reg, rhs: Reg, canon: bool) {
         self.room();
-        self.to_fp(size, 0, dst.0);
-        self.to_fp(size, 1, rhs.0);
+        self.load_fp(size, 0, dst.0);
+        self.load_fp(size, 1, rhs.0);
         let op = match op {
             FloatBin::Add => FpBin::Add,
             FloatBin::Sub => FpBin::Sub,
@@ -703,7 +733,7 @@ impl MacroAssembler for Aarch64Masm {
             FloatBin::Div => FpBin::Div,
         };
         self.asm.fp_bin(op, Self::w(size), 0, 0, 1);
-        self.from_v0(size, dst.0, canon);
+        self.store_v0(size, dst.0, canon);
     }
 
     fn float_un(&mut self, op: FloatUn, size: Size, dst: Reg, canon: bool) {
@@ -731,17 +761,17 @@ impl MacroAssembler for Aarch64Masm {
             FloatUn::ConvertI64S => self.asm.scvtf(w, true, 0, d),
             other => {
                 let fop = un(other).unwrap_or(FpUn::Sqrt);
-                self.to_fp(size, 1, d);
+                self.load_fp(size, 1, d);
                 self.asm.fp_un(fop, w, 0, 1);
             }
         }
-        self.from_v0(size, d, canon);
+        self.store_v0(size, d, canon);
     }
 
     fn float_cmp(&mut self, cc: FloatCmp, size: Size, dst: Reg, rhs: Reg) {
         self.room();
-        self.to_fp(size, 0, dst.0);
-        self.to_fp(size, 1, rhs.0);
+        self.load_fp(size, 0, dst.0);
+        self.load_fp(size, 1, rhs.0);
         self.asm.fcmp(Self::w(size), 0, 1);
         // Unordered sets C and V (N = Z = 0): every condition below is false for it, except
         // Ne.
@@ -852,6 +882,7 @@ impl MacroAssembler for Aarch64Masm {
         self.room();
         self.slot_addr(r::X1, args_slot);
         let at = self.asm.bl();
+        self.window = None;
         self.fixups.push(Fixup::Imm26 { at, label: func });
     }
 
@@ -900,6 +931,7 @@ impl MacroAssembler for Aarch64Masm {
         self.asm.mov_rr(true, r::X0, VMCTX);
         self.ldst(Ldst::Ldr64, S0, STORE_CTX, i64::from(SC_LIBCALLS) + 8 * call as i64);
         self.asm.blr(S0);
+        self.window = None;
         // x27/x28 are callee-saved in AAPCS64: the store context and vmctx survive.
         let l = self.trap_x1_label();
         self.cbz(true, true, r::X1, l);

@@ -4,7 +4,8 @@
 //! |---|---|
 //! | `x0`-`x5` | arguments of calls (guest ABI and libcalls), results `x0`/`x1` |
 //! | `x8`, `x14`-`x17` | scratch, never allocated |
-//! | `x9`-`x13`, `x19`-`x26` | allocatable (every value is spilled before a call) |
+//! | `x9`-`x13`, `x19`-`x25` | allocatable (every value is spilled before a call) |
+//! | `x26` | frame window: `sp + base` for slots beyond 32 KiB of `sp` |
 //! | `x18` | platform register: never touched |
 //! | `x27` | store context (callee-saved in AAPCS64, so it survives host calls) |
 //! | `x28` | instance vmctx (callee-saved) |
@@ -23,7 +24,6 @@ pub static ALLOCATABLE: &[Reg] = &[
     Reg(r::X23),
     Reg(r::X24),
     Reg(r::X25),
-    Reg(r::X26),
     Reg(r::X9),
     Reg(r::X10),
     Reg(r::X11),
@@ -43,5 +43,7 @@ pub const S1: u8 = r::X17;
 pub const S2: u8 = r::X15;
 /// Fourth scratch register.
 pub const S3: u8 = r::X14;
+/// Window register for far frame slots (see `masm.rs`, `ldst_slot`).
+pub const WINDOW: u8 = r::X26;
 /// Scratch for out-of-range memory displacements only.
 pub const ADDR: u8 = r::X8;

@@ -1,8 +1,11 @@
 //! The x86-64 [`MacroAssembler`].
 //!
-//! Register roles (see `regs.rs`): `r15` holds the instance vmctx, `r14` the store
-//! context, `rbp` the frame; `rax`, `rcx`, `rdx` and `r11` are scratch and never
-//! allocated. Frame layout below `rbp`: saved vmctx at `rbp-8`, the caller's argument
+//! Register roles (see `regs.rs`): `r15` holds the instance vmctx, `r14` the remaining gas
+//! (the store context's counter, written back to the store context before every call that
+//! leaves guest code, reloaded from the callee's second return register after it, and
+//! stored by the entry trampoline when guest code returns or traps), `rbp` the frame;
+//! `rax`, `rcx`, `rdx` and `r11` are scratch and never allocated. Every function returns
+//! the gas in `rdx`, as the host shim does. Frame layout below `rbp`: saved vmctx at `rbp-8`, the caller's argument
 //! pointer at `rbp-16`, then `slots` 8-byte slots, slot 0 lowest. Values that are floats
 //! travel in general-purpose registers and visit `xmm0`/`xmm1` only inside one operation.
 
@@ -15,8 +18,10 @@ use crate::runtime::vmctx::*;
 enum Fixup {
     /// rel32 relative to the end of the field.
     Rel32 { at: usize, label: Label },
-    /// 32-bit offset of the label from `base` (jump tables).
-    Table { at: usize, base: usize, label: Label },
+    /// A jump table of `len` 32-bit entries at `at`, each holding a label number until
+    /// `finish` replaces it by the label's offset from `at` (one fixup per table keeps
+    /// huge `br_table`s at 4 bytes of memory per target).
+    Table { at: usize, len: usize },
 }
 
 /// The x86-64 MacroAssembler over one module's code buffer.
@@ -43,12 +48,21 @@ impl Default for X64Masm {
 
 const SCRATCH: u8 = r::RAX;
 const SCRATCH2: u8 = r::R11;
+/// The gas counter while guest code runs.
+const GAS: u8 = r::R14;
 
 impl X64Masm {
     /// A new assembler; emits the entry trampoline first.
     pub fn new() -> X64Masm {
+        Self::with_capacity(0)
+    }
+
+    /// A new assembler whose code buffer starts with room for `bytes` bytes.
+    pub fn with_capacity(bytes: usize) -> X64Masm {
+        let mut asm = Asm::default();
+        asm.buf.reserve(bytes);
         let mut m = X64Masm {
-            asm: Asm::default(),
+            asm,
             labels: Vec::new(),
             fixups: Vec::new(),
             trap_labels: [None; TrapCode::COUNT],
@@ -64,7 +78,8 @@ impl X64Masm {
     /// Host-to-wasm entry:
     /// `extern "C" fn(vmctx, code, args, store_ctx, stack_top) -> u32 trap code`.
     /// Saves callee-saved registers, switches to `stack_top` when nonzero, records the
-    /// unwind point for traps, calls `code` with the wasm calling convention.
+    /// unwind point for traps, loads the gas register, calls `code` with the wasm calling
+    /// convention and stores the gas register back (on return and after a trap).
     fn emit_trampoline(&mut self) {
         let a = &mut self.asm;
         self.trampoline = a.pos() as u32;
@@ -74,26 +89,36 @@ impl X64Masm {
             a.push(reg);
         }
         a.mov_rr(true, r::R15, r::RDI);
-        a.mov_rr(true, r::R14, r::RCX);
         a.mov_rr(true, r::RAX, r::RSP);
         // if stack_top != 0 { rsp = stack_top }
         a.test_rr(true, r::R8, r::R8);
         a.cmov(Cond::Ne, true, r::RSP, r::R8);
         a.alu_ri(Alu::And, true, r::RSP, -16);
         a.push(r::RAX); // old rsp
-        a.push_m(Mem::new(r::R14, SC_TRAP_SP)); // enclosing trap sp (re-entrancy)
-        a.store(true, Mem::new(r::R14, SC_TRAP_SP), r::RSP);
+        a.push_m(Mem::new(r::RCX, SC_TRAP_SP)); // enclosing trap sp (re-entrancy)
+        a.push(r::RCX); // the store context, twice (keeps the call 16-byte aligned)
+        a.push(r::RCX);
+        a.store(true, Mem::new(r::RCX, SC_TRAP_SP), r::RSP);
+        a.load(true, GAS, Mem::new(r::RCX, SC_GAS));
         a.mov_rr(true, r::R11, r::RSI);
         a.mov_rr(true, r::RSI, r::RDX);
         a.call_r(r::R11);
-        // eax = 0 on return, trap code when a trap stub "returned" here.
-        a.pop_m(Mem::new(r::R14, SC_TRAP_SP));
+        // eax = 0 on return, trap code when a trap stub "returned" here; rsp = trap sp.
+        a.pop(r::RCX);
+        a.pop(r::RCX);
+        a.store(true, Mem::new(r::RCX, SC_GAS), GAS);
+        a.pop_m(Mem::new(r::RCX, SC_TRAP_SP));
         a.pop(r::RSP);
         for reg in [r::R15, r::R14, r::R13, r::R12, r::RBX] {
             a.pop(reg);
         }
         a.pop(r::RBP);
         a.ret();
+    }
+
+    /// `dst = the store context` (from the vmctx in r15).
+    fn load_store_ctx(&mut self, dst: u8) {
+        self.asm.load(true, dst, Mem::new(r::R15, VM_STORE_CTX));
     }
 
     fn slot_mem(&self, slot: u32) -> Mem {
@@ -176,14 +201,18 @@ impl X64Masm {
     }
 
     /// Calls the function whose code is in rax and vmctx in rdi, args at `args_slot`.
+    /// The callee (guest code, or the host shim) returns the gas in rdx.
     fn call_rax_with_vmctx_rdi(&mut self, args_slot: u32) {
         let m = self.slot_mem(args_slot);
+        self.load_store_ctx(SCRATCH2);
         let a = &mut self.asm;
+        a.store(true, Mem::new(SCRATCH2, SC_GAS), GAS);
         a.lea(r::RSI, m);
         a.mov_rr(true, r::RDX, r::R15);
         a.mov_rr(true, r::R15, r::RDI);
         a.call_r(r::RAX);
         a.load(true, r::R15, Mem::new(r::RBP, -8));
+        a.mov_rr(true, GAS, r::RDX);
         a.test_rr(false, r::RAX, r::RAX);
         let l = self.trap_eax_label();
         self.jcc(Cond::Ne, l);
@@ -305,32 +334,43 @@ impl MacroAssembler for X64Masm {
         }
         let a = &mut self.asm;
         a.alu_rr(Alu::Xor, false, r::RAX, r::RAX);
+        a.mov_rr(true, r::RDX, GAS);
         a.mov_rr(true, r::RSP, r::RBP);
         a.pop(r::RBP);
         a.ret();
     }
 
     fn stack_enter(&mut self, cost: u32) {
+        self.load_store_ctx(SCRATCH2);
         let a = &mut self.asm;
-        a.load(true, SCRATCH, Mem::new(r::R14, SC_STACK_USED));
-        a.mov_ri(r::RCX, u64::from(cost));
-        a.alu_rr(Alu::Add, true, SCRATCH, r::RCX);
-        a.alu_rm(Alu::Cmp, true, SCRATCH, Mem::new(r::R14, SC_STACK_LIMIT));
+        a.load(true, SCRATCH, Mem::new(SCRATCH2, SC_STACK_USED));
+        if cost <= i32::MAX as u32 {
+            a.alu_ri(Alu::Add, true, SCRATCH, cost as i32);
+        } else {
+            a.mov_ri(r::RCX, u64::from(cost));
+            a.alu_rr(Alu::Add, true, SCRATCH, r::RCX);
+        }
+        a.alu_rm(Alu::Cmp, true, SCRATCH, Mem::new(SCRATCH2, SC_STACK_LIMIT));
         self.trap_if(Cond::A, TrapCode::StackExhausted);
-        self.asm.store(true, Mem::new(r::R14, SC_STACK_USED), SCRATCH);
+        self.asm.store(true, Mem::new(SCRATCH2, SC_STACK_USED), SCRATCH);
     }
 
     fn stack_exit(&mut self, cost: u32) {
-        self.asm.mov_ri(r::RCX, u64::from(cost));
-        self.asm.alu_mr(Alu::Sub, true, Mem::new(r::R14, SC_STACK_USED), r::RCX);
+        self.load_store_ctx(SCRATCH2);
+        if cost <= i32::MAX as u32 {
+            self.asm.alu_mi(Alu::Sub, true, Mem::new(SCRATCH2, SC_STACK_USED), cost as i32);
+        } else {
+            self.asm.mov_ri(r::RCX, u64::from(cost));
+            self.asm.alu_mr(Alu::Sub, true, Mem::new(SCRATCH2, SC_STACK_USED), r::RCX);
+        }
     }
 
     fn charge_gas(&mut self, gas: u64) {
         if gas <= i32::MAX as u64 {
-            self.asm.alu_mi(Alu::Sub, true, Mem::new(r::R14, SC_GAS), gas as i32);
+            self.asm.alu_ri(Alu::Sub, true, GAS, gas as i32);
         } else {
             self.asm.mov_ri(r::RCX, gas);
-            self.asm.alu_mr(Alu::Sub, true, Mem::new(r::R14, SC_GAS), r::RCX);
+            self.asm.alu_rr(Alu::Sub, true, GAS, r::RCX);
         }
         self.trap_if(Cond::B, TrapCode::OutOfGas);
     }
@@ -406,7 +446,10 @@ impl MacroAssembler for X64Masm {
                 RegImm::Reg(s) => self.asm.imul_rr(w, d, s.0),
                 RegImm::Imm(v) => {
                     let v = if w { v as i64 } else { i64::from(v as u32 as i32) };
-                    if v >= i64::from(i32::MIN) && v <= i64::from(i32::MAX) {
+                    if v > 0 && (v as u64).is_power_of_two() {
+                        // Multiplying by 2^k is shifting left by k (wrapping alike).
+                        self.asm.shift_ri(Shift::Shl, w, d, v.trailing_zeros() as u8);
+                    } else if v >= i64::from(i32::MIN) && v <= i64::from(i32::MAX) {
                         self.asm.imul_rri(w, d, d, v as i32);
                     } else {
                         self.asm.mov_ri(SCRATCH, v as u64);
@@ -686,11 +729,11 @@ impl MacroAssembler for X64Masm {
         let table = self.asm.pos();
         let disp = (table - (disp_at + 4)) as u32;
         self.asm.patch_u32(disp_at, disp);
+        self.asm.buf.reserve(4 * targets.len());
         for &t in targets {
-            let at = self.asm.pos();
-            self.asm.u32(0);
-            self.fixups.push(Fixup::Table { at, base: table, label: t });
+            self.asm.u32(t.0);
         }
+        self.fixups.push(Fixup::Table { at: table, len: targets.len() });
     }
 
     fn call_direct(&mut self, func: Label, args_slot: u32) {
@@ -758,7 +801,7 @@ impl MacroAssembler for X64Masm {
             if let Some(l) = self.trap_labels[code as usize] {
                 self.bind(l);
                 if code == TrapCode::OutOfGas {
-                    self.asm.store_imm32_q(Mem::new(r::R14, SC_GAS), 0);
+                    self.asm.alu_rr(Alu::Xor, false, GAS, GAS);
                 }
                 self.asm.mov_ri(r::RAX, code as u64);
                 self.jump(common);
@@ -774,8 +817,10 @@ impl MacroAssembler for X64Masm {
             self.jump(common);
         }
         // Unwind: the trampoline's call pushed its return address just below trap_sp.
+        // The trampoline stores the gas register back.
         self.bind(common);
-        self.asm.load(true, r::RSP, Mem::new(r::R14, SC_TRAP_SP));
+        self.load_store_ctx(r::RCX);
+        self.asm.load(true, r::RSP, Mem::new(r::RCX, SC_TRAP_SP));
         self.asm.alu_ri(Alu::Sub, true, r::RSP, 8);
         self.asm.ret();
 
@@ -786,10 +831,18 @@ impl MacroAssembler for X64Masm {
                     let rel = target as i64 - (at as i64 + 4);
                     self.asm.patch_u32(at, rel as i32 as u32);
                 }
-                Fixup::Table { at, base, label } => {
-                    let target = self.labels[label.0 as usize].expect("label bound before finish");
-                    let rel = target as i64 - base as i64;
-                    self.asm.patch_u32(at, rel as i32 as u32);
+                Fixup::Table { at, len } => {
+                    for e in (at..at + 4 * len).step_by(4) {
+                        let label = u32::from_le_bytes([
+                            self.asm.buf[e],
+                            self.asm.buf[e + 1],
+                            self.asm.buf[e + 2],
+                            self.asm.buf[e + 3],
+                        ]);
+                        let target = self.labels[label as usize].expect("label bound before finish");
+                        let rel = target as i64 - at as i64;
+                        self.asm.patch_u32(e, rel as i32 as u32);
+                    }
                 }
             }
         }
@@ -809,7 +862,12 @@ impl X64Masm {
             self.load_arg(ARG_REGS[i], *a);
         }
         self.asm.mov_rr(true, r::RDI, r::R15);
-        self.asm.call_m(Mem::new(r::R14, SC_LIBCALLS + 8 * call as i32));
-        // r15 is callee-saved in the native ABI, so the vmctx survives.
+        self.load_store_ctx(SCRATCH2);
+        self.asm.store(true, Mem::new(SCRATCH2, SC_GAS), GAS);
+        self.asm.call_m(Mem::new(SCRATCH2, SC_LIBCALLS + 8 * call as i32));
+        // r15 is callee-saved in the native ABI, so the vmctx survives; a helper may
+        // charge gas.
+        self.load_store_ctx(SCRATCH2);
+        self.asm.load(true, GAS, Mem::new(SCRATCH2, SC_GAS));
     }
 }
