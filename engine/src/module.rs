@@ -344,7 +344,8 @@ impl std::fmt::Debug for Module {
 }
 
 const MAGIC: &[u8; 8] = b"KEELART\0";
-const FORMAT_VERSION: u32 = 2;
+/// Bumped whenever generated code changes its conventions (3: gas counter in a register).
+const FORMAT_VERSION: u32 = 3;
 
 impl Module {
     /// Validates `wasm` against the engine's profile, analyzes its metering and compiles

@@ -214,7 +214,7 @@ impl<'c> FunctionWalker<'c> {
             }
             Operator::Else => {
                 self.close();
-                self.reachable = self.frames.last().map_or(false, |f| f.0);
+                self.reachable = self.frames.last().is_some_and(|f| f.0);
             }
             Operator::End => {
                 self.close();

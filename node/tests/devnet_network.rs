@@ -119,6 +119,7 @@ async fn a_devnet_run_replays_to_identical_roots() {
     assert!(report.height >= 8);
     assert!(report.agreed_heights >= 8, "{report:?}");
     assert!(report.transactions > 0, "the load reached the blocks: {report:?}");
+    assert!(report.token_transfers, "the example contracts deployed and the stream is token transfers");
     // devnet::run replays validator 0's database and fails on any divergence.
     assert!(report.replay.is_some());
 }

@@ -146,10 +146,10 @@ async fn invalid_gossip_is_rejected_and_the_sender_punished() {
     let mut disconnected = false;
     while api.net_status().gossip_rejected < n || !disconnected {
         assert!(Instant::now() < deadline, "rejected {} of {n}; disconnected: {disconnected}", api.net_status().gossip_rejected);
-        if let Ok(ev) = tokio::time::timeout(Duration::from_millis(50), swarm.select_next_some()).await {
-            if let SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } = ev {
-                disconnected |= peer_id == node_peer;
-            }
+        if let Ok(SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. }) =
+            tokio::time::timeout(Duration::from_millis(50), swarm.select_next_some()).await
+        {
+            disconnected |= peer_id == node_peer;
         }
     }
     assert_eq!(api.net_status().gossip_rejected, n);

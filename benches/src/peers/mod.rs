@@ -155,3 +155,47 @@ pub fn all_peers(permissive: bool) -> Result<Vec<Box<dyn Peer>>, PeerError> {
     }
     Ok(peers)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::workloads::{Exec, Workload};
+    use super::*;
+
+    #[test]
+    fn every_engine_runs_a_kernel_and_a_contract_with_the_same_outcome() {
+        let fib = crate::kernels::FIB.wasm().expect("fib parses");
+        let verifier = Workload::Contract("ed25519_verifier".into()).wasm().expect("contract binary present");
+        let (export, input, args) = Exec::Ed25519VerifyMany.call(2);
+        let peers = all_peers(false).expect("engines");
+        assert_eq!(peers.len(), 12);
+        for mut peer in peers {
+            let label = peer.label();
+            peer.before_compile();
+            let module = peer.compile(&fib).unwrap_or_else(|e| panic!("{label}: {e}"));
+            let mut inst = module.instantiate(&[]).unwrap_or_else(|e| panic!("{label}: {e}"));
+            assert_eq!(inst.call("run", &[20]), Ok(vec![6765]), "{label}");
+            if peer.has_artifacts() {
+                let loaded = peer.load(&module.serialize().expect("serializes")).expect("loads");
+                assert_eq!(loaded.instantiate(&[]).and_then(|mut i| i.call("run", &[21])), Ok(vec![10946]), "{label}");
+            } else {
+                assert!(matches!(module.serialize(), Err(PeerError::Unsupported(_))), "{label}");
+            }
+            peer.before_compile();
+            let module = peer.compile(&verifier).unwrap_or_else(|e| panic!("{label}: {e}"));
+            let mut inst = module.instantiate(&input).unwrap_or_else(|e| panic!("{label}: {e}"));
+            assert_eq!(inst.call(export, &args), Ok(vec![]), "{label}");
+            // SCALE u32 2: both verifications succeeded.
+            assert_eq!(inst.return_data(), vec![2, 0, 0, 0], "{label}");
+        }
+    }
+
+    #[test]
+    fn simd_is_rejected_by_keel_and_accepted_by_cranelift() {
+        let simd = wat::parse_str("(module (func (export \"f\") (result v128) v128.const i64x2 1 2))").expect("parses");
+        let mut peers = all_peers(true).expect("engines");
+        let keel = peers.iter_mut().find(|p| p.label() == "keel").expect("keel");
+        assert!(matches!(keel.compile(&simd), Err(PeerError::Rejected(_))));
+        let cranelift = peers.iter_mut().find(|p| p.label() == "wasmtime-cranelift").expect("cranelift");
+        assert!(cranelift.compile(&simd).is_ok());
+    }
+}

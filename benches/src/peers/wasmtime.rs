@@ -137,17 +137,15 @@ impl PeerModule for WasmtimeModule {
                     memory(&mut caller)?.read(&caller, arg_u32(args, 0) as usize, &mut buf)?;
                     Err(w::format_err!("revert: {}", String::from_utf8_lossy(&buf)))
                 }),
-                HostStub::Zero => linker.func_new(imp.module(), imp.name(), ty, |_, _, out| {
-                    for o in out.iter_mut() {
-                        *o = match o {
-                            w::Val::I64(_) => w::Val::I64(0),
-                            w::Val::F32(_) => w::Val::F32(0),
-                            w::Val::F64(_) => w::Val::F64(0),
-                            _ => w::Val::I32(0),
-                        };
-                    }
-                    Ok(())
-                }),
+                HostStub::Zero => {
+                    let results: Vec<w::ValType> = ty.results().collect();
+                    linker.func_new(imp.module(), imp.name(), ty, move |_, _, out| {
+                        for (o, t) in out.iter_mut().zip(&results) {
+                            *o = zero(t);
+                        }
+                        Ok(())
+                    })
+                }
             };
             r.map_err(|e| PeerError::Instantiate(err(e)))?;
         }

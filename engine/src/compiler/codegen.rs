@@ -68,15 +68,20 @@ const MAX_FRAME_SLOTS: u64 = 1 << 24;
 /// Allocatable registers always left to the value stack when locals take registers.
 const MIN_STACK_REGS: usize = 4;
 
+/// Least [`FunctionAnalysis::local_weights`] weight for a local to get a register: one use
+/// inside a loop, or eight outside. Below it the register costs more than it saves (a
+/// load on entry, a store and a load around every call).
+const MIN_PIN_WEIGHT: u32 = 8;
+
 /// Picks the locals that live in registers: the heaviest by
 /// [`FunctionAnalysis::local_weights`] (ties to the lower index), as many as the registers
-/// beyond [`MIN_STACK_REGS`] allow, never a local that is not used. Returns
+/// beyond [`MIN_STACK_REGS`] allow, never one weighing less than [`MIN_PIN_WEIGHT`]. Returns
 /// `(local index, register)` pairs; O(locals × registers).
 fn pick_local_regs(regs: &[Reg], weights: &[u32]) -> Vec<(u32, Reg)> {
     let n = regs.len().saturating_sub(MIN_STACK_REGS);
     let mut chosen: Vec<(u32, u32)> = Vec::with_capacity(n + 1);
     for (i, &w) in weights.iter().enumerate() {
-        if w == 0 {
+        if w < MIN_PIN_WEIGHT {
             continue;
         }
         // Insertion into a list sorted by descending weight, of at most n entries.

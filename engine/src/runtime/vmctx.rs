@@ -1,4 +1,4 @@
-//! The in-memory structures generated code reads: the store context (pinned register),
+//! The in-memory structures generated code reads: the store context (gas, stack budget),
 //! the per-instance vmctx, memories and function references. All `#[repr(C)]`; the field
 //! offsets are the constants below, shared with every ISA's MacroAssembler.
 

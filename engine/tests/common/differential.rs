@@ -14,6 +14,7 @@ use super::{keel_bits, keel_trap_name, wasmi_bits, wasmi_trap_name, Outcome};
 /// multi-value, saturating conversions and sign extension; one memory of at most 16
 /// pages, two tables of at most 100 elements, no imports, every item exported.
 /// `max_instructions` bounds each function's size.
+#[allow(clippy::field_reassign_with_default)] // one setting per line reads best
 pub fn smith_config(max_instructions: usize) -> wasm_smith::Config {
     let mut c = wasm_smith::Config::default();
     c.simd_enabled = false;

@@ -71,6 +71,9 @@ pub fn reexecute(
     Ok(Reexecuted { header, receipts, prepared })
 }
 
+/// Candidates a proposer left out, with why.
+pub type Rejected = Vec<(SignedTransaction, TxError)>;
+
 /// Proposer mode: executes `candidates` in order as block `ctx.height` on the latest
 /// committed state, leaving out each invalid one (it changes nothing), without writing.
 /// Returns the re-execution result of the included transactions, the included
@@ -80,7 +83,7 @@ pub fn build(
     ctx: &BlockContext,
     parent_hash: Hash32,
     candidates: Vec<SignedTransaction>,
-) -> Result<(Reexecuted, Vec<SignedTransaction>, Vec<(SignedTransaction, TxError)>), BlockError> {
+) -> Result<(Reexecuted, Vec<SignedTransaction>, Rejected), BlockError> {
     let (included, receipts, rejected, changes) = build_uncommitted(db, ctx, candidates)?;
     let prepared = db.prepare_block(ctx.height, &changes)?;
     let header = header_for(ctx, parent_hash, prepared.state_root(), &included, &receipts);

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use ed25519_dalek::SigningKey;
 use parity_scale_codec::Encode;
 
-pub use execute::{build, header_diff, receipt_diff, reexecute, Engine, ReexecError, Reexecuted};
+pub use execute::{build, header_diff, receipt_diff, reexecute, Engine, ReexecError, Reexecuted, Rejected};
 pub use genesis::{parse_hex32, ChainSpec, Genesis, GenesisBalance, GenesisError};
 pub use seal::{signing_message, SignedBlock, BLOCK_SIGNING_DOMAIN, MAX_SIGNED_BLOCK_SIZE};
 pub use store::{ConsensusStore, StoreError};

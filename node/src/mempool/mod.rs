@@ -198,15 +198,14 @@ impl Mempool {
     pub fn select(&self, state: &StateView<'_>, max: usize) -> Result<Vec<SignedTransaction>, StateError> {
         let mut runs: Vec<Vec<&SignedTransaction>> = Vec::new();
         for (sender, queue) in &self.by_sender {
-            let mut next = state.account(sender)?.nonce;
-            let mut run = Vec::new();
-            for (_, (stx, _)) in queue.range(next..) {
-                if stx.tx.nonce != next {
-                    break;
-                }
-                run.push(stx);
-                next += 1;
-            }
+            let first = state.account(sender)?.nonce;
+            // The consecutive nonces first, first + 1, ... (stops at a gap).
+            let run: Vec<&SignedTransaction> = queue
+                .range(first..)
+                .zip(first..)
+                .take_while(|((nonce, _), expected)| **nonce == *expected)
+                .map(|(( _, (stx, _)), _)| stx)
+                .collect();
             if !run.is_empty() {
                 runs.push(run);
             }

@@ -3,8 +3,10 @@
 //!
 //! The calling convention between guest functions (the "ABI"): `r15` = callee vmctx,
 //! `rsi` = pointer to the argument/result slots, `rdi` = callee context (same as `r15` for
-//! wasm callees, the host context for host functions), `rdx` = caller vmctx, `r14` = store
-//! context. A callee returns `eax = 0`, or a nonzero trap code (host functions only).
+//! wasm callees, the host context for host functions), `rdx` = caller vmctx, `r14` = gas
+//! remaining (written to the store context first when the callee may be a host function).
+//! A callee returns `eax = 0`, or a nonzero trap code (host functions only), and the gas
+//! remaining in `rdx`.
 
 pub mod asm;
 pub mod masm;
