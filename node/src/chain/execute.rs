@@ -372,8 +372,7 @@ pub fn execute_block(
     parent_hash: Hash32,
     transactions: Vec<SignedTransaction>,
 ) -> Result<StoredBlock, BlockError> {
-    let rt = if runs_contracts(&transactions) { Some(Runtime::shared()?) } else { None };
-    execute_inner(rt, db, ctx, parent_hash, transactions)
+    execute_inner(shared_runtime_for(&transactions)?, db, ctx, parent_hash, transactions)
 }
 
 /// [`execute_block`] with a given runtime.
@@ -394,18 +393,63 @@ fn execute_inner(
     parent_hash: Hash32,
     transactions: Vec<SignedTransaction>,
 ) -> Result<StoredBlock, BlockError> {
+    let (receipts, changes) = run_block(rt, db, ctx, &transactions)?;
+    commit_executed(db, ctx, parent_hash, transactions, receipts, &changes)
+}
+
+/// Executes `transactions` (all must be valid) on the latest committed state and returns
+/// their receipts and the state changes, writing nothing.
+fn run_block(
+    rt: Option<&Runtime>,
+    db: &StateDb,
+    ctx: &BlockContext,
+    transactions: &[SignedTransaction],
+) -> Result<(Vec<Receipt>, crate::state::StateChanges), BlockError> {
     let mut state = db.working()?;
-    let signatures = verify_signatures(&transactions);
-    let receipts = on_executor_if_needed(rt, runs_contracts(&transactions), || {
+    let signatures = verify_signatures(transactions);
+    let receipts = on_executor_if_needed(rt, runs_contracts(transactions), || {
         let mut receipts = Vec::with_capacity(transactions.len());
         for (index, stx) in transactions.iter().enumerate() {
-            let receipt = apply_inner(rt, &mut state, ctx, stx, Some(signatures[index])).map_err(|e| block_error(index, e))?;
-            receipts.push(receipt);
+            receipts.push(apply_inner(rt, &mut state, ctx, stx, Some(signatures[index])).map_err(|e| block_error(index, e))?);
         }
         Ok(receipts)
     })?;
-    let changes = state.into_changes();
-    commit_executed(db, ctx, parent_hash, transactions, receipts, &changes)
+    Ok((receipts, state.into_changes()))
+}
+
+/// Candidates executed by [`run_build`]: the included ones, their receipts, the left-out
+/// ones with their position among the candidates and why, and the state changes.
+type BuildRun = (Vec<SignedTransaction>, Vec<Receipt>, Vec<(usize, SignedTransaction, TxError)>, crate::state::StateChanges);
+
+/// Executes `candidates` in order on the latest committed state, leaving out each invalid
+/// one (it changes nothing), and writes nothing. A state or runtime failure aborts.
+fn run_build(rt: Option<&Runtime>, db: &StateDb, ctx: &BlockContext, candidates: Vec<SignedTransaction>) -> Result<BuildRun, BlockError> {
+    let mut state = db.working()?;
+    let signatures = verify_signatures(&candidates);
+    let contracts = runs_contracts(&candidates);
+    let (included, receipts, rejected) = on_executor_if_needed(rt, contracts, || {
+        let (mut included, mut receipts, mut rejected) = (Vec::new(), Vec::new(), Vec::new());
+        for (index, stx) in candidates.into_iter().enumerate() {
+            match apply_inner(rt, &mut state, ctx, &stx, Some(signatures[index])) {
+                Ok(receipt) => {
+                    receipts.push(receipt);
+                    included.push(stx);
+                }
+                // A state read failure is not the transaction's fault: abort the block.
+                Err(TxError::State(e)) => return Err(BlockError::State(e)),
+                Err(TxError::Runtime(e)) => return Err(BlockError::Runtime(e)),
+                Err(error) => rejected.push((index, stx, error)),
+            }
+        }
+        Ok((included, receipts, rejected))
+    })?;
+    Ok((included, receipts, rejected, state.into_changes()))
+}
+
+/// The shared runtime if any of `txs` runs contract code, else none (transfer-only blocks
+/// never need it, so they run where the engine cannot).
+fn shared_runtime_for(txs: &[SignedTransaction]) -> Result<Option<&'static Runtime>, BlockError> {
+    Ok(if runs_contracts(txs) { Some(Runtime::shared()?) } else { None })
 }
 
 /// Whether any transaction runs contract code (Deploy or Call).
@@ -465,8 +509,7 @@ pub fn build_block(
     parent_hash: Hash32,
     candidates: Vec<SignedTransaction>,
 ) -> Result<BuiltBlock, BlockError> {
-    let rt = if runs_contracts(&candidates) { Some(Runtime::shared()?) } else { None };
-    build_inner(rt, db, ctx, parent_hash, candidates)
+    build_inner(shared_runtime_for(&candidates)?, db, ctx, parent_hash, candidates)
 }
 
 /// [`build_block`] with a given runtime.
@@ -487,27 +530,9 @@ fn build_inner(
     parent_hash: Hash32,
     candidates: Vec<SignedTransaction>,
 ) -> Result<BuiltBlock, BlockError> {
-    let mut state = db.working()?;
-    let signatures = verify_signatures(&candidates);
-    let (included, receipts, rejected) = on_executor_if_needed(rt, runs_contracts(&candidates), || {
-        let (mut included, mut receipts, mut rejected) = (Vec::new(), Vec::new(), Vec::new());
-        for (index, stx) in candidates.into_iter().enumerate() {
-            match apply_inner(rt, &mut state, ctx, &stx, Some(signatures[index])) {
-                Ok(receipt) => {
-                    receipts.push(receipt);
-                    included.push(stx);
-                }
-                // A state read failure is not the transaction's fault: abort the block.
-                Err(TxError::State(e)) => return Err(BlockError::State(e)),
-                Err(TxError::Runtime(e)) => return Err(BlockError::Runtime(e)),
-                Err(error) => rejected.push((index, error)),
-            }
-        }
-        Ok((included, receipts, rejected))
-    })?;
-    let changes = state.into_changes();
+    let (included, receipts, rejected, changes) = run_build(rt, db, ctx, candidates)?;
     let stored = commit_executed(db, ctx, parent_hash, included, receipts, &changes)?;
-    Ok(BuiltBlock { stored, rejected })
+    Ok(BuiltBlock { stored, rejected: rejected.into_iter().map(|(index, _, error)| (index, error)).collect() })
 }
 
 /// [`execute_block`] without the commit: executes `transactions` on the latest committed
@@ -518,17 +543,7 @@ pub fn execute_uncommitted(
     ctx: &BlockContext,
     transactions: &[SignedTransaction],
 ) -> Result<(Vec<Receipt>, crate::state::StateChanges), BlockError> {
-    let rt = if runs_contracts(transactions) { Some(Runtime::shared()?) } else { None };
-    let mut state = db.working()?;
-    let signatures = verify_signatures(transactions);
-    let receipts = on_executor_if_needed(rt, runs_contracts(transactions), || {
-        let mut receipts = Vec::with_capacity(transactions.len());
-        for (index, stx) in transactions.iter().enumerate() {
-            receipts.push(apply_inner(rt, &mut state, ctx, stx, Some(signatures[index])).map_err(|e| block_error(index, e))?);
-        }
-        Ok(receipts)
-    })?;
-    Ok((receipts, state.into_changes()))
+    run_block(shared_runtime_for(transactions)?, db, ctx, transactions)
 }
 
 /// Transactions included by [`build_uncommitted`]: the included ones, their receipts, the
@@ -538,26 +553,8 @@ pub type Built = (Vec<SignedTransaction>, Vec<Receipt>, Vec<(SignedTransaction, 
 /// [`build_block`] without the commit: executes `candidates` in order on the latest
 /// committed state, leaving out each invalid one, and writes nothing.
 pub fn build_uncommitted(db: &StateDb, ctx: &BlockContext, candidates: Vec<SignedTransaction>) -> Result<Built, BlockError> {
-    let rt = if runs_contracts(&candidates) { Some(Runtime::shared()?) } else { None };
-    let mut state = db.working()?;
-    let signatures = verify_signatures(&candidates);
-    let contracts = runs_contracts(&candidates);
-    let (included, receipts, rejected) = on_executor_if_needed(rt, contracts, || {
-        let (mut included, mut receipts, mut rejected) = (Vec::new(), Vec::new(), Vec::new());
-        for (index, stx) in candidates.into_iter().enumerate() {
-            match apply_inner(rt, &mut state, ctx, &stx, Some(signatures[index])) {
-                Ok(receipt) => {
-                    receipts.push(receipt);
-                    included.push(stx);
-                }
-                Err(TxError::State(e)) => return Err(BlockError::State(e)),
-                Err(TxError::Runtime(e)) => return Err(BlockError::Runtime(e)),
-                Err(error) => rejected.push((stx, error)),
-            }
-        }
-        Ok((included, receipts, rejected))
-    })?;
-    Ok((included, receipts, rejected, state.into_changes()))
+    let (included, receipts, rejected, changes) = run_build(shared_runtime_for(&candidates)?, db, ctx, candidates)?;
+    Ok((included, receipts, rejected.into_iter().map(|(_, stx, error)| (stx, error)).collect(), changes))
 }
 
 /// Commits block `ctx.height` with initial balances `alloc` (later entries for the same
