@@ -546,6 +546,17 @@ pub fn execute_uncommitted(
     run_block(shared_runtime_for(transactions)?, db, ctx, transactions)
 }
 
+/// [`execute_uncommitted`] with a given runtime (e.g. one on the wasmi backend, for
+/// `keel replay --engine wasmi`).
+pub fn execute_uncommitted_with(
+    rt: &Runtime,
+    db: &StateDb,
+    ctx: &BlockContext,
+    transactions: &[SignedTransaction],
+) -> Result<(Vec<Receipt>, crate::state::StateChanges), BlockError> {
+    run_block(Some(rt), db, ctx, transactions)
+}
+
 /// Transactions included by [`build_uncommitted`]: the included ones, their receipts, the
 /// left-out candidates with why, and the state changes.
 pub type Built = (Vec<SignedTransaction>, Vec<Receipt>, Vec<(SignedTransaction, TxError)>, crate::state::StateChanges);

@@ -3,25 +3,12 @@
 
 use parity_scale_codec::Encode;
 
-use crate::chain::{build_uncommitted, execute_uncommitted, merkle_root, BlockContext, BlockError, BlockHeader, Receipt, SignedTransaction, TxAction, TxError};
+use crate::chain::{build_uncommitted, execute_uncommitted, execute_uncommitted_with, merkle_root, BlockContext, BlockError, BlockHeader, Receipt, SignedTransaction, TxError};
 use crate::state::{Hash32, PreparedBlock, StateDb};
 
-/// Which execution backend runs contract code. The hook of `keel replay --engine`.
-///
-/// Transfers execute the same on both (no contract code runs). Contract transactions
-/// run on the node's contract runtime ([`Engine::Native`]: Keel's single-pass compiler).
-/// [`Engine::Wasmi`] (wasmi over `keel_metering::instrument`, the reference semantics)
-/// needs a wasmi backend of the host ABI in the contract runtime, which does not exist
-/// yet: a block holding a Deploy or Call makes [`reexecute`] fail with
-/// [`ReexecError::EngineUnavailable`] instead of running it on another engine.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Engine {
-    /// Keel's native single-pass compiler (what validators run).
-    #[default]
-    Native,
-    /// wasmi over the reference instrumentation.
-    Wasmi,
-}
+/// Which execution backend runs contract code: the hook of `keel replay --engine`.
+/// Transfers execute the same on both (no contract code runs).
+pub use crate::runtime::Backend as Engine;
 
 /// Why re-execution failed.
 #[derive(Debug, thiserror::Error)]
@@ -29,14 +16,6 @@ pub enum ReexecError {
     /// A transaction is invalid, or the state could not be read.
     #[error(transparent)]
     Block(#[from] BlockError),
-    /// The chosen engine cannot run transaction `index`.
-    #[error("transaction {index} runs contract code, which engine {engine:?} cannot execute in this build")]
-    EngineUnavailable {
-        /// Position in the block.
-        index: usize,
-        /// The engine asked for.
-        engine: Engine,
-    },
 }
 
 /// The outcome of re-executing a block: the header it must have, the receipts, and the
@@ -60,12 +39,13 @@ pub fn reexecute(
     transactions: &[SignedTransaction],
     engine: Engine,
 ) -> Result<Reexecuted, ReexecError> {
-    if engine == Engine::Wasmi {
-        if let Some(index) = transactions.iter().position(|t| !matches!(t.tx.action, TxAction::Transfer { .. })) {
-            return Err(ReexecError::EngineUnavailable { index, engine });
+    let (receipts, changes) = match engine {
+        Engine::Native => execute_uncommitted(db, ctx, transactions)?,
+        Engine::Wasmi => {
+            let rt = crate::runtime::Runtime::shared_backend(engine).map_err(BlockError::Runtime)?;
+            execute_uncommitted_with(rt, db, ctx, transactions)?
         }
-    }
-    let (receipts, changes) = execute_uncommitted(db, ctx, transactions)?;
+    };
     let prepared = db.prepare_block(ctx.height, &changes).map_err(BlockError::from)?;
     let header = header_for(ctx, parent_hash, prepared.state_root(), transactions, &receipts);
     Ok(Reexecuted { header, receipts, prepared })

@@ -162,7 +162,6 @@ impl From<ReexecError> for ImportError {
     fn from(e: ReexecError) -> Self {
         match e {
             ReexecError::Block(b) => b.into(),
-            e @ ReexecError::EngineUnavailable { .. } => ImportError::Engine(e.to_string()),
         }
     }
 }

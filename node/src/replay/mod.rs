@@ -263,7 +263,6 @@ pub fn replay(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
             }
             Err(ReexecError::Block(crate::chain::BlockError::State(e))) => return Err(e.into()),
             Err(ReexecError::Block(crate::chain::BlockError::Runtime(e))) => return Err(ReplayError::Engine(format!("block {h}: {e}"))),
-            Err(e @ ReexecError::EngineUnavailable { .. }) => return Err(ReplayError::Engine(format!("block {h}: {e}"))),
         };
         report.blocks += 1;
         report.transactions += txs.len() as u64;

@@ -19,7 +19,7 @@ pub(crate) enum Entry {
 }
 
 impl Entry {
-    fn export(self) -> &'static str {
+    pub(crate) fn export(self) -> &'static str {
         match self {
             Entry::Deploy => "deploy",
             Entry::Call => "call",
@@ -95,23 +95,34 @@ pub(crate) struct FrameResult {
 }
 
 impl FrameResult {
-    fn failed(status: ReceiptStatus, gas_used: u64) -> FrameResult {
+    pub(crate) fn failed(status: ReceiptStatus, gas_used: u64) -> FrameResult {
         FrameResult { status, gas_used, return_data: Vec::new() }
     }
 }
 
-/// Maps an engine error of a frame (with the host's recorded reason) to a receipt status.
-fn status_of(error: &Error, end: Option<FrameEnd>) -> ReceiptStatus {
-    match (end, error.trap()) {
-        (Some(FrameEnd::Revert(msg)), _) => ReceiptStatus::Revert(msg),
-        (Some(FrameEnd::HostLimit), _) => ReceiptStatus::Trap(TrapKind::HostLimitExceeded),
+/// The status of a frame that a host function ended (`revert`, a host limit, a state
+/// failure), whatever error the backend reports; `None` if no host function ended it.
+pub(crate) fn end_status(end: Option<FrameEnd>) -> Option<ReceiptStatus> {
+    match end? {
+        FrameEnd::Revert(msg) => Some(ReceiptStatus::Revert(msg)),
+        FrameEnd::HostLimit => Some(ReceiptStatus::Trap(TrapKind::HostLimitExceeded)),
         // Fatal: the caller checks `TxExec::fatal` and abandons the transaction.
-        (Some(FrameEnd::Fatal), _) => ReceiptStatus::Trap(TrapKind::Host),
-        (None, Some(Trap::OutOfGas)) => ReceiptStatus::OutOfGas,
-        (None, Some(t)) => ReceiptStatus::Trap(TrapKind::from_code(t.stable_code()).unwrap_or(TrapKind::Host)),
+        FrameEnd::Fatal => Some(ReceiptStatus::Trap(TrapKind::Host)),
+    }
+}
+
+/// Maps an engine error of a native frame (with the host's recorded reason) to a receipt
+/// status.
+fn status_of(error: &Error, end: Option<FrameEnd>) -> ReceiptStatus {
+    if let Some(status) = end_status(end) {
+        return status;
+    }
+    match error.trap() {
+        Some(Trap::OutOfGas) => ReceiptStatus::OutOfGas,
+        Some(t) => ReceiptStatus::Trap(TrapKind::from_code(t.stable_code()).unwrap_or(TrapKind::Host)),
         // Link or type errors cannot happen for a module that passed the deploy-time
         // shape check; report them as a host trap rather than failing the node.
-        (None, None) => ReceiptStatus::Trap(TrapKind::Host),
+        None => ReceiptStatus::Trap(TrapKind::Host),
     }
 }
 
@@ -147,6 +158,22 @@ fn frame_body<'a, 'db>(rt: &'a Runtime, mut tx: TxExec<'a, 'db>, spec: FrameSpec
             return fail(tx, ReceiptStatus::Trap(TrapKind::Host));
         }
     }
+    let frame = Frame { address: spec.address, caller: spec.caller, input: spec.input, return_data: Vec::new(), end: None };
+    if let Some(reference) = rt.reference() {
+        let loaded = match rt.reference_module(reference, tx.state, &spec.code_hash) {
+            Ok(m) => m,
+            Err(super::RuntimeError::State(e)) => {
+                tx.fatal = Some(e);
+                return fail(tx, ReceiptStatus::Trap(TrapKind::Host));
+            }
+            Err(e) => return fail(tx, ReceiptStatus::InvalidCode(e.to_string())),
+        };
+        let memory_gas = reference.initial_memory_gas(&loaded);
+        if memory_gas > spec.gas_limit {
+            return (tx, FrameResult::failed(ReceiptStatus::OutOfGas, spec.gas_limit));
+        }
+        return reference.run(rt, tx, frame, &loaded, spec.entry.export(), spec.gas_limit, memory_gas);
+    }
     let module = match rt.module(tx.state, &spec.code_hash) {
         Ok(m) => m,
         Err(super::RuntimeError::State(e)) => {
@@ -163,7 +190,6 @@ fn frame_body<'a, 'db>(rt: &'a Runtime, mut tx: TxExec<'a, 'db>, spec: FrameSpec
     }
     let mut linker = Linker::new();
     super::host::add_to_linker(&mut linker);
-    let frame = Frame { address: spec.address, caller: spec.caller, input: spec.input, return_data: Vec::new(), end: None };
     let mut store = Store::new(rt.engine(), Host { rt, tx: Some(tx), frame });
     store.set_gas_limit(spec.gas_limit - memory_gas);
     let outcome = linker

@@ -12,6 +12,10 @@
 //!   reverts or traps are rolled back, with everything it called. A frame first pays for its
 //!   initial memory pages ([`Runtime::initial_memory_gas`], `specs/abi.md` §1). The engine
 //!   recycles stores' memories and guest stacks, so a frame's set-up costs no `mmap`.
+//! - Two backends run contract code, with the same host functions ([`Backend`]): Keel's
+//!   single-pass compiler (what validators run), and wasmi over `keel_metering`'s reference
+//!   instrumentation (`keel replay --engine wasmi`: a chain audited without trusting
+//!   Keel's compiler). Their receipts must be identical.
 //! - [`on_executor`] runs work on a long-lived executor thread ([`executor`]) whose native
 //!   stack is sized from the engine configuration ([`executor_stack_bytes`], arithmetic in
 //!   `specs/abi.md` §6).
@@ -51,6 +55,7 @@ pub mod cache;
 mod exec;
 pub mod executor;
 mod host;
+mod reference;
 
 use std::sync::OnceLock;
 
@@ -155,12 +160,25 @@ pub enum RuntimeError {
     Executor(String),
 }
 
+/// Which engine runs contract code.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// Keel's single-pass compiler with native metering (what validators run).
+    #[default]
+    Native,
+    /// wasmi over `keel_metering::instrument` (gas and stack charged by wasm-level
+    /// counters, NaNs canonicalized in wasm): the reference semantics, for audits.
+    Wasmi,
+}
+
 /// The contract runtime: engine, host-function costs, compiled-module cache. Shared by
 /// every block execution (it is `Sync`); see the module documentation for an example.
 pub struct Runtime {
     engine: Engine,
     host_costs: [HostCost; HostFn::ALL.len()],
     cache: ModuleCache,
+    /// The wasmi backend, when this runtime runs contracts on it ([`Backend::Wasmi`]).
+    reference: Option<reference::Reference>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -173,6 +191,14 @@ impl Runtime {
     /// A runtime over an engine with `config`. Errors: [`RuntimeError::Config`] if the
     /// engine cannot run here or the cost table lacks a host function's cost.
     pub fn new(config: Config) -> Result<Runtime, RuntimeError> {
+        Runtime::with_backend(config, Backend::Native)
+    }
+
+    /// A runtime whose contract code runs on `backend`, with the profile, cost table and
+    /// stack budget of `config` (for [`Backend::Wasmi`], the instrumentation is configured
+    /// to charge exactly what the native engine with `config` charges). Errors: as
+    /// [`Runtime::new`].
+    pub fn with_backend(config: Config, backend: Backend) -> Result<Runtime, RuntimeError> {
         let mut host_costs = [HostCost { base: 0, per_byte: 0 }; HostFn::ALL.len()];
         for f in HostFn::ALL {
             host_costs[f as usize] = config
@@ -188,7 +214,47 @@ impl Runtime {
             )));
         }
         let cache = ModuleCache::new(&engine);
-        Ok(Runtime { engine, host_costs, cache })
+        let reference = (backend == Backend::Wasmi).then(|| reference::Reference::new(engine.config()));
+        Ok(Runtime { engine, host_costs, cache, reference })
+    }
+
+    /// The process-wide runtime of `backend` with [`Config::default`]: [`Runtime::shared`]
+    /// for [`Backend::Native`], a wasmi one (created on first use) for [`Backend::Wasmi`].
+    pub fn shared_backend(backend: Backend) -> Result<&'static Runtime, RuntimeError> {
+        static WASMI: OnceLock<Result<Runtime, String>> = OnceLock::new();
+        match backend {
+            Backend::Native => Runtime::shared(),
+            Backend::Wasmi => WASMI
+                .get_or_init(|| Runtime::with_backend(Config::default(), Backend::Wasmi).map_err(|e| e.to_string()))
+                .as_ref()
+                .map_err(|e| RuntimeError::Config(e.clone())),
+        }
+    }
+
+    /// The backend running contract code.
+    pub fn backend(&self) -> Backend {
+        if self.reference.is_some() {
+            Backend::Wasmi
+        } else {
+            Backend::Native
+        }
+    }
+
+    pub(crate) fn reference(&self) -> Option<&reference::Reference> {
+        self.reference.as_ref()
+    }
+
+    /// The instrumented module of `hash` for the wasmi backend (code from `state`).
+    pub(crate) fn reference_module(
+        &self,
+        reference: &reference::Reference,
+        state: &WorkingState<'_>,
+        hash: &Hash32,
+    ) -> Result<reference::Loaded, RuntimeError> {
+        let code = state
+            .code(hash)?
+            .ok_or_else(|| StateError::Corrupt(format!("contract code {} missing from the code store", hex(hash))))?;
+        reference.load(hash, &code).map_err(RuntimeError::Compile)
     }
 
     /// The process-wide runtime with [`Config::default`] (shipped cost table, default
@@ -277,7 +343,11 @@ impl Runtime {
             return Ok(invalid(e.to_string()));
         }
         let hash = code_hash(&p.code);
-        if self.cache.get_memory(&hash).is_none() {
+        if let Some(reference) = &self.reference {
+            if let Err(reason) = reference.load(&hash, &p.code) {
+                return Ok(invalid(reason));
+            }
+        } else if self.cache.get_memory(&hash).is_none() {
             match self.cache.load_or_compile(&self.engine, Some(state.view().db()), &hash, &p.code) {
                 Ok((module, _)) => self.cache.put_memory(hash, module),
                 Err(e) => return Ok(invalid(e.to_string())),
