@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use keel_metering::{CostTable, OpClass};
-use keel_node::chain::TX_BASE_GAS;
+use keel_node::chain::{intrinsic_gas, TxAction, TRANSFER_GAS, TX_BASE_GAS, TX_SIGNATURE_GAS};
 
 /// The line no entry may reach: ns per gas / median ns per gas of the priced classes.
 const TOO_CHEAP: f64 = 10.0;
@@ -155,6 +155,21 @@ fn nothing_in_the_shipped_table_is_ten_times_too_cheap() {
         let ratio = cal.num("contract", &name, 1) / cal.num("contract", &name, 0) / median;
         assert!(ratio < TOO_CHEAP, "contract call {name}: {ratio:.1}x the median ns per gas");
     }
+}
+
+/// Every transaction's own signature check costs what the table charges a contract for the
+/// same check (whose price the test above holds to the measurements): `specs/state.md` §4.
+#[test]
+fn every_transaction_pays_for_its_signature_check() {
+    let verify = CostTable::default().host("ed25519_verify").unwrap();
+    assert_eq!(TX_SIGNATURE_GAS, verify.base);
+    let to = keel_node::state::Address([1; 32]);
+    assert_eq!(intrinsic_gas(&TxAction::Transfer { to, amount: 1 }), TRANSFER_GAS);
+    assert!(TRANSFER_GAS > TX_SIGNATURE_GAS);
+    let call = TxAction::Call { contract: to, input: vec![], value: 0 };
+    assert_eq!(intrinsic_gas(&call), TX_SIGNATURE_GAS + TX_BASE_GAS);
+    let deploy = TxAction::Deploy { code: vec![], input: vec![], value: 0 };
+    assert_eq!(intrinsic_gas(&deploy), TX_SIGNATURE_GAS + TX_BASE_GAS);
 }
 
 #[test]

@@ -32,16 +32,21 @@ fn db_with(balances: &[(u8, u128)]) -> (tempfile::TempDir, StateDb) {
 
 #[test]
 fn admission_rejects_what_cannot_execute_or_pay() {
-    let (_d, db) = db_with(&[(1, 100_000), (2, 1_000_000)]);
+    // Each transfer costs TRANSFER_GAS (at price 1) + amount; sender 1 can pay for 9.
+    let per_tx = TRANSFER_GAS as u128 + 1000;
+    let funds = 9 * per_tx + 1000;
+    let (_d, db) = db_with(&[(1, funds), (2, 1_000_000)]);
     let view = db.latest().unwrap();
     let mut mp = Mempool::new(1, MempoolLimits::default());
 
-    // Each transfer costs 10,000 gas + amount; sender 1 can pay 100,000 in total.
     for n in 0..9 {
         mp.insert(tx(1, n, 1000), &view).unwrap();
     }
     let e = mp.insert(tx(1, 9, 1000), &view).unwrap_err();
-    assert!(matches!(e, MempoolError::CannotPay { required: 110_000, available: 100_000 }), "{e}");
+    assert!(
+        matches!(e, MempoolError::CannotPay { required, available } if required == 10 * per_tx && available == funds),
+        "{e}"
+    );
     assert!(!e.is_offence());
 
     assert!(matches!(mp.insert(tx(1, 3, 1000), &view), Err(MempoolError::Known)));

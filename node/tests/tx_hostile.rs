@@ -15,10 +15,15 @@ fn tx(nonce: u64, gas_limit: u64, gas_price: u64, amount: u128) -> Transaction {
     Transaction { chain_id: CHAIN, sender: who(1), nonce, gas_limit, gas_price, action: TxAction::Transfer { to: who(2), amount } }
 }
 
+/// A gas limit that covers a transfer.
+const GAS: u64 = TRANSFER_GAS + 10_000;
+/// Sender 1's balance at genesis: 50 × [`GAS`] at price 1.
+const FUNDS: u128 = 50 * GAS as u128;
+
 fn setup() -> (tempfile::TempDir, StateDb) {
     let d = tempfile::tempdir().unwrap();
     let db = StateDb::open(d.path()).unwrap();
-    commit_genesis(&db, &ctx(0), &[(who(1), 1_000_000)]).unwrap();
+    commit_genesis(&db, &ctx(0), &[(who(1), FUNDS)]).unwrap();
     (d, db)
 }
 
@@ -42,21 +47,21 @@ fn rejected(db: &StateDb, stx: SignedTransaction, check: impl Fn(&TxError) -> bo
 fn bad_signatures_are_rejected() {
     let (_d, db) = setup();
     // Signed by the wrong key.
-    rejected(&db, tx(0, 20_000, 1, 5).sign(&key(9)), |e| matches!(e, TxError::BadSignature));
+    rejected(&db, tx(0, GAS, 1, 5).sign(&key(9)), |e| matches!(e, TxError::BadSignature));
     // Payload changed after signing.
-    let mut s = tx(0, 20_000, 1, 5).sign(&key(1));
+    let mut s = tx(0, GAS, 1, 5).sign(&key(1));
     s.tx.nonce = 0;
     s.tx.action = TxAction::Transfer { to: who(3), amount: 5 };
     rejected(&db, s, |e| matches!(e, TxError::BadSignature));
     // Flipped signature bit; all-zero signature; sender that is not a valid point.
-    let mut s = tx(0, 20_000, 1, 5).sign(&key(1));
+    let mut s = tx(0, GAS, 1, 5).sign(&key(1));
     s.signature[3] ^= 1;
     rejected(&db, s, |e| matches!(e, TxError::BadSignature));
-    let mut s = tx(0, 20_000, 1, 5).sign(&key(1));
+    let mut s = tx(0, GAS, 1, 5).sign(&key(1));
     s.signature = [0; 64];
     rejected(&db, s, |e| matches!(e, TxError::BadSignature));
     // Non-canonical S (S + L) is refused by verify_strict.
-    let mut s = tx(0, 20_000, 1, 5).sign(&key(1));
+    let mut s = tx(0, GAS, 1, 5).sign(&key(1));
     const L: [u8; 32] = [
         0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
         0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
@@ -69,7 +74,7 @@ fn bad_signatures_are_rejected() {
     }
     rejected(&db, s, |e| matches!(e, TxError::BadSignature));
     // Signature for another chain, and a transaction for another chain.
-    let mut other = tx(0, 20_000, 1, 5);
+    let mut other = tx(0, GAS, 1, 5);
     other.chain_id = 8;
     let mut s = other.clone().sign(&key(1));
     s.tx.chain_id = CHAIN;
@@ -80,29 +85,31 @@ fn bad_signatures_are_rejected() {
 #[test]
 fn wrong_nonce_and_unaffordable_gas_are_rejected() {
     let (_d, db) = setup();
-    rejected(&db, tx(1, 20_000, 1, 5).sign(&key(1)), |e| matches!(e, TxError::WrongNonce { expected: 0, got: 1 }));
-    rejected(&db, tx(u64::MAX, 20_000, 1, 5).sign(&key(1)), |e| matches!(e, TxError::WrongNonce { .. }));
+    rejected(&db, tx(1, GAS, 1, 5).sign(&key(1)), |e| matches!(e, TxError::WrongNonce { expected: 0, got: 1 }));
+    rejected(&db, tx(u64::MAX, GAS, 1, 5).sign(&key(1)), |e| matches!(e, TxError::WrongNonce { .. }));
     // gas_limit × gas_price alone exceeds the balance (even though the used gas would not).
-    rejected(&db, tx(0, 20_000, 50, 5).sign(&key(1)), |e| {
-        matches!(e, TxError::InsufficientBalance { required: 1_000_005, available: 1_000_000 })
+    rejected(&db, tx(0, GAS, 50, 5).sign(&key(1)), |e| {
+        matches!(e, TxError::InsufficientBalance { required, available: FUNDS } if *required == FUNDS + 5)
     });
     // Exactly affordable is fine (checked below); one more is not.
-    rejected(&db, tx(0, 10_000, 1, 990_001).sign(&key(1)), |e| matches!(e, TxError::InsufficientBalance { .. }));
+    let all = FUNDS - TRANSFER_GAS as u128;
+    rejected(&db, tx(0, TRANSFER_GAS, 1, all + 1).sign(&key(1)), |e| matches!(e, TxError::InsufficientBalance { .. }));
     // Overflowing cost.
     rejected(&db, tx(0, u64::MAX, u64::MAX, u128::MAX).sign(&key(1)), |e| matches!(e, TxError::InsufficientBalance { .. }));
     // Below the transfer's fixed gas.
     rejected(&db, tx(0, TRANSFER_GAS - 1, 1, 5).sign(&key(1)), |e| matches!(e, TxError::GasLimitTooLow { .. }));
     // Unknown sender (no balance).
-    let stranger = Transaction { sender: who(5), ..tx(0, 20_000, 1, 5) }.sign(&key(5));
+    let stranger = Transaction { sender: who(5), ..tx(0, GAS, 1, 5) }.sign(&key(5));
     rejected(&db, stranger, |e| matches!(e, TxError::InsufficientBalance { available: 0, .. }));
     // A Deploy's gas limit must cover its intrinsic gas (base + per code byte).
-    let deploy = Transaction { action: TxAction::Deploy { code: vec![0; 8], input: vec![], value: 0 }, ..tx(0, 10_399, 1, 0) };
+    let need = TX_SIGNATURE_GAS + TX_BASE_GAS + 8 * DEPLOY_CODE_GAS_PER_BYTE;
+    let deploy = Transaction { action: TxAction::Deploy { code: vec![0; 8], input: vec![], value: 0 }, ..tx(0, need - 1, 1, 0) };
     rejected(&db, deploy.sign(&key(1)), |e| {
-        matches!(e, TxError::GasLimitTooLow { required, got: 10_399 } if *required == TX_BASE_GAS + 8 * DEPLOY_CODE_GAS_PER_BYTE)
+        matches!(e, TxError::GasLimitTooLow { required, got } if *required == need && *got == need - 1)
     });
 
     // A block whose second transaction is invalid commits nothing.
-    let ok = tx(0, 10_000, 1, 990_000).sign(&key(1));
+    let ok = tx(0, TRANSFER_GAS, 1, all).sign(&key(1));
     let replay = ok.clone();
     match execute_block(&db, &ctx(1), [0; 32], vec![ok.clone(), replay]) {
         Err(BlockError::InvalidTransaction { index: 1, error: TxError::WrongNonce { expected: 1, got: 0 } }) => {}
@@ -116,7 +123,7 @@ fn wrong_nonce_and_unaffordable_gas_are_rejected() {
 
 #[test]
 fn malformed_bytes_give_typed_errors() {
-    let good = tx(0, 20_000, 1, 5).sign(&key(1));
+    let good = tx(0, GAS, 1, 5).sign(&key(1));
     let bytes = good.to_bytes();
     assert_eq!(SignedTransaction::from_bytes(&bytes).unwrap(), good);
     // Every truncation.

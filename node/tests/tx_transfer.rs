@@ -15,7 +15,7 @@ fn ctx(height: u64) -> BlockContext {
 }
 
 fn transfer(from: u8, nonce: u64, to: Address, amount: u128, gas_price: u64) -> SignedTransaction {
-    Transaction { chain_id: CHAIN, sender: who(from), nonce, gas_limit: 50_000, gas_price, action: TxAction::Transfer { to, amount } }
+    Transaction { chain_id: CHAIN, sender: who(from), nonce, gas_limit: TRANSFER_GAS, gas_price, action: TxAction::Transfer { to, amount } }
         .sign(&key(from))
 }
 

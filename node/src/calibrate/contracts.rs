@@ -168,10 +168,13 @@ pub fn empty_contract(pages: u64) -> Result<Vec<u8>, CalibrateError> {
         .map_err(|e| CalibrateError::Setup(format!("empty contract: {e}")))
 }
 
-/// Gas a Call transaction with call data `input` pays before its frame runs: the chain's
-/// intrinsic gas ([`crate::chain::intrinsic_gas`], `specs/state.md` §4).
+/// Gas a Call transaction with call data `input` pays before its frame runs for the work
+/// timed here: the chain's intrinsic gas ([`crate::chain::intrinsic_gas`], `specs/state.md`
+/// §4) less [`crate::chain::TX_SIGNATURE_GAS`], since the timed frames verify no transaction
+/// signature (that check is priced as, and calibrated with, `host.ed25519_verify`).
 pub fn call_intrinsic_gas(input: &[u8]) -> u64 {
-    crate::chain::intrinsic_gas(&crate::chain::TxAction::Call { contract: Address([0; 32]), input: input.to_vec(), value: 0 })
+    let call = crate::chain::TxAction::Call { contract: Address([0; 32]), input: input.to_vec(), value: 0 };
+    crate::chain::intrinsic_gas(&call) - crate::chain::TX_SIGNATURE_GAS
 }
 
 /// Median time (ns) of an empty frame with `pages` of memory (installed by
