@@ -115,12 +115,25 @@ fn compile_reports_code_size_and_writes_an_artifact() {
     let out = src.with_file_name("small.keel");
     let (success, stdout, stderr) = keel(&["compile", src.to_str().unwrap(), "-o", out.to_str().unwrap()]);
     assert!(success, "{stderr}");
-    assert!(stdout.contains("bytes of code") && stdout.contains("MB/s"), "{stdout}");
+    assert!(stdout.contains(" code in ") && stdout.contains("MB/s"), "{stdout}");
     assert!(std::fs::metadata(&out).unwrap().len() > 0);
 
     let simd = temp("simd2.wat", br#"(module (func (result v128) (v128.const i64x2 0 0)))"#);
     let (success, _, stderr) = keel(&["compile", simd.to_str().unwrap()]);
     assert!(!success && stderr.contains("SIMD"), "{stderr}");
+
+    // Both ISAs compile on any host; their artifacts differ and record the ISA.
+    let mut artifacts = Vec::new();
+    for isa in ["x86_64", "aarch64"] {
+        let out = src.with_file_name(format!("small.{isa}.keel"));
+        let (success, stdout, stderr) = keel(&["compile", src.to_str().unwrap(), "--target", isa, "-o", out.to_str().unwrap()]);
+        assert!(success, "{isa}: {stderr}");
+        assert!(stdout.contains(&format!("bytes of {isa} code")), "{stdout}");
+        artifacts.push(std::fs::read(&out).unwrap());
+    }
+    assert_ne!(artifacts[0], artifacts[1]);
+    let (success, _, stderr) = keel(&["compile", src.to_str().unwrap(), "--target", "mips"]);
+    assert!(!success && stderr.contains("mips"), "{stderr}");
 }
 
 #[test]

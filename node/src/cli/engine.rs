@@ -40,6 +40,29 @@ pub struct CompileArgs {
     /// Lift the structural limits and allow any import.
     #[arg(long)]
     pub permissive: bool,
+    /// Instruction set to compile for (default: this machine's). Code for another ISA can
+    /// be compiled, measured and serialized here, not run.
+    #[arg(long, value_enum)]
+    pub target: Option<TargetArg>,
+}
+
+/// `keel compile --target`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum TargetArg {
+    /// x86-64 (System V).
+    #[value(name = "x86_64")]
+    X64,
+    /// AArch64 (AAPCS64).
+    Aarch64,
+}
+
+impl From<TargetArg> for keel_engine::Isa {
+    fn from(t: TargetArg) -> Self {
+        match t {
+            TargetArg::X64 => keel_engine::Isa::X64,
+            TargetArg::Aarch64 => keel_engine::Isa::Aarch64,
+        }
+    }
 }
 
 fn engine(permissive: bool) -> Result<Engine> {
@@ -138,16 +161,21 @@ pub(crate) fn run(a: RunArgs) -> Result<()> {
 
 pub(crate) fn compile(a: CompileArgs) -> Result<()> {
     let wasm = read_module(&a.file)?;
-    let engine = engine(a.permissive)?;
+    let mut config = if a.permissive { Config::permissive() } else { Config::default() };
+    if let Some(t) = a.target {
+        config.isa = t.into();
+    }
+    let engine = Engine::new(config).map_err(|e| anyhow!("engine: {e}"))?;
     let start = Instant::now();
     let module = Module::new(&engine, &wasm).map_err(|e| anyhow!("{}: {e}", a.file.display()))?;
     let elapsed = start.elapsed();
     let mbps = wasm.len() as f64 / elapsed.as_secs_f64().max(1e-9) / 1e6;
     println!(
-        "{}: {} bytes of wasm -> {} bytes of code in {:.3} ms ({mbps:.1} MB/s, validation + analysis + compilation)",
+        "{}: {} bytes of wasm -> {} bytes of {} code in {:.3} ms ({mbps:.1} MB/s, validation + analysis + compilation)",
         a.file.display(),
         wasm.len(),
         module.code_size(),
+        engine.config().isa.name(),
         elapsed.as_secs_f64() * 1e3
     );
     if let Some(out) = &a.output {
