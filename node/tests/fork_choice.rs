@@ -249,3 +249,59 @@ async fn partitioned_sides_converge_on_the_longer_chain_when_joined() {
         n.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn equal_length_forks_converge_by_the_tie_break_over_the_network() {
+    // Two data directories prepared offline with competing chains of equal length: the
+    // leader of slot 4 equivocated (two blocks for one slot, on one common parent), and
+    // each side built one more block. Started as full nodes (no proposals: the chains
+    // stay as they are), the nodes find the fork through their peer's status and both
+    // end on the branch whose first block has the lower header hash.
+    let dir = tempfile::tempdir().unwrap();
+    let spec = past_spec();
+    let (tx0, tx1) = (transfer(0, 0, 7), transfer(1, 0, 8));
+    let (side0, side1) = {
+        let c0 = Chain::open(&dir.path().join("node0"), spec.clone(), false).unwrap();
+        let c1 = Chain::open(&dir.path().join("node1"), spec.clone(), false).unwrap();
+        c1.import(&propose(&c0, 1, vec![]), now_ms()).unwrap();
+        let x = propose(&c0, 4, vec![tx0.clone()]);
+        let y = propose(&c1, 4, vec![tx1.clone()]);
+        assert_eq!(x.block.header.proposer, y.block.header.proposer, "one leader, two blocks for slot 4");
+        propose(&c0, 5, vec![]);
+        propose(&c1, 6, vec![]);
+        (blocks_of(&c0), blocks_of(&c1))
+    };
+    assert_eq!(side0[..2], side1[..2], "common prefix");
+    assert_ne!(side0[2], side1[2], "a fork at height 2");
+    let (winner, loser) = if side0[2].0 < side1[2].0 { (0usize, 1usize) } else { (1, 0) };
+    let expected = if winner == 0 { side0.clone() } else { side1.clone() };
+
+    let full = |i: usize, boot: Vec<libp2p::Multiaddr>| {
+        let mut cfg = node_config(&spec, dir.path(), i, boot);
+        cfg.key = None;
+        cfg
+    };
+    let n0 = Node::start(full(0, vec![])).await.unwrap();
+    let n1 = Node::start(full(1, n0.listen_addrs())).await.unwrap();
+    let (a0, a1) = (n0.api().clone(), n1.api().clone());
+    let apis = [&a0, &a1];
+    wait_until("both nodes on the lower-hash branch", Duration::from_secs(30), || {
+        apis.iter().all(|a| blocks_of(a.chain()) == expected)
+    })
+    .await;
+    assert_eq!(apis[loser].shared.metrics.reorgs.get(), 1, "the other side reorganised once");
+    assert_eq!(apis[winner].shared.metrics.reorgs.get(), 0, "the preferred side never reverts");
+    // The loser's reverted transaction is pending again (valid on the new chain).
+    let reverted = if loser == 0 { &tx0 } else { &tx1 };
+    assert!(apis[loser].shared.mempool.lock().unwrap().contains(&reverted.hash()));
+    assert_eq!(apis[loser].chain().tx_location(&reverted.hash()).unwrap(), None);
+    // A third node joining late syncs the same chain.
+    let n2 = Node::start(full(2, n0.listen_addrs())).await.unwrap();
+    let a2 = n2.api().clone();
+    wait_until("the late node to sync", Duration::from_secs(30), || blocks_of(a2.chain()) == expected).await;
+
+    drop((a0, a1, a2));
+    for n in [n0, n1, n2] {
+        n.shutdown().await;
+    }
+}
