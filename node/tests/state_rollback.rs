@@ -200,6 +200,27 @@ fn pruned_heights_cannot_be_rolled_back_and_the_error_changes_nothing() {
     assert_eq!(db.recompute_root(11).unwrap(), db.head().unwrap().unwrap().state_root);
 }
 
+#[test]
+fn a_corrupt_undo_record_is_a_typed_error_and_changes_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let roots: Vec<_> = {
+        let db = StateDb::open_with(d.path(), no_sync(None)).unwrap();
+        (0..4).map(|_| commit(&db, 0)).collect()
+    };
+    {
+        let cfs = rocksdb::DB::list_cf(&rocksdb::Options::default(), d.path()).unwrap();
+        let raw = rocksdb::DB::open_cf(&rocksdb::Options::default(), d.path(), cfs).unwrap();
+        raw.put_cf(raw.cf_handle(CF_UNDO).unwrap(), 2u64.to_be_bytes(), b"\xff\xff garbage").unwrap();
+    }
+    let db = StateDb::open_with(d.path(), no_sync(None)).unwrap();
+    assert!(matches!(db.rollback_to(1), Err(StateError::Corrupt(_))));
+    assert_eq!(db.head().unwrap(), Some(CommittedHead { height: 3, state_root: roots[3] }), "nothing written");
+    assert!(db.block(3).unwrap().is_some());
+    // Height 3's record is whole: rolling back only it works.
+    db.rollback_to(2).unwrap();
+    assert_eq!(db.latest().unwrap().root().unwrap(), roots[2]);
+}
+
 const CYCLER_ENV: &str = "KEEL_STATE_ROLLBACK_CYCLER_DIR";
 
 /// Cycler mode: forever, commit three blocks then roll two back (each operation one large
