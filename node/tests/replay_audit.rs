@@ -6,7 +6,7 @@ use ed25519_dalek::SigningKey;
 use keel_node::chain::{address_of, StoredBlock, Transaction, TxAction, TRANSFER_GAS};
 use keel_node::consensus::{data_paths, Chain, ChainSpec, Engine, Genesis, GenesisBalance};
 use keel_node::replay::{replay, DivergenceKind, ReplayOptions};
-use keel_node::state::{Address, CF_ARTIFACTS, CF_BLOCKS, CF_CODE, CF_META, CF_STALE, CF_TRIE_NODES, CF_TRIE_VALUES};
+use keel_node::state::{Address, CF_BLOCKS};
 use parity_scale_codec::Encode;
 
 fn vkey(i: u8) -> SigningKey {
@@ -68,7 +68,7 @@ fn opts(dir: &std::path::Path) -> ReplayOptions {
 /// Rewrites the stored block at `height` with `f` applied, bypassing every check.
 fn tamper(dir: &std::path::Path, height: u64, f: impl FnOnce(&mut StoredBlock)) {
     let (state, _, _) = data_paths(dir);
-    let cfs = [CF_TRIE_NODES, CF_TRIE_VALUES, CF_STALE, CF_CODE, CF_BLOCKS, CF_ARTIFACTS, CF_META];
+    let cfs = rocksdb::DB::list_cf(&rocksdb::Options::default(), &state).unwrap();
     let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), state, cfs).unwrap();
     let cf = db.cf_handle(CF_BLOCKS).unwrap();
     let mut stored = StoredBlock::from_bytes(&db.get_cf(cf, height.to_be_bytes()).unwrap().unwrap()).unwrap();

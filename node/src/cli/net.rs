@@ -65,6 +65,9 @@ pub struct NodeFile {
     /// Most transactions per block.
     #[serde(default = "default_max_block_txs")]
     pub max_block_txs: usize,
+    /// The most committed blocks a reorganisation may revert (`specs/protocol.md` §4).
+    #[serde(default = "default_max_reorg_depth")]
+    pub max_reorg_depth: u64,
 }
 
 fn default_listen() -> Vec<String> {
@@ -72,6 +75,9 @@ fn default_listen() -> Vec<String> {
 }
 fn default_max_block_txs() -> usize {
     10_000
+}
+fn default_max_reorg_depth() -> u64 {
+    crate::consensus::DEFAULT_MAX_REORG_DEPTH
 }
 
 /// Runs `keel node`.
@@ -98,6 +104,7 @@ pub fn node(args: NodeArgs) -> Result<()> {
         max_block_txs: file.max_block_txs,
         mempool: MempoolLimits::default(),
         sync_commits: true,
+        max_reorg_depth: file.max_reorg_depth,
     };
     runtime()?.block_on(async move {
         let node = Node::start(config).await?;

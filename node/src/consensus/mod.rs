@@ -5,11 +5,14 @@
 //! by that slot's leader, and re-executing its transactions reproduces its header (state,
 //! transactions and receipts roots).
 //!
-//! Fork choice: the first valid block at each height is final (no reorganisations); see
-//! `specs/protocol.md` §4 for why round-robin PoA with a proposer that waits for its
-//! parent keeps honest validators on one chain, and what happens when it does not.
+//! Fork choice ([`fork`], `specs/protocol.md` §4): the longest valid chain, ties broken by
+//! the lower slot, then the lower header hash, of the first block after the fork point.
+//! [`Chain::reorg`] switches to a preferred competing branch — reverting at most
+//! [`Chain::max_reorg_depth`] blocks with [`StateDb::rollback_to`] and re-executing every
+//! branch block — and restores the original chain if the branch turns out invalid.
 
 mod execute;
+pub mod fork;
 mod genesis;
 mod seal;
 mod store;
@@ -23,6 +26,7 @@ use parity_scale_codec::Encode;
 pub use execute::{build, header_diff, receipt_diff, reexecute, Engine, ReexecError, Reexecuted, Rejected};
 pub use genesis::{parse_hex32, ChainSpec, Genesis, GenesisBalance, GenesisError};
 pub use seal::{signing_message, SignedBlock, BLOCK_SIGNING_DOMAIN, MAX_SIGNED_BLOCK_SIZE};
+pub use fork::{compare_branches, prefers_theirs, DEFAULT_MAX_REORG_DEPTH};
 pub use store::{ConsensusStore, StoreError};
 
 use crate::chain::{address_of, Block, BlockError, BlockHeader, DecodeError, SignedTransaction, StoredBlock, TxError};
@@ -49,7 +53,8 @@ pub enum ImportError {
         /// Its height.
         height: u64,
     },
-    /// A different block at a height already decided here (fork choice: first valid wins).
+    /// A different block at a height the local chain already has (a competing branch:
+    /// see [`Chain::reorg`]).
     #[error("block {height} conflicts with the block already accepted at that height")]
     Conflicting {
         /// Its height.
@@ -118,6 +123,24 @@ pub enum ImportError {
         /// Header fields that differ (e.g. `state_root`, `receipts_root`).
         fields: Vec<&'static str>,
     },
+    /// A competing branch that does not start right after a block of the local chain, or
+    /// whose blocks are not consecutive (each the parent of the next).
+    #[error("competing branch is malformed: {0}")]
+    BadBranch(String),
+    /// A competing branch that the fork choice does not prefer over the local chain.
+    #[error("competing branch from height {fork_height} is not preferred over the local chain")]
+    NotPreferred {
+        /// The last block both chains share.
+        fork_height: u64,
+    },
+    /// Switching to a competing branch would revert more blocks than allowed.
+    #[error("reorganisation would revert {depth} blocks, the limit is {max}")]
+    ReorgTooDeep {
+        /// Blocks that would be reverted.
+        depth: u64,
+        /// The limit ([`Chain::max_reorg_depth`]).
+        max: u64,
+    },
     /// A contract transaction that the chosen engine cannot run.
     #[error("{0}")]
     Engine(String),
@@ -140,6 +163,9 @@ impl ImportError {
                 | ImportError::Conflicting { .. }
                 | ImportError::Ahead { .. }
                 | ImportError::UnknownParent { .. }
+                | ImportError::BadBranch(_)
+                | ImportError::NotPreferred { .. }
+                | ImportError::ReorgTooDeep { .. }
                 | ImportError::FutureSlot { .. }
                 | ImportError::Engine(_)
                 | ImportError::State(_)
@@ -198,14 +224,27 @@ pub struct Proposed {
     pub rejected: Vec<(SignedTransaction, TxError)>,
 }
 
+/// The outcome of a reorganisation ([`Chain::reorg`]).
+#[derive(Debug)]
+pub struct Reorg {
+    /// The last block the old and the new chain share.
+    pub fork_height: u64,
+    /// The blocks reverted (old chain, in height order).
+    pub reverted: Vec<StoredBlock>,
+    /// The blocks applied (new chain, in height order).
+    pub applied: Vec<StoredBlock>,
+}
+
 /// One node's view of the chain: the state database, the side store and the chain spec.
-/// Imports and proposals are serialized by an internal lock; reads need none.
+/// Imports, proposals and reorganisations are serialized by an internal lock; reads need
+/// none.
 pub struct Chain {
     spec: ChainSpec,
     db: Arc<StateDb>,
     store: ConsensusStore,
     head: Mutex<BlockHeader>,
     engine: Engine,
+    max_reorg_depth: u64,
 }
 
 /// The files of a node's data directory: `state/` (RocksDB state, blocks, receipts),
@@ -225,7 +264,14 @@ impl Chain {
         let genesis_header = spec.init_db(&db)?;
         std::fs::write(&genesis_path, spec.to_toml()).map_err(|source| OpenError::Io { path: genesis_path, source })?;
         let store = ConsensusStore::open(&store_path)?;
-        let chain = Self { spec, db: Arc::new(db), store, head: Mutex::new(genesis_header), engine: Engine::Native };
+        let chain = Self {
+            spec,
+            db: Arc::new(db),
+            store,
+            head: Mutex::new(genesis_header),
+            engine: Engine::Native,
+            max_reorg_depth: DEFAULT_MAX_REORG_DEPTH,
+        };
         let head = chain.header_at(chain.height()?)?.ok_or(StateError::Corrupt("head block missing".into()))?;
         *chain.lock_head() = head;
         Ok(chain)
@@ -254,6 +300,27 @@ impl Chain {
     /// Chooses the engine contract code of imported blocks runs on (default native).
     pub fn set_engine(&mut self, engine: Engine) {
         self.engine = engine;
+    }
+
+    /// Sets the most blocks [`reorg`](Self::reorg) may revert (default
+    /// [`DEFAULT_MAX_REORG_DEPTH`]; 0 disables reorganisations).
+    pub fn set_max_reorg_depth(&mut self, depth: u64) {
+        self.max_reorg_depth = depth;
+    }
+
+    /// The most blocks [`reorg`](Self::reorg) may revert.
+    pub fn max_reorg_depth(&self) -> u64 {
+        self.max_reorg_depth
+    }
+
+    /// `(height, index in block)` of the committed transaction with hash `tx_hash`, `None`
+    /// if the local chain does not hold it. The transaction index is checked against the
+    /// block it names, so a record left by a reverted block is never reported.
+    pub fn tx_location(&self, tx_hash: &Hash32) -> Result<Option<(u64, u32)>, ImportError> {
+        let Some((height, index)) = self.store.tx_position(tx_hash)? else { return Ok(None) };
+        let Some(stored) = self.stored_block(height)? else { return Ok(None) };
+        let holds = stored.block.transactions.get(index as usize).is_some_and(|t| t.hash() == *tx_hash);
+        Ok(holds.then_some((height, index)))
     }
 
     /// The header of the last committed block.
@@ -300,7 +367,10 @@ impl Chain {
     /// the local clock `now_ms`: chain id, height, parent, slot, leader, signature, cost
     /// table, transactions root.
     pub fn check_header(&self, sb: &SignedBlock, now_ms: u64) -> Result<(), ImportError> {
-        let head = self.head();
+        self.check_header_on(&self.head(), sb, now_ms)
+    }
+
+    fn check_header_on(&self, head: &BlockHeader, sb: &SignedBlock, now_ms: u64) -> Result<(), ImportError> {
         let h = &sb.block.header;
         if h.chain_id != self.spec.chain_id() {
             return Err(ImportError::WrongChain { expected: self.spec.chain_id(), got: h.chain_id });
@@ -321,7 +391,7 @@ impl Chain {
             self.check_seal(sb, None)?;
             return Err(ImportError::UnknownParent { height: h.height });
         }
-        let parent_slot = self.slot_of(&head);
+        let parent_slot = self.slot_of(head);
         let slot = self.check_seal(sb, Some(parent_slot))?;
         let now = self.spec.slot_at(now_ms);
         if slot > now + 1 {
@@ -358,12 +428,13 @@ impl Chain {
     /// then re-execution, which must reproduce the header exactly; then the signature and
     /// transaction index, then the state (one atomic write). Returns the stored block.
     pub fn import(&self, sb: &SignedBlock, now_ms: u64) -> Result<StoredBlock, ImportError> {
-        self.check_header(sb, now_ms)?;
         let mut head = self.lock_head();
-        // Another import may have won the race between the check and the lock.
-        if head.height + 1 != sb.block.header.height || head.hash() != sb.block.header.parent_hash {
-            return Err(ImportError::Conflicting { height: sb.block.header.height });
-        }
+        self.import_on(&mut head, sb, now_ms)
+    }
+
+    /// [`import`](Self::import) with the head lock held.
+    fn import_on(&self, head: &mut BlockHeader, sb: &SignedBlock, now_ms: u64) -> Result<StoredBlock, ImportError> {
+        self.check_header_on(head, sb, now_ms)?;
         let h = &sb.block.header;
         let slot = self.slot_of(h);
         let ctx = self.spec.context(h.height, slot, h.proposer);
@@ -376,6 +447,119 @@ impl Chain {
         self.commit(&sb.signature, &stored, re.prepared)?;
         *head = stored.block.header.clone();
         Ok(stored)
+    }
+
+    /// Where `branch` (signed blocks in height order, the first one's parent on the local
+    /// chain) forks from the local chain: skips its leading blocks that the local chain
+    /// already holds and returns `(fork height, the rest)`. `None` if the first block's
+    /// parent is not a local block.
+    pub fn fork_point<'b>(&self, branch: &'b [SignedBlock]) -> Result<Option<(u64, &'b [SignedBlock])>, ImportError> {
+        let Some(first) = branch.first() else { return Ok(None) };
+        let h = first.block.header.height;
+        if h == 0 || self.header_at(h - 1)?.map(|p| p.hash()) != Some(first.block.header.parent_hash) {
+            return Ok(None);
+        }
+        let mut skip = 0;
+        for sb in branch {
+            let bh = &sb.block.header;
+            if self.header_at(bh.height)?.map(|x| x.hash()) == Some(bh.hash()) {
+                skip += 1;
+            } else {
+                break;
+            }
+        }
+        Ok(Some((h - 1 + skip as u64, &branch[skip..])))
+    }
+
+    /// Switches the local chain to a competing branch if the fork choice
+    /// ([`fork::compare_branches`]) prefers it: `branch` holds the signed blocks right
+    /// after local block `fork_height`, consecutive, in height order. The local blocks
+    /// above `fork_height` (at most [`max_reorg_depth`](Self::max_reorg_depth)) are
+    /// reverted ([`StateDb::rollback_to`], and their transaction index records removed),
+    /// then every branch block is imported with all the checks of [`import`](Self::import)
+    /// (re-execution included). If a branch block fails, the branch is reverted and the
+    /// original blocks re-imported: the node ends on its original chain and the error is
+    /// returned (an offence of whoever served the branch, see
+    /// [`ImportError::is_offence`]).
+    ///
+    /// Errors before anything is changed: [`ImportError::BadBranch`] (empty, not attached
+    /// at `fork_height`, not consecutive), [`ImportError::ReorgTooDeep`],
+    /// [`ImportError::NotPreferred`], and the seal checks of every branch block (chain,
+    /// slot, leader, signature). A crash in the middle leaves a valid prefix of one of the
+    /// two chains committed (every step is an atomic write); the node then syncs again.
+    pub fn reorg(&self, fork_height: u64, branch: &[SignedBlock], now_ms: u64) -> Result<Reorg, ImportError> {
+        let mut head = self.lock_head();
+        let Some(first) = branch.first() else { return Err(ImportError::BadBranch("empty".into())) };
+        if fork_height > head.height || first.block.header.height != fork_height + 1 {
+            return Err(ImportError::BadBranch(format!(
+                "starts at height {}, not after local block {fork_height} (head {})",
+                first.block.header.height, head.height
+            )));
+        }
+        let fork_header = self.header_at(fork_height)?.ok_or(StateError::UnknownHeight(fork_height))?;
+        let mut parent = fork_header.clone();
+        for sb in branch {
+            let h = &sb.block.header;
+            if h.height != parent.height + 1 || h.parent_hash != parent.hash() {
+                return Err(ImportError::BadBranch(format!("block {} does not extend block {}", h.height, parent.height)));
+            }
+            if h.chain_id != self.spec.chain_id() {
+                return Err(ImportError::WrongChain { expected: self.spec.chain_id(), got: h.chain_id });
+            }
+            self.check_seal(sb, Some(self.slot_of(&parent)))?;
+            parent = h.clone();
+        }
+        let depth = head.height - fork_height;
+        if depth > self.max_reorg_depth {
+            return Err(ImportError::ReorgTooDeep { depth, max: self.max_reorg_depth });
+        }
+        let (mut old_signed, mut old) = (Vec::with_capacity(depth as usize), Vec::with_capacity(depth as usize));
+        for height in fork_height + 1..=head.height {
+            let stored = self.stored_block(height)?.ok_or(StateError::UnknownHeight(height))?;
+            let signature = self
+                .store
+                .seal(&stored.block.header.hash())?
+                .ok_or_else(|| StateError::Corrupt(format!("no signature for block {height}")))?;
+            old_signed.push(SignedBlock { block: stored.block.clone(), signature });
+            old.push(stored);
+        }
+        let ours: Vec<BlockHeader> = old.iter().map(|s| s.block.header.clone()).collect();
+        let theirs: Vec<BlockHeader> = branch.iter().map(|sb| sb.block.header.clone()).collect();
+        if !fork::prefers_theirs(&self.spec, fork_height, &ours, &theirs) {
+            return Err(ImportError::NotPreferred { fork_height });
+        }
+        tracing::info!(fork_height, reverted = old.len(), applied = branch.len(), "reorganising to a preferred branch");
+        self.revert_to(&mut head, &fork_header, &old)?;
+        let mut applied = Vec::with_capacity(branch.len());
+        for sb in branch {
+            match self.import_on(&mut head, sb, now_ms) {
+                Ok(stored) => applied.push(stored),
+                Err(e) => {
+                    tracing::warn!(fork_height, height = sb.block.header.height, "competing branch is invalid, restoring the original chain: {e}");
+                    self.revert_to(&mut head, &fork_header, &applied)?;
+                    for sb in &old_signed {
+                        // These blocks were valid on this very state a moment ago, and the
+                        // clock only moved forward.
+                        self.import_on(&mut head, sb, u64::MAX)?;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(Reorg { fork_height, reverted: old, applied })
+    }
+
+    /// Reverts the local chain to `fork_header` (the head lock held): state rollback, then
+    /// the transaction index records of the reverted `blocks`.
+    fn revert_to(&self, head: &mut BlockHeader, fork_header: &BlockHeader, blocks: &[StoredBlock]) -> Result<(), ImportError> {
+        self.db.rollback_to(fork_header.height)?;
+        *head = fork_header.clone();
+        let records: Vec<(Hash32, u64)> = blocks
+            .iter()
+            .flat_map(|s| s.block.transactions.iter().map(move |t| (t.hash(), s.block.header.height)))
+            .collect();
+        self.store.remove_txs(&records)?;
+        Ok(())
     }
 
     fn commit(&self, signature: &[u8; 64], stored: &StoredBlock, prepared: crate::state::PreparedBlock) -> Result<(), ImportError> {

@@ -52,6 +52,19 @@ impl ConsensusStore {
         Ok(self.db.write(batch)?)
     }
 
+    /// Removes the index records of reverted transactions: `(hash, height)` pairs, each
+    /// removed only if it still names that height (one write). Signatures are kept: they
+    /// are keyed by header hash and stay true of their blocks.
+    pub fn remove_txs(&self, records: &[(Hash32, u64)]) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        for (hash, height) in records {
+            if self.tx_position(hash)?.is_some_and(|(h, _)| h == *height) {
+                batch.delete(key(b"tx", hash));
+            }
+        }
+        Ok(self.db.write(batch)?)
+    }
+
     /// The signature of the block with header hash `header_hash`, if recorded.
     pub fn seal(&self, header_hash: &Hash32) -> Result<Option<[u8; 64]>, StoreError> {
         match self.db.get_pinned(key(b"seal", header_hash))? {

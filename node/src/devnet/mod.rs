@@ -118,6 +118,7 @@ pub fn node_config(spec: &ChainSpec, dir: &std::path::Path, i: usize, bootnodes:
         max_block_txs: 10_000,
         mempool: MempoolLimits::default(),
         sync_commits: false,
+        max_reorg_depth: crate::consensus::DEFAULT_MAX_REORG_DEPTH,
     }
 }
 

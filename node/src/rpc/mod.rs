@@ -163,7 +163,7 @@ pub fn module(api: NodeApi) -> RpcModule<NodeApi> {
     m.register_blocking_method("keel_getReceipt", |p: Params, api, _| -> Result<Option<ReceiptJson>, ErrorObjectOwned> {
         let (h,): (String,) = p.parse()?;
         let hash = parse_hex32(&h).map_err(|e| invalid(format!("transaction hash: {e}")))?;
-        let Some((height, index)) = api.chain().store().tx_position(&hash).map_err(internal)? else { return Ok(None) };
+        let Some((height, index)) = api.chain().tx_location(&hash).map_err(internal)? else { return Ok(None) };
         let Some(block) = api.chain().stored_block(height).map_err(internal)? else { return Ok(None) };
         let Some(r) = block.receipts.get(index as usize) else { return Ok(None) };
         let mut j = ReceiptJson::of(r);

@@ -33,13 +33,18 @@ pub const CF_BLOCKS: &str = "blocks";
 /// Column family of the compiled-artifact cache: key = SCALE([`ArtifactKey`]), value =
 /// artifact bytes. Not consensus data: a miss recompiles.
 pub const CF_ARTIFACTS: &str = "artifacts";
+/// Column family of undo records, one per committed height, for
+/// [`StateDb::rollback_to`]: key = height (u64 BE), value = SCALE(`UndoRecord`): the trie
+/// node keys and value keys the height wrote, the code it added, and the `byroot` record it
+/// replaced.
+pub const CF_UNDO: &str = "undo";
 /// Column family of metadata: `b"head"` → SCALE([`CommittedHead`]); `b"root"` ‖ height
 /// (u64 BE) → the 32-byte state root of that height; `b"byroot"` ‖ root → the latest height
 /// (u64 BE) committed with that root.
 pub const CF_META: &str = "meta";
 
-const ALL_CFS: [&str; 7] =
-    [CF_TRIE_NODES, CF_TRIE_VALUES, CF_STALE, CF_CODE, CF_BLOCKS, CF_ARTIFACTS, CF_META];
+const ALL_CFS: [&str; 8] =
+    [CF_TRIE_NODES, CF_TRIE_VALUES, CF_STALE, CF_CODE, CF_BLOCKS, CF_ARTIFACTS, CF_META, CF_UNDO];
 const HEAD_KEY: &[u8] = b"head";
 
 /// The last committed block, as recorded in the `meta` column family.
@@ -51,6 +56,21 @@ pub struct CommittedHead {
     pub state_root: Hash32,
 }
 
+/// What one committed height wrote, so that [`StateDb::rollback_to`] can remove exactly
+/// that (stored in [`CF_UNDO`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode)]
+struct UndoRecord {
+    /// Borsh(`NodeKey`) of every trie node written at this height (jmt versions nodes by
+    /// height, so none of them existed before).
+    node_keys: Vec<Vec<u8>>,
+    /// Trie keys whose value record `trie key ‖ height` this height wrote.
+    value_keys: Vec<[u8; 32]>,
+    /// Code hashes this height added to the code store (absent before it).
+    new_codes: Vec<Hash32>,
+    /// The `byroot` record of this height's state root before this height replaced it.
+    prev_by_root: Option<u64>,
+}
+
 /// Options of [`StateDb::open_with`].
 #[derive(Clone, Debug)]
 pub struct StateDbOptions {
@@ -60,7 +80,9 @@ pub struct StateDbOptions {
     pub sync_commits: bool,
     /// Keep the trie nodes of only the last `n` heights readable (proofs of older roots
     /// fail with a trie error); `None` (default) keeps every height. Flat reads of old
-    /// heights ([`StateView::get`]) and block data are kept regardless.
+    /// heights ([`StateView::get`]) and block data are kept regardless. It also bounds
+    /// [`StateDb::rollback_to`] to the last `n` heights (their undo records are pruned with
+    /// the nodes); with `None` every height keeps its undo record and can be rolled back.
     pub keep_heights: Option<u64>,
 }
 
@@ -97,8 +119,11 @@ pub struct StateDb {
 /// block header) before writing the block.
 pub struct PreparedBlock {
     height: u64,
+    /// State root of the committed state the update was computed on.
+    parent_root: Hash32,
     state_root: Hash32,
     batch: WriteBatch,
+    undo: UndoRecord,
 }
 
 impl PreparedBlock {
@@ -117,6 +142,10 @@ fn value_key(key: &KeyHash, version: Version) -> [u8; 40] {
     k[..32].copy_from_slice(&key.0);
     k[32..].copy_from_slice(&version.to_be_bytes());
     k
+}
+
+fn undo_key(height: u64) -> [u8; 8] {
+    height.to_be_bytes()
 }
 
 fn root_meta_key(height: u64) -> [u8; 12] {
@@ -286,10 +315,12 @@ impl StateDb {
     /// Errors: [`StateError::WrongHeight`] unless `height` is [`next_height`](Self::next_height);
     /// [`StateError::Trie`] if the trie of the parent is unreadable.
     pub fn prepare_block(&self, height: u64, changes: &StateChanges) -> Result<PreparedBlock, StateError> {
-        let expected = self.next_height()?;
+        let head = self.head()?;
+        let expected = head.map_or(0, |h| h.height + 1);
         if height != expected {
             return Err(StateError::WrongHeight { expected, got: height });
         }
+        let parent_root = head.map_or(EMPTY_ROOT, |h| h.state_root);
         let reader = Reader { db: self };
         let tree = KeelJmt::new(&reader);
         let value_set: Vec<(KeyHash, Option<OwnedValue>)> =
@@ -298,6 +329,16 @@ impl StateDb {
 
         let mut batch = WriteBatch::default();
         write_node_batch(self, &mut batch, &update.node_batch)?;
+        let mut undo = UndoRecord::default();
+        for key in update.node_batch.nodes().keys() {
+            undo.node_keys.push(borsh::to_vec(key).map_err(trie_err)?);
+        }
+        for (version, key) in update.node_batch.values().keys() {
+            if *version != height {
+                return Err(StateError::Trie(format!("value written at version {version} by height {height}")));
+            }
+            undo.value_keys.push(key.0);
+        }
         if self.opts.keep_heights.is_some() {
             for stale in &update.stale_node_index_batch {
                 let mut k = stale.stale_since_version.to_be_bytes().to_vec();
@@ -306,23 +347,35 @@ impl StateDb {
             }
         }
         for (hash, code) in changes.codes() {
+            if self.db.get_pinned_cf(self.cf(CF_CODE), hash)?.is_none() && !undo.new_codes.contains(hash) {
+                undo.new_codes.push(*hash);
+            }
             batch.put_cf(self.cf(CF_CODE), hash, code);
         }
-        Ok(PreparedBlock { height, state_root: root.0, batch })
+        Ok(PreparedBlock { height, parent_root, state_root: root.0, batch, undo })
     }
 
     /// Writes a prepared block, its `block_bytes` (stored under its height in the `blocks`
     /// column family) and the new head in ONE atomic RocksDB write: after a crash the
-    /// database holds either all of it or none of it. Returns the state root. Errors:
-    /// [`StateError::WrongHeight`] if another block was committed since `prepare_block`.
+    /// database holds either all of it or none of it. The same write stores the height's
+    /// undo record (for [`rollback_to`](Self::rollback_to)). Returns the state root.
+    /// Errors: [`StateError::WrongHeight`] if another block was committed since
+    /// `prepare_block`; [`StateError::ParentChanged`] if the head was rolled back and
+    /// replaced by another state since.
     pub fn commit_prepared(&self, prepared: PreparedBlock, block_bytes: &[u8]) -> Result<Hash32, StateError> {
-        let PreparedBlock { height, state_root, mut batch } = prepared;
+        let PreparedBlock { height, parent_root, state_root, mut batch, mut undo } = prepared;
         // A poisoned lock only means another commit panicked; the database is still whole.
         let _guard = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let expected = self.next_height()?;
+        let head = self.head()?;
+        let expected = head.map_or(0, |h| h.height + 1);
         if height != expected {
             return Err(StateError::WrongHeight { expected, got: height });
         }
+        if head.map_or(EMPTY_ROOT, |h| h.state_root) != parent_root {
+            return Err(StateError::ParentChanged { height });
+        }
+        undo.prev_by_root = self.height_of_root(&state_root)?;
+        batch.put_cf(self.cf(CF_UNDO), undo_key(height), undo.encode());
         batch.put_cf(self.cf(CF_BLOCKS), height.to_be_bytes(), block_bytes);
         batch.put_cf(self.cf(CF_META), root_meta_key(height), state_root);
         batch.put_cf(self.cf(CF_META), by_root_key(&state_root), height.to_be_bytes());
@@ -342,8 +395,81 @@ impl StateDb {
         self.commit_prepared(prepared, block_bytes)
     }
 
-    /// Adds deletions of trie nodes that became stale at a version ≤ `up_to` to `batch`.
+    /// Un-commits every height above `height`, in ONE atomic RocksDB write: their trie
+    /// nodes, value records, stale-node records, the code they added, their block bytes,
+    /// root and `byroot` records and undo records are removed and the head becomes
+    /// `height`, so that the latest state, every read, root and proof is again exactly that
+    /// of `height` (and of every height below it), and the next commit is `height + 1`. A
+    /// process killed during the rollback reopens with the old head or the new one, whole.
+    /// Returns the new head; rolling back to the head itself changes nothing.
+    ///
+    /// Errors: [`StateError::UnknownHeight`] if `height` is above the head (or the database
+    /// is empty); [`StateError::RollbackUnavailable`] if a height to remove has no undo
+    /// record (committed by a version of Keel without them, or pruned: with
+    /// `keep_heights: Some(n)` only the last `n` heights can be rolled back);
+    /// [`StateError::Corrupt`] if a record does not decode. On error nothing is written.
+    pub fn rollback_to(&self, height: u64) -> Result<CommittedHead, StateError> {
+        let _guard = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let head = self.head()?.ok_or(StateError::UnknownHeight(height))?;
+        if height > head.height {
+            return Err(StateError::UnknownHeight(height));
+        }
+        if height == head.height {
+            return Ok(head);
+        }
+        if let Some(keep) = self.opts.keep_heights {
+            if head.height - height > keep.max(1) {
+                return Err(StateError::RollbackUnavailable { height: height + 1 });
+            }
+        }
+        let new_root = self.state_root(height)?;
+        let mut batch = WriteBatch::default();
+        // Highest height first, so that each `byroot` record ends with the value it had
+        // before the lowest removed height that replaced it.
+        for v in (height + 1..=head.height).rev() {
+            let undo = match self.db.get_pinned_cf(self.cf(CF_UNDO), undo_key(v))? {
+                None => return Err(StateError::RollbackUnavailable { height: v }),
+                Some(b) => UndoRecord::decode_all(&mut &b[..])
+                    .map_err(|e| StateError::Corrupt(format!("undo record of height {v}: {e}")))?,
+            };
+            for key in &undo.node_keys {
+                batch.delete_cf(self.cf(CF_TRIE_NODES), key);
+            }
+            for key in &undo.value_keys {
+                batch.delete_cf(self.cf(CF_TRIE_VALUES), value_key(&KeyHash(*key), v));
+            }
+            for hash in &undo.new_codes {
+                batch.delete_cf(self.cf(CF_CODE), hash);
+            }
+            let root = self.state_root(v)?;
+            match undo.prev_by_root {
+                Some(prev) => batch.put_cf(self.cf(CF_META), by_root_key(&root), prev.to_be_bytes()),
+                None => batch.delete_cf(self.cf(CF_META), by_root_key(&root)),
+            }
+            batch.delete_cf(self.cf(CF_META), root_meta_key(v));
+            batch.delete_cf(self.cf(CF_BLOCKS), v.to_be_bytes());
+            batch.delete_cf(self.cf(CF_UNDO), undo_key(v));
+        }
+        // Nodes made stale by the removed heights are live again at `height`.
+        let from = (height + 1).to_be_bytes();
+        for item in self.db.iterator_cf(self.cf(CF_STALE), IteratorMode::From(&from, Direction::Forward)) {
+            let (k, _) = item?;
+            batch.delete_cf(self.cf(CF_STALE), &k);
+        }
+        let new_head = CommittedHead { height, state_root: new_root };
+        batch.put_cf(self.cf(CF_META), HEAD_KEY, new_head.encode());
+        let mut wo = WriteOptions::default();
+        wo.set_sync(self.opts.sync_commits);
+        self.db.write_opt(batch, &wo)?;
+        Ok(new_head)
+    }
+
+    /// Adds deletions of trie nodes that became stale at a version ≤ `up_to`, and of the
+    /// undo records of heights ≤ `up_to` (those heights can no longer be rolled back), to
+    /// `batch`.
     fn prune_into(&self, batch: &mut WriteBatch, up_to: u64) -> Result<(), StateError> {
+        // Each commit advances the window by one height: one undo record leaves it.
+        batch.delete_cf(self.cf(CF_UNDO), undo_key(up_to));
         let cf = self.cf(CF_STALE);
         for item in self.db.iterator_cf(cf, IteratorMode::Start) {
             let (k, _) = item?;

@@ -47,7 +47,7 @@ pub use trie::verify_account_proof;
 pub use changes::{Checkpoint, StateChanges, WorkingState};
 pub use db::{
     ArtifactKey, CommittedHead, PreparedBlock, StateDb, StateDbOptions, StateView, CF_ARTIFACTS,
-    CF_BLOCKS, CF_CODE, CF_META, CF_STALE, CF_TRIE_NODES, CF_TRIE_VALUES,
+    CF_BLOCKS, CF_CODE, CF_META, CF_STALE, CF_TRIE_NODES, CF_TRIE_VALUES, CF_UNDO,
 };
 pub use trie::{
     account_key, storage_key, verify_proof, verify_proof_bytes, Blake3Hasher, ProofError,
@@ -128,6 +128,20 @@ pub enum StateError {
         expected: u64,
         /// The height that was given.
         got: u64,
+    },
+    /// `commit_prepared` found another state at the parent height than the one the block
+    /// was prepared on (the head was rolled back and replaced in between).
+    #[error("block {height} was prepared on a state that is no longer the head")]
+    ParentChanged {
+        /// The prepared block's height.
+        height: u64,
+    },
+    /// `rollback_to` cannot remove `height`: it has no undo record (committed by an older
+    /// version of Keel, or pruned with `keep_heights`).
+    #[error("height {height} cannot be rolled back (no undo record)")]
+    RollbackUnavailable {
+        /// The first height that cannot be removed.
+        height: u64,
     },
     /// A checkpoint that is no longer open was passed to `revert_to`/`commit_checkpoint`.
     #[error("checkpoint {0} is not open")]

@@ -19,6 +19,8 @@ pub struct Metrics {
     pub block_gas: Gauge,
     /// `keel_gossip_rejected_total`: gossip messages rejected as invalid.
     pub gossip_rejected: Counter,
+    /// `keel_reorgs_total`: reorganisations to a preferred competing branch.
+    pub reorgs: Counter,
     registry: Registry,
 }
 
@@ -31,6 +33,7 @@ impl Default for Metrics {
             transactions: Counter::default(),
             block_gas: Gauge::default(),
             gossip_rejected: Counter::default(),
+            reorgs: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("block_height", "Height of the head block", m.height.clone());
@@ -38,6 +41,7 @@ impl Default for Metrics {
         registry.register("transactions", "Transactions in committed blocks", m.transactions.clone());
         registry.register("block_gas", "Gas used by the last committed block", m.block_gas.clone());
         registry.register("gossip_rejected", "Gossip messages rejected as invalid", m.gossip_rejected.clone());
+        registry.register("reorgs", "Reorganisations to a preferred competing branch", m.reorgs.clone());
         Self { registry, ..m }
     }
 }

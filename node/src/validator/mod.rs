@@ -28,7 +28,8 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 pub use metrics::Metrics;
 
 use crate::chain::{address_of, SignedTransaction, StoredBlock};
-use crate::consensus::{Chain, ChainSpec, ImportError, OpenError, SignedBlock};
+use crate::consensus::{Chain, ChainSpec, ImportError, OpenError, Reorg, SignedBlock};
+pub use crate::consensus::DEFAULT_MAX_REORG_DEPTH;
 use crate::mempool::{Mempool, MempoolError, MempoolLimits};
 use crate::net::{self, Behaviour, BehaviourEvent, SyncRequest, SyncResponse, MAX_BLOCKS_PER_REQUEST, MAX_RESPONSE_BYTES};
 use crate::state::{Address, Hash32};
@@ -60,6 +61,9 @@ pub struct NodeConfig {
     pub mempool: MempoolLimits,
     /// `fsync` every block commit (off only for scratch networks and tests).
     pub sync_commits: bool,
+    /// The most committed blocks a reorganisation to a preferred competing branch may
+    /// revert (`specs/protocol.md` §4; default [`DEFAULT_MAX_REORG_DEPTH`]).
+    pub max_reorg_depth: u64,
 }
 
 /// A committed block, as the node announces it to local subscribers.
@@ -144,6 +148,7 @@ pub fn now_ms() -> u64 {
 
 enum Command {
     PublishTx(Vec<u8>),
+    Dial(Multiaddr),
     PeerScores(oneshot::Sender<Vec<(PeerId, f64)>>),
 }
 
@@ -226,6 +231,12 @@ impl NodeApi {
         self.shared.blocks.subscribe()
     }
 
+    /// Dials a peer (e.g. to join two parts of a network). The dial runs in the
+    /// background; a failure is logged.
+    pub fn dial(&self, addr: Multiaddr) {
+        let _ = self.cmd.send(Command::Dial(addr));
+    }
+
     /// Gossipsub scores of the connected peers.
     pub async fn peer_scores(&self) -> Vec<(PeerId, f64)> {
         let (tx, rx) = oneshot::channel();
@@ -270,7 +281,8 @@ impl Node {
     /// Opens the data directory, starts the network, the service task, and the RPC and
     /// metrics servers if configured. Returns once the node listens.
     pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
-        let chain = Chain::open(&config.data_dir, config.spec.clone(), config.sync_commits)?;
+        let mut chain = Chain::open(&config.data_dir, config.spec.clone(), config.sync_commits)?;
+        chain.set_max_reorg_depth(config.max_reorg_depth);
         let p2p_key = config.p2p_key.clone().or_else(|| config.key.clone()).unwrap_or_else(|| {
             let mut seed = [0u8; 32];
             seed[..16].copy_from_slice(&SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos()).to_le_bytes());
@@ -343,6 +355,8 @@ impl Node {
             max_block_txs: config.max_block_txs,
             peer_heights: HashMap::new(),
             sync_in_flight: None,
+            fork: None,
+            declined: HashMap::new(),
             banned: HashSet::new(),
             started: Instant::now(),
             heard_status: false,
@@ -414,6 +428,21 @@ impl Drop for Node {
 /// How often locally submitted transactions are gossiped, as one batch, in ms.
 const TX_FLUSH_MS: u64 = 50;
 
+/// Fetching a peer's competing branch (`specs/protocol.md` §4): first walking back from
+/// the suspected height until a block's parent is a local block (at most
+/// `max_reorg_depth` back), then forward until the branch reaches `target`.
+struct ForkSync {
+    /// Fetch the branch up to this height.
+    target: u64,
+    /// The lowest height the walk back may reach (the deepest allowed fork point + 1).
+    lowest: u64,
+    /// The height of the last walk-back request.
+    from: u64,
+    /// Blocks fetched so far, consecutive, the first one's parent a local block (empty
+    /// while walking back).
+    blocks: Vec<SignedBlock>,
+}
+
 struct Service {
     tx_outbox: Vec<Vec<u8>>,
     shared: Arc<Shared>,
@@ -422,6 +451,11 @@ struct Service {
     max_block_txs: usize,
     peer_heights: HashMap<PeerId, u64>,
     sync_in_flight: Option<(OutboundRequestId, PeerId)>,
+    /// The competing branch being fetched, if any (its requests use `sync_in_flight`).
+    fork: Option<ForkSync>,
+    /// Per peer, the head hash of the last branch it served that the fork choice declined
+    /// (not preferred, too deep): not fetched again until the peer's head changes.
+    declined: HashMap<PeerId, Hash32>,
     banned: HashSet<PeerId>,
     started: Instant,
     heard_status: bool,
@@ -468,6 +502,11 @@ impl Service {
 
     fn on_command(&mut self, cmd: Command) {
         match cmd {
+            Command::Dial(addr) => {
+                if let Err(e) = self.swarm.dial(addr.clone()) {
+                    tracing::warn!(%addr, "cannot dial: {e}");
+                }
+            }
             Command::PublishTx(bytes) => {
                 self.tx_outbox.push(bytes);
                 if self.tx_outbox.len() >= net::MAX_TXS_PER_GOSSIP {
@@ -558,6 +597,144 @@ impl Service {
         false
     }
 
+    /// Starts fetching `peer`'s competing branch up to height `target` (unless a sync is
+    /// in flight: the peer's next status or block starts it again).
+    fn start_fork(&mut self, peer: PeerId, target: u64) {
+        if self.sync_in_flight.is_some() || self.banned.contains(&peer) {
+            return;
+        }
+        let shared = self.shared.clone();
+        let chain = &shared.chain;
+        let head = chain.head().height;
+        if head == 0 || target == 0 {
+            return; // Every chain shares the genesis: no fork below height 1.
+        }
+        let lowest = (head + 1).saturating_sub(chain.max_reorg_depth()).max(1);
+        let from = target.min(head).max(lowest);
+        self.fork = Some(ForkSync { target, lowest, from, blocks: Vec::new() });
+        self.request_fork_blocks(peer, from, target);
+    }
+
+    fn request_fork_blocks(&mut self, peer: PeerId, from: u64, to: u64) {
+        let count = (to.saturating_sub(from) + 1).min(MAX_BLOCKS_PER_REQUEST as u64) as u32;
+        let id = self.swarm.behaviour_mut().sync.send_request(&peer, SyncRequest::Blocks { from, count });
+        self.sync_in_flight = Some((id, peer));
+        tracing::debug!(%peer, from, count, "competing branch request");
+    }
+
+    /// A response to a competing-branch request: walk back further, fetch more, or, once
+    /// the branch reaches its target, hand it to the fork choice.
+    fn on_fork_blocks(&mut self, peer: PeerId, mut fork: ForkSync, blocks: Vec<Vec<u8>>) {
+        let requested_from = if fork.blocks.is_empty() { fork.from } else { fork.blocks.len() as u64 + fork.from };
+        let mut got = Vec::with_capacity(blocks.len());
+        for (i, bytes) in blocks.iter().enumerate() {
+            let sb = match SignedBlock::from_bytes(bytes) {
+                Ok(b) => b,
+                Err(e) => return self.ban(peer, &format!("served a malformed block: {e}")),
+            };
+            let h = &sb.block.header;
+            let consecutive = h.height == requested_from + i as u64
+                && got.last().is_none_or(|p: &SignedBlock| p.block.header.hash() == h.parent_hash);
+            if !consecutive {
+                return self.ban(peer, "served blocks that are not consecutive from the requested height");
+            }
+            got.push(sb);
+        }
+        let short = got.is_empty();
+        let shared = self.shared.clone();
+        let chain = &shared.chain;
+        if fork.blocks.is_empty() {
+            // Walking back: does the first block's parent belong to the local chain?
+            match chain.fork_point(&got) {
+                Ok(Some(_)) => fork.blocks = got,
+                Ok(None) if short => return,
+                Ok(None) => {
+                    if fork.from <= fork.lowest {
+                        tracing::warn!(%peer, max = chain.max_reorg_depth(), "competing branch forks deeper than the reorganisation limit: not followed");
+                        if let Some(last) = got.last() {
+                            self.declined.insert(peer, last.block.header.hash());
+                        }
+                        return;
+                    }
+                    let head = chain.head().height;
+                    let span = (head + 1).saturating_sub(fork.from).max(1);
+                    fork.from = (head + 1).saturating_sub(2 * span).max(fork.lowest);
+                    let (from, target) = (fork.from, fork.target);
+                    self.fork = Some(fork);
+                    return self.request_fork_blocks(peer, from, target);
+                }
+                Err(e) => return tracing::error!("fork point: {e}"),
+            }
+        } else if short {
+            // The peer has no more: evaluate what it served.
+        } else {
+            let attaches = fork.blocks.last().map(|b| b.block.header.hash()) == Some(got[0].block.header.parent_hash);
+            if !attaches {
+                return self.ban(peer, "served a branch whose blocks do not link");
+            }
+            fork.blocks.extend(got);
+        }
+        let top = fork.blocks.last().map_or(0, |b| b.block.header.height);
+        if top < fork.target && !short {
+            let target = fork.target;
+            self.fork = Some(fork);
+            return self.request_fork_blocks(peer, top + 1, target);
+        }
+        self.evaluate_branch(peer, fork.blocks);
+    }
+
+    /// Hands a fetched branch to the fork choice ([`Chain::reorg`]).
+    fn evaluate_branch(&mut self, peer: PeerId, blocks: Vec<SignedBlock>) {
+        let Some(last) = blocks.last().map(|b| b.block.header.hash()) else { return };
+        let chain = &self.shared.chain;
+        let outcome = tokio::task::block_in_place(|| -> Result<Option<Reorg>, ImportError> {
+            // The local chain may have moved since the walk back: find the fork point now.
+            let Some((fork_height, rest)) = chain.fork_point(&blocks)? else { return Ok(None) };
+            if rest.is_empty() {
+                return Ok(None); // The peer's blocks are ours: no fork.
+            }
+            chain.reorg(fork_height, rest, now_ms()).map(Some)
+        });
+        match outcome {
+            Ok(Some(reorg)) => self.after_reorg(reorg),
+            Ok(None) => {}
+            Err(e @ (ImportError::NotPreferred { .. } | ImportError::ReorgTooDeep { .. })) => {
+                tracing::info!(%peer, "competing branch declined: {e}");
+                self.declined.insert(peer, last);
+            }
+            Err(e) if e.is_offence() => self.ban(peer, &format!("served an invalid competing branch: {e}")),
+            Err(e) => tracing::warn!(%peer, "competing branch not followed: {e}"),
+        }
+    }
+
+    /// After a reorganisation: reverted transactions the new chain does not hold go back
+    /// to the mempool (nothing is lost), then each applied block is announced.
+    fn after_reorg(&self, reorg: Reorg) {
+        let shared = &self.shared;
+        tracing::info!(
+            fork_height = reorg.fork_height,
+            reverted = reorg.reverted.len(),
+            applied = reorg.applied.len(),
+            head = shared.chain.head().height,
+            "switched to the preferred branch"
+        );
+        shared.metrics.reorgs.inc();
+        let included: HashSet<Hash32> =
+            reorg.applied.iter().flat_map(|s| s.block.transactions.iter().map(SignedTransaction::hash)).collect();
+        if let Ok(view) = shared.chain.db().latest() {
+            let mut mempool = lock(&shared.mempool);
+            for stx in reorg.reverted.iter().flat_map(|s| s.block.transactions.iter()) {
+                if !included.contains(&stx.hash()) && !mempool.contains(&stx.hash()) {
+                    // Invalid on the new chain (e.g. nonce used): dropped, as any stale tx.
+                    let _ = mempool.insert(stx.clone(), &view);
+                }
+            }
+        }
+        for stored in &reorg.applied {
+            self.after_commit(stored, false, &[]);
+        }
+    }
+
     fn after_commit(&self, stored: &StoredBlock, proposed_here: bool, rejected: &[Hash32]) {
         let ev = BlockEvent::of(stored, proposed_here);
         if let Ok(view) = self.shared.chain.db().latest() {
@@ -630,6 +807,7 @@ impl Service {
                 self.peer_heights.remove(&peer_id);
                 if self.sync_in_flight.is_some_and(|(_, p)| p == peer_id) {
                     self.sync_in_flight = None;
+                    self.fork = None;
                 }
                 self.update_net_status();
             }
@@ -718,7 +896,15 @@ impl Service {
                     MessageAcceptance::Reject
                 }
                 Err(e @ ImportError::Conflicting { .. }) | Err(e @ ImportError::UnknownParent { .. }) => {
-                    tracing::warn!(%source, height, "possible fork (first valid block per height is kept): {e}");
+                    // A well-signed block of a competing branch (check_header verified the
+                    // seal): if it reaches our head's height its branch may be preferred.
+                    let head = self.shared.chain.head().height;
+                    tracing::info!(%source, height, head, "competing block: {e}");
+                    if height >= head && self.declined.get(&source) != Some(&sb.block.header.hash()) {
+                        let h = self.peer_heights.entry(source).or_default();
+                        *h = (*h).max(height);
+                        self.start_fork(source, height.min(head + 1));
+                    }
                     MessageAcceptance::Ignore
                 }
                 Err(e) => {
@@ -746,21 +932,35 @@ impl Service {
                 let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
             }
             Event::Message { peer, message: Message::Response { request_id, response }, .. } => match response {
-                SyncResponse::Status { chain_id, height, .. } => {
+                SyncResponse::Status { chain_id, height, head_hash } => {
                     if chain_id != self.shared.chain.spec().chain_id() {
                         self.ban(peer, "peer is on another chain");
                         return;
                     }
                     self.heard_status = true;
                     self.peer_heights.insert(peer, height);
+                    // Same height, another head: a competing branch of equal length, which
+                    // the tie-break may prefer. (A higher peer is synced from below; its
+                    // branch is detected when its first block does not attach.)
+                    let head = self.shared.chain.head();
+                    if height == head.height && head_hash != head.hash() && self.declined.get(&peer) != Some(&head_hash) {
+                        self.start_fork(peer, height);
+                    }
                     self.update_net_status();
                     self.maybe_sync();
                 }
                 SyncResponse::Blocks(blocks) => {
-                    if self.sync_in_flight.is_some_and(|(id, _)| id == request_id) {
+                    let ours = self.sync_in_flight.is_some_and(|(id, _)| id == request_id);
+                    if ours {
                         self.sync_in_flight = None;
                     }
-                    self.on_sync_blocks(peer, blocks);
+                    match self.fork.take() {
+                        Some(f) if ours => self.on_fork_blocks(peer, f, blocks),
+                        other => {
+                            self.fork = other;
+                            self.on_sync_blocks(peer, blocks);
+                        }
+                    }
                     self.update_net_status();
                     self.maybe_sync();
                 }
@@ -769,6 +969,7 @@ impl Service {
                 tracing::debug!(%peer, "sync request failed: {error}");
                 if self.sync_in_flight.is_some_and(|(id, _)| id == request_id) {
                     self.sync_in_flight = None;
+                    self.fork = None;
                 }
             }
             Event::InboundFailure { peer, error, .. } => tracing::debug!(%peer, "sync request from peer failed: {error}"),
@@ -825,6 +1026,15 @@ impl Service {
                 Err(e) if e.is_offence() => {
                     self.ban(peer, &format!("served an invalid block: {e}"));
                     return;
+                }
+                Err(ImportError::UnknownParent { height }) => {
+                    // The peer is on a competing branch: fetch it from the fork point.
+                    tracing::info!(%peer, height, "synced block does not extend the head: competing branch");
+                    if self.declined.get(&peer) != Some(&sb.block.header.hash()) {
+                        let target = self.peer_heights.get(&peer).copied().unwrap_or(height).min(height);
+                        self.start_fork(peer, target);
+                    }
+                    break;
                 }
                 Err(e) => {
                     tracing::debug!(%peer, "synced block not imported: {e}");
