@@ -111,12 +111,8 @@ pub(crate) fn end_status(end: Option<FrameEnd>) -> Option<ReceiptStatus> {
     }
 }
 
-/// Maps an engine error of a native frame (with the host's recorded reason) to a receipt
-/// status.
-fn status_of(error: &Error, end: Option<FrameEnd>) -> ReceiptStatus {
-    if let Some(status) = end_status(end) {
-        return status;
-    }
+/// Maps an engine error of a native frame that no host function ended to a receipt status.
+fn status_of(error: &Error) -> ReceiptStatus {
     match error.trap() {
         Some(Trap::OutOfGas) => ReceiptStatus::OutOfGas,
         Some(t) => ReceiptStatus::Trap(TrapKind::from_code(t.stable_code()).unwrap_or(TrapKind::Host)),
@@ -124,6 +120,28 @@ fn status_of(error: &Error, end: Option<FrameEnd>) -> ReceiptStatus {
         // shape check; report them as a host trap rather than failing the node.
         None => ReceiptStatus::Trap(TrapKind::Host),
     }
+}
+
+/// Ends a frame, whichever backend ran it: takes the transaction context and the return
+/// data back from the store's `host`, and maps `outcome` to the frame's result (a status
+/// recorded by a host function first, else `status` of the backend's error).
+pub(crate) fn close_frame<'a, 'db, E>(
+    host: &mut Host<'a, 'db>,
+    outcome: Result<(), E>,
+    gas_used: u64,
+    status: impl FnOnce(&E) -> ReceiptStatus,
+) -> (TxExec<'a, 'db>, FrameResult) {
+    let frame_end = host.frame.end.take();
+    let return_data = std::mem::take(&mut host.frame.return_data);
+    let Some(tx) = host.tx.take() else {
+        // `call_contract` always puts the context back before returning; unreachable.
+        unreachable!("transaction context not returned by a nested frame")
+    };
+    let result = match outcome {
+        Ok(()) => FrameResult { status: ReceiptStatus::Success, gas_used, return_data },
+        Err(e) => FrameResult::failed(end_status(frame_end).unwrap_or_else(|| status(&e)), gas_used),
+    };
+    (tx, result)
 }
 
 /// Runs one frame: checkpoint, value transfer, the initial-memory charge, fresh store and
@@ -197,18 +215,5 @@ fn frame_body<'a, 'db>(rt: &'a Runtime, mut tx: TxExec<'a, 'db>, spec: FrameSpec
         .and_then(|instance| instance.get_typed_func::<Host<'a, 'db>, (), ()>(&mut store, spec.entry.export()))
         .and_then(|entry| entry.call(&mut store, ()));
     let gas_used = memory_gas + store.gas_used();
-    let host = store.data_mut();
-    let frame_end = host.frame.end.take();
-    let return_data = std::mem::take(&mut host.frame.return_data);
-    let tx = host.tx.take();
-    drop(store);
-    let Some(tx) = tx else {
-        // `call_contract` always puts the context back before returning; unreachable.
-        unreachable!("transaction context not returned by a nested frame")
-    };
-    let result = match outcome {
-        Ok(()) => FrameResult { status: ReceiptStatus::Success, gas_used, return_data },
-        Err(e) => FrameResult::failed(status_of(&e, frame_end), gas_used),
-    };
-    (tx, result)
+    close_frame(store.data_mut(), outcome, gas_used, status_of)
 }

@@ -21,7 +21,7 @@ use keel_metering::instrument::{
 use keel_metering::InstrumentError;
 use wasmi::{Caller, Extern, Global, Memory, TrapCode, Val};
 
-use super::exec::{end_status, Frame, FrameResult, Host, TxExec};
+use super::exec::{close_frame, Frame, FrameResult, Host, TxExec};
 use super::host::{for_each_host_fn, HostCtx};
 use super::Runtime;
 use crate::chain::{ReceiptStatus, TrapKind};
@@ -131,23 +131,7 @@ impl Reference {
             None => (budget, 0),
         };
         let gas_used = memory_gas + budget.saturating_sub(remaining);
-        let host = store.data_mut();
-        let frame_end = host.frame.end.take();
-        let return_data = std::mem::take(&mut host.frame.return_data);
-        let tx = host.tx.take();
-        drop(store);
-        let Some(tx) = tx else {
-            // `call_contract` always puts the context back before returning; unreachable.
-            unreachable!("transaction context not returned by a nested frame")
-        };
-        let result = match outcome {
-            Ok(()) => FrameResult { status: ReceiptStatus::Success, gas_used, return_data },
-            Err(e) => {
-                let status = end_status(frame_end).unwrap_or_else(|| status_of(&e, trap_reason));
-                FrameResult { status, gas_used, return_data: Vec::new() }
-            }
-        };
-        (tx, result)
+        close_frame(store.data_mut(), outcome, gas_used, |e| status_of(e, trap_reason))
     }
 }
 
