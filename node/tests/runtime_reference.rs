@@ -225,6 +225,18 @@ fn replay_with_the_wasmi_engine_audits_contract_blocks() {
         assert!(report.divergence.is_none(), "{engine:?}: {:?}", report.divergence);
         assert_eq!(report.transactions, contract_txs as u64, "{engine:?}");
     }
+    // The command an auditor runs.
+    for (engine, says) in [("native", "contracts on Keel's compiler"), ("wasmi", "contracts on wasmi")] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_keel"))
+            .args(["replay", "--engine", engine, "--db"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{engine}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains(&format!("({contract_txs} transactions; {says}")), "{stdout}");
+        assert!(stdout.contains("heights 1..=6: every state root, receipts root and receipt matches"), "{stdout}");
+    }
 }
 
 const CHAIN_ID: u64 = common::CHAIN;

@@ -239,8 +239,12 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
         progress: true,
     };
     let r = crate::replay::replay(&opts)?;
+    let engine = match opts.engine {
+        Engine::Native => "Keel's compiler",
+        Engine::Wasmi => "wasmi over the reference instrumentation",
+    };
     println!(
-        "replayed {} blocks ({} transactions) in {:.2} s: {:.0} blocks/s, {:.0} tx/s",
+        "replayed {} blocks ({} transactions; contracts on {engine}) in {:.2} s: {:.0} blocks/s, {:.0} tx/s",
         r.blocks,
         r.transactions,
         r.elapsed.as_secs_f64(),
