@@ -2,7 +2,10 @@
 //! every node agrees on every state root, a stopped validator restarts and catches up by
 //! sync, a full node that joins late syncs; a whole devnet run replays to identical roots.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod common;
+use common::nodes::{height, wait_until};
 
 use keel_node::chain::{address_of, Transaction, TxAction, TRANSFER_GAS};
 use keel_node::devnet::{account_key, devnet_spec, node_config, DevnetOptions, DEVNET_CHAIN_ID};
@@ -11,17 +14,6 @@ use keel_node::state::Address;
 
 const SLOT_MS: u64 = 300;
 
-async fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
-fn height(api: &NodeApi) -> u64 {
-    api.chain().head().height
-}
 
 /// Every node has the same state root and block hash at every height all of them have.
 fn assert_agree(apis: &[&NodeApi]) -> u64 {

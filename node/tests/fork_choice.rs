@@ -6,7 +6,10 @@
 //! joined, every node converges on the longer one.
 
 use std::cmp::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod common;
+use common::nodes::{height, wait_until};
 
 use keel_node::chain::{address_of, SignedTransaction, Transaction, TxAction, TRANSFER_GAS};
 use keel_node::consensus::{compare_branches, Chain, ChainSpec, ImportError, SignedBlock};
@@ -173,17 +176,6 @@ fn reorg_refuses_malformed_and_too_deep_branches() {
     assert_eq!(blocks_of(&a), blocks_of(&b));
 }
 
-async fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
-fn height(api: &NodeApi) -> u64 {
-    api.chain().head().height
-}
 
 fn hash_at(api: &NodeApi, h: u64) -> Option<[u8; 32]> {
     api.chain().header_at(h).unwrap().map(|x| x.hash())

@@ -154,3 +154,24 @@ pub mod chain {
         r
     }
 }
+
+/// Helpers for tests that run validators in-process.
+pub mod nodes {
+    use std::time::{Duration, Instant};
+
+    use keel_node::validator::NodeApi;
+
+    /// Polls `f` every 25 ms until it holds; panics naming `what` after `timeout`.
+    pub async fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !f() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// The node's head height.
+    pub fn height(api: &NodeApi) -> u64 {
+        api.chain().head().height
+    }
+}
