@@ -2,8 +2,6 @@
 //! blocks of transfers in a loop and is killed with SIGKILL mid-run; the reopened database
 //! is at a committed block, whole.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 
 use keel_node::chain::*;
 use keel_node::state::*;
@@ -53,31 +51,17 @@ fn killed_writer_leaves_a_whole_last_block() {
         writer(&dir);
     }
     let dir = tempfile::tempdir().unwrap();
-    let exe = std::env::current_exe().unwrap();
     let mut last_seen = 0u64;
     // Kill the writer three times at different points; each restart continues the chain.
     for (round, kill_after) in [(0, 15u64), (1, 7), (2, 11)] {
-        let mut child = Command::new(&exe)
-            .args(["--exact", "killed_writer_leaves_a_whole_last_block", "--nocapture", "--test-threads=1"])
-            .env(WRITER_ENV, dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
         let mut seen = 0;
-        for line in BufReader::new(stdout).lines() {
-            let line = line.unwrap();
+        kill_self_test_when("killed_writer_leaves_a_whole_last_block", WRITER_ENV, dir.path(), |line| {
             if let Some(h) = line.strip_prefix("committed ") {
                 last_seen = h.parse().unwrap();
                 seen += 1;
-                if seen >= kill_after {
-                    break;
-                }
             }
-        }
-        child.kill().unwrap(); // SIGKILL on Unix
-        child.wait().unwrap();
+            seen >= kill_after
+        });
 
         let db = StateDb::open(dir.path()).unwrap();
         let head = db.head().unwrap().expect("a committed head");

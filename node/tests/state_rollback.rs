@@ -5,11 +5,11 @@
 //! the limits (above the head, pruned heights) are typed errors that change nothing.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use keel_node::state::*;
+
+mod common;
 
 fn addr(i: u8) -> Address {
     Address([i; 32])
@@ -252,27 +252,14 @@ fn killed_during_rollbacks_reopens_at_a_whole_head() {
         cycler(&dir);
     }
     let dir = tempfile::tempdir().unwrap();
-    let exe = std::env::current_exe().unwrap();
     for kill_after in [10usize, 23, 37] {
-        let mut child = Command::new(&exe)
-            .args(["--exact", "killed_during_rollbacks_reopens_at_a_whole_head", "--nocapture", "--test-threads=1"])
-            .env(CYCLER_ENV, dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
         let mut seen = 0;
-        for line in BufReader::new(stdout).lines() {
-            if line.unwrap().starts_with("head ") {
+        common::kill_self_test_when("killed_during_rollbacks_reopens_at_a_whole_head", CYCLER_ENV, dir.path(), |line| {
+            if line.starts_with("head ") {
                 seen += 1;
-                if seen >= kill_after {
-                    break;
-                }
             }
-        }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+            seen >= kill_after
+        });
 
         let db = StateDb::open_with(dir.path(), no_sync(None)).unwrap();
         let head = db.head().unwrap().expect("a head");

@@ -175,3 +175,27 @@ pub mod nodes {
         api.chain().head().height
     }
 }
+
+/// Re-runs test `test` of the running test binary as a child process with environment
+/// variable `env` set to `dir` (the test's "writer" mode), hands each stdout line to
+/// `stop` until it returns `true` (or the child's output ends), then SIGKILLs the child.
+pub fn kill_self_test_when(test: &str, env: &str, dir: &std::path::Path, mut stop: impl FnMut(&str) -> bool) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let exe = std::env::current_exe().unwrap();
+    let mut child = Command::new(&exe)
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(env, dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    for line in BufReader::new(stdout).lines() {
+        if stop(&line.unwrap()) {
+            break;
+        }
+    }
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
+}
