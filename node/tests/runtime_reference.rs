@@ -184,7 +184,7 @@ fn replay_with_the_wasmi_engine_audits_contract_blocks() {
     let dir = tempfile::tempdir().unwrap();
     let vkey = ed25519_dalek::SigningKey::from_bytes(&[77; 32]);
     let spec = ChainSpec::new(Genesis {
-        chain_id: CHAIN_ID,
+        chain_id: common::CHAIN,
         genesis_time_ms: 1_000_000,
         slot_ms: 100,
         validators: vec![hex::encode(vkey.verifying_key().to_bytes())],
@@ -193,7 +193,7 @@ fn replay_with_the_wasmi_engine_audits_contract_blocks() {
     .unwrap();
     let chain = NodeChain::open(dir.path(), spec, false).unwrap();
     let sign = |from: u8, nonce: u64, action: TxAction| {
-        Transaction { chain_id: CHAIN_ID, sender: who(from), nonce, gas_limit: GAS, gas_price: 1, action }.sign(&common::key(from))
+        Transaction { chain_id: common::CHAIN, sender: who(from), nonce, gas_limit: GAS, gas_price: 1, action }.sign(&common::key(from))
     };
     let token = contract_address(&who(1), 0);
     let deploy = TxAction::Deploy { code: wasm("token"), input: ("T".to_string(), "T".to_string(), 1_000u128).encode(), value: 0 };
@@ -238,5 +238,3 @@ fn replay_with_the_wasmi_engine_audits_contract_blocks() {
         assert!(stdout.contains("heights 1..=6: every state root, receipts root and receipt matches"), "{stdout}");
     }
 }
-
-const CHAIN_ID: u64 = common::CHAIN;

@@ -165,6 +165,23 @@ pub(crate) fn run_frame<'a, 'db>(rt: &'a Runtime, mut tx: TxExec<'a, 'db>, spec:
     (tx, result)
 }
 
+/// A frame's code, loaded for the runtime's backend.
+enum FrameCode<'r> {
+    /// Compiled by Keel.
+    Native(keel_engine::Module),
+    /// Instrumented for wasmi.
+    Wasmi(&'r super::reference::Reference, super::reference::Loaded),
+}
+
+impl FrameCode<'_> {
+    fn initial_pages(&self) -> u64 {
+        match self {
+            FrameCode::Native(m) => m.memory().map_or(0, |m| m.min),
+            FrameCode::Wasmi(_, l) => l.initial_pages(),
+        }
+    }
+}
+
 fn frame_body<'a, 'db>(rt: &'a Runtime, mut tx: TxExec<'a, 'db>, spec: FrameSpec) -> (TxExec<'a, 'db>, FrameResult) {
     let fail = |tx, status| (tx, FrameResult::failed(status, 0));
     match super::host::move_value(tx.state, &spec.caller, &spec.address, spec.value) {
@@ -177,23 +194,12 @@ fn frame_body<'a, 'db>(rt: &'a Runtime, mut tx: TxExec<'a, 'db>, spec: FrameSpec
         }
     }
     let frame = Frame { address: spec.address, caller: spec.caller, input: spec.input, return_data: Vec::new(), end: None };
-    if let Some(reference) = rt.reference() {
-        let loaded = match rt.reference_module(reference, tx.state, &spec.code_hash) {
-            Ok(m) => m,
-            Err(super::RuntimeError::State(e)) => {
-                tx.fatal = Some(e);
-                return fail(tx, ReceiptStatus::Trap(TrapKind::Host));
-            }
-            Err(e) => return fail(tx, ReceiptStatus::InvalidCode(e.to_string())),
-        };
-        let memory_gas = reference.initial_memory_gas(&loaded);
-        if memory_gas > spec.gas_limit {
-            return (tx, FrameResult::failed(ReceiptStatus::OutOfGas, spec.gas_limit));
-        }
-        return reference.run(rt, tx, frame, &loaded, spec.entry.export(), spec.gas_limit, memory_gas);
-    }
-    let module = match rt.module(tx.state, &spec.code_hash) {
-        Ok(m) => m,
+    let code = match rt.reference() {
+        Some(reference) => rt.reference_module(reference, tx.state, &spec.code_hash).map(|m| FrameCode::Wasmi(reference, m)),
+        None => rt.module(tx.state, &spec.code_hash).map(FrameCode::Native),
+    };
+    let code = match code {
+        Ok(c) => c,
         Err(super::RuntimeError::State(e)) => {
             tx.fatal = Some(e);
             return fail(tx, ReceiptStatus::Trap(TrapKind::Host));
@@ -202,10 +208,16 @@ fn frame_body<'a, 'db>(rt: &'a Runtime, mut tx: TxExec<'a, 'db>, spec: FrameSpec
     };
     // The frame's initial memory, charged before the instance is created (`specs/abi.md`
     // §1): like pages added by `memory.grow`, at `dynamic.memory_grow_per_page` each.
-    let memory_gas = rt.initial_memory_gas(&module);
+    let memory_gas = rt.initial_memory_gas(code.initial_pages());
     if memory_gas > spec.gas_limit {
         return (tx, FrameResult::failed(ReceiptStatus::OutOfGas, spec.gas_limit));
     }
+    let module = match code {
+        FrameCode::Wasmi(reference, loaded) => {
+            return reference.run(rt, tx, frame, &loaded, spec.entry.export(), spec.gas_limit, memory_gas)
+        }
+        FrameCode::Native(module) => module,
+    };
     let mut linker = Linker::new();
     super::host::add_to_linker(&mut linker);
     let mut store = Store::new(rt.engine(), Host { rt, tx: Some(tx), frame });

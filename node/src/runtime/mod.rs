@@ -251,9 +251,10 @@ impl Runtime {
         state: &WorkingState<'_>,
         hash: &Hash32,
     ) -> Result<reference::Loaded, RuntimeError> {
-        let code = state
-            .code(hash)?
-            .ok_or_else(|| StateError::Corrupt(format!("contract code {} missing from the code store", hex(hash))))?;
+        if let Some(loaded) = reference.cached(hash) {
+            return Ok(loaded);
+        }
+        let code = stored_code(state, hash)?;
         reference.load(hash, &code).map_err(RuntimeError::Compile)
     }
 
@@ -272,10 +273,10 @@ impl Runtime {
         &self.engine
     }
 
-    /// Gas a frame of `module` pays for its initial memory before its instance is created:
-    /// initial pages × `dynamic.memory_grow_per_page` (`specs/abi.md` §1), saturating.
-    pub fn initial_memory_gas(&self, module: &Module) -> u64 {
-        let pages = module.memory().map_or(0, |m| m.min);
+    /// Gas a frame whose module declares `pages` initial memory pages pays before its
+    /// instance is created: `pages × dynamic.memory_grow_per_page` (`specs/abi.md` §1),
+    /// saturating; the same on both backends.
+    pub fn initial_memory_gas(&self, pages: u64) -> u64 {
         pages.saturating_mul(self.engine.config().cost_table.dynamic().memory_grow_per_page)
     }
 
@@ -298,9 +299,7 @@ impl Runtime {
         if let Some(m) = self.cache.get_memory(hash) {
             return Ok((m, CacheSource::Memory));
         }
-        let code = state
-            .code(hash)?
-            .ok_or_else(|| StateError::Corrupt(format!("contract code {} missing from the code store", hex(hash))))?;
+        let code = stored_code(state, hash)?;
         let (module, source) = self
             .cache
             .load_or_compile(&self.engine, Some(state.view().db()), hash, &code)
@@ -424,6 +423,13 @@ impl Runtime {
             events: if success { events } else { Vec::new() },
         })
     }
+}
+
+/// The code stored under `hash`; its absence is a corrupt state (an account names it).
+fn stored_code(state: &WorkingState<'_>, hash: &Hash32) -> Result<Vec<u8>, StateError> {
+    state
+        .code(hash)?
+        .ok_or_else(|| StateError::Corrupt(format!("contract code {} missing from the code store", hex(hash))))
 }
 
 fn hex(bytes: &[u8]) -> String {

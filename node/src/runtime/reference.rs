@@ -43,6 +43,13 @@ pub(crate) struct Loaded {
     initial_pages: u64,
 }
 
+impl Loaded {
+    /// Initial pages of the module's memory (0 without one).
+    pub(crate) fn initial_pages(&self) -> u64 {
+        self.initial_pages
+    }
+}
+
 /// The wasmi engine, the instrumentation settings matching the native engine's
 /// configuration, and the instrumented modules by code hash.
 pub(crate) struct Reference {
@@ -73,8 +80,8 @@ impl Reference {
     /// Errors: why the code is invalid, worded as the native engine words it for a
     /// profile violation (`validation: ...`), so that `InvalidCode` receipts agree.
     pub(crate) fn load(&self, hash: &Hash32, code: &[u8]) -> Result<Loaded, String> {
-        if let Some(loaded) = self.lock().get(hash) {
-            return Ok(loaded.clone());
+        if let Some(loaded) = self.cached(hash) {
+            return Ok(loaded);
         }
         let instrumented = instrument(code, &self.instrument).map_err(|e| match e {
             InstrumentError::Validation(v) => keel_engine::Error::Validation(v).to_string(),
@@ -92,9 +99,9 @@ impl Reference {
         self.modules.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Initial-memory gas of `loaded` (`specs/abi.md` §1), as [`Runtime::initial_memory_gas`].
-    pub(crate) fn initial_memory_gas(&self, loaded: &Loaded) -> u64 {
-        loaded.initial_pages.saturating_mul(self.instrument.costs.dynamic().memory_grow_per_page)
+    /// The module of `hash` if it was loaded before.
+    pub(crate) fn cached(&self, hash: &Hash32) -> Option<Loaded> {
+        self.lock().get(hash).cloned()
     }
 
     /// Runs `export` of `loaded` as a frame with `gas_limit` (initial-memory gas already
