@@ -370,13 +370,9 @@ pub trait MacroAssembler {
     fn jump(&mut self, target: Label);
     /// Jumps when `cond` (i32) is nonzero (`if_nonzero`) or zero.
     fn branch(&mut self, cond: Reg, if_nonzero: bool, target: Label);
-    /// Jumps to `target` when `lhs cc rhs` holds. `lhs` may be clobbered. The default
-    /// computes the comparison into `lhs` and branches on it; an ISA overrides it with a
-    /// compare-and-branch.
-    fn branch_cmp(&mut self, cc: IntCmp, size: Size, lhs: Reg, rhs: RegImm, target: Label) {
-        self.int_cmp(cc, size, lhs, rhs);
-        self.branch(lhs, true, target);
-    }
+    /// Jumps to `target` when `lhs cc rhs` holds. Reads `lhs` and `rhs` without changing
+    /// them (the code generator passes locals' own registers).
+    fn branch_cmp(&mut self, cc: IntCmp, size: Size, lhs: Reg, rhs: RegImm, target: Label);
     /// Jumps to `targets[index]`, or `default` when `index >= targets.len()` (index is u32).
     fn br_table(&mut self, index: Reg, targets: &[Label], default: Label);
     /// Calls a function of this module; arguments and results at `args_slot..`.

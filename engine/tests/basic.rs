@@ -156,3 +156,60 @@ fn typed_host_functions_with_six_params() {
     let f = inst.get_typed_func::<(), (), i64>(&mut store, "f").unwrap();
     assert_eq!(f.call(&mut store, ()).unwrap(), 654_321);
 }
+
+/// Generated code bounds-checks against each instance's copy of its memory's length: a
+/// grow by the host (through `Memory::grow` inside a host call) and by another instance
+/// that shares the memory must both be seen at once, and the page past the new end must
+/// still trap.
+#[test]
+fn memory_grown_by_host_or_other_instance_is_seen_by_generated_code() {
+    // Permissive: the default profile allows imports from "env" only.
+    let engine = Engine::new(Config::permissive()).unwrap();
+    let owner = wat::parse_str(
+        r#"(module (import "host" "grow" (func $grow))
+            (memory (export "mem") 1 4)
+            (func (export "grow_then_store") (param i32) (result i32)
+              call $grow
+              local.get 0 i32.const 7 i32.store
+              local.get 0 i32.load)
+            (func (export "grow1") (result i32) i32.const 1 memory.grow))"#,
+    )
+    .unwrap();
+    let user = wat::parse_str(
+        r#"(module (import "owner" "mem" (memory 1 4))
+            (func (export "load") (param i32) (result i32) local.get 0 i32.load)
+            (func (export "size") (result i32) memory.size))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, ());
+    store.set_gas_limit(1_000_000);
+    let mut linker = Linker::new();
+    linker
+        .func_wrap("host", "grow", |mut caller: keel_engine::Caller<'_, ()>| {
+            let Some(keel_engine::Extern::Memory(m)) = caller.get_export("mem") else {
+                return Err(Trap::Host("no memory".into()));
+            };
+            m.grow(&mut caller, 1).ok_or_else(|| Trap::Host("grow refused".into()))?;
+            Ok(())
+        });
+    let owner = linker.instantiate(&mut store, &Module::new(&engine, &owner).unwrap()).unwrap();
+    linker.instance(&mut store, "owner", owner);
+    let user = linker.instantiate(&mut store, &Module::new(&engine, &user).unwrap()).unwrap();
+    let store_at = owner.get_typed_func::<(), i32, i32>(&mut store, "grow_then_store").unwrap();
+    let load = user.get_typed_func::<(), i32, i32>(&mut store, "load").unwrap();
+    let size = user.get_typed_func::<(), (), i32>(&mut store, "size").unwrap();
+    // The host grows 1 -> 2 pages inside the call; the store right after lands in page 2.
+    assert_eq!(store_at.call(&mut store, 65_536 + 100).unwrap(), 7);
+    assert_eq!(load.call(&mut store, 65_536 + 100).unwrap(), 7);
+    assert_eq!(size.call(&mut store, ()).unwrap(), 2);
+    // Page 3 is not there yet for the importer...
+    let oob = load.call(&mut store, 2 * 65_536).unwrap_err();
+    assert!(matches!(oob, Error::Trap(Trap::MemoryOutOfBounds)), "{oob:?}");
+    // ...until the owner grows the shared memory with memory.grow.
+    let grow1 = owner.get_typed_func::<(), (), i32>(&mut store, "grow1").unwrap();
+    assert_eq!(grow1.call(&mut store, ()).unwrap(), 2);
+    assert_eq!(load.call(&mut store, 2 * 65_536).unwrap(), 0);
+    assert_eq!(size.call(&mut store, ()).unwrap(), 3);
+    let oob = load.call(&mut store, 3 * 65_536 - 3).unwrap_err();
+    assert!(matches!(oob, Error::Trap(Trap::MemoryOutOfBounds)), "{oob:?}");
+}

@@ -285,33 +285,48 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     /// of a following `br_if` or `if`).
     fn cmp(&mut self, cc: IntCmp, size: Size) {
         let rhs = self.stack.pop_regimm(self.masm);
-        let lhs = self.stack.pop_reg(self.masm);
-        self.stack.push(Val::Reg(lhs));
-        self.pending = Some(PendingCmp { cc, size, lhs, rhs });
+        self.pending_cmp(cc, size, rhs);
     }
 
     /// `eqz`: a pending comparison with 0.
     fn eqz(&mut self, size: Size) {
-        let lhs = self.stack.pop_reg(self.masm);
-        self.stack.push(Val::Reg(lhs));
-        self.pending = Some(PendingCmp { cc: IntCmp::Eq, size, lhs, rhs: RegImm::Imm(0) });
+        self.pending_cmp(IntCmp::Eq, size, RegImm::Imm(0));
     }
 
-    /// Emits the pending comparison into its `lhs` register (the top entry).
+    /// Makes `top cc rhs` the pending comparison. A local's register is compared in place
+    /// (a branch only reads it); the top entry stands for the comparison's result.
+    fn pending_cmp(&mut self, cc: IntCmp, size: Size, rhs: RegImm) {
+        let lhs = self.stack.pop_read(self.masm);
+        self.stack.push(if self.stack.owns(lhs) { Val::Reg(lhs) } else { Val::Local(lhs) });
+        self.pending = Some(PendingCmp { cc, size, lhs, rhs });
+    }
+
+    /// Emits the pending comparison into a register of its own (the top entry).
     fn materialize_pending(&mut self) {
         if let Some(p) = self.pending.take() {
-            self.masm.int_cmp(p.cc, p.size, p.lhs, p.rhs);
+            let dst = if self.stack.owns(p.lhs) {
+                p.lhs
+            } else {
+                // The top entry is the local's register: the result needs its own.
+                self.stack.pop();
+                let n = self.stack.alloc(self.masm);
+                self.masm.mov(n, p.lhs);
+                self.stack.push(Val::Reg(n));
+                n
+            };
+            self.masm.int_cmp(p.cc, p.size, dst, p.rhs);
             self.stack.free_regimm(p.rhs);
         }
     }
 
-    /// Pops an i32 condition as a comparison: the pending one, or `top != 0`.
+    /// Pops an i32 condition as a comparison: the pending one, or `top != 0` (a local's
+    /// register read in place).
     fn pop_cond(&mut self) -> PendingCmp {
         if let Some(p) = self.pending.take() {
             self.stack.pop();
             return p;
         }
-        let lhs = self.stack.pop_reg(self.masm);
+        let lhs = self.stack.pop_read(self.masm);
         PendingCmp { cc: IntCmp::Ne, size: Size::S32, lhs, rhs: RegImm::Imm(0) }
     }
 

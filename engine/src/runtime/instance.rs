@@ -85,6 +85,8 @@ impl<T> StoreInner<T> {
             imports: std::ptr::null(),
             tables: std::ptr::null(),
             type_ids: std::ptr::null(),
+            memory_base: std::ptr::null_mut(),
+            memory_len: 0,
         });
         let vmctx_addr = &mut *vmctx as *mut VMContext as usize;
 
@@ -152,6 +154,10 @@ impl<T> StoreInner<T> {
         }
         let import_refs: Box<[VMFuncRef]> = import_refs.into_boxed_slice();
         vmctx.memory = memory.map_or(std::ptr::null_mut(), |m| &mut core.memories[m].vm as *mut _);
+        if let Some(m) = memory {
+            vmctx.memory_base = core.memories[m].vm.base;
+            vmctx.memory_len = core.memories[m].vm.len;
+        }
         vmctx.globals = global_ptrs.as_ptr();
         vmctx.imports = import_refs.as_ptr();
         let table_ptrs: Box<[*mut VMTable]> =

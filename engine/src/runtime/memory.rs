@@ -14,8 +14,9 @@
 //! written) and keeps it, resident, for the next store. A recycled memory is exactly a
 //! fresh one: all zero, its initial pages accessible, the rest of the reservation not.
 //!
-//! Generated code keeps its explicit bounds checks against the current length
-//! (`VMMemory::len`); the inaccessible rest of the reservation is a second line of defence,
+//! Generated code keeps its explicit bounds checks against the current length (its
+//! instance's copy, `VMContext::memory_len`, which `StoreCore::memory_grow` keeps equal to
+//! `VMMemory::len`); the inaccessible rest of the reservation is a second line of defence,
 //! not the mechanism.
 
 use std::sync::Mutex;

@@ -179,6 +179,11 @@ impl StoreCore {
             }
             md.vm.base = md.bytes.as_mut_ptr();
             md.vm.len = md.bytes.len() as u64;
+            let len = md.vm.len;
+            // Generated code bounds-checks against each instance's copy of the length.
+            for inst in self.instances.iter_mut().filter(|i| i.memory == Some(m)) {
+                inst.vmctx.memory_len = len;
+            }
         }
         Some(old)
     }

@@ -53,6 +53,14 @@ pub struct VMContext {
     pub tables: *const *mut VMTable,
     /// Pointer to the engine-wide signature id of each module type index.
     pub type_ids: *const u64,
+    /// Copy of memory 0's [`VMMemory::base`] (null when the instance has no memory): what
+    /// generated code addresses memory from, one load away from the vmctx register. The
+    /// base never moves ([`crate::runtime::memory::LinearMemory`]).
+    pub memory_base: *mut u8,
+    /// Copy of memory 0's [`VMMemory::len`], bytes: what bounds checks compare against.
+    /// `StoreCore::memory_grow` updates it in every instance that uses the memory, the
+    /// importers of a shared memory included, so it always equals the memory's length.
+    pub memory_len: u64,
 }
 
 /// Offset of [`VMContext::store_ctx`].
@@ -67,6 +75,10 @@ pub const VM_IMPORTS: i32 = 40;
 pub const VM_TABLES: i32 = 48;
 /// Offset of [`VMContext::type_ids`].
 pub const VM_TYPE_IDS: i32 = 56;
+/// Offset of [`VMContext::memory_base`].
+pub const VM_MEMORY_BASE: i32 = 64;
+/// Offset of [`VMContext::memory_len`].
+pub const VM_MEMORY_LEN: i32 = 72;
 
 /// A table as generated code sees it (kept in sync with the table's storage).
 #[repr(C)]
@@ -120,3 +132,29 @@ pub const FUNCREF_CODE: i32 = 0;
 pub const FUNCREF_VMCTX: i32 = 8;
 /// Offset of [`VMFuncRef::type_id`].
 pub const FUNCREF_TYPE: i32 = 16;
+
+// The offsets generated code uses must be the fields' real offsets.
+const _: () = {
+    use std::mem::offset_of;
+    assert!(offset_of!(StoreContext, gas) == SC_GAS as usize);
+    assert!(offset_of!(StoreContext, stack_used) == SC_STACK_USED as usize);
+    assert!(offset_of!(StoreContext, stack_limit) == SC_STACK_LIMIT as usize);
+    assert!(offset_of!(StoreContext, trap_sp) == SC_TRAP_SP as usize);
+    assert!(offset_of!(StoreContext, libcalls) == SC_LIBCALLS as usize);
+    assert!(offset_of!(VMContext, store_ctx) == VM_STORE_CTX as usize);
+    assert!(offset_of!(VMContext, memory) == VM_MEMORY as usize);
+    assert!(offset_of!(VMContext, globals) == VM_GLOBALS as usize);
+    assert!(offset_of!(VMContext, imports) == VM_IMPORTS as usize);
+    assert!(offset_of!(VMContext, tables) == VM_TABLES as usize);
+    assert!(offset_of!(VMContext, type_ids) == VM_TYPE_IDS as usize);
+    assert!(offset_of!(VMContext, memory_base) == VM_MEMORY_BASE as usize);
+    assert!(offset_of!(VMContext, memory_len) == VM_MEMORY_LEN as usize);
+    assert!(offset_of!(VMTable, base) == TBL_BASE as usize);
+    assert!(offset_of!(VMTable, len) == TBL_LEN as usize);
+    assert!(offset_of!(VMMemory, base) == MEM_BASE as usize);
+    assert!(offset_of!(VMMemory, len) == MEM_LEN as usize);
+    assert!(std::mem::size_of::<VMFuncRef>() == FUNCREF_SIZE as usize);
+    assert!(offset_of!(VMFuncRef, code) == FUNCREF_CODE as usize);
+    assert!(offset_of!(VMFuncRef, vmctx) == FUNCREF_VMCTX as usize);
+    assert!(offset_of!(VMFuncRef, type_id) == FUNCREF_TYPE as usize);
+};

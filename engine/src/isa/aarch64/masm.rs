@@ -331,6 +331,22 @@ impl Aarch64Masm {
         Self::sized(size, v.wrapping_neg())
     }
 
+    /// The A64 condition of an integer comparison.
+    fn cond(cc: IntCmp) -> Cond {
+        match cc {
+            IntCmp::Eq => Cond::Eq,
+            IntCmp::Ne => Cond::Ne,
+            IntCmp::LtS => Cond::Lt,
+            IntCmp::LtU => Cond::Lo,
+            IntCmp::GtS => Cond::Gt,
+            IntCmp::GtU => Cond::Hi,
+            IntCmp::LeS => Cond::Le,
+            IntCmp::LeU => Cond::Ls,
+            IntCmp::GeS => Cond::Ge,
+            IntCmp::GeU => Cond::Hs,
+        }
+    }
+
     /// Sets flags for `rn - rhs` (`cmp`), choosing `cmp #imm`, `cmn #-imm` or a scratch.
     fn cmp(&mut self, size: Size, rn: u8, rhs: RegImm) {
         let w = Self::w(size);
@@ -357,11 +373,11 @@ impl Aarch64Masm {
             self.add_imm(S0, S0, offset, S2);
         }
         self.asm.addsub_imm(Alu::Add, true, S2, S0, bytes, false);
-        self.ldst(Ldst::Ldr64, S1, VMCTX, i64::from(VM_MEMORY));
-        self.ldst(Ldst::Ldr64, S3, S1, i64::from(MEM_LEN));
+        // The vmctx's copies of the length and base: two independent loads, no chain.
+        self.ldst(Ldst::Ldr64, S3, VMCTX, i64::from(VM_MEMORY_LEN));
+        self.ldst(Ldst::Ldr64, S1, VMCTX, i64::from(VM_MEMORY_BASE));
         self.asm.alu_rr(Alu::Subs, true, ZR, S2, S3);
         self.trap_if(Cond::Hi, TrapCode::MemoryOutOfBounds);
-        self.ldst(Ldst::Ldr64, S1, S1, i64::from(MEM_BASE));
     }
 
     fn load_arg(&mut self, dst: u8, src: ArgSrc) {
@@ -680,19 +696,20 @@ impl MacroAssembler for Aarch64Masm {
     fn int_cmp(&mut self, cc: IntCmp, size: Size, dst: Reg, rhs: RegImm) {
         self.room();
         self.cmp(size, dst.0, rhs);
-        let c = match cc {
-            IntCmp::Eq => Cond::Eq,
-            IntCmp::Ne => Cond::Ne,
-            IntCmp::LtS => Cond::Lt,
-            IntCmp::LtU => Cond::Lo,
-            IntCmp::GtS => Cond::Gt,
-            IntCmp::GtU => Cond::Hi,
-            IntCmp::LeS => Cond::Le,
-            IntCmp::LeU => Cond::Ls,
-            IntCmp::GeS => Cond::Ge,
-            IntCmp::GeU => Cond::Hs,
-        };
-        self.asm.cset(false, dst.0, c);
+        self.asm.cset(false, dst.0, Self::cond(cc));
+    }
+
+    fn branch_cmp(&mut self, cc: IntCmp, size: Size, lhs: Reg, rhs: RegImm, target: Label) {
+        self.room();
+        match (cc, rhs) {
+            (IntCmp::Eq | IntCmp::Ne, RegImm::Imm(0)) => {
+                self.cbz(cc == IntCmp::Ne, Self::w(size), lhs.0, target);
+            }
+            _ => {
+                self.cmp(size, lhs.0, rhs);
+                self.b_cond(Self::cond(cc), target);
+            }
+        }
     }
 
     fn int_un(&mut self, op: IntUn, size: Size, dst: Reg) {
@@ -824,8 +841,7 @@ impl MacroAssembler for Aarch64Masm {
     fn memory_size(&mut self, dst: Reg) {
         self.room();
         let d = dst.0;
-        self.ldst(Ldst::Ldr64, d, VMCTX, i64::from(VM_MEMORY));
-        self.ldst(Ldst::Ldr64, d, d, i64::from(MEM_LEN));
+        self.ldst(Ldst::Ldr64, d, VMCTX, i64::from(VM_MEMORY_LEN));
         self.asm.shift_ri(Shift::Lsr, true, d, d, 16);
     }
 

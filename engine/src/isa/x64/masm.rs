@@ -184,10 +184,10 @@ impl X64Masm {
             a.mov_ri(r::RCX, end);
             a.alu_rr(Alu::Add, true, SCRATCH, r::RCX);
         }
-        a.load(true, SCRATCH2, Mem::new(r::R15, VM_MEMORY));
-        a.alu_rm(Alu::Cmp, true, SCRATCH, Mem::new(SCRATCH2, MEM_LEN));
+        // The vmctx's copies of the length and base: two independent loads, no chain.
+        a.alu_rm(Alu::Cmp, true, SCRATCH, Mem::new(r::R15, VM_MEMORY_LEN));
         self.trap_if(Cond::A, TrapCode::MemoryOutOfBounds);
-        self.asm.load(true, SCRATCH2, Mem::new(SCRATCH2, MEM_BASE));
+        self.asm.load(true, SCRATCH2, Mem::new(r::R15, VM_MEMORY_BASE));
     }
 
     fn load_arg(&mut self, dst: u8, src: ArgSrc) {
@@ -263,15 +263,19 @@ impl X64Masm {
         let w = Self::w(size);
         self.asm.movq_rx(w, dst, 0);
         if canon {
-            // ucomis xmm0, xmm0 sets PF only for NaN.
+            // ucomis xmm0, xmm0 sets PF only for NaN. A branch (predicted not taken: NaN
+            // results are rare), not a cmov, keeps the check off the value's dependency
+            // chain: a chain of float operations runs at the operations' latency.
             self.asm.ucomis(w, 0, 0);
             let bits = if w {
                 keel_metering::nan::CANONICAL_NAN_F64
             } else {
                 u64::from(keel_metering::nan::CANONICAL_NAN_F32)
             };
-            self.asm.mov_ri(SCRATCH, bits);
-            self.asm.cmov(Cond::P, true, dst, SCRATCH);
+            let ordered = self.new_label();
+            self.jcc(Cond::Np, ordered);
+            self.asm.mov_ri(dst, bits);
+            self.bind(ordered);
         }
     }
 }
@@ -679,8 +683,7 @@ impl MacroAssembler for X64Masm {
     }
 
     fn memory_size(&mut self, dst: Reg) {
-        self.asm.load(true, dst.0, Mem::new(r::R15, VM_MEMORY));
-        self.asm.load(true, dst.0, Mem::new(dst.0, MEM_LEN));
+        self.asm.load(true, dst.0, Mem::new(r::R15, VM_MEMORY_LEN));
         self.asm.shift_ri(Shift::Shr, true, dst.0, 16);
     }
 
