@@ -84,9 +84,9 @@ impl Config {
 }
 
 /// Native bytes one deterministic stack slot may cost at most: a guest frame of `c` slots
-/// (`c >= FRAME_OVERHEAD_SLOTS`) uses at most `8c + 24` native bytes (return address,
-/// frame link, vmctx, argument pointer, slots, alignment, two spare slots), which is below
-/// `16c`.
+/// (`c >= FRAME_OVERHEAD_SLOTS`) uses at most `8c + 32` native bytes (return address,
+/// frame link, vmctx, argument pointer, slots in use, slots, alignment, two spare slots),
+/// which is at most `16c`.
 pub const NATIVE_BYTES_PER_SLOT: usize = 16;
 
 pub(crate) struct EngineInner {

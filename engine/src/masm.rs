@@ -320,7 +320,8 @@ pub trait MacroAssembler {
     /// (registers as at the call; only scratch registers may be used): traps
     /// `StackExhausted` when `used + cost > limit`, else `used += cost`.
     fn stack_enter(&mut self, cost: u32);
-    /// Releases the frame's stack slots: `used -= cost`.
+    /// Releases the frame's stack slots: `used -= cost` (no code at all for an ISA that
+    /// passes `used` to callees by value).
     fn stack_exit(&mut self, cost: u32);
     /// Charges `gas` (traps `OutOfGas`, leaving 0 remaining, when not enough is left).
     fn charge_gas(&mut self, gas: u64);

@@ -533,8 +533,10 @@ impl<T> StoreInner<T> {
                     f(vmctx, code, buf.as_mut_ptr(), ctx, stack_top)
                 };
                 self.core.depth -= 1;
+                // Generated code may pass the count by value and leave the store's copy as
+                // it was when it last called out: every frame is gone now.
+                self.core.ctx.stack_used = saved_stack;
                 if rc != 0 {
-                    self.core.ctx.stack_used = saved_stack;
                     let trap = self.core.pending_trap.take().unwrap_or_else(|| {
                         TrapCode::from_u32(rc).map_or(Trap::Host(format!("unknown trap {rc}")), Trap::from_code)
                     });

@@ -5,9 +5,20 @@
 //! leaves guest code, reloaded from the callee's second return register after it, and
 //! stored by the entry trampoline when guest code returns or traps), `rbp` the frame;
 //! `rax`, `rcx`, `rdx` and `r11` are scratch and never allocated. Every function returns
-//! the gas in `rdx`, as the host shim does. Frame layout below `rbp`: saved vmctx at `rbp-8`, the caller's argument
-//! pointer at `rbp-16`, then `slots` 8-byte slots, slot 0 lowest. Values that are floats
-//! travel in general-purpose registers and visit `xmm0`/`xmm1` only inside one operation.
+//! the gas in `rdx`, as the host shim does.
+//!
+//! The deterministic stack count is passed by value: a function is entered with the slots
+//! its callers use in `rcx`, checks its own frame against the budget, keeps the sum in its
+//! frame and passes that to its callees. Returning releases nothing, so no memory counter
+//! is read and written twice per call (a serial chain through memory across every call of
+//! a recursion). The store context's `stack_used` is written before a call that may leave
+//! guest code (imports, `call_indirect`), for host functions that re-enter wasm; the entry
+//! trampoline reads it.
+//!
+//! Frame layout below `rbp`: saved vmctx at `rbp-8`, the caller's argument pointer at
+//! `rbp-16`, the stack slots in use including this frame at `rbp-24`, then `slots` 8-byte
+//! slots, slot 0 lowest. Values that are floats travel in general-purpose registers and
+//! visit `xmm0`/`xmm1` only inside one operation.
 
 use super::asm::{r, Alu, Asm, Cond, Mem, Shift};
 use super::regs::ALLOCATABLE;
@@ -45,6 +56,11 @@ impl Default for X64Masm {
         Self::new()
     }
 }
+
+/// Bytes of the frame header below `rbp`: vmctx, argument pointer, stack slots in use.
+const FRAME_HEADER: i32 = 24;
+/// Where the frame keeps the stack slots in use, including its own.
+const STACK_USED_AT: i32 = -24;
 
 const SCRATCH: u8 = r::RAX;
 const SCRATCH2: u8 = r::R11;
@@ -102,6 +118,7 @@ impl X64Masm {
         a.load(true, GAS, Mem::new(r::RCX, SC_GAS));
         a.mov_rr(true, r::R11, r::RSI);
         a.mov_rr(true, r::RSI, r::RDX);
+        a.load(true, r::RCX, Mem::new(r::RCX, SC_STACK_USED));
         a.call_r(r::R11);
         // eax = 0 on return, trap code when a trap stub "returned" here; rsp = trap sp.
         a.pop(r::RCX);
@@ -122,8 +139,13 @@ impl X64Masm {
     }
 
     fn slot_mem(&self, slot: u32) -> Mem {
-        let disp = -16i64 - 8 * i64::from(self.slots) + 8 * i64::from(slot);
+        let disp = -(FRAME_HEADER as i64) - 8 * i64::from(self.slots) + 8 * i64::from(slot);
         Mem::new(r::RBP, disp as i32)
+    }
+
+    /// `rcx` = the stack slots in use including this frame (what callees are entered with).
+    fn load_stack_used_rcx(&mut self) {
+        self.asm.load(true, r::RCX, Mem::new(r::RBP, STACK_USED_AT));
     }
 
     fn use_label_rel32(&mut self, at: usize, label: Label) {
@@ -205,8 +227,10 @@ impl X64Masm {
     fn call_rax_with_vmctx_rdi(&mut self, args_slot: u32) {
         let m = self.slot_mem(args_slot);
         self.load_store_ctx(SCRATCH2);
+        self.load_stack_used_rcx();
         let a = &mut self.asm;
         a.store(true, Mem::new(SCRATCH2, SC_GAS), GAS);
+        a.store(true, Mem::new(SCRATCH2, SC_STACK_USED), r::RCX);
         a.lea(r::RSI, m);
         a.mov_rr(true, r::RDX, r::R15);
         a.mov_rr(true, r::R15, r::RDI);
@@ -296,7 +320,7 @@ impl MacroAssembler for X64Masm {
 
     fn func_prologue(&mut self, params: u32, locals: u32, slots: u32) {
         self.slots = slots;
-        let frame = (16u64 + 8 * u64::from(slots)).next_multiple_of(16);
+        let frame = (FRAME_HEADER as u64 + 8 * u64::from(slots)).next_multiple_of(16);
         let a = &mut self.asm;
         a.push(r::RBP);
         a.mov_rr(true, r::RBP, r::RSP);
@@ -305,6 +329,8 @@ impl MacroAssembler for X64Masm {
         }
         a.store(true, Mem::new(r::RBP, -8), r::R15);
         a.store(true, Mem::new(r::RBP, -16), r::RSI);
+        // `stack_enter` left the count including this frame in rdx.
+        a.store(true, Mem::new(r::RBP, STACK_USED_AT), r::RDX);
         for i in 0..params {
             self.asm.load(true, SCRATCH, Mem::new(r::RSI, (8 * i) as i32));
             let m = self.slot_mem(i);
@@ -344,30 +370,23 @@ impl MacroAssembler for X64Masm {
         a.ret();
     }
 
+    /// `rdx = rcx + cost`, trapping when above the store's limit; `func_prologue` keeps
+    /// rdx in the frame.
     fn stack_enter(&mut self, cost: u32) {
-        self.load_store_ctx(SCRATCH2);
         let a = &mut self.asm;
-        a.load(true, SCRATCH, Mem::new(SCRATCH2, SC_STACK_USED));
         if cost <= i32::MAX as u32 {
-            a.alu_ri(Alu::Add, true, SCRATCH, cost as i32);
+            a.lea(r::RDX, Mem::new(r::RCX, cost as i32));
         } else {
-            a.mov_ri(r::RCX, u64::from(cost));
-            a.alu_rr(Alu::Add, true, SCRATCH, r::RCX);
+            a.mov_ri(r::RDX, u64::from(cost));
+            a.alu_rr(Alu::Add, true, r::RDX, r::RCX);
         }
-        a.alu_rm(Alu::Cmp, true, SCRATCH, Mem::new(SCRATCH2, SC_STACK_LIMIT));
+        self.load_store_ctx(SCRATCH2);
+        self.asm.alu_rm(Alu::Cmp, true, r::RDX, Mem::new(SCRATCH2, SC_STACK_LIMIT));
         self.trap_if(Cond::A, TrapCode::StackExhausted);
-        self.asm.store(true, Mem::new(SCRATCH2, SC_STACK_USED), SCRATCH);
     }
 
-    fn stack_exit(&mut self, cost: u32) {
-        self.load_store_ctx(SCRATCH2);
-        if cost <= i32::MAX as u32 {
-            self.asm.alu_mi(Alu::Sub, true, Mem::new(SCRATCH2, SC_STACK_USED), cost as i32);
-        } else {
-            self.asm.mov_ri(r::RCX, u64::from(cost));
-            self.asm.alu_mr(Alu::Sub, true, Mem::new(SCRATCH2, SC_STACK_USED), r::RCX);
-        }
-    }
+    /// Nothing: the count is passed by value, the caller's own is in its frame.
+    fn stack_exit(&mut self, _cost: u32) {}
 
     fn charge_gas(&mut self, gas: u64) {
         if gas <= i32::MAX as u64 {
@@ -741,6 +760,7 @@ impl MacroAssembler for X64Masm {
 
     fn call_direct(&mut self, func: Label, args_slot: u32) {
         let m = self.slot_mem(args_slot);
+        self.load_stack_used_rcx();
         self.asm.lea(r::RSI, m);
         let at = self.asm.call_rel32();
         self.use_label_rel32(at, func);
