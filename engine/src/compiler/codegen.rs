@@ -78,7 +78,8 @@ const MIN_PIN_WEIGHT: u32 = 8;
 /// beyond [`MIN_STACK_REGS`] allow, never one weighing less than [`MIN_PIN_WEIGHT`]. Returns
 /// `(local index, register)` pairs; O(locals × registers).
 fn pick_local_regs(regs: &[Reg], weights: &[u32]) -> Vec<(u32, Reg)> {
-    let n = regs.len().saturating_sub(MIN_STACK_REGS);
+    // At most 64: `FuncCodegen::dirty` has a bit per pinned local.
+    let n = regs.len().saturating_sub(MIN_STACK_REGS).min(64);
     let mut chosen: Vec<(u32, u32)> = Vec::with_capacity(n + 1);
     for (i, &w) in weights.iter().enumerate() {
         if w < MIN_PIN_WEIGHT {
@@ -109,6 +110,10 @@ struct FuncCodegen<'a, M: MacroAssembler> {
     /// for the whole function; its slot is only a save area across calls. A handful of
     /// entries (the allocatable registers beyond [`MIN_STACK_REGS`]).
     pinned: Vec<(u32, Reg)>,
+    /// Bit k set: `pinned[k]`'s register may differ from its slot, so a call must store
+    /// it first. Cleared by every save and restore; set by writes to the local and, at
+    /// every label other paths may jump to, for all (the paths' states are not merged).
+    dirty: u64,
     /// A comparison not emitted yet, whose i32 result is the top entry (`Val::Reg(lhs)`).
     /// Only `br_if`, `if` and `i32.eqz` see it; every other operator emits it first.
     pending: Option<PendingCmp>,
@@ -169,6 +174,8 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             reachable: true,
             dead_depth: 0,
             pinned,
+            // Parameters come from their slots and other locals are 0 in both places.
+            dirty: 0,
             pending: None,
         };
         let mut ops = body.get_operators_reader().map_err(CompileError::from_wasmparser)?;
@@ -198,17 +205,30 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         Ok(())
     }
 
-    /// The register of local `i`, if it has one.
-    fn local_reg(&self, i: u32) -> Option<Reg> {
-        self.pinned.iter().find(|p| p.0 == i).map(|p| p.1)
+    /// The register of local `i`, if it has one; marks it dirty when `write`.
+    fn local_reg(&mut self, i: u32, write: bool) -> Option<Reg> {
+        let k = self.pinned.iter().position(|p| p.0 == i)?;
+        if write {
+            self.dirty |= 1 << k;
+        }
+        Some(self.pinned[k].1)
+    }
+
+    /// Binds `label`, a point other paths may jump to: every local may be dirty there.
+    fn bind_merge(&mut self, label: Label) {
+        self.masm.bind(label);
+        self.dirty = u64::MAX;
     }
 
     /// Before a call: locals in registers go to their slots (every register is the
     /// callee's).
     fn save_locals(&mut self) {
-        for &(i, r) in &self.pinned {
-            self.masm.store_slot(i, r);
+        for (k, &(i, r)) in self.pinned.iter().enumerate() {
+            if self.dirty & (1 << k) != 0 {
+                self.masm.store_slot(i, r);
+            }
         }
+        self.dirty = 0;
     }
 
     /// After a call: locals in registers come back from their slots.
@@ -432,7 +452,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             O::Loop { blockty } => {
                 let l = self.masm.new_label();
                 self.enter_frame(FrameKind::Loop, blockty, l);
-                self.masm.bind(l);
+                self.bind_merge(l);
             }
             O::If { blockty } => {
                 let cond = self.pop_cond();
@@ -556,7 +576,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 self.stack.free_reg(cond);
                 self.stack.push(Val::Reg(a));
             }
-            O::LocalGet { local_index } => match self.local_reg(local_index) {
+            O::LocalGet { local_index } => match self.local_reg(local_index, false) {
                 Some(lr) => self.stack.push(Val::Local(lr)),
                 None => {
                     let r = self.stack.alloc(self.masm);
@@ -808,7 +828,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     fn local_set(&mut self, local: u32) {
         let h = self.stack.len() - 1;
         let v = self.stack.pop();
-        let lr = self.local_reg(local);
+        let lr = self.local_reg(local, true);
         if lr.is_some() {
             // Copies of the local's old value still on the stack must not see the write.
             self.stack.materialize_locals(self.masm);
@@ -831,7 +851,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
 
     /// `local.tee`: as `local.set`, keeping the value on the stack.
     fn local_tee(&mut self, local: u32) {
-        let lr = self.local_reg(local);
+        let lr = self.local_reg(local, true);
         if lr.is_some() {
             self.stack.materialize_locals(self.masm);
         }
@@ -876,7 +896,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         let i = self.control.len() - 1;
         let f = self.control[i];
         if let FrameKind::If { else_label: Some(l) } = f.kind {
-            self.masm.bind(l);
+            self.bind_merge(l);
         }
         self.control[i].kind = FrameKind::If { else_label: None };
         self.reset_to(f.height, f.params);
@@ -892,9 +912,9 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         match f.kind {
             FrameKind::If { else_label: Some(l) } => {
                 self.masm.bind(l);
-                self.masm.bind(f.label);
+                self.bind_merge(f.label);
             }
-            FrameKind::If { else_label: None } | FrameKind::Block => self.masm.bind(f.label),
+            FrameKind::If { else_label: None } | FrameKind::Block => self.bind_merge(f.label),
             FrameKind::Loop | FrameKind::Function => {}
         }
         self.reset_to(f.height, f.results);
