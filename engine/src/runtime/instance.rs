@@ -2,7 +2,7 @@
 //! of the store handles ([`Instance`], [`Func`], [`Memory`], [`Table`], [`Global`]).
 
 use super::store::*;
-use super::vmctx::{VMContext, VMFuncRef, VMTable};
+use super::vmctx::{VMContext, VMFuncRef, VMTable, INLINE_GLOBALS};
 use crate::error::{Error, Trap};
 use crate::module::{ConstExpr, ElemMode, ExportIndex, ExternType, Module};
 use crate::values::{FuncType, Val, ValType};
@@ -87,6 +87,7 @@ impl<T> StoreInner<T> {
             type_ids: std::ptr::null(),
             memory_base: std::ptr::null_mut(),
             memory_len: 0,
+            inline_globals: [std::ptr::null_mut(); INLINE_GLOBALS],
         });
         let vmctx_addr = &mut *vmctx as *mut VMContext as usize;
 
@@ -159,6 +160,9 @@ impl<T> StoreInner<T> {
             vmctx.memory_len = core.memories[m].vm.len;
         }
         vmctx.globals = global_ptrs.as_ptr();
+        for (inline, cell) in vmctx.inline_globals.iter_mut().zip(global_ptrs.iter()) {
+            *inline = *cell;
+        }
         vmctx.imports = import_refs.as_ptr();
         let table_ptrs: Box<[*mut VMTable]> =
             tables.iter().map(|t| &mut *core.tables[*t].vm as *mut VMTable).collect();

@@ -61,7 +61,14 @@ pub struct VMContext {
     /// `StoreCore::memory_grow` updates it in every instance that uses the memory, the
     /// importers of a shared memory included, so it always equals the memory's length.
     pub memory_len: u64,
+    /// Copies of `globals[0..INLINE_GLOBALS]` (null past the instance's globals): generated
+    /// code reaches these cells with one load less. A toolchain's shadow-stack pointer is
+    /// global 0, read and written by most functions' prologues and epilogues.
+    pub inline_globals: [*mut u64; INLINE_GLOBALS],
 }
+
+/// How many global cell pointers the vmctx holds inline ([`VMContext::inline_globals`]).
+pub const INLINE_GLOBALS: usize = 4;
 
 /// Offset of [`VMContext::store_ctx`].
 pub const VM_STORE_CTX: i32 = 0;
@@ -79,6 +86,19 @@ pub const VM_TYPE_IDS: i32 = 56;
 pub const VM_MEMORY_BASE: i32 = 64;
 /// Offset of [`VMContext::memory_len`].
 pub const VM_MEMORY_LEN: i32 = 72;
+/// Offset of [`VMContext::inline_globals`].
+pub const VM_INLINE_GLOBALS: i32 = 80;
+
+/// Where generated code finds the pointer to global `index`'s cell: `Ok(offset)` in the
+/// vmctx for the first [`INLINE_GLOBALS`], else `Err(offset)` in the array at
+/// [`VM_GLOBALS`].
+pub fn global_cell_ptr(index: u32) -> Result<i32, i32> {
+    if (index as usize) < INLINE_GLOBALS {
+        Ok(VM_INLINE_GLOBALS + 8 * index as i32)
+    } else {
+        Err(8 * index as i32)
+    }
+}
 
 /// A table as generated code sees it (kept in sync with the table's storage).
 #[repr(C)]
@@ -149,6 +169,7 @@ const _: () = {
     assert!(offset_of!(VMContext, type_ids) == VM_TYPE_IDS as usize);
     assert!(offset_of!(VMContext, memory_base) == VM_MEMORY_BASE as usize);
     assert!(offset_of!(VMContext, memory_len) == VM_MEMORY_LEN as usize);
+    assert!(offset_of!(VMContext, inline_globals) == VM_INLINE_GLOBALS as usize);
     assert!(offset_of!(VMTable, base) == TBL_BASE as usize);
     assert!(offset_of!(VMTable, len) == TBL_LEN as usize);
     assert!(offset_of!(VMMemory, base) == MEM_BASE as usize);

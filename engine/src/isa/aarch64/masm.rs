@@ -331,6 +331,17 @@ impl Aarch64Masm {
         Self::sized(size, v.wrapping_neg())
     }
 
+    /// `dst` = the address of global `index`'s cell.
+    fn global_cell(&mut self, dst: u8, index: u32) {
+        match global_cell_ptr(index) {
+            Ok(at) => self.ldst(Ldst::Ldr64, dst, VMCTX, i64::from(at)),
+            Err(at) => {
+                self.ldst(Ldst::Ldr64, dst, VMCTX, i64::from(VM_GLOBALS));
+                self.ldst(Ldst::Ldr64, dst, dst, i64::from(at));
+            }
+        }
+    }
+
     /// The A64 condition of an integer comparison.
     fn cond(cc: IntCmp) -> Cond {
         match cc {
@@ -848,15 +859,13 @@ impl MacroAssembler for Aarch64Masm {
     fn global_get(&mut self, dst: Reg, index: u32) {
         self.room();
         let d = dst.0;
-        self.ldst(Ldst::Ldr64, d, VMCTX, i64::from(VM_GLOBALS));
-        self.ldst(Ldst::Ldr64, d, d, 8 * i64::from(index));
+        self.global_cell(d, index);
         self.ldst(Ldst::Ldr64, d, d, 0);
     }
 
     fn global_set(&mut self, index: u32, src: Reg) {
         self.room();
-        self.ldst(Ldst::Ldr64, S0, VMCTX, i64::from(VM_GLOBALS));
-        self.ldst(Ldst::Ldr64, S0, S0, 8 * i64::from(index));
+        self.global_cell(S0, index);
         self.ldst(Ldst::Str64, src.0, S0, 0);
     }
 

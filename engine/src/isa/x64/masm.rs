@@ -242,6 +242,17 @@ impl X64Masm {
         self.jcc(Cond::Ne, l);
     }
 
+    /// `dst` = the address of global `index`'s cell.
+    fn global_cell(&mut self, dst: u8, index: u32) {
+        match global_cell_ptr(index) {
+            Ok(at) => self.asm.load(true, dst, Mem::new(r::R15, at)),
+            Err(at) => {
+                self.asm.load(true, dst, Mem::new(r::R15, VM_GLOBALS));
+                self.asm.load(true, dst, Mem::new(dst, at));
+            }
+        }
+    }
+
     /// Sets the flags from `lhs - rhs` (an immediate that does not fit 32 bits goes through
     /// the scratch register; comparing with 0 is a `test`).
     fn cmp_flags(&mut self, size: Size, lhs: Reg, rhs: RegImm) {
@@ -708,14 +719,12 @@ impl MacroAssembler for X64Masm {
 
     fn global_get(&mut self, dst: Reg, index: u32) {
         let d = dst.0;
-        self.asm.load(true, d, Mem::new(r::R15, VM_GLOBALS));
-        self.asm.load(true, d, Mem::new(d, (8 * index) as i32));
+        self.global_cell(d, index);
         self.asm.load(true, d, Mem::new(d, 0));
     }
 
     fn global_set(&mut self, index: u32, src: Reg) {
-        self.asm.load(true, SCRATCH, Mem::new(r::R15, VM_GLOBALS));
-        self.asm.load(true, SCRATCH, Mem::new(SCRATCH, (8 * index) as i32));
+        self.global_cell(SCRATCH, index);
         self.asm.store(true, Mem::new(SCRATCH, 0), src.0);
     }
 
