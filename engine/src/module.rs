@@ -393,11 +393,13 @@ impl Module {
         };
         let env = CompileEnv { metering: cfg.metering, ..meta.compile_env() };
         let defined = meta.func_types.len().saturating_sub(meta.imported_funcs as usize);
-        // Machine code is typically 3-6 times the size of the wasm code.
-        let code_hint = meta.code_bytes.saturating_mul(4);
+        // Machine code is typically 3-6 times the size of the wasm code (x86-64 and aarch64
+        // alike); room for 8 times (plus the trampoline and trap stubs) spares the buffer
+        // its reallocations, and pages never written are never touched.
+        let code_hint = meta.code_bytes.saturating_mul(8).saturating_add(4096);
         let (info, compiled) = match cfg.isa {
             Isa::X64 => compile(X64Masm::with_capacity(code_hint), wasm, cfg, &env, defined)?,
-            Isa::Aarch64 => compile(Aarch64Masm::new(), wasm, cfg, &env, defined)?,
+            Isa::Aarch64 => compile(Aarch64Masm::with_capacity(code_hint), wasm, cfg, &env, defined)?,
         };
         let max = info.memory_maximum_pages.unwrap_or(cfg.profile.limits.max_memory_pages);
         Module::from_parts(engine, wasm.to_vec(), meta, &compiled.code, compiled.functions, compiled.trampoline, max)

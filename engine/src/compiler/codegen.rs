@@ -74,13 +74,30 @@ pub struct ModuleCompiler<'a, M: MacroAssembler> {
     labels: Vec<Label>,
     /// Offset of each function compiled so far.
     offsets: Vec<u32>,
+    /// Buffers reused from one function to the next.
+    scratch: Scratch,
+}
+
+/// The buffers one function's compilation needs, kept from one function to the next so
+/// that each is allocated once per module.
+#[derive(Default)]
+struct Scratch {
+    control: Vec<ControlFrame>,
+    vals: Vec<Val>,
 }
 
 impl<'a, M: MacroAssembler> ModuleCompiler<'a, M> {
     /// A compiler for a module with `defined` defined functions.
     pub fn new(mut masm: M, env: &'a CompileEnv, costs: &'a CostTable, defined: usize) -> Self {
         let labels = (0..defined).map(|_| masm.new_label()).collect();
-        ModuleCompiler { masm, env, costs, labels, offsets: Vec::with_capacity(defined) }
+        ModuleCompiler {
+            masm,
+            env,
+            costs,
+            labels,
+            offsets: Vec::with_capacity(defined),
+            scratch: Scratch::default(),
+        }
     }
 
     /// Compiles the next defined function: `fa` is its analysis and `operators` its body's
@@ -108,7 +125,8 @@ impl<'a, M: MacroAssembler> ModuleCompiler<'a, M> {
             .and_then(|t| env.types.get(*t as usize))
             .copied()
             .ok_or_else(|| CompileError::Internal("function without a type".into()))?;
-        FuncCodegen::compile(&mut self.masm, env, &self.labels, operators, fa, ty, self.costs)
+        let scratch = &mut self.scratch;
+        FuncCodegen::compile(&mut self.masm, env, &self.labels, operators, fa, ty, self.costs, scratch)
     }
 
     /// Emits the shared stubs and resolves every branch (see [`MacroAssembler::finish`]).
@@ -185,6 +203,7 @@ struct PendingCmp {
 }
 
 impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
+    #[allow(clippy::too_many_arguments)]
     fn compile(
         masm: &'a mut M,
         env: &'a CompileEnv,
@@ -193,6 +212,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         fa: &FunctionAnalysis,
         (params, results): (u32, u32),
         costs: &'a CostTable,
+        scratch: &mut Scratch,
     ) -> Result<(), CompileError> {
         let layout = FrameLayout { params: fa.params, locals: fa.locals, max_stack: fa.max_stack_height };
         let nlocals = layout.stack_base();
@@ -214,19 +234,21 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             }
         }
         let ret = masm.new_label();
+        let mut control = std::mem::take(&mut scratch.control);
+        control.clear();
+        control.push(ControlFrame { kind: FrameKind::Function, label: ret, height: 0, params: 0, results });
         let mut cg = FuncCodegen {
             masm,
             env,
             labels,
             costs,
-            stack: ValueStack::new(regs, pinned.iter().map(|p| p.1), nlocals),
-            control: vec![ControlFrame {
-                kind: FrameKind::Function,
-                label: ret,
-                height: 0,
-                params: 0,
-                results,
-            }],
+            stack: ValueStack::with_buffer(
+                std::mem::take(&mut scratch.vals),
+                regs,
+                pinned.iter().map(|p| p.1),
+                nlocals,
+            ),
+            control,
             reachable: true,
             dead_depth: 0,
             pinned,
@@ -259,6 +281,8 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         cg.masm.bind(ret);
         cg.masm.stack_exit(fa.frame_cost);
         cg.masm.func_epilogue(nlocals, results);
+        scratch.control = cg.control;
+        scratch.vals = cg.stack.into_buffer();
         Ok(())
     }
 
