@@ -174,8 +174,15 @@ impl<'c> FunctionWalker<'c> {
         self.frames.push((true, false));
         while !ops.eof() {
             let offset = ops.original_position();
-            let op = ops.read().map_err(ValidationError::from_wasmparser)?;
-            validator.op(offset, &op).map_err(ValidationError::from_wasmparser)?;
+            // Matched rather than `map_err`ed: the operator is not moved through a larger
+            // `Result` on every step.
+            let op = match ops.read() {
+                Ok(op) => op,
+                Err(e) => return Err(ValidationError::from_wasmparser(e)),
+            };
+            if let Err(e) = validator.op(offset, &op) {
+                return Err(ValidationError::from_wasmparser(e));
+            }
             self.max_height = self.max_height.max(validator.operand_stack_height());
             self.visit(offset as u32, &op)?;
             self.op_index += 1;
