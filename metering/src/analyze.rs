@@ -20,6 +20,7 @@
 use wasmparser::{FuncValidator, FunctionBody, Operator, ValidatorResources};
 
 use crate::cost::{CostTable, OpClass};
+use crate::decode::{Decoder, Rejected};
 use crate::error::{Limit, ValidationError};
 
 /// Stack slots every function frame costs on top of its params, locals and operand stack:
@@ -174,15 +175,16 @@ impl<'c> FunctionWalker<'c> {
         self.frames.push((true, false));
         while !ops.eof() {
             let offset = ops.original_position();
-            // Matched rather than `map_err`ed: the operator is not moved through a larger
-            // `Result` on every step.
-            let op = match ops.read() {
-                Ok(op) => op,
-                Err(e) => return Err(ValidationError::from_wasmparser(e)),
+            // Decoded and validated in one dispatch (see `crate::decode`); matched rather
+            // than `map_err`ed, so the operator is not moved through a larger `Result`.
+            let decoded = ops.visit_operator(&mut Decoder { validator: validator.visitor(offset) });
+            let op = match decoded {
+                Ok(Ok(op)) => op,
+                Err(e) | Ok(Err(Rejected::Invalid(e))) => return Err(ValidationError::from_wasmparser(e)),
+                Ok(Err(Rejected::Simd)) => {
+                    return Err(ValidationError::Invalid { message: "SIMD support is not enabled".into(), offset })
+                }
             };
-            if let Err(e) = validator.op(offset, &op) {
-                return Err(ValidationError::from_wasmparser(e));
-            }
             self.max_height = self.max_height.max(validator.operand_stack_height());
             self.visit(offset as u32, &op)?;
             self.op_index += 1;

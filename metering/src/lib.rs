@@ -23,6 +23,7 @@
 
 pub mod analyze;
 pub mod cost;
+mod decode;
 pub mod error;
 pub mod instrument;
 pub mod nan;

