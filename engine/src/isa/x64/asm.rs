@@ -107,10 +107,12 @@ pub struct Mem {
 
 impl Mem {
     /// `[base + disp]`.
+    #[inline]
     pub fn new(base: u8, disp: i32) -> Mem {
         Mem { base, index: None, disp }
     }
     /// `[base + index + disp]`.
+    #[inline]
     pub fn indexed(base: u8, index: u8, disp: i32) -> Mem {
         Mem { base, index: Some(index), disp }
     }
@@ -227,22 +229,27 @@ pub struct Asm {
 
 impl Asm {
     /// Current offset in the buffer.
+    #[inline]
     pub fn pos(&self) -> usize {
         self.buf.len()
     }
     /// Appends one byte.
+    #[inline]
     pub fn byte(&mut self, b: u8) {
         self.buf.push(b);
     }
     /// Appends a little-endian u32.
+    #[inline]
     pub fn u32(&mut self, v: u32) {
         self.buf.extend_from_slice(&v.to_le_bytes());
     }
     /// Appends a little-endian u64.
+    #[inline]
     pub fn u64(&mut self, v: u64) {
         self.buf.extend_from_slice(&v.to_le_bytes());
     }
     /// Overwrites 4 bytes at `at`.
+    #[inline]
     pub fn patch_u32(&mut self, at: usize, v: u32) {
         self.buf[at..at + 4].copy_from_slice(&v.to_le_bytes());
     }
@@ -271,10 +278,12 @@ impl Asm {
     // ---- moves ----
 
     /// `mov dst, src` (64-bit when `w`, else 32-bit, zero-extending).
+    #[inline]
     pub fn mov_rr(&mut self, w: bool, dst: u8, src: u8) {
         self.op_rr(None, w, &[0x89], src, dst, false);
     }
     /// `mov dst, imm` choosing the shortest form; the full 64 bits of `dst` are written.
+    #[inline]
     pub fn mov_ri(&mut self, dst: u8, imm: u64) {
         let mut i = Inst::new();
         if imm <= u64::from(u32::MAX) {
@@ -295,68 +304,84 @@ impl Asm {
         self.put(i);
     }
     /// `mov dst, [m]` (64-bit when `w`).
+    #[inline]
     pub fn load(&mut self, w: bool, dst: u8, m: Mem) {
         self.op_rm(None, w, &[0x8B], dst, m, false);
     }
     /// `mov [m], src` (64-bit when `w`).
+    #[inline]
     pub fn store(&mut self, w: bool, m: Mem, src: u8) {
         self.op_rm(None, w, &[0x89], src, m, false);
     }
     /// `mov byte [m], src8`.
+    #[inline]
     pub fn store8(&mut self, m: Mem, src: u8) {
         self.op_rm(None, false, &[0x88], src, m, true);
     }
     /// `mov word [m], src16`.
+    #[inline]
     pub fn store16(&mut self, m: Mem, src: u8) {
         self.op_rm(Some(0x66), false, &[0x89], src, m, false);
     }
     /// `mov qword [m], simm32` (sign-extended).
+    #[inline]
     pub fn store_imm32_q(&mut self, m: Mem, imm: i32) {
         let mut i = Inst::rm(None, true, &[0xC7], 0, m, false);
         i.u32(imm as u32);
         self.put(i);
     }
     /// `movzx dst32, byte [m]`.
+    #[inline]
     pub fn load_u8(&mut self, dst: u8, m: Mem) {
         self.op_rm(None, false, &[0x0F, 0xB6], dst, m, false);
     }
     /// `movzx dst32, word [m]`.
+    #[inline]
     pub fn load_u16(&mut self, dst: u8, m: Mem) {
         self.op_rm(None, false, &[0x0F, 0xB7], dst, m, false);
     }
     /// `movsx dst, byte [m]` (64-bit when `w`).
+    #[inline]
     pub fn load_s8(&mut self, w: bool, dst: u8, m: Mem) {
         self.op_rm(None, w, &[0x0F, 0xBE], dst, m, false);
     }
     /// `movsx dst, word [m]` (64-bit when `w`).
+    #[inline]
     pub fn load_s16(&mut self, w: bool, dst: u8, m: Mem) {
         self.op_rm(None, w, &[0x0F, 0xBF], dst, m, false);
     }
     /// `movsxd dst64, dword [m]`.
+    #[inline]
     pub fn load_s32(&mut self, dst: u8, m: Mem) {
         self.op_rm(None, true, &[0x63], dst, m, false);
     }
     /// `lea dst, [m]`.
+    #[inline]
     pub fn lea(&mut self, dst: u8, m: Mem) {
         self.op_rm(None, true, &[0x8D], dst, m, false);
     }
     /// `movzx dst32, src8`.
+    #[inline]
     pub fn movzx8_rr(&mut self, dst: u8, src: u8) {
         self.op_rr(None, false, &[0x0F, 0xB6], dst, src, true);
     }
     /// `movzx dst32, src16`.
+    #[inline]
     pub fn movzx16_rr(&mut self, dst: u8, src: u8) {
         self.op_rr(None, false, &[0x0F, 0xB7], dst, src, false);
     }
     /// `movsx dst, src8` (64-bit when `w`).
+    #[inline]
     pub fn movsx8_rr(&mut self, w: bool, dst: u8, src: u8) {
         self.op_rr(None, w, &[0x0F, 0xBE], dst, src, true);
     }
     /// `movsx dst, src16` (64-bit when `w`).
+    #[inline]
     pub fn movsx16_rr(&mut self, w: bool, dst: u8, src: u8) {
         self.op_rr(None, w, &[0x0F, 0xBF], dst, src, false);
     }
     /// `movsxd dst64, src32`.
+    #[inline]
     pub fn movsxd_rr(&mut self, dst: u8, src: u8) {
         self.op_rr(None, true, &[0x63], dst, src, false);
     }
@@ -364,10 +389,12 @@ impl Asm {
     // ---- integer ALU ----
 
     /// `op dst, src`.
+    #[inline]
     pub fn alu_rr(&mut self, op: Alu, w: bool, dst: u8, src: u8) {
         self.op_rr(None, w, &[op.rm_reg_opcode()], src, dst, false);
     }
     /// `op dst, simm32`.
+    #[inline]
     pub fn alu_ri(&mut self, op: Alu, w: bool, dst: u8, imm: i32) {
         let i = if (-128..128).contains(&imm) {
             let mut i = Inst::rr(None, w, &[0x83], op.ext(), dst, false);
@@ -381,6 +408,7 @@ impl Asm {
         self.put(i);
     }
     /// `op [m], simm32`.
+    #[inline]
     pub fn alu_mi(&mut self, op: Alu, w: bool, m: Mem, imm: i32) {
         let i = if (-128..128).contains(&imm) {
             let mut i = Inst::rm(None, w, &[0x83], op.ext(), m, false);
@@ -394,38 +422,46 @@ impl Asm {
         self.put(i);
     }
     /// `op [m], src`.
+    #[inline]
     pub fn alu_mr(&mut self, op: Alu, w: bool, m: Mem, src: u8) {
         self.op_rm(None, w, &[op.rm_reg_opcode()], src, m, false);
     }
     /// `op dst, [m]`.
+    #[inline]
     pub fn alu_rm(&mut self, op: Alu, w: bool, dst: u8, m: Mem) {
         self.op_rm(None, w, &[op.rm_reg_opcode() + 2], dst, m, false);
     }
     /// `imul dst, src`.
+    #[inline]
     pub fn imul_rr(&mut self, w: bool, dst: u8, src: u8) {
         self.op_rr(None, w, &[0x0F, 0xAF], dst, src, false);
     }
     /// `imul dst, src, simm32`.
+    #[inline]
     pub fn imul_rri(&mut self, w: bool, dst: u8, src: u8, imm: i32) {
         let mut i = Inst::rr(None, w, &[0x69], dst, src, false);
         i.u32(imm as u32);
         self.put(i);
     }
     /// `shift dst, cl`.
+    #[inline]
     pub fn shift_cl(&mut self, op: Shift, w: bool, dst: u8) {
         self.op_rr(None, w, &[0xD3], op as u8, dst, false);
     }
     /// `shift dst, imm8`.
+    #[inline]
     pub fn shift_ri(&mut self, op: Shift, w: bool, dst: u8, imm: u8) {
         let mut i = Inst::rr(None, w, &[0xC1], op as u8, dst, false);
         i.byte(imm);
         self.put(i);
     }
     /// `div src` (unsigned) or `idiv src` (signed) of `rdx:rax`.
+    #[inline]
     pub fn div(&mut self, signed: bool, w: bool, src: u8) {
         self.op_rr(None, w, &[0xF7], if signed { 7 } else { 6 }, src, false);
     }
     /// `cdq` / `cqo`.
+    #[inline]
     pub fn sign_extend_rax(&mut self, w: bool) {
         if w {
             self.buf.extend_from_slice(&[0x48, 0x99]);
@@ -434,18 +470,22 @@ impl Asm {
         }
     }
     /// `lzcnt`/`tzcnt`/`popcnt dst, src` (`op` is 0xBD, 0xBC or 0xB8).
+    #[inline]
     pub fn bitcount(&mut self, op: u8, w: bool, dst: u8, src: u8) {
         self.op_rr(Some(0xF3), w, &[0x0F, op], dst, src, false);
     }
     /// `test a, b`.
+    #[inline]
     pub fn test_rr(&mut self, w: bool, a: u8, b: u8) {
         self.op_rr(None, w, &[0x85], b, a, false);
     }
     /// `setcc dst8`.
+    #[inline]
     pub fn setcc(&mut self, cc: Cond, dst: u8) {
         self.op_rr(None, false, &[0x0F, 0x90 + cc as u8], 0, dst, true);
     }
     /// `cmovcc dst, src`.
+    #[inline]
     pub fn cmov(&mut self, cc: Cond, w: bool, dst: u8, src: u8) {
         self.op_rr(None, w, &[0x0F, 0x40 + cc as u8], dst, src, false);
     }
@@ -453,33 +493,40 @@ impl Asm {
     // ---- control ----
 
     /// `jmp rel32`, returning the offset of the rel32 field.
+    #[inline]
     pub fn jmp_rel32(&mut self) -> usize {
         self.buf.extend_from_slice(&[0xE9, 0, 0, 0, 0]);
         self.pos() - 4
     }
     /// `jcc rel32`, returning the offset of the rel32 field.
+    #[inline]
     pub fn jcc_rel32(&mut self, cc: Cond) -> usize {
         self.buf.extend_from_slice(&[0x0F, 0x80 + cc as u8, 0, 0, 0, 0]);
         self.pos() - 4
     }
     /// `call rel32`, returning the offset of the rel32 field.
+    #[inline]
     pub fn call_rel32(&mut self) -> usize {
         self.buf.extend_from_slice(&[0xE8, 0, 0, 0, 0]);
         self.pos() - 4
     }
     /// `call reg`.
+    #[inline]
     pub fn call_r(&mut self, reg: u8) {
         self.op_rr(None, false, &[0xFF], 2, reg, false);
     }
     /// `call [m]`.
+    #[inline]
     pub fn call_m(&mut self, m: Mem) {
         self.op_rm(None, false, &[0xFF], 2, m, false);
     }
     /// `jmp reg`.
+    #[inline]
     pub fn jmp_r(&mut self, reg: u8) {
         self.op_rr(None, false, &[0xFF], 4, reg, false);
     }
     /// `push reg`.
+    #[inline]
     pub fn push(&mut self, reg: u8) {
         let mut i = Inst::new();
         i.rex(false, 0, 0, reg, false);
@@ -487,6 +534,7 @@ impl Asm {
         self.put(i);
     }
     /// `pop reg`.
+    #[inline]
     pub fn pop(&mut self, reg: u8) {
         let mut i = Inst::new();
         i.rex(false, 0, 0, reg, false);
@@ -494,22 +542,27 @@ impl Asm {
         self.put(i);
     }
     /// `push qword [m]`.
+    #[inline]
     pub fn push_m(&mut self, m: Mem) {
         self.op_rm(None, false, &[0xFF], 6, m, false);
     }
     /// `pop qword [m]`.
+    #[inline]
     pub fn pop_m(&mut self, m: Mem) {
         self.op_rm(None, false, &[0x8F], 0, m, false);
     }
     /// `ret`.
+    #[inline]
     pub fn ret(&mut self) {
         self.byte(0xC3);
     }
     /// `rep stosq`.
+    #[inline]
     pub fn rep_stosq(&mut self) {
         self.buf.extend_from_slice(&[0xF3, 0x48, 0xAB]);
     }
     /// `ud2`.
+    #[inline]
     pub fn ud2(&mut self) {
         self.buf.extend_from_slice(&[0x0F, 0x0B]);
     }
@@ -517,18 +570,22 @@ impl Asm {
     // ---- SSE ----
 
     /// `movd/movq xmm, gpr`.
+    #[inline]
     pub fn movq_xr(&mut self, w: bool, xmm: u8, gpr: u8) {
         self.op_rr(Some(0x66), w, &[0x0F, 0x6E], xmm, gpr, false);
     }
     /// `movd/movq gpr, xmm`.
+    #[inline]
     pub fn movq_rx(&mut self, w: bool, gpr: u8, xmm: u8) {
         self.op_rr(Some(0x66), w, &[0x0F, 0x7E], xmm, gpr, false);
     }
     /// Scalar SSE op `op xmm_dst, xmm_src` with `prefix` F3 (single) or F2 (double).
+    #[inline]
     pub fn sse_rr(&mut self, prefix: u8, op: u8, dst: u8, src: u8) {
         self.op_rr(Some(prefix), false, &[0x0F, op], dst, src, false);
     }
     /// `ucomiss`/`ucomisd a, b`.
+    #[inline]
     pub fn ucomis(&mut self, double: bool, a: u8, b: u8) {
         if double {
             self.op_rr(Some(0x66), false, &[0x0F, 0x2E], a, b, false);
@@ -537,12 +594,14 @@ impl Asm {
         }
     }
     /// `roundss`/`roundsd dst, src, mode`.
+    #[inline]
     pub fn round(&mut self, double: bool, dst: u8, src: u8, mode: u8) {
         let mut i = Inst::rr(Some(0x66), false, &[0x0F, 0x3A, if double { 0x0B } else { 0x0A }], dst, src, false);
         i.byte(mode);
         self.put(i);
     }
     /// `cvtsi2ss/sd xmm, gpr` (64-bit source when `w`).
+    #[inline]
     pub fn cvtsi2f(&mut self, double: bool, w: bool, xmm: u8, gpr: u8) {
         self.op_rr(Some(if double { 0xF2 } else { 0xF3 }), w, &[0x0F, 0x2A], xmm, gpr, false);
     }
