@@ -135,9 +135,9 @@ impl<'c> FunctionWalker<'c> {
     }
 
     /// Validates and analyzes one function body into `out` (whose vectors are reused:
-    /// their previous contents are replaced). When `operators` is given, it is cleared and
-    /// receives every decoded operator of the body in order (the final `end` included), so
-    /// that a consumer such as the compiler need not decode the body a second time.
+    /// their previous contents are replaced). `operators` is cleared and receives every
+    /// decoded operator of the body in order (the final `end` included), so that a
+    /// consumer such as the compiler need not decode the body a second time.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn run<'a>(
         &mut self,
@@ -146,7 +146,7 @@ impl<'c> FunctionWalker<'c> {
         body: &FunctionBody<'a>,
         validator: &mut FuncValidator<ValidatorResources>,
         out: &mut FunctionAnalysis,
-        mut operators: Option<&mut Vec<Operator<'a>>>,
+        operators: &mut Vec<Operator<'a>>,
     ) -> Result<(), ValidationError> {
         self.frames.clear();
         self.loop_depth = 0;
@@ -169,28 +169,26 @@ impl<'c> FunctionWalker<'c> {
         let mut ops_reader = reader;
         ops_reader.set_features(*validator.features());
         let mut ops = wasmparser::OperatorsReader::new(ops_reader);
-        if let Some(buf) = operators.as_deref_mut() {
-            buf.clear();
-        }
+        operators.clear();
         self.frames.push((true, false));
         while !ops.eof() {
             let offset = ops.original_position();
             // Decoded and validated in one dispatch (see `crate::decode`); matched rather
             // than `map_err`ed, so the operator is not moved through a larger `Result`.
-            let decoded = ops.visit_operator(&mut Decoder { validator: validator.visitor(offset) });
-            let op = match decoded {
-                Ok(Ok(op)) => op,
+            let decoded = ops.visit_operator(&mut Decoder { validator: validator.visitor(offset), out: operators });
+            match decoded {
+                Ok(Ok(())) => {}
                 Err(e) | Ok(Err(Rejected::Invalid(e))) => return Err(ValidationError::from_wasmparser(e)),
                 Ok(Err(Rejected::Simd)) => {
                     return Err(ValidationError::Invalid { message: "SIMD support is not enabled".into(), offset })
                 }
-            };
-            self.max_height = self.max_height.max(validator.operand_stack_height());
-            self.visit(offset as u32, &op)?;
-            self.op_index += 1;
-            if let Some(buf) = operators.as_deref_mut() {
-                buf.push(op);
             }
+            self.max_height = self.max_height.max(validator.operand_stack_height());
+            // The decoder has just appended the operator.
+            if let Some(op) = operators.last() {
+                self.visit(offset as u32, op)?;
+            }
+            self.op_index += 1;
         }
         ops.finish().map_err(ValidationError::from_wasmparser)?;
         let frame_cost = FRAME_OVERHEAD_SLOTS

@@ -10,10 +10,13 @@
 
 use wasmparser::{BinaryReaderError, Operator, VisitOperator, VisitSimdOperator};
 
-/// Validates each visited operator with `validator` and returns it decoded.
-pub(crate) struct Decoder<V> {
+/// Validates each visited operator with `validator` and appends it, decoded, to `out`
+/// (built in place: no copy of the whole `Operator` per operator).
+pub(crate) struct Decoder<'o, 'a, V> {
     /// The function validator's visitor for this operator.
     pub(crate) validator: V,
+    /// Where the decoded operator goes.
+    pub(crate) out: &'o mut Vec<Operator<'a>>,
 }
 
 /// Why [`Decoder`] rejected an operator.
@@ -38,7 +41,8 @@ macro_rules! define_visit {
             #[inline]
             fn $visit(&mut self $($(,$arg: $argty)*)?) -> Self::Output {
                 self.validator.$visit($($($arg.clone()),*)?)?;
-                Ok(Operator::$op $({ $($arg),* })?)
+                self.out.push(Operator::$op $({ $($arg),* })?);
+                Ok(())
             }
         )*
     };
@@ -52,17 +56,18 @@ macro_rules! define_visit_simd {
                     Some(v) => v.$visit($($($arg.clone()),*)?)?,
                     None => return Err(Rejected::Simd),
                 }
-                Ok(Operator::$op $({ $($arg),* })?)
+                self.out.push(Operator::$op $({ $($arg),* })?);
+                Ok(())
             }
         )*
     };
 }
 
-impl<'a, V> VisitOperator<'a> for Decoder<V>
+impl<'a, V> VisitOperator<'a> for Decoder<'_, 'a, V>
 where
     V: VisitOperator<'a, Output = wasmparser::Result<()>>,
 {
-    type Output = Result<Operator<'a>, Rejected>;
+    type Output = Result<(), Rejected>;
 
     fn simd_visitor(&mut self) -> Option<&mut dyn VisitSimdOperator<'a, Output = Self::Output>> {
         Some(self)
@@ -71,7 +76,7 @@ where
     wasmparser::for_each_visit_operator!(define_visit);
 }
 
-impl<'a, V> VisitSimdOperator<'a> for Decoder<V>
+impl<'a, V> VisitSimdOperator<'a> for Decoder<'_, 'a, V>
 where
     V: VisitOperator<'a, Output = wasmparser::Result<()>>,
 {

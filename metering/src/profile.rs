@@ -252,9 +252,7 @@ pub fn analyze_each<'a, E>(
 
 /// Where [`walk`] sends each analyzed function.
 trait FunctionSink<'a> {
-    /// Whether the function's operators should be kept for [`FunctionSink::function`].
-    fn wants_operators(&self) -> bool;
-    /// One validated, analyzed function (`operators` is empty unless wanted).
+    /// One validated, analyzed function with its decoded operators.
     fn function(&mut self, analysis: &mut FunctionAnalysis, operators: &[Operator<'a>]);
 }
 
@@ -262,9 +260,6 @@ trait FunctionSink<'a> {
 struct Discard;
 
 impl<'a> FunctionSink<'a> for Discard {
-    fn wants_operators(&self) -> bool {
-        false
-    }
     fn function(&mut self, _: &mut FunctionAnalysis, _: &[Operator<'a>]) {}
 }
 
@@ -272,9 +267,6 @@ impl<'a> FunctionSink<'a> for Discard {
 struct Collect(Vec<FunctionAnalysis>);
 
 impl<'a> FunctionSink<'a> for Collect {
-    fn wants_operators(&self) -> bool {
-        false
-    }
     fn function(&mut self, analysis: &mut FunctionAnalysis, _: &[Operator<'a>]) {
         self.0.push(std::mem::take(analysis));
     }
@@ -290,9 +282,6 @@ impl<'a, E, F> FunctionSink<'a> for Each<F, E>
 where
     F: FnMut(&FunctionAnalysis, &[Operator<'a>]) -> Result<(), E>,
 {
-    fn wants_operators(&self) -> bool {
-        self.outcome.is_ok()
-    }
     fn function(&mut self, analysis: &mut FunctionAnalysis, operators: &[Operator<'a>]) {
         if self.outcome.is_ok() {
             self.outcome = (self.on_function)(analysis, operators);
@@ -503,11 +492,10 @@ fn walk_inner<'a>(
                             _ => 0,
                         }
                     });
-                let keep = sink.wants_operators();
-                walker.run(func_index, params, &body, &mut fv, &mut function, keep.then_some(&mut operators))?;
+                walker.run(func_index, params, &body, &mut fv, &mut function, &mut operators)?;
                 allocs = fv.into_allocations();
                 if costs.is_some() {
-                    sink.function(&mut function, if keep { &operators } else { &[] });
+                    sink.function(&mut function, &operators);
                 }
                 defined_index += 1;
             }
