@@ -10,13 +10,22 @@
 
 use wasmparser::{BinaryReaderError, Operator, VisitOperator, VisitSimdOperator};
 
-/// Validates each visited operator with `validator` and appends it, decoded, to `out`
-/// (built in place: no copy of the whole `Operator` per operator).
-pub(crate) struct Decoder<'o, 'a, V> {
+use crate::analyze::FunctionWalker;
+use crate::error::ValidationError;
+
+/// Validates each visited operator with `validator`, accounts for it in `walker` and
+/// appends it, decoded, to `out`. Each visit method knows its operator statically, so the
+/// walker's per-operator logic (gas class, local weights, control flow) folds to the few
+/// instructions that operator needs.
+pub(crate) struct Decoder<'o, 'a, 'w, 'c, V> {
     /// The function validator's visitor for this operator.
     pub(crate) validator: V,
     /// Where the decoded operator goes.
     pub(crate) out: &'o mut Vec<Operator<'a>>,
+    /// The metering analysis of the function.
+    pub(crate) walker: &'w mut FunctionWalker<'c>,
+    /// Byte offset of the operator.
+    pub(crate) offset: u32,
 }
 
 /// Why [`Decoder`] rejected an operator.
@@ -27,6 +36,8 @@ pub(crate) enum Rejected {
     /// A SIMD operator, and the validator has no SIMD visitor (wasmparser built without
     /// its `simd` feature; with it, the validator rejects SIMD itself).
     Simd,
+    /// A profile limit the walker enforces (nesting depth).
+    Limit(ValidationError),
 }
 
 impl From<BinaryReaderError> for Rejected {
@@ -41,7 +52,9 @@ macro_rules! define_visit {
             #[inline]
             fn $visit(&mut self $($(,$arg: $argty)*)?) -> Self::Output {
                 self.validator.$visit($($($arg.clone()),*)?)?;
-                self.out.push(Operator::$op $({ $($arg),* })?);
+                let op = Operator::$op $({ $($arg),* })?;
+                self.walker.visit(self.offset, &op).map_err(Rejected::Limit)?;
+                self.out.push(op);
                 Ok(())
             }
         )*
@@ -56,14 +69,16 @@ macro_rules! define_visit_simd {
                     Some(v) => v.$visit($($($arg.clone()),*)?)?,
                     None => return Err(Rejected::Simd),
                 }
-                self.out.push(Operator::$op $({ $($arg),* })?);
+                let op = Operator::$op $({ $($arg),* })?;
+                self.walker.visit(self.offset, &op).map_err(Rejected::Limit)?;
+                self.out.push(op);
                 Ok(())
             }
         )*
     };
 }
 
-impl<'a, V> VisitOperator<'a> for Decoder<'_, 'a, V>
+impl<'a, V> VisitOperator<'a> for Decoder<'_, 'a, '_, '_, V>
 where
     V: VisitOperator<'a, Output = wasmparser::Result<()>>,
 {
@@ -76,7 +91,7 @@ where
     wasmparser::for_each_visit_operator!(define_visit);
 }
 
-impl<'a, V> VisitSimdOperator<'a> for Decoder<'_, 'a, V>
+impl<'a, V> VisitSimdOperator<'a> for Decoder<'_, 'a, '_, '_, V>
 where
     V: VisitOperator<'a, Output = wasmparser::Result<()>>,
 {

@@ -375,7 +375,13 @@ fn walk_inner<'a>(
     parser.set_features(allowed_features());
     for payload in parser.parse_all(wasm) {
         let payload = payload.map_err(wp)?;
-        let valid = validator.payload(&payload).map_err(wp)?;
+        // Matched, not `map_err`ed: `ValidPayload` is large (its `End` variant holds the
+        // module's types), and every code-section entry would be copied through the
+        // converted `Result` twice.
+        let valid = match validator.payload(&payload) {
+            Ok(valid) => valid,
+            Err(e) => return Err(wp(e)),
+        };
         match &payload {
             Payload::TypeSection(s) => {
                 limit(Limit::Types, u64::from(s.count()), l.max_types, s.range().start)?;
