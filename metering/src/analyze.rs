@@ -184,7 +184,7 @@ impl<'c> FunctionWalker<'c> {
             match decoded {
                 Ok(Ok(())) => {}
                 Err(e) | Ok(Err(Rejected::Invalid(e))) => return Err(ValidationError::from_wasmparser(e)),
-                Ok(Err(Rejected::Limit(e))) => return Err(e),
+                Ok(Err(Rejected::Limit(e))) => return Err(*e),
                 Ok(Err(Rejected::Simd)) => {
                     return Err(ValidationError::Invalid { message: "SIMD support is not enabled".into(), offset })
                 }

@@ -36,8 +36,9 @@ pub(crate) enum Rejected {
     /// A SIMD operator, and the validator has no SIMD visitor (wasmparser built without
     /// its `simd` feature; with it, the validator rejects SIMD itself).
     Simd,
-    /// A profile limit the walker enforces (nesting depth).
-    Limit(ValidationError),
+    /// A profile limit the walker enforces (nesting depth); boxed to keep every visit
+    /// method's result two words.
+    Limit(Box<ValidationError>),
 }
 
 impl From<BinaryReaderError> for Rejected {
@@ -53,7 +54,7 @@ macro_rules! define_visit {
             fn $visit(&mut self $($(,$arg: $argty)*)?) -> Self::Output {
                 self.validator.$visit($($($arg.clone()),*)?)?;
                 let op = Operator::$op $({ $($arg),* })?;
-                self.walker.visit(self.offset, &op).map_err(Rejected::Limit)?;
+                self.walker.visit(self.offset, &op).map_err(|e| Rejected::Limit(Box::new(e)))?;
                 self.out.push(op);
                 Ok(())
             }
@@ -70,7 +71,7 @@ macro_rules! define_visit_simd {
                     None => return Err(Rejected::Simd),
                 }
                 let op = Operator::$op $({ $($arg),* })?;
-                self.walker.visit(self.offset, &op).map_err(Rejected::Limit)?;
+                self.walker.visit(self.offset, &op).map_err(|e| Rejected::Limit(Box::new(e)))?;
                 self.out.push(op);
                 Ok(())
             }
