@@ -498,6 +498,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         DynamicKind::of(op).map_or(0, |k| self.costs.unit_cost(k))
     }
 
+    #[inline(always)]
     fn visit(&mut self, op: &Operator<'_>) -> Result<(), CompileError> {
         if !self.reachable {
             return self.visit_dead(op);
