@@ -73,15 +73,14 @@ impl X64Masm {
         Self::with_capacity(0)
     }
 
-    /// A new assembler whose code buffer starts with room for `bytes` bytes (and its
-    /// label and branch lists with room for as many as such code typically has).
+    /// A new assembler whose code buffer starts with room for `bytes` bytes.
     pub fn with_capacity(bytes: usize) -> X64Masm {
         let mut asm = Asm::default();
         asm.buf.reserve(bytes);
         let mut m = X64Masm {
             asm,
-            labels: Vec::with_capacity(bytes / 64),
-            fixups: Vec::with_capacity(bytes / 32),
+            labels: Vec::new(),
+            fixups: Vec::new(),
             trap_labels: [None; TrapCode::COUNT],
             trap_eax: None,
             trap_rdx: None,
