@@ -278,12 +278,12 @@ impl Asm {
     // ---- moves ----
 
     /// `mov dst, src` (64-bit when `w`, else 32-bit, zero-extending).
-    #[inline]
+    #[inline(always)]
     pub fn mov_rr(&mut self, w: bool, dst: u8, src: u8) {
         self.op_rr(None, w, &[0x89], src, dst, false);
     }
     /// `mov dst, imm` choosing the shortest form; the full 64 bits of `dst` are written.
-    #[inline]
+    #[inline(always)]
     pub fn mov_ri(&mut self, dst: u8, imm: u64) {
         let mut i = Inst::new();
         if imm <= u64::from(u32::MAX) {
@@ -304,12 +304,12 @@ impl Asm {
         self.put(i);
     }
     /// `mov dst, [m]` (64-bit when `w`).
-    #[inline]
+    #[inline(always)]
     pub fn load(&mut self, w: bool, dst: u8, m: Mem) {
         self.op_rm(None, w, &[0x8B], dst, m, false);
     }
     /// `mov [m], src` (64-bit when `w`).
-    #[inline]
+    #[inline(always)]
     pub fn store(&mut self, w: bool, m: Mem, src: u8) {
         self.op_rm(None, w, &[0x89], src, m, false);
     }
@@ -324,7 +324,7 @@ impl Asm {
         self.op_rm(Some(0x66), false, &[0x89], src, m, false);
     }
     /// `mov qword [m], simm32` (sign-extended).
-    #[inline]
+    #[inline(always)]
     pub fn store_imm32_q(&mut self, m: Mem, imm: i32) {
         let mut i = Inst::rm(None, true, &[0xC7], 0, m, false);
         i.u32(imm as u32);
@@ -356,7 +356,7 @@ impl Asm {
         self.op_rm(None, true, &[0x63], dst, m, false);
     }
     /// `lea dst, [m]`.
-    #[inline]
+    #[inline(always)]
     pub fn lea(&mut self, dst: u8, m: Mem) {
         self.op_rm(None, true, &[0x8D], dst, m, false);
     }
@@ -389,12 +389,12 @@ impl Asm {
     // ---- integer ALU ----
 
     /// `op dst, src`.
-    #[inline]
+    #[inline(always)]
     pub fn alu_rr(&mut self, op: Alu, w: bool, dst: u8, src: u8) {
         self.op_rr(None, w, &[op.rm_reg_opcode()], src, dst, false);
     }
     /// `op dst, simm32`.
-    #[inline]
+    #[inline(always)]
     pub fn alu_ri(&mut self, op: Alu, w: bool, dst: u8, imm: i32) {
         let i = if (-128..128).contains(&imm) {
             let mut i = Inst::rr(None, w, &[0x83], op.ext(), dst, false);
@@ -408,7 +408,7 @@ impl Asm {
         self.put(i);
     }
     /// `op [m], simm32`.
-    #[inline]
+    #[inline(always)]
     pub fn alu_mi(&mut self, op: Alu, w: bool, m: Mem, imm: i32) {
         let i = if (-128..128).contains(&imm) {
             let mut i = Inst::rm(None, w, &[0x83], op.ext(), m, false);
@@ -422,12 +422,12 @@ impl Asm {
         self.put(i);
     }
     /// `op [m], src`.
-    #[inline]
+    #[inline(always)]
     pub fn alu_mr(&mut self, op: Alu, w: bool, m: Mem, src: u8) {
         self.op_rm(None, w, &[op.rm_reg_opcode()], src, m, false);
     }
     /// `op dst, [m]`.
-    #[inline]
+    #[inline(always)]
     pub fn alu_rm(&mut self, op: Alu, w: bool, dst: u8, m: Mem) {
         self.op_rm(None, w, &[op.rm_reg_opcode() + 2], dst, m, false);
     }
