@@ -2,9 +2,9 @@
 //! number of times, for `valgrind --tool=callgrind` (instruction counts; compare
 //! `SHAPE 1 16` with `SHAPE 16 1` to check that the work per byte does not grow with size).
 //!
-//! `cargo run --release -p keel-benches --example profile_compile -- SHAPE SCALE REPS`
+//! `cargo run --release -p keel-benches --example profile_compile -- SHAPE SCALE REPS [ISA]`
 //! (SHAPE: deep_nesting, huge_br_table, many_locals, huge_function, large_module, or a
-//! path to a .wasm file)
+//! path to a .wasm file; ISA: x86_64 or aarch64, default the host's)
 
 use keel_benches::{jit_bomb, large_module, BombShape};
 
@@ -19,7 +19,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None if shape.ends_with(".wasm") => std::fs::read(shape)?,
         None => return Err(format!("unknown shape {shape}").into()),
     };
-    let config = if shape.ends_with(".wasm") { keel_engine::Config::default() } else { keel_engine::Config::permissive() };
+    let mut config =
+        if shape.ends_with(".wasm") { keel_engine::Config::default() } else { keel_engine::Config::permissive() };
+    if let Some(isa) = args.get(4) {
+        config.isa = keel_engine::Isa::ALL
+            .into_iter()
+            .find(|i| i.name() == isa)
+            .ok_or_else(|| format!("unknown ISA {isa}"))?;
+    }
     let engine = keel_engine::Engine::new(config)?;
     let mut code = 0;
     let start = std::time::Instant::now();

@@ -1,8 +1,9 @@
 //! keel-engine: Keel's single-pass WebAssembly compiler and its runtime.
 //!
 //! The pipeline: [`Module::new`] validates a module against the engine's deterministic
-//! profile and analyzes its metering (`keel_metering::analyze`), then compiles each
-//! function in one forward pass (`compiler`) through an ISA's
+//! profile and analyzes its metering (`keel_metering::analyze_each`, which hands over each
+//! function with its operators decoded once, as soon as it is validated), and compiles each
+//! function in one forward pass over those operators (`compiler`) through an ISA's
 //! [`masm::MacroAssembler`] (`isa::x64`). Gas is charged natively per metered basic
 //! block, the deterministic stack budget on every function entry, exactly as the
 //! reference instrumentation (`keel_metering::instrument`) does in wasm.

@@ -4,12 +4,13 @@ use std::sync::Arc;
 
 use wasmparser::{ExternalKind, Parser, Payload, TypeRef};
 
-use crate::compiler::{compile_module, CompileEnv};
+use crate::compiler::{CompileEnv, ModuleCompiler};
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::isa::aarch64::masm::Aarch64Masm;
 use crate::isa::x64::masm::X64Masm;
 use crate::isa::Isa;
+use crate::masm::{CompiledCode, MacroAssembler};
 use crate::runtime::code::CodeMemory;
 use crate::values::{FuncType, ValType};
 
@@ -129,6 +130,8 @@ pub(crate) struct ModuleMeta {
     pub start: Option<u32>,
     pub elements: Vec<ElemSegment>,
     pub data: Vec<DataSegment>,
+    /// Size of the code section's contents, bytes (0 without one).
+    pub code_bytes: usize,
 }
 
 fn wp(e: wasmparser::BinaryReaderError) -> Error {
@@ -253,6 +256,7 @@ impl ModuleMeta {
                     }
                 }
                 Payload::StartSection { func, .. } => m.start = Some(func),
+                Payload::CodeSectionStart { size, .. } => m.code_bytes = size as usize,
                 Payload::ElementSection(s) => {
                     for e in s {
                         let e = e.map_err(wp)?;
@@ -310,6 +314,24 @@ impl ModuleMeta {
     }
 }
 
+/// Validates and analyzes `wasm` and compiles each function as soon as it is validated, from
+/// the operators the analysis decoded (one decode per operator). A validation error anywhere
+/// in the module takes precedence over a compile error.
+fn compile<M: MacroAssembler>(
+    masm: M,
+    wasm: &[u8],
+    cfg: &crate::engine::Config,
+    env: &CompileEnv,
+    defined: usize,
+) -> Result<(keel_metering::ModuleInfo, CompiledCode), Error> {
+    let mut compiler = ModuleCompiler::new(masm, env, &cfg.cost_table, defined);
+    let (info, compiled) = keel_metering::analyze_each(wasm, &cfg.profile, &cfg.cost_table, |fa, ops| {
+        compiler.compile_function(fa, ops)
+    })?;
+    compiled?;
+    Ok((info, compiler.finish()?))
+}
+
 pub(crate) struct ModuleInner {
     pub(crate) engine: Engine,
     pub(crate) wasm: Vec<u8>,
@@ -356,24 +378,28 @@ impl Module {
     /// memory cannot be mapped.
     pub fn new(engine: &Engine, wasm: &[u8]) -> Result<Module, Error> {
         let cfg = &engine.inner.config;
-        let (info, analysis) = keel_metering::analyze(wasm, &cfg.profile, &cfg.cost_table)?;
-        let meta = ModuleMeta::parse(wasm)?;
-        let mut bodies = Vec::new();
-        for payload in Parser::new(0).parse_all(wasm) {
-            if let Payload::CodeSectionEntry(body) = payload.map_err(wp)? {
-                bodies.push(body);
-            }
+        // The module-level sections are read first (the code generator needs the
+        // signatures); a module too large or too malformed for that gets its validation
+        // error, exactly as if validation had run first.
+        if wasm.len() as u64 > cfg.profile.limits.max_module_bytes {
+            keel_metering::validate(wasm, &cfg.profile)?;
         }
+        let meta = match ModuleMeta::parse(wasm) {
+            Ok(meta) => meta,
+            Err(e) => {
+                keel_metering::validate(wasm, &cfg.profile)?;
+                return Err(e);
+            }
+        };
         let env = CompileEnv { metering: cfg.metering, ..meta.compile_env() };
-        // Machine code is typically 3-6 times the size of the wasm code.
-        let code_hint = bodies.iter().map(|b| (b.range().end - b.range().start) as usize).sum::<usize>().saturating_mul(4);
-        let compiled = match cfg.isa {
-            Isa::X64 => {
-                compile_module(X64Masm::with_capacity(code_hint), &env, &bodies, &analysis.functions, &cfg.cost_table)?
-            }
-            Isa::Aarch64 => {
-                compile_module(Aarch64Masm::new(), &env, &bodies, &analysis.functions, &cfg.cost_table)?
-            }
+        let defined = meta.func_types.len().saturating_sub(meta.imported_funcs as usize);
+        // Machine code is typically 3-6 times the size of the wasm code (x86-64 and aarch64
+        // alike); room for 8 times (plus the trampoline and trap stubs) spares the buffer
+        // its reallocations, and pages never written are never touched.
+        let code_hint = meta.code_bytes.saturating_mul(8).saturating_add(4096);
+        let (info, compiled) = match cfg.isa {
+            Isa::X64 => compile(X64Masm::with_capacity(code_hint), wasm, cfg, &env, defined)?,
+            Isa::Aarch64 => compile(Aarch64Masm::with_capacity(code_hint), wasm, cfg, &env, defined)?,
         };
         let max = info.memory_maximum_pages.unwrap_or(cfg.profile.limits.max_memory_pages);
         Module::from_parts(engine, wasm.to_vec(), meta, &compiled.code, compiled.functions, compiled.trampoline, max)

@@ -20,6 +20,7 @@
 use wasmparser::{FuncValidator, FunctionBody, Operator, ValidatorResources};
 
 use crate::cost::{CostTable, OpClass};
+use crate::decode::{Decoder, Rejected};
 use crate::error::{Limit, ValidationError};
 
 /// Stack slots every function frame costs on top of its params, locals and operand stack:
@@ -45,7 +46,7 @@ pub struct BlockCharge {
 }
 
 /// What the analysis knows about one defined function.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FunctionAnalysis {
     /// Index in the module's function index space (imported functions come first).
     pub func_index: u32,
@@ -96,8 +97,9 @@ impl ModuleAnalysis {
     }
 }
 
-/// Walks one function body: validates every operator, enforces the nesting-depth limit,
-/// and (when `costs` is given) records the metered basic blocks.
+/// Walks function bodies: validates every operator, enforces the nesting-depth limit, and
+/// (when `costs` is given) records the metered basic blocks. One walker serves every
+/// function of a module, so its buffers are allocated once.
 pub(crate) struct FunctionWalker<'c> {
     costs: Option<&'c CostTable>,
     max_nesting: u32,
@@ -117,15 +119,8 @@ pub(crate) struct FunctionWalker<'c> {
 }
 
 impl<'c> FunctionWalker<'c> {
-    pub(crate) fn run(
-        costs: Option<&'c CostTable>,
-        max_nesting: u32,
-        func_index: u32,
-        params: u32,
-        body: &FunctionBody<'_>,
-        validator: &mut FuncValidator<ValidatorResources>,
-    ) -> Result<FunctionAnalysis, ValidationError> {
-        let mut w = FunctionWalker {
+    pub(crate) fn new(costs: Option<&'c CostTable>, max_nesting: u32) -> FunctionWalker<'c> {
+        FunctionWalker {
             costs,
             max_nesting,
             frames: Vec::new(),
@@ -136,42 +131,83 @@ impl<'c> FunctionWalker<'c> {
             charges: Vec::new(),
             max_height: 0,
             op_index: 0,
-        };
+        }
+    }
+
+    /// Validates and analyzes one function body into `out` (whose vectors are reused:
+    /// their previous contents are replaced). `operators` is cleared and receives every
+    /// decoded operator of the body in order (the final `end` included), so that a
+    /// consumer such as the compiler need not decode the body a second time.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn run<'a>(
+        &mut self,
+        func_index: u32,
+        params: u32,
+        body: &FunctionBody<'a>,
+        validator: &mut FuncValidator<ValidatorResources>,
+        out: &mut FunctionAnalysis,
+        operators: &mut Vec<Operator<'a>>,
+    ) -> Result<(), ValidationError> {
+        self.frames.clear();
+        self.loop_depth = 0;
+        self.reachable = true;
+        self.open = None;
+        self.max_height = 0;
+        self.op_index = 0;
+        self.charges = std::mem::take(&mut out.charges);
+        self.charges.clear();
+        self.local_weights = std::mem::take(&mut out.local_weights);
+        self.local_weights.clear();
         let mut reader = body.get_binary_reader();
         validator.read_locals(&mut reader).map_err(ValidationError::from_wasmparser)?;
         let locals = validator.len_locals().saturating_sub(params);
-        if costs.is_some() {
-            w.local_weights = vec![0; validator.len_locals() as usize];
+        if self.costs.is_some() {
+            self.local_weights.resize(validator.len_locals() as usize, 0);
         }
         // Operators are decoded under the profile's features (the default reader decodes
         // every proposal's encodings, overlong memory indices included).
         let mut ops_reader = reader;
         ops_reader.set_features(*validator.features());
         let mut ops = wasmparser::OperatorsReader::new(ops_reader);
-        w.frames.push((true, false));
+        forget_operators(operators);
+        self.frames.push((true, false));
         while !ops.eof() {
             let offset = ops.original_position();
-            let op = ops.read().map_err(ValidationError::from_wasmparser)?;
-            validator.op(offset, &op).map_err(ValidationError::from_wasmparser)?;
-            w.max_height = w.max_height.max(validator.operand_stack_height());
-            w.visit(offset as u32, &op)?;
-            w.op_index += 1;
+            // Decoded, validated and accounted for in one dispatch (see `crate::decode`);
+            // matched rather than `map_err`ed, so nothing large moves through a `Result`.
+            let decoded = ops.visit_operator(&mut Decoder {
+                validator: validator.visitor(offset),
+                out: operators,
+                walker: self,
+                offset: offset as u32,
+            });
+            match decoded {
+                Ok(Ok(())) => {}
+                Err(e) | Ok(Err(Rejected::Invalid(e))) => return Err(ValidationError::from_wasmparser(e)),
+                Ok(Err(Rejected::Limit(e))) => return Err(*e),
+                Ok(Err(Rejected::Simd)) => {
+                    return Err(ValidationError::Invalid { message: "SIMD support is not enabled".into(), offset })
+                }
+            }
+            self.max_height = self.max_height.max(validator.operand_stack_height());
+            self.op_index += 1;
         }
         ops.finish().map_err(ValidationError::from_wasmparser)?;
         let frame_cost = FRAME_OVERHEAD_SLOTS
             .saturating_add(params)
             .saturating_add(locals)
-            .saturating_add(w.max_height);
-        Ok(FunctionAnalysis {
+            .saturating_add(self.max_height);
+        *out = FunctionAnalysis {
             func_index,
             params,
             locals,
-            max_stack_height: w.max_height,
+            max_stack_height: self.max_height,
             frame_cost,
-            operator_count: w.op_index,
-            charges: w.charges,
-            local_weights: w.local_weights,
-        })
+            operator_count: self.op_index,
+            charges: std::mem::take(&mut self.charges),
+            local_weights: std::mem::take(&mut self.local_weights),
+        };
+        Ok(())
     }
 
     fn close(&mut self) {
@@ -182,7 +218,11 @@ impl<'c> FunctionWalker<'c> {
         }
     }
 
-    fn visit(&mut self, offset: u32, op: &Operator<'_>) -> Result<(), ValidationError> {
+    /// Accounts for one validated operator (`offset`: its byte offset): its gas in the open
+    /// block, local weights, control frames. Inlined into each of [`Decoder`]'s visit
+    /// methods, where `op`'s variant is known and the matches below fold away.
+    #[inline(always)]
+    pub(crate) fn visit(&mut self, offset: u32, op: &Operator<'_>) -> Result<(), ValidationError> {
         if self.reachable {
             if let Some(costs) = self.costs {
                 let open = self.open.get_or_insert((self.op_index, offset, 0));
@@ -248,4 +288,18 @@ impl<'c> FunctionWalker<'c> {
         self.frames.push((self.reachable, is_loop));
         Ok(())
     }
+}
+
+/// Empties `operators` without running `Operator`'s drop glue, which would test every
+/// element's variant (about a tenth of the analysis' per-operator work) for the few variants
+/// that own heap memory: `try_table` (exception handling), the stack-switching `resume`
+/// operators and multi-result `select` (which wasmparser's validator always rejects). The
+/// buffer only ever holds operators the validator accepted under
+/// [`crate::allowed_features`], which has neither proposal, so nothing forgotten owns
+/// memory; were such a proposal ever allowed, its operators' memory would leak, never be
+/// used after free.
+fn forget_operators(operators: &mut Vec<Operator<'_>>) {
+    // SAFETY: a length of 0 is at most the capacity and leaves no element to be
+    // initialized; the elements are forgotten (not dropped), which is always sound.
+    unsafe { operators.set_len(0) }
 }

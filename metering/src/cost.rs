@@ -138,6 +138,9 @@ impl OpClass {
 
     /// The class of `op`, or `None` for an operator outside the deterministic profile
     /// (SIMD, atomics, exceptions, tail calls, GC, ...), which validation rejects first.
+    /// Always inlined: the analysis calls it where the operator is known, and it folds to
+    /// a constant there.
+    #[inline(always)]
     pub fn of(op: &Operator<'_>) -> Option<OpClass> {
         use Operator as O;
         Some(match op {
@@ -398,6 +401,7 @@ impl CostTable {
     }
 
     /// Gas of one operator of `class`.
+    #[inline]
     pub fn class_cost(&self, class: OpClass) -> u64 {
         // `ALL` lists the variants in declaration order, so the discriminant is the index.
         self.class_costs[class as usize]

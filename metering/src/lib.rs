@@ -4,7 +4,9 @@
 //!   allowed proposals and structural limits of `specs/profile.md`).
 //! * [`analyze`] does the same validation and, in the same linear pass, computes each
 //!   function's metered basic blocks and frame cost ([`ModuleAnalysis`]), which Keel's
-//!   compiler consumes to charge gas and stack natively.
+//!   compiler consumes to charge gas and stack natively. [`analyze_each`] is the same pass
+//!   handing over each function with its decoded operators as soon as it is validated, so
+//!   that the compiler decodes every operator once.
 //! * [`instrument`] writes the same charges into the module itself (gas and stack globals,
 //!   optional NaN canonicalization): the reference semantics that any engine (wasmi,
 //!   Wasmtime) can run, and that Keel's compiler is tested against.
@@ -21,6 +23,7 @@
 
 pub mod analyze;
 pub mod cost;
+mod decode;
 pub mod error;
 pub mod instrument;
 pub mod nan;
@@ -33,6 +36,6 @@ pub use cost::{CostTable, DynamicCosts, DynamicKind, HostCost, OpClass};
 pub use error::{CostTableError, Feature, InstrumentError, Limit, ValidationError};
 pub use instrument::{instrument, InstrumentConfig, Instrumented};
 pub use profile::{
-    allowed_features, analyze, validate, ImportPolicy, Limits, ModuleInfo, Profile,
+    allowed_features, analyze, analyze_each, validate, ImportPolicy, Limits, ModuleInfo, Profile,
     RESERVED_EXPORT_PREFIX,
 };

@@ -26,6 +26,7 @@ pub enum FloatWidth {
 
 /// If `op` can produce a NaN, the width of its (single) float result, which must be
 /// canonicalized; otherwise `None`.
+#[inline]
 pub fn canonicalized_result(op: &Operator<'_>) -> Option<FloatWidth> {
     use Operator as O;
     match op {

@@ -2,11 +2,11 @@
 //! limits), as specified in `specs/profile.md`.
 
 use wasmparser::{
-    FuncValidatorAllocations, Parser, Payload, TypeRef, Validator, WasmFeatures,
+    FuncValidatorAllocations, Operator, Parser, Payload, TypeRef, Validator, WasmFeatures,
     WasmModuleResources,
 };
 
-use crate::analyze::{FunctionWalker, ModuleAnalysis};
+use crate::analyze::{FunctionAnalysis, FunctionWalker, ModuleAnalysis};
 use crate::cost::CostTable;
 use crate::error::{Feature, Limit, ValidationError};
 
@@ -209,7 +209,7 @@ pub struct ModuleInfo {
 /// Errors: [`ValidationError`], naming the feature or limit, the value found and the byte
 /// offset where there is one. Never panics on any input.
 pub fn validate(wasm: &[u8], profile: &Profile) -> Result<ModuleInfo, ValidationError> {
-    walk(wasm, profile, None).map(|(info, _)| info)
+    walk(wasm, profile, None, &mut Discard).map(|(info, _)| info)
 }
 
 /// Validates `wasm` (exactly as [`validate`]) and, in the same pass, analyzes every
@@ -219,7 +219,74 @@ pub fn analyze(
     profile: &Profile,
     costs: &CostTable,
 ) -> Result<(ModuleInfo, ModuleAnalysis), ValidationError> {
-    walk(wasm, profile, Some(costs))
+    let mut collect = Collect(Vec::new());
+    let (info, mut analysis) = walk(wasm, profile, Some(costs), &mut collect)?;
+    analysis.functions = collect.0;
+    Ok((info, analysis))
+}
+
+/// Validates and analyzes `wasm` exactly as [`analyze`], handing each defined function to
+/// `on_function` as soon as it is validated, in definition order: its [`FunctionAnalysis`]
+/// and its operators, decoded once (the final `end` included; `operators[i]` is the
+/// operator that [`crate::BlockCharge::op_index`] `i` names). A single-pass compiler can
+/// compile from these without decoding the body again, while the module is still being
+/// validated. Both arguments are only borrowed for the call (their buffers are reused for
+/// the next function).
+///
+/// Returns the module's [`ModuleInfo`] with the outcome of the callbacks: `Ok(())`, or the
+/// first error `on_function` returned (it is not called again after an error, and the
+/// rest of the module is still validated, so a validation error anywhere in the module
+/// always takes precedence over a callback error).
+///
+/// Errors: [`ValidationError`], as [`validate`].
+pub fn analyze_each<'a, E>(
+    wasm: &'a [u8],
+    profile: &Profile,
+    costs: &CostTable,
+    on_function: impl FnMut(&FunctionAnalysis, &[Operator<'a>]) -> Result<(), E>,
+) -> Result<(ModuleInfo, Result<(), E>), ValidationError> {
+    let mut sink = Each { on_function, outcome: Ok(()) };
+    let (info, _) = walk(wasm, profile, Some(costs), &mut sink)?;
+    Ok((info, sink.outcome))
+}
+
+/// Where [`walk`] sends each analyzed function.
+trait FunctionSink<'a> {
+    /// One validated, analyzed function with its decoded operators.
+    fn function(&mut self, analysis: &mut FunctionAnalysis, operators: &[Operator<'a>]);
+}
+
+/// [`validate`]: nothing is kept.
+struct Discard;
+
+impl<'a> FunctionSink<'a> for Discard {
+    fn function(&mut self, _: &mut FunctionAnalysis, _: &[Operator<'a>]) {}
+}
+
+/// [`analyze`]: every analysis is kept.
+struct Collect(Vec<FunctionAnalysis>);
+
+impl<'a> FunctionSink<'a> for Collect {
+    fn function(&mut self, analysis: &mut FunctionAnalysis, _: &[Operator<'a>]) {
+        self.0.push(std::mem::take(analysis));
+    }
+}
+
+/// [`analyze_each`]: the caller's callback, until it fails.
+struct Each<F, E> {
+    on_function: F,
+    outcome: Result<(), E>,
+}
+
+impl<'a, E, F> FunctionSink<'a> for Each<F, E>
+where
+    F: FnMut(&FunctionAnalysis, &[Operator<'a>]) -> Result<(), E>,
+{
+    fn function(&mut self, analysis: &mut FunctionAnalysis, operators: &[Operator<'a>]) {
+        if self.outcome.is_ok() {
+            self.outcome = (self.on_function)(analysis, operators);
+        }
+    }
 }
 
 fn limit(limit: Limit, found: u64, max: u64, offset: u64) -> Result<(), ValidationError> {
@@ -229,14 +296,15 @@ fn limit(limit: Limit, found: u64, max: u64, offset: u64) -> Result<(), Validati
     Ok(())
 }
 
-fn walk(
-    wasm: &[u8],
+fn walk<'a>(
+    wasm: &'a [u8],
     profile: &Profile,
     costs: Option<&CostTable>,
+    sink: &mut dyn FunctionSink<'a>,
 ) -> Result<(ModuleInfo, ModuleAnalysis), ValidationError> {
     let l = &profile.limits;
     limit(Limit::ModuleBytes, wasm.len() as u64, l.max_module_bytes, 0)?;
-    match walk_inner(wasm, profile, costs) {
+    match walk_inner(wasm, profile, costs, sink) {
         Err(ValidationError::Invalid { message, offset }) => {
             Err(explain_invalid(wasm, message, offset))
         }
@@ -281,10 +349,11 @@ fn explain_invalid(wasm: &[u8], message: String, offset: u64) -> ValidationError
     ValidationError::Invalid { message, offset }
 }
 
-fn walk_inner(
-    wasm: &[u8],
+fn walk_inner<'a>(
+    wasm: &'a [u8],
     profile: &Profile,
     costs: Option<&CostTable>,
+    sink: &mut dyn FunctionSink<'a>,
 ) -> Result<(ModuleInfo, ModuleAnalysis), ValidationError> {
     let l = &profile.limits;
     let mut validator = Validator::new_with_features(allowed_features());
@@ -297,12 +366,22 @@ fn walk_inner(
     let mut counts = Counts::default();
     let mut defined_index = 0u32;
     let wp = ValidationError::from_wasmparser;
+    let nesting = u32::try_from(l.max_nesting_depth).unwrap_or(u32::MAX);
+    let mut walker = FunctionWalker::new(costs, nesting);
+    let mut function = FunctionAnalysis::default();
+    let mut operators: Vec<Operator<'a>> = Vec::new();
 
     let mut parser = Parser::new(0);
     parser.set_features(allowed_features());
     for payload in parser.parse_all(wasm) {
         let payload = payload.map_err(wp)?;
-        let valid = validator.payload(&payload).map_err(wp)?;
+        // Matched, not `map_err`ed: `ValidPayload` is large (its `End` variant holds the
+        // module's types), and every code-section entry would be copied through the
+        // converted `Result` twice.
+        let valid = match validator.payload(&payload) {
+            Ok(valid) => valid,
+            Err(e) => return Err(wp(e)),
+        };
         match &payload {
             Payload::TypeSection(s) => {
                 limit(Limit::Types, u64::from(s.count()), l.max_types, s.range().start)?;
@@ -419,11 +498,10 @@ fn walk_inner(
                             _ => 0,
                         }
                     });
-                let nesting = u32::try_from(l.max_nesting_depth).unwrap_or(u32::MAX);
-                let fa = FunctionWalker::run(costs, nesting, func_index, params, &body, &mut fv)?;
+                walker.run(func_index, params, &body, &mut fv, &mut function, &mut operators)?;
                 allocs = fv.into_allocations();
                 if costs.is_some() {
-                    analysis.functions.push(fa);
+                    sink.function(&mut function, &operators);
                 }
                 defined_index += 1;
             }

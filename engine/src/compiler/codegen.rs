@@ -32,12 +32,16 @@ pub struct CompileEnv {
     pub metering: bool,
 }
 
-/// Compiles every defined function. `bodies` and `analyses` are in definition order.
+/// Compiles every defined function from its body, decoding the operators here. `bodies`
+/// and `analyses` (from [`keel_metering::analyze`]) are in definition order.
+/// [`crate::Module::new`] takes the faster route of [`ModuleCompiler`] fed by
+/// [`keel_metering::analyze_each`], which decodes each operator once; both produce the
+/// same code.
 ///
 /// Errors: [`CompileError`] when a body cannot be read (the module was validated before,
 /// so this only happens for inconsistent inputs) or a frame is too large.
 pub fn compile_module<M: MacroAssembler>(
-    mut masm: M,
+    masm: M,
     env: &CompileEnv,
     bodies: &[FunctionBody<'_>],
     analyses: &[FunctionAnalysis],
@@ -46,20 +50,95 @@ pub fn compile_module<M: MacroAssembler>(
     if bodies.len() != analyses.len() {
         return Err(CompileError::Internal("analysis does not match the code section".into()));
     }
-    let labels: Vec<Label> = (0..bodies.len()).map(|_| masm.new_label()).collect();
-    let mut offsets = Vec::with_capacity(bodies.len());
-    for (i, (body, fa)) in bodies.iter().zip(analyses).enumerate() {
-        masm.bind(labels[i]);
-        offsets.push(masm.offset());
+    let mut mc = ModuleCompiler::new(masm, env, costs, bodies.len());
+    let mut operators = Vec::new();
+    for (body, fa) in bodies.iter().zip(analyses) {
+        operators.clear();
+        let mut ops = body.get_operators_reader().map_err(CompileError::from_wasmparser)?;
+        while !ops.eof() {
+            operators.push(ops.read().map_err(CompileError::from_wasmparser)?);
+        }
+        mc.compile_function(fa, &operators)?;
+    }
+    mc.finish()
+}
+
+/// Compiles a module's defined functions one at a time, in definition order, each from its
+/// analysis and its decoded operators (as [`keel_metering::analyze_each`] hands them over),
+/// into one code buffer.
+pub struct ModuleCompiler<'a, M: MacroAssembler> {
+    masm: M,
+    env: &'a CompileEnv,
+    costs: &'a CostTable,
+    /// One label per defined function (call targets), bound at its first instruction.
+    labels: Vec<Label>,
+    /// Offset of each function compiled so far.
+    offsets: Vec<u32>,
+    /// Buffers reused from one function to the next.
+    scratch: Scratch,
+}
+
+/// The buffers one function's compilation needs, kept from one function to the next so
+/// that each is allocated once per module.
+#[derive(Default)]
+struct Scratch {
+    control: Vec<ControlFrame>,
+    vals: Vec<Val>,
+}
+
+impl<'a, M: MacroAssembler> ModuleCompiler<'a, M> {
+    /// A compiler for a module with `defined` defined functions.
+    pub fn new(mut masm: M, env: &'a CompileEnv, costs: &'a CostTable, defined: usize) -> Self {
+        let labels = (0..defined).map(|_| masm.new_label()).collect();
+        ModuleCompiler {
+            masm,
+            env,
+            costs,
+            labels,
+            offsets: Vec::with_capacity(defined),
+            scratch: Scratch::default(),
+        }
+    }
+
+    /// Compiles the next defined function: `fa` is its analysis and `operators` its body's
+    /// operators in order, the final `end` included.
+    ///
+    /// Errors: [`CompileError::Internal`] when called more often than there are defined
+    /// functions or for a function without a type, [`CompileError::FrameTooLarge`], or an
+    /// operator the compiler does not support (the profile rejects all of those).
+    pub fn compile_function(
+        &mut self,
+        fa: &FunctionAnalysis,
+        operators: &[Operator<'_>],
+    ) -> Result<(), CompileError> {
+        let i = self.offsets.len();
+        let label = *self
+            .labels
+            .get(i)
+            .ok_or_else(|| CompileError::Internal("more function bodies than functions".into()))?;
+        self.masm.bind(label);
+        self.offsets.push(self.masm.offset());
+        let env = self.env;
         let ty = env
             .func_types
             .get((env.imported_funcs as usize) + i)
             .and_then(|t| env.types.get(*t as usize))
             .copied()
             .ok_or_else(|| CompileError::Internal("function without a type".into()))?;
-        FuncCodegen::compile(&mut masm, env, &labels, body, fa, ty, costs)?;
+        let scratch = &mut self.scratch;
+        FuncCodegen::compile(&mut self.masm, env, &self.labels, operators, fa, ty, self.costs, scratch)
     }
-    masm.finish(offsets)
+
+    /// Emits the shared stubs and resolves every branch (see [`MacroAssembler::finish`]).
+    ///
+    /// Errors: [`CompileError::Internal`] when fewer functions were compiled than the
+    /// module defines; the ISA's own limits (code size, branch range).
+    pub fn finish(self) -> Result<CompiledCode, CompileError> {
+        if self.offsets.len() != self.labels.len() {
+            return Err(CompileError::Internal("fewer function bodies than functions".into()));
+        }
+        self.masm.finish(self.offsets)
+    }
 }
 
 /// Frame size limit (slots): keeps every displacement far inside 32 bits.
@@ -129,14 +208,16 @@ struct PendingCmp {
 }
 
 impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
+    #[allow(clippy::too_many_arguments)]
     fn compile(
         masm: &'a mut M,
         env: &'a CompileEnv,
         labels: &'a [Label],
-        body: &FunctionBody<'_>,
+        operators: &[Operator<'_>],
         fa: &FunctionAnalysis,
         (params, results): (u32, u32),
         costs: &'a CostTable,
+        scratch: &mut Scratch,
     ) -> Result<(), CompileError> {
         let layout = FrameLayout { params: fa.params, locals: fa.locals, max_stack: fa.max_stack_height };
         let nlocals = layout.stack_base();
@@ -158,19 +239,21 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             }
         }
         let ret = masm.new_label();
+        let mut control = std::mem::take(&mut scratch.control);
+        control.clear();
+        control.push(ControlFrame { kind: FrameKind::Function, label: ret, height: 0, params: 0, results });
         let mut cg = FuncCodegen {
             masm,
             env,
             labels,
             costs,
-            stack: ValueStack::new(regs, pinned.iter().map(|p| p.1), nlocals),
-            control: vec![ControlFrame {
-                kind: FrameKind::Function,
-                label: ret,
-                height: 0,
-                params: 0,
-                results,
-            }],
+            stack: ValueStack::with_buffer(
+                std::mem::take(&mut scratch.vals),
+                regs,
+                pinned.iter().map(|p| p.1),
+                nlocals,
+            ),
+            control,
             reachable: true,
             dead_depth: 0,
             pinned,
@@ -178,23 +261,26 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             dirty: 0,
             pending: None,
         };
-        let mut ops = body.get_operators_reader().map_err(CompileError::from_wasmparser)?;
-        let mut charges = fa.charges.iter().peekable();
-        let mut op_index = 0u32;
-        while !ops.eof() {
-            let op = ops.read().map_err(CompileError::from_wasmparser)?;
-            while let Some(c) = charges.peek() {
-                if c.op_index < op_index {
-                    charges.next();
-                    continue;
+        // The charges are in increasing `op_index` order; `next_charge` is the index of the
+        // first operator still to be charged (u32::MAX when none is left).
+        let mut charges = fa.charges.iter();
+        let mut next = charges.next();
+        let mut next_charge = next.map_or(u32::MAX, |c| c.op_index);
+        for (op_index, op) in operators.iter().enumerate() {
+            let op_index = op_index as u32;
+            if op_index >= next_charge {
+                while let Some(c) = next {
+                    if c.op_index > op_index {
+                        break;
+                    }
+                    if c.op_index == op_index && cg.reachable && env.metering {
+                        cg.masm.charge_gas(c.gas);
+                    }
+                    next = charges.next();
                 }
-                if c.op_index == op_index && cg.reachable && env.metering {
-                    cg.masm.charge_gas(c.gas);
-                }
-                break;
+                next_charge = next.map_or(u32::MAX, |c| c.op_index);
             }
-            cg.visit(&op)?;
-            op_index += 1;
+            cg.visit(op)?;
         }
         if !cg.control.is_empty() {
             return Err(CompileError::Internal("unbalanced control frames".into()));
@@ -202,6 +288,8 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         cg.masm.bind(ret);
         cg.masm.stack_exit(fa.frame_cost);
         cg.masm.func_epilogue(nlocals, results);
+        scratch.control = cg.control;
+        scratch.vals = cg.stack.into_buffer();
         Ok(())
     }
 
@@ -430,6 +518,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         DynamicKind::of(op).map_or(0, |k| self.costs.unit_cost(k))
     }
 
+    #[inline(always)]
     fn visit(&mut self, op: &Operator<'_>) -> Result<(), CompileError> {
         if !self.reachable {
             return self.visit_dead(op);

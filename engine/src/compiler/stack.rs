@@ -43,13 +43,30 @@ impl ValueStack {
     /// An empty stack over the allocatable registers minus `reserved` (registers that hold
     /// locals); height 0 lives in `base_slot`.
     pub fn new(regs: &'static [Reg], reserved: impl Iterator<Item = Reg>, base_slot: u32) -> ValueStack {
+        ValueStack::with_buffer(Vec::new(), regs, reserved, base_slot)
+    }
+
+    /// As [`ValueStack::new`], keeping the allocation of `buffer` (its entries are
+    /// discarded): a compiler reuses one buffer for every function of a module.
+    pub fn with_buffer(
+        mut buffer: Vec<Val>,
+        regs: &'static [Reg],
+        reserved: impl Iterator<Item = Reg>,
+        base_slot: u32,
+    ) -> ValueStack {
+        buffer.clear();
         let mut pool = if regs.len() >= 32 { u32::MAX } else { (1u32 << regs.len()) - 1 };
         for r in reserved {
             if let Some(i) = regs.iter().position(|x| *x == r).filter(|i| *i < 32) {
                 pool &= !(1 << i);
             }
         }
-        ValueStack { vals: Vec::new(), watermark: 0, regs, free: pool, pool, base_slot, lazy_low: usize::MAX }
+        ValueStack { vals: buffer, watermark: 0, regs, free: pool, pool, base_slot, lazy_low: usize::MAX }
+    }
+
+    /// The entry buffer, for [`ValueStack::with_buffer`].
+    pub fn into_buffer(self) -> Vec<Val> {
+        self.vals
     }
 
     /// Current height.

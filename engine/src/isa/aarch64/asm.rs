@@ -70,6 +70,7 @@ pub enum Cond {
 
 impl Cond {
     /// The opposite condition.
+    #[inline]
     pub fn invert(self) -> Cond {
         match self {
             Cond::Eq => Cond::Ne,
@@ -143,6 +144,7 @@ pub enum Ldst {
 
 impl Ldst {
     /// Access size in bytes.
+    #[inline]
     pub fn bytes(self) -> u32 {
         match self {
             Ldst::Ldr64 | Ldst::Str64 => 8,
@@ -153,6 +155,7 @@ impl Ldst {
     }
 
     /// The "unsigned offset" form's fixed bits (size, V=0, 01, opc).
+    #[inline]
     fn base(self) -> u32 {
         match self {
             Ldst::Ldr64 => 0xF940_0000,
@@ -268,26 +271,31 @@ fn reg(x: u8) -> u32 {
 
 impl Asm {
     /// Current offset, bytes.
+    #[inline]
     pub fn pos(&self) -> usize {
         self.buf.len()
     }
 
     /// Appends one instruction word.
+    #[inline]
     pub fn emit(&mut self, word: u32) {
         self.buf.extend_from_slice(&word.to_le_bytes());
     }
 
     /// Reads the instruction word at `at`.
+    #[inline]
     pub fn word_at(&self, at: usize) -> u32 {
         u32::from_le_bytes([self.buf[at], self.buf[at + 1], self.buf[at + 2], self.buf[at + 3]])
     }
 
     /// Overwrites the instruction word at `at`.
+    #[inline]
     pub fn patch(&mut self, at: usize, word: u32) {
         self.buf[at..at + 4].copy_from_slice(&word.to_le_bytes());
     }
 
     /// Appends a raw 32-bit data word (jump tables).
+    #[inline]
     pub fn data32(&mut self, v: u32) {
         self.emit(v);
     }
@@ -295,22 +303,26 @@ impl Asm {
     // ----- moves -----
 
     /// `movz rd, #imm16, lsl #(16*hw)`.
+    #[inline]
     pub fn movz(&mut self, w: bool, rd: u8, imm16: u16, hw: u32) {
         self.emit(sf(w) | 0x5280_0000 | (hw << 21) | (u32::from(imm16) << 5) | reg(rd));
     }
 
     /// `movn rd, #imm16, lsl #(16*hw)`.
+    #[inline]
     pub fn movn(&mut self, w: bool, rd: u8, imm16: u16, hw: u32) {
         self.emit(sf(w) | 0x1280_0000 | (hw << 21) | (u32::from(imm16) << 5) | reg(rd));
     }
 
     /// `movk rd, #imm16, lsl #(16*hw)`.
+    #[inline]
     pub fn movk(&mut self, w: bool, rd: u8, imm16: u16, hw: u32) {
         self.emit(sf(w) | 0x7280_0000 | (hw << 21) | (u32::from(imm16) << 5) | reg(rd));
     }
 
     /// Loads a 64-bit constant with the shortest `movz`/`movn` + `movk` sequence, or one
     /// `orr rd, xzr, #bitmask` (1 to 4 instructions).
+    #[inline]
     pub fn mov_imm(&mut self, rd: u8, imm: u64) {
         let halves = [imm as u16, (imm >> 16) as u16, (imm >> 32) as u16, (imm >> 48) as u16];
         let zeros = halves.iter().filter(|h| **h == 0).count();
@@ -342,11 +354,13 @@ impl Asm {
     }
 
     /// `mov rd, rm` (`orr rd, zr, rm`); with `w` false it zero-extends the low 32 bits.
+    #[inline]
     pub fn mov_rr(&mut self, w: bool, rd: u8, rm: u8) {
         self.alu_rr(Alu::Orr, w, rd, r::ZR, rm);
     }
 
     /// `mov rd, sp` / `mov sp, rn` (`add rd, rn, #0`; 31 means `sp` on both sides).
+    #[inline]
     pub fn mov_sp(&mut self, rd: u8, rn: u8) {
         self.emit(0x9100_0000 | (reg(rn) << 5) | reg(rd));
     }
@@ -354,6 +368,7 @@ impl Asm {
     // ----- integer arithmetic -----
 
     /// `op rd, rn, rm` (shifted-register form, no shift). For add/sub, 31 means `zr`.
+    #[inline]
     pub fn alu_rr(&mut self, op: Alu, w: bool, rd: u8, rn: u8, rm: u8) {
         let base = match op {
             Alu::Add => 0x0B00_0000,
@@ -369,6 +384,7 @@ impl Asm {
 
     /// `op rd, rn, #imm12 {, lsl #12}` for add/sub/adds/subs (31 means `sp` for `rn`, and
     /// for `rd` of add/sub). `imm12 < 4096`.
+    #[inline]
     pub fn addsub_imm(&mut self, op: Alu, w: bool, rd: u8, rn: u8, imm12: u32, lsl12: bool) {
         let base = match op {
             Alu::Add => 0x1100_0000,
@@ -384,6 +400,7 @@ impl Asm {
 
     /// `add`/`sub` with an immediate encodable as `imm12` or `imm12 << 12`; returns false
     /// (emitting nothing) when it is not.
+    #[inline]
     pub fn try_addsub_imm(&mut self, op: Alu, w: bool, rd: u8, rn: u8, imm: u64) -> bool {
         if imm < 4096 {
             self.addsub_imm(op, w, rd, rn, imm as u32, false);
@@ -397,6 +414,7 @@ impl Asm {
     }
 
     /// `op rd, rn, rm, uxtx` (extended-register form: 31 means `sp` for `rd` and `rn`).
+    #[inline]
     pub fn addsub_ext(&mut self, sub: bool, rd: u8, rn: u8, rm: u8) {
         let base = if sub { 0xCB20_6000 } else { 0x8B20_6000 };
         self.emit(base | (reg(rm) << 16) | (reg(rn) << 5) | reg(rd));
@@ -404,6 +422,7 @@ impl Asm {
 
     /// Logical operation with an encoded bitmask immediate.
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn logical_imm_raw(&mut self, op: Alu, w: bool, rd: u8, rn: u8, n: u32, immr: u32, imms: u32) {
         let base = match op {
             Alu::And => 0x1200_0000,
@@ -416,6 +435,7 @@ impl Asm {
 
     /// `and/orr/eor rd, rn, #imm` when `imm` is a bitmask immediate; returns false (emitting
     /// nothing) when it is not.
+    #[inline]
     pub fn try_logical_imm(&mut self, op: Alu, w: bool, rd: u8, rn: u8, imm: u64) -> bool {
         match logical_imm(imm, if w { 64 } else { 32 }) {
             Some((n, immr, imms)) => {
@@ -427,22 +447,26 @@ impl Asm {
     }
 
     /// `mul rd, rn, rm` (`madd rd, rn, rm, zr`).
+    #[inline]
     pub fn mul(&mut self, w: bool, rd: u8, rn: u8, rm: u8) {
         self.emit(sf(w) | 0x1B00_7C00 | (reg(rm) << 16) | (reg(rn) << 5) | reg(rd));
     }
 
     /// `msub rd, rn, rm, ra`: `rd = ra - rn * rm`.
+    #[inline]
     pub fn msub(&mut self, w: bool, rd: u8, rn: u8, rm: u8, ra: u8) {
         self.emit(sf(w) | 0x1B00_8000 | (reg(rm) << 16) | (reg(ra) << 10) | (reg(rn) << 5) | reg(rd));
     }
 
     /// `sdiv`/`udiv rd, rn, rm` (a zero divisor yields 0; no trap).
+    #[inline]
     pub fn div(&mut self, signed: bool, w: bool, rd: u8, rn: u8, rm: u8) {
         let op = if signed { 0x1AC0_0C00 } else { 0x1AC0_0800 };
         self.emit(sf(w) | op | (reg(rm) << 16) | (reg(rn) << 5) | reg(rd));
     }
 
     /// `lslv/lsrv/asrv/rorv rd, rn, rm` (count taken modulo the width).
+    #[inline]
     pub fn shift_rr(&mut self, op: Shift, w: bool, rd: u8, rn: u8, rm: u8) {
         let opc = match op {
             Shift::Lsl => 0x2000,
@@ -454,24 +478,28 @@ impl Asm {
     }
 
     /// `ubfm rd, rn, #immr, #imms`.
+    #[inline]
     pub fn ubfm(&mut self, w: bool, rd: u8, rn: u8, immr: u32, imms: u32) {
         let base = if w { 0xD340_0000 } else { 0x5300_0000 };
         self.emit(base | (immr << 16) | (imms << 10) | (reg(rn) << 5) | reg(rd));
     }
 
     /// `sbfm rd, rn, #immr, #imms`.
+    #[inline]
     pub fn sbfm(&mut self, w: bool, rd: u8, rn: u8, immr: u32, imms: u32) {
         let base = if w { 0x9340_0000 } else { 0x1300_0000 };
         self.emit(base | (immr << 16) | (imms << 10) | (reg(rn) << 5) | reg(rd));
     }
 
     /// `extr rd, rn, rm, #lsb` (`ror rd, rn, #lsb` when `rn == rm`).
+    #[inline]
     pub fn extr(&mut self, w: bool, rd: u8, rn: u8, rm: u8, lsb: u32) {
         let base = if w { 0x93C0_0000 } else { 0x1380_0000 };
         self.emit(base | (reg(rm) << 16) | (lsb << 10) | (reg(rn) << 5) | reg(rd));
     }
 
     /// Shift or rotate by an immediate `n` (taken modulo the width), via `ubfm`/`sbfm`/`extr`.
+    #[inline]
     pub fn shift_ri(&mut self, op: Shift, w: bool, rd: u8, rn: u8, n: u32) {
         let bits = if w { 64 } else { 32 };
         let n = n % bits;
@@ -484,21 +512,25 @@ impl Asm {
     }
 
     /// `clz rd, rn`.
+    #[inline]
     pub fn clz(&mut self, w: bool, rd: u8, rn: u8) {
         self.emit(sf(w) | 0x5AC0_1000 | (reg(rn) << 5) | reg(rd));
     }
 
     /// `rbit rd, rn`.
+    #[inline]
     pub fn rbit(&mut self, w: bool, rd: u8, rn: u8) {
         self.emit(sf(w) | 0x5AC0_0000 | (reg(rn) << 5) | reg(rd));
     }
 
     /// `csel rd, rn, rm, cond`: `rd = cond ? rn : rm`.
+    #[inline]
     pub fn csel(&mut self, w: bool, rd: u8, rn: u8, rm: u8, cond: Cond) {
         self.emit(sf(w) | 0x1A80_0000 | (reg(rm) << 16) | ((cond as u32) << 12) | (reg(rn) << 5) | reg(rd));
     }
 
     /// `cset rd, cond` (`csinc rd, zr, zr, !cond`): 1 when `cond` holds, else 0.
+    #[inline]
     pub fn cset(&mut self, w: bool, rd: u8, cond: Cond) {
         let inv = cond.invert() as u32;
         self.emit(sf(w) | 0x1A80_0400 | (31 << 16) | (inv << 12) | (31 << 5) | reg(rd));
@@ -508,6 +540,7 @@ impl Asm {
 
     /// `op rt, [rn, #off]` with the scaled unsigned 12-bit offset form (`rn` 31 = `sp`);
     /// `off` must be a multiple of the access size below `4096 * size`.
+    #[inline]
     pub fn ldst_uimm(&mut self, op: Ldst, rt: u8, rn: u8, off: u32) {
         let scaled = off / op.bytes();
         debug_assert!(off % op.bytes() == 0 && scaled < 4096);
@@ -516,6 +549,7 @@ impl Asm {
 
     /// `op rt, [rn, #off]` with the unscaled signed 9-bit offset form (`ldur`/`stur`
     /// family); `-256 <= off < 256`.
+    #[inline]
     pub fn ldst_simm9(&mut self, op: Ldst, rt: u8, rn: u8, off: i32) {
         debug_assert!((-256..256).contains(&off));
         let word = (op.base() & !(1 << 24)) | (((off as u32) & 0x1ff) << 12) | (reg(rn) << 5) | reg(rt);
@@ -523,18 +557,21 @@ impl Asm {
     }
 
     /// `op rt, [rn, rm]` (register offset, `lsl #0`; `rn` 31 = `sp`).
+    #[inline]
     pub fn ldst_reg(&mut self, op: Ldst, rt: u8, rn: u8, rm: u8) {
         let word = (op.base() & !(1 << 24)) | (1 << 21) | (0b011 << 13) | (0b10 << 10);
         self.emit(word | (reg(rm) << 16) | (reg(rn) << 5) | reg(rt));
     }
 
     /// `ldrsw rt, [rn, wm, uxtw #2]` (jump-table entries).
+    #[inline]
     pub fn ldrsw_uxtw2(&mut self, rt: u8, rn: u8, rm: u8) {
         let word = (Ldst::Ldrsw.base() & !(1 << 24)) | (1 << 21) | (0b010 << 13) | (1 << 12) | (0b10 << 10);
         self.emit(word | (reg(rm) << 16) | (reg(rn) << 5) | reg(rt));
     }
 
     /// Whether `[base, #off]` is directly encodable for `op`.
+    #[inline]
     pub fn ldst_fits(op: Ldst, off: i64) -> bool {
         let size = i64::from(op.bytes());
         (off >= 0 && off % size == 0 && off / size < 4096) || (-256..256).contains(&off)
@@ -542,6 +579,7 @@ impl Asm {
 
     /// `op rt, [rn, #off]` in whichever immediate form fits; `false` (nothing emitted)
     /// when none does.
+    #[inline]
     pub fn try_ldst(&mut self, op: Ldst, rt: u8, rn: u8, off: i64) -> bool {
         let size = i64::from(op.bytes());
         if off >= 0 && off % size == 0 && off / size < 4096 {
@@ -556,18 +594,21 @@ impl Asm {
     }
 
     /// `stp rt, rt2, [rn, #-16]!` (push a pair; `rn` 31 = `sp`).
+    #[inline]
     pub fn stp_pre16(&mut self, rt: u8, rt2: u8, rn: u8) {
         let imm7 = ((-16i32 / 8) as u32) & 0x7f;
         self.emit(0xA980_0000 | (imm7 << 15) | (reg(rt2) << 10) | (reg(rn) << 5) | reg(rt));
     }
 
     /// `ldp rt, rt2, [rn], #16` (pop a pair).
+    #[inline]
     pub fn ldp_post16(&mut self, rt: u8, rt2: u8, rn: u8) {
         let imm7 = 2u32;
         self.emit(0xA8C0_0000 | (imm7 << 15) | (reg(rt2) << 10) | (reg(rn) << 5) | reg(rt));
     }
 
     /// `str xt, [xn], #8` (store and advance).
+    #[inline]
     pub fn str_post8(&mut self, rt: u8, rn: u8) {
         self.emit(0xF800_0400 | (8 << 12) | (reg(rn) << 5) | reg(rt));
     }
@@ -575,6 +616,7 @@ impl Asm {
     // ----- branches -----
 
     /// `b` with a zero offset; returns its position for patching.
+    #[inline]
     pub fn b(&mut self) -> usize {
         let at = self.pos();
         self.emit(0x1400_0000);
@@ -582,6 +624,7 @@ impl Asm {
     }
 
     /// `bl` with a zero offset; returns its position for patching.
+    #[inline]
     pub fn bl(&mut self) -> usize {
         let at = self.pos();
         self.emit(0x9400_0000);
@@ -589,6 +632,7 @@ impl Asm {
     }
 
     /// `b.cond` with a zero offset; returns its position for patching.
+    #[inline]
     pub fn b_cond(&mut self, cond: Cond) -> usize {
         let at = self.pos();
         self.emit(0x5400_0000 | cond as u32);
@@ -596,6 +640,7 @@ impl Asm {
     }
 
     /// `cbz`/`cbnz rt` with a zero offset; returns its position for patching.
+    #[inline]
     pub fn cbz(&mut self, nonzero: bool, w: bool, rt: u8) -> usize {
         let at = self.pos();
         let op = if nonzero { 0x3500_0000 } else { 0x3400_0000 };
@@ -604,27 +649,32 @@ impl Asm {
     }
 
     /// `br rn`.
+    #[inline]
     pub fn br(&mut self, rn: u8) {
         self.emit(0xD61F_0000 | (reg(rn) << 5));
     }
 
     /// `blr rn`.
+    #[inline]
     pub fn blr(&mut self, rn: u8) {
         self.emit(0xD63F_0000 | (reg(rn) << 5));
     }
 
     /// `ret` (to `x30`).
+    #[inline]
     pub fn ret(&mut self) {
         self.emit(0xD65F_03C0);
     }
 
     /// `adr rd, #rel` (`-1 MiB <= rel < 1 MiB`, relative to this instruction).
+    #[inline]
     pub fn adr(&mut self, rd: u8, rel: i32) {
         let v = rel as u32;
         self.emit(0x1000_0000 | ((v & 3) << 29) | (((v >> 2) & 0x7ffff) << 5) | reg(rd));
     }
 
     /// Sets the offset of the `adr` at `at` to reach `target` (within 1 MiB).
+    #[inline]
     pub fn patch_adr(&mut self, at: usize, target: usize) {
         let rd = (self.word_at(at) & 31) as u8;
         let v = (target as i64 - at as i64) as u32;
@@ -632,12 +682,14 @@ impl Asm {
     }
 
     /// `brk #0`.
+    #[inline]
     pub fn brk(&mut self) {
         self.emit(0xD420_0000);
     }
 
     /// Sets the 26-bit word offset of the `b`/`bl` at `at` to reach `target`; false when
     /// out of range (128 MiB either way).
+    #[inline]
     pub fn patch_imm26(&mut self, at: usize, target: usize) -> bool {
         let rel = (target as i64 - at as i64) / 4;
         if !(-(1 << 25)..(1 << 25)).contains(&rel) {
@@ -650,6 +702,7 @@ impl Asm {
 
     /// Sets the 19-bit word offset of the `b.cond`/`cbz`/`cbnz` at `at` to reach `target`;
     /// false when out of range (1 MiB either way).
+    #[inline]
     pub fn patch_imm19(&mut self, at: usize, target: usize) -> bool {
         let rel = (target as i64 - at as i64) / 4;
         if !imm19_fits(rel * 4) {
@@ -663,18 +716,21 @@ impl Asm {
     // ----- floating point -----
 
     /// `fmov dN/sN, xM/wM` (general to FP register, bits unchanged).
+    #[inline]
     pub fn fmov_to_fp(&mut self, w: bool, vd: u8, rn: u8) {
         let op = if w { 0x9E67_0000 } else { 0x1E27_0000 };
         self.emit(op | (reg(rn) << 5) | reg(vd));
     }
 
     /// `fmov xN/wN, dM/sM` (FP to general register; `wN` zero-extends).
+    #[inline]
     pub fn fmov_from_fp(&mut self, w: bool, rd: u8, vn: u8) {
         let op = if w { 0x9E66_0000 } else { 0x1E26_0000 };
         self.emit(op | (reg(vn) << 5) | reg(rd));
     }
 
     /// `fadd/fsub/fmul/fdiv vd, vn, vm` (double when `w`, else single).
+    #[inline]
     pub fn fp_bin(&mut self, op: FpBin, w: bool, vd: u8, vn: u8, vm: u8) {
         let opc = match op {
             FpBin::Mul => 0x0800,
@@ -687,6 +743,7 @@ impl Asm {
     }
 
     /// `fsqrt`/`frint* vd, vn`.
+    #[inline]
     pub fn fp_un(&mut self, op: FpUn, w: bool, vd: u8, vn: u8) {
         let opc = match op {
             FpUn::Sqrt => 0x0001_C000,
@@ -700,34 +757,40 @@ impl Asm {
     }
 
     /// `fcvt dD, sN` (`to_double`) or `fcvt sD, dN`.
+    #[inline]
     pub fn fcvt(&mut self, to_double: bool, vd: u8, vn: u8) {
         let op = if to_double { 0x1E22_C000 } else { 0x1E62_4000 };
         self.emit(op | (reg(vn) << 5) | reg(vd));
     }
 
     /// `scvtf vd, rn`: signed integer (`from64`: x, else w) to double (`to_double`) or single.
+    #[inline]
     pub fn scvtf(&mut self, to_double: bool, from64: bool, vd: u8, rn: u8) {
         let ty = if to_double { 1 << 22 } else { 0 };
         self.emit(sf(from64) | 0x1E22_0000 | ty | (reg(rn) << 5) | reg(vd));
     }
 
     /// `fcmp vn, vm`. Unordered operands set `C` and `V`.
+    #[inline]
     pub fn fcmp(&mut self, w: bool, vn: u8, vm: u8) {
         let ty = if w { 1 << 22 } else { 0 };
         self.emit(0x1E20_2000 | ty | (reg(vm) << 16) | (reg(vn) << 5));
     }
 
     /// `cnt vd.8b, vn.8b` (population count of each byte).
+    #[inline]
     pub fn cnt8b(&mut self, vd: u8, vn: u8) {
         self.emit(0x0E20_5800 | (reg(vn) << 5) | reg(vd));
     }
 
     /// `addv bd, vn.8b` (sum of the 8 bytes; the rest of `vd` is zeroed).
+    #[inline]
     pub fn addv8b(&mut self, vd: u8, vn: u8) {
         self.emit(0x0E31_B800 | (reg(vn) << 5) | reg(vd));
     }
 
     /// `nop`.
+    #[inline]
     pub fn nop(&mut self) {
         self.emit(0xD503_201F);
     }

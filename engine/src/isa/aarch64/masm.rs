@@ -72,8 +72,15 @@ const SP: u8 = r::SP;
 impl Aarch64Masm {
     /// A new assembler; emits the entry trampoline first.
     pub fn new() -> Aarch64Masm {
+        Aarch64Masm::with_capacity(0)
+    }
+
+    /// A new assembler whose code buffer starts with room for `bytes` bytes.
+    pub fn with_capacity(bytes: usize) -> Aarch64Masm {
+        let mut asm = Asm::default();
+        asm.buf.reserve(bytes);
         let mut m = Aarch64Masm {
-            asm: Asm::default(),
+            asm,
             labels: Vec::new(),
             fixups: Vec::new(),
             pending: VecDeque::new(),
