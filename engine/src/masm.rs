@@ -298,6 +298,13 @@ pub struct CompiledCode {
     pub trampoline: u32,
     /// Offset of each defined function, in definition order.
     pub functions: Vec<u32>,
+    /// Offsets of the memory accesses emitted without a bounds check, sorted: each relies
+    /// on the memory's guard reservation (`runtime::signals`), and a fault there is the
+    /// `MemoryOutOfBounds` trap. Empty for an ISA that checks every access in code.
+    pub memory_trap_sites: Vec<u32>,
+    /// Offset of the stub a faulting access in `memory_trap_sites` resumes at (it traps
+    /// `MemoryOutOfBounds`); 0 when there are no such sites.
+    pub memory_trap_stub: u32,
 }
 
 /// The arch-neutral interface every ISA implements. See the module docs for the model.

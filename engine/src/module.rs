@@ -12,6 +12,7 @@ use crate::isa::x64::masm::X64Masm;
 use crate::isa::Isa;
 use crate::masm::{CompiledCode, MacroAssembler};
 use crate::runtime::code::CodeMemory;
+use crate::runtime::signals::TrapRegion;
 use crate::values::{FuncType, ValType};
 
 /// A constant expression (initializers and segment offsets).
@@ -336,9 +337,16 @@ pub(crate) struct ModuleInner {
     pub(crate) engine: Engine,
     pub(crate) wasm: Vec<u8>,
     pub(crate) meta: ModuleMeta,
+    /// The code's registration with the fault handler (declared before `code`: it is
+    /// dropped, unregistering, before the code is unmapped).
+    _trap_region: Option<TrapRegion>,
     pub(crate) code: CodeMemory,
     pub(crate) functions: Vec<u32>,
     pub(crate) trampoline: u32,
+    /// See [`CompiledCode::memory_trap_sites`].
+    memory_trap_sites: Vec<u32>,
+    /// See [`CompiledCode::memory_trap_stub`].
+    memory_trap_stub: u32,
     /// Engine-wide signature ids per module type index.
     pub(crate) type_ids: Vec<u32>,
     /// Maximum pages of a memory this module defines.
@@ -366,8 +374,9 @@ impl std::fmt::Debug for Module {
 }
 
 const MAGIC: &[u8; 8] = b"KEELART\0";
-/// Bumped whenever generated code changes its conventions (3: gas counter in a register).
-const FORMAT_VERSION: u32 = 3;
+/// Bumped whenever generated code changes its conventions (3: gas counter in a register;
+/// 4: stack count passed by value, memory accesses checked by the MMU on x86-64).
+const FORMAT_VERSION: u32 = 4;
 
 impl Module {
     /// Validates `wasm` against the engine's profile, analyzes its metering and compiles
@@ -402,22 +411,29 @@ impl Module {
             Isa::Aarch64 => compile(Aarch64Masm::with_capacity(code_hint), wasm, cfg, &env, defined)?,
         };
         let max = info.memory_maximum_pages.unwrap_or(cfg.profile.limits.max_memory_pages);
-        Module::from_parts(engine, wasm.to_vec(), meta, &compiled.code, compiled.functions, compiled.trampoline, max)
+        Module::from_parts(engine, wasm.to_vec(), meta, compiled, max)
     }
 
     fn from_parts(
         engine: &Engine,
         wasm: Vec<u8>,
         meta: ModuleMeta,
-        code: &[u8],
-        functions: Vec<u32>,
-        trampoline: u32,
+        compiled: CompiledCode,
         memory_max_pages: u64,
     ) -> Result<Module, Error> {
-        let code = if engine.can_execute() {
-            CodeMemory::new(code).map_err(Error::Engine)?
+        let CompiledCode { code, trampoline, functions, memory_trap_sites, memory_trap_stub } = compiled;
+        let (code, trap_region) = if engine.can_execute() {
+            let code = CodeMemory::new(&code).map_err(Error::Engine)?;
+            let region = match (code.addr(0), memory_trap_sites.is_empty()) {
+                (Some(start), false) => Some(
+                    TrapRegion::register(start, code.bytes().len(), memory_trap_stub, &memory_trap_sites)
+                        .map_err(Error::Engine)?,
+                ),
+                _ => None,
+            };
+            (code, region)
         } else {
-            CodeMemory::inert(code)
+            (CodeMemory::inert(&code), None)
         };
         let type_ids = meta.types.iter().map(|t| engine.intern(t)).collect();
         Ok(Module {
@@ -425,9 +441,12 @@ impl Module {
                 engine: engine.clone(),
                 wasm,
                 meta,
+                _trap_region: trap_region,
                 code,
                 functions,
                 trampoline,
+                memory_trap_sites,
+                memory_trap_stub,
                 type_ids,
                 memory_max_pages,
             }),
@@ -502,6 +521,11 @@ impl Module {
         payload.extend_from_slice(&(i.functions.len() as u32).to_le_bytes());
         for f in &i.functions {
             payload.extend_from_slice(&f.to_le_bytes());
+        }
+        payload.extend_from_slice(&i.memory_trap_stub.to_le_bytes());
+        payload.extend_from_slice(&(i.memory_trap_sites.len() as u32).to_le_bytes());
+        for s in &i.memory_trap_sites {
+            payload.extend_from_slice(&s.to_le_bytes());
         }
         let mut out = Vec::with_capacity(payload.len() + 256);
         out.extend_from_slice(MAGIC);
@@ -591,11 +615,26 @@ impl Module {
         if trampoline as usize >= code.len() {
             return Err(bad("trampoline offset outside the code"));
         }
+        let memory_trap_stub = p.u32().ok_or_else(trunc)?;
+        let n = p.u32().ok_or_else(trunc)? as usize;
+        let mut memory_trap_sites = Vec::with_capacity(n.min(1 << 20));
+        for _ in 0..n {
+            let off = p.u32().ok_or_else(trunc)?;
+            if off as usize >= code.len() || memory_trap_sites.last().is_some_and(|l| *l >= off) {
+                return Err(bad("memory trap site outside the code or out of order"));
+            }
+            memory_trap_sites.push(off);
+        }
+        if n > 0 && memory_trap_stub as usize >= code.len() {
+            return Err(bad("memory trap stub outside the code"));
+        }
         let meta = ModuleMeta::parse(&wasm)?;
         if meta.func_types.len() != meta.imported_funcs as usize + functions.len() {
             return Err(bad("function count mismatch"));
         }
-        Module::from_parts(engine, wasm, meta, code, functions, trampoline, max)
+        let compiled =
+            CompiledCode { code: code.to_vec(), trampoline, functions, memory_trap_sites, memory_trap_stub };
+        Module::from_parts(engine, wasm, meta, compiled, max)
     }
 }
 

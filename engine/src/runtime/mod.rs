@@ -7,6 +7,7 @@ pub mod instance;
 pub mod libcalls;
 pub mod linker;
 pub(crate) mod memory;
+pub(crate) mod signals;
 pub mod store;
 pub(crate) mod sys;
 pub mod vmctx;

@@ -1012,7 +1012,14 @@ impl MacroAssembler for Aarch64Masm {
         self.asm.ldst_uimm(Ldst::Ldr64, r::LR, SP, 0);
         self.asm.br(r::LR);
         self.resolve()?;
-        Ok(CompiledCode { code: std::mem::take(&mut self.asm.buf), trampoline: self.trampoline, functions })
+        Ok(CompiledCode {
+            code: std::mem::take(&mut self.asm.buf),
+            trampoline: self.trampoline,
+            functions,
+            // Every access is checked in code (see `runtime::signals` for why).
+            memory_trap_sites: Vec::new(),
+            memory_trap_stub: 0,
+        })
     }
 
     fn offset(&self) -> u32 {

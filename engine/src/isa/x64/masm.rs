@@ -49,6 +49,10 @@ pub struct X64Masm {
     /// Slots of the current function's frame.
     slots: u32,
     trampoline: u32,
+    /// Offsets of the unchecked memory accesses (see [`CompiledCode::memory_trap_sites`]).
+    memory_trap_sites: Vec<u32>,
+    /// Whether the last [`Self::memory_operand`] was unchecked.
+    unchecked_access: bool,
 }
 
 impl Default for X64Masm {
@@ -86,6 +90,8 @@ impl X64Masm {
             trap_rdx: None,
             slots: 0,
             trampoline: 0,
+            memory_trap_sites: Vec::new(),
+            unchecked_access: false,
         };
         m.emit_trampoline();
         m
@@ -191,6 +197,31 @@ impl X64Masm {
 
     fn w(size: Size) -> bool {
         size == Size::S64
+    }
+
+    /// The operand of a `bytes`-wide access to `memory[zext(addr32) + offset]`: unchecked
+    /// (`[r11 + rax + offset]`, r11 = base, rax = zext(addr)) when the offset fits a
+    /// displacement, so that the access stays inside the memory's guard reservation and a
+    /// fault there is the out-of-bounds trap (`runtime::signals`); checked in code past
+    /// that. The access must follow at once, then [`Self::note_memory_access`].
+    fn memory_operand(&mut self, addr: Reg, offset: u64, bytes: u32) -> Mem {
+        if offset <= i32::MAX as u64 {
+            self.asm.mov_rr(false, SCRATCH, addr.0);
+            self.asm.load(true, SCRATCH2, Mem::new(r::R15, VM_MEMORY_BASE));
+            self.unchecked_access = true;
+            return Mem::indexed(SCRATCH2, SCRATCH, offset as i32);
+        }
+        self.bounds_check(addr, offset, bytes);
+        self.unchecked_access = false;
+        Mem::indexed(SCRATCH2, SCRATCH, -(bytes as i32))
+    }
+
+    /// Records the access emitted at `at` as a trap site when it was unchecked.
+    fn note_memory_access(&mut self, at: usize) {
+        if self.unchecked_access {
+            self.memory_trap_sites.push(at as u32);
+            self.unchecked_access = false;
+        }
     }
 
     /// Computes the effective address `zext(addr32) + offset + bytes` into rax, checks it
@@ -680,9 +711,8 @@ impl MacroAssembler for X64Masm {
     }
 
     fn load(&mut self, kind: LoadKind, dst: Reg, addr: Reg, offset: u64) {
-        let bytes = kind.bytes();
-        self.bounds_check(addr, offset, bytes);
-        let m = Mem::indexed(SCRATCH2, SCRATCH, -(bytes as i32));
+        let m = self.memory_operand(addr, offset, kind.bytes());
+        let at = self.asm.pos();
         let d = dst.0;
         let a = &mut self.asm;
         match kind {
@@ -698,11 +728,12 @@ impl MacroAssembler for X64Masm {
             LoadKind::S8To32 => a.load_s8(false, d, m),
             LoadKind::S8To64 => a.load_s8(true, d, m),
         }
+        self.note_memory_access(at);
     }
 
     fn store(&mut self, bytes: u32, addr: Reg, value: Reg, offset: u64) {
-        self.bounds_check(addr, offset, bytes);
-        let m = Mem::indexed(SCRATCH2, SCRATCH, -(bytes as i32));
+        let m = self.memory_operand(addr, offset, bytes);
+        let at = self.asm.pos();
         let v = value.0;
         match bytes {
             8 => self.asm.store(true, m, v),
@@ -710,6 +741,7 @@ impl MacroAssembler for X64Masm {
             2 => self.asm.store16(m, v),
             _ => self.asm.store8(m, v),
         }
+        self.note_memory_access(at);
     }
 
     fn memory_size(&mut self, dst: Reg) {
@@ -827,7 +859,10 @@ impl MacroAssembler for X64Masm {
     }
 
     fn finish(mut self, functions: Vec<u32>) -> Result<CompiledCode, crate::error::CompileError> {
-        // Shared trap stubs.
+        // Shared trap stubs; a faulting unchecked access resumes at the out-of-bounds one.
+        if !self.memory_trap_sites.is_empty() {
+            self.trap_label(TrapCode::MemoryOutOfBounds);
+        }
         let common = self.new_label();
         for code in TrapCode::ALL {
             if let Some(l) = self.trap_labels[code as usize] {
@@ -878,7 +913,19 @@ impl MacroAssembler for X64Masm {
                 }
             }
         }
-        Ok(CompiledCode { code: self.asm.buf, trampoline: self.trampoline, functions })
+        let memory_trap_stub = match self.trap_labels[TrapCode::MemoryOutOfBounds as usize] {
+            Some(l) if !self.memory_trap_sites.is_empty() => {
+                self.labels[l.0 as usize].expect("trap stubs are bound") as u32
+            }
+            _ => 0,
+        };
+        Ok(CompiledCode {
+            code: self.asm.buf,
+            trampoline: self.trampoline,
+            functions,
+            memory_trap_sites: self.memory_trap_sites,
+            memory_trap_stub,
+        })
     }
 
     fn offset(&self) -> u32 {
