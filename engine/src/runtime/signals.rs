@@ -22,12 +22,18 @@
 
 use std::sync::RwLock;
 
-/// Bytes reserved for every linear memory: 4 GiB of 32-bit index space, 2 GiB of static
-/// offset, and more than the widest access, rounded to 8 GiB.
+/// Bytes reserved for every linear memory where [`MMU_BOUNDS_CHECKS`]: 4 GiB of 32-bit
+/// index space, 2 GiB of static offset, and more than the widest access, rounded to 8 GiB.
 pub const GUARD_RESERVATION: usize = 8 << 30;
+
+/// Whether this host's generated code leaves bounds checks to the MMU (x86-64 Linux, the
+/// one platform with the fault handler below), so that every memory needs a
+/// [`GUARD_RESERVATION`].
+pub const MMU_BOUNDS_CHECKS: bool = cfg!(all(target_arch = "x86_64", target_os = "linux"));
 
 /// The code of one module as the fault handler sees it.
 #[derive(Debug)]
+#[cfg_attr(not(all(target_arch = "x86_64", target_os = "linux")), allow(dead_code))]
 struct Region {
     start: usize,
     end: usize,
@@ -54,12 +60,17 @@ impl TrapRegion {
     /// not run: its accesses are unchecked).
     pub fn register(start: usize, len: usize, stub: u32, sites: &[u32]) -> Result<TrapRegion, String> {
         imp::install()?;
+        Ok(Self::add(start, len, stub, sites))
+    }
+
+    /// Adds the region to what the handler looks up (without installing it).
+    fn add(start: usize, len: usize, stub: u32, sites: &[u32]) -> TrapRegion {
         let region =
             Region { start, end: start + len, stub: start + stub as usize, sites: sites.to_vec().into_boxed_slice() };
         let mut regions = REGIONS.write().unwrap_or_else(|e| e.into_inner());
         let at = regions.partition_point(|r| r.start < start);
         regions.insert(at, region);
-        Ok(TrapRegion { start })
+        TrapRegion { start }
     }
 }
 
@@ -74,6 +85,7 @@ impl Drop for TrapRegion {
 
 /// The stub to resume at when the instruction at `pc` faults, if `pc` is a registered
 /// unchecked memory access. Called from the signal handler: no allocation, no panics.
+#[cfg_attr(not(all(target_arch = "x86_64", target_os = "linux")), allow(dead_code))]
 fn stub_for(pc: usize) -> Option<usize> {
     // A writer holds the lock only briefly, and never while running guest code on this
     // thread, so waiting for it here cannot deadlock.
@@ -170,8 +182,8 @@ mod tests {
 
     #[test]
     fn lookup_finds_only_registered_sites() {
-        let a = TrapRegion::register(0x10_000, 0x100, 0x80, &[4, 12, 40]).unwrap();
-        let b = TrapRegion::register(0x20_000, 0x100, 0x90, &[8]).unwrap();
+        let a = TrapRegion::add(0x10_000, 0x100, 0x80, &[4, 12, 40]);
+        let b = TrapRegion::add(0x20_000, 0x100, 0x90, &[8]);
         assert_eq!(stub_for(0x10_004), Some(0x10_080));
         assert_eq!(stub_for(0x10_028), Some(0x10_080));
         assert_eq!(stub_for(0x10_005), None, "not an access site");

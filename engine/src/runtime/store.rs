@@ -445,14 +445,16 @@ impl<T> Store<T> {
 }
 
 impl StoreCore {
-    /// Creates a memory of `ty.min` zero pages that may grow to `max_pages` (enforced by
-    /// `memory_grow`), in a guard reservation (see [`LinearMemory`]); returns its index.
-    /// Errors: [`Error::Engine`] when the host refuses the reservation or the initial pages.
+    /// Creates a memory of `ty.min` zero pages in a reservation for `max_pages` (see
+    /// [`LinearMemory`]); returns its index. Errors: [`Error::Engine`] when the host refuses
+    /// the reservation or the initial pages.
     pub(crate) fn new_memory(&mut self, ty: MemoryType, max_pages: u64) -> Result<usize, Error> {
-        // All reservations have one size, so any pooled memory fits any module, and a
-        // module cannot pick a maximum to miss the pool and get cold pages at the price of
-        // warm ones.
-        let mut bytes = self.engine.inner.memories.take(ty.min).map_err(Error::Engine)?;
+        // Every memory of an engine reserves at least the profile's maximum, whatever its
+        // own maximum (enforced by `memory_grow` from `max_pages`): all reservations have one
+        // size, so any pooled memory fits any module, and a module cannot pick a maximum to
+        // miss the pool and get cold pages at the price of warm ones.
+        let reserve = max_pages.max(self.engine.inner.config.profile.limits.max_memory_pages);
+        let mut bytes = self.engine.inner.memories.take(ty.min, reserve).map_err(Error::Engine)?;
         let vm = VMMemory { base: bytes.as_mut_ptr(), len: bytes.len() as u64 };
         self.memories.push(Box::new(MemoryData { vm, bytes, max_pages, ty }));
         Ok(self.memories.len() - 1)
