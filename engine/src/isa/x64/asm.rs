@@ -584,6 +584,16 @@ impl Asm {
     pub fn sse_rr(&mut self, prefix: u8, op: u8, dst: u8, src: u8) {
         self.op_rr(Some(prefix), false, &[0x0F, op], dst, src, false);
     }
+    /// `xorps xmm, xmm` (zeroes all 128 bits).
+    #[inline]
+    pub fn xorps_self(&mut self, xmm: u8) {
+        self.op_rr(None, false, &[0x0F, 0x57], xmm, xmm, false);
+    }
+    /// `movups [m], xmm` (16 bytes, any alignment).
+    #[inline]
+    pub fn movups_store(&mut self, m: Mem, xmm: u8) {
+        self.op_rm(None, false, &[0x0F, 0x11], xmm, m, false);
+    }
     /// `ucomiss`/`ucomisd a, b`.
     #[inline]
     pub fn ucomis(&mut self, double: bool, a: u8, b: u8) {

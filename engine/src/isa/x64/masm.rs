@@ -379,11 +379,25 @@ impl MacroAssembler for X64Masm {
             self.asm.store(true, m, SCRATCH);
         }
         if locals > 0 {
-            if locals <= 8 {
+            if locals <= 4 {
                 self.asm.alu_rr(Alu::Xor, false, SCRATCH, SCRATCH);
                 for i in params..params + locals {
                     let m = self.slot_mem(i);
                     self.asm.store(true, m, SCRATCH);
+                }
+            } else if locals <= 64 {
+                // 16 bytes per store; `rep stosq` costs tens of cycles to start, more
+                // than a typical function's locals take to zero this way.
+                self.asm.xorps_self(0);
+                let mut i = params;
+                while i + 2 <= params + locals {
+                    let m = self.slot_mem(i);
+                    self.asm.movups_store(m, 0);
+                    i += 2;
+                }
+                if i < params + locals {
+                    let m = self.slot_mem(i);
+                    self.asm.store_imm32_q(m, 0);
                 }
             } else {
                 let m = self.slot_mem(params);
