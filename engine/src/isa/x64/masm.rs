@@ -15,10 +15,13 @@
 //! guest code (imports, `call_indirect`), for host functions that re-enter wasm; the entry
 //! trampoline reads it.
 //!
-//! Frame layout below `rbp`: saved vmctx at `rbp-8`, the caller's argument pointer at
-//! `rbp-16`, the stack slots in use including this frame at `rbp-24`, then `slots` 8-byte
-//! slots, slot 0 lowest. Values that are floats travel in general-purpose registers and
-//! visit `xmm0`/`xmm1` only inside one operation.
+//! `rbp` is not a frame pointer: it holds the instance's memory base (loaded by every
+//! function's prologue and again after calls that may enter another instance), so that a
+//! memory access is `[rbp + zext(addr) + offset]`. Frames are addressed from `rsp`, which
+//! does not move inside a function body: `slots` 8-byte slots from `rsp` up, slot 0
+//! lowest, then the saved vmctx, the caller's argument pointer and the stack slots in use
+//! including this frame; `rsp` is 16-byte aligned in the body. Values that are floats
+//! travel in general-purpose registers and visit `xmm0`/`xmm1` only inside one operation.
 
 use super::asm::{r, Alu, Asm, Cond, Mem, Shift};
 use super::regs::ALLOCATABLE;
@@ -61,10 +64,10 @@ impl Default for X64Masm {
     }
 }
 
-/// Bytes of the frame header below `rbp`: vmctx, argument pointer, stack slots in use.
-const FRAME_HEADER: i32 = 24;
-/// Where the frame keeps the stack slots in use, including its own.
-const STACK_USED_AT: i32 = -24;
+/// Bytes of the frame header above the slots: vmctx, argument pointer, stack slots in use.
+const FRAME_HEADER: u64 = 24;
+/// The memory base register.
+const MEM_BASE_REG: u8 = r::RBP;
 
 const SCRATCH: u8 = r::RAX;
 const SCRATCH2: u8 = r::R11;
@@ -145,13 +148,24 @@ impl X64Masm {
     }
 
     fn slot_mem(&self, slot: u32) -> Mem {
-        let disp = -(FRAME_HEADER as i64) - 8 * i64::from(self.slots) + 8 * i64::from(slot);
-        Mem::new(r::RBP, disp as i32)
+        Mem::new(r::RSP, (8 * u64::from(slot)) as i32)
+    }
+
+    /// The frame header's field `i` (0: vmctx, 1: argument pointer, 2: stack slots in use).
+    fn header_mem(&self, i: u32) -> Mem {
+        Mem::new(r::RSP, (8 * u64::from(self.slots) + 8 * u64::from(i)) as i32)
+    }
+
+    /// Bytes `rsp` moves down on entry: the slots and the header, keeping `rsp` 16-byte
+    /// aligned below the return address.
+    fn frame_bytes(&self) -> u64 {
+        (8 * u64::from(self.slots) + FRAME_HEADER + 8).next_multiple_of(16) - 8
     }
 
     /// `rcx` = the stack slots in use including this frame (what callees are entered with).
     fn load_stack_used_rcx(&mut self) {
-        self.asm.load(true, r::RCX, Mem::new(r::RBP, STACK_USED_AT));
+        let m = self.header_mem(2);
+        self.asm.load(true, r::RCX, m);
     }
 
     fn use_label_rel32(&mut self, at: usize, label: Label) {
@@ -200,16 +214,15 @@ impl X64Masm {
     }
 
     /// The operand of a `bytes`-wide access to `memory[zext(addr32) + offset]`: unchecked
-    /// (`[r11 + rax + offset]`, r11 = base, rax = zext(addr)) when the offset fits a
+    /// (`[rbp + rax + offset]`, rbp = base, rax = zext(addr)) when the offset fits a
     /// displacement, so that the access stays inside the memory's guard reservation and a
     /// fault there is the out-of-bounds trap (`runtime::signals`); checked in code past
     /// that. The access must follow at once, then [`Self::note_memory_access`].
     fn memory_operand(&mut self, addr: Reg, offset: u64, bytes: u32) -> Mem {
         if offset <= i32::MAX as u64 {
             self.asm.mov_rr(false, SCRATCH, addr.0);
-            self.asm.load(true, SCRATCH2, Mem::new(r::R15, VM_MEMORY_BASE));
             self.unchecked_access = true;
-            return Mem::indexed(SCRATCH2, SCRATCH, offset as i32);
+            return Mem::indexed(MEM_BASE_REG, SCRATCH, offset as i32);
         }
         self.bounds_check(addr, offset, bytes);
         self.unchecked_access = false;
@@ -266,7 +279,10 @@ impl X64Masm {
         a.mov_rr(true, r::RDX, r::R15);
         a.mov_rr(true, r::R15, r::RDI);
         a.call_r(r::RAX);
-        a.load(true, r::R15, Mem::new(r::RBP, -8));
+        let vmctx = self.header_mem(0);
+        let a = &mut self.asm;
+        a.load(true, r::R15, vmctx);
+        a.load(true, MEM_BASE_REG, Mem::new(r::R15, VM_MEMORY_BASE));
         a.mov_rr(true, GAS, r::RDX);
         a.test_rr(false, r::RAX, r::RAX);
         let l = self.trap_eax_label();
@@ -362,17 +378,16 @@ impl MacroAssembler for X64Masm {
 
     fn func_prologue(&mut self, params: u32, locals: u32, slots: u32) {
         self.slots = slots;
-        let frame = (FRAME_HEADER as u64 + 8 * u64::from(slots)).next_multiple_of(16);
+        // At most 2^24 slots (the code generator's limit): far inside 32 bits.
+        let frame = self.frame_bytes();
+        self.asm.alu_ri(Alu::Sub, true, r::RSP, frame as i32);
+        let (h0, h1, h2) = (self.header_mem(0), self.header_mem(1), self.header_mem(2));
         let a = &mut self.asm;
-        a.push(r::RBP);
-        a.mov_rr(true, r::RBP, r::RSP);
-        if frame <= i32::MAX as u64 {
-            a.alu_ri(Alu::Sub, true, r::RSP, frame as i32);
-        }
-        a.store(true, Mem::new(r::RBP, -8), r::R15);
-        a.store(true, Mem::new(r::RBP, -16), r::RSI);
+        a.store(true, h0, r::R15);
+        a.store(true, h1, r::RSI);
         // `stack_enter` left the count including this frame in rdx.
-        a.store(true, Mem::new(r::RBP, STACK_USED_AT), r::RDX);
+        a.store(true, h2, r::RDX);
+        a.load(true, MEM_BASE_REG, Mem::new(r::R15, VM_MEMORY_BASE));
         for i in 0..params {
             self.asm.load(true, SCRATCH, Mem::new(r::RSI, (8 * i) as i32));
             let m = self.slot_mem(i);
@@ -411,7 +426,8 @@ impl MacroAssembler for X64Masm {
 
     fn func_epilogue(&mut self, first_result: u32, results: u32) {
         if results > 0 {
-            self.asm.load(true, r::RDX, Mem::new(r::RBP, -16));
+            let m = self.header_mem(1);
+            self.asm.load(true, r::RDX, m);
             for i in 0..results {
                 let m = self.slot_mem(first_result + i);
                 self.asm.load(true, SCRATCH, m);
@@ -421,9 +437,9 @@ impl MacroAssembler for X64Masm {
         let a = &mut self.asm;
         a.alu_rr(Alu::Xor, false, r::RAX, r::RAX);
         a.mov_rr(true, r::RDX, GAS);
-        a.mov_rr(true, r::RSP, r::RBP);
-        a.pop(r::RBP);
-        a.ret();
+        let frame = self.frame_bytes();
+        self.asm.alu_ri(Alu::Add, true, r::RSP, frame as i32);
+        self.asm.ret();
     }
 
     /// `rdx = rcx + cost`, trapping when above the store's limit; `func_prologue` keeps

@@ -5,7 +5,7 @@ use crate::masm::Reg;
 
 /// Registers the code generator may allocate: callee-clobbered or not, all values are
 /// spilled before any call, so only these must stay clear of the scratch and pinned set
-/// (`rax`, `rcx`, `rdx`, `r11` scratch; `rsp`, `rbp` frame; `r14` gas counter; `r15`
+/// (`rax`, `rcx`, `rdx`, `r11` scratch; `rsp` frame; `rbp` memory base; `r14` gas counter; `r15`
 /// vmctx).
 pub static ALLOCATABLE: &[Reg] = &[
     Reg(r::RBX),
