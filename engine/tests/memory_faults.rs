@@ -1,0 +1,95 @@
+//! Out-of-bounds accesses that the MMU catches (x86-64: unchecked accesses inside a guard
+//! reservation, turned into `MemoryOutOfBounds` by the fault handler) behave exactly like
+//! checked ones, also for modules loaded from an artifact, and the handler does not swallow
+//! faults that are not guest accesses.
+
+use keel_engine::{Config, Engine, Error, Linker, Module, Store, Trap};
+
+const WAT: &str = r#"(module
+  (memory 1 2)
+  (func (export "store") (param i32 i32) local.get 0 local.get 1 i32.store)
+  (func (export "load") (param i32) (result i32) local.get 0 i32.load)
+  (func (export "load_off") (param i32) (result i64) local.get 0 i64.load offset=65530)
+  (func (export "grow") (result i32) i32.const 1 memory.grow))"#;
+
+fn oob<T: std::fmt::Debug>(r: Result<T, Error>) -> bool {
+    matches!(r, Err(Error::Trap(Trap::MemoryOutOfBounds)))
+}
+
+fn exercise(engine: &Engine, module: &Module) {
+    let mut store = Store::new(engine, ());
+    store.set_gas_limit(1_000_000);
+    let inst = Linker::new().instantiate(&mut store, module).unwrap();
+    let store_f = inst.get_typed_func::<(), (i32, i32), ()>(&mut store, "store").unwrap();
+    let load = inst.get_typed_func::<(), i32, i32>(&mut store, "load").unwrap();
+    let load_off = inst.get_typed_func::<(), i32, i64>(&mut store, "load_off").unwrap();
+    let grow = inst.get_typed_func::<(), (), i32>(&mut store, "grow").unwrap();
+
+    store_f.call(&mut store, (65_532, 0x0102_0304)).unwrap();
+    assert_eq!(load.call(&mut store, 65_532).unwrap(), 0x0102_0304);
+    // Straddling the end: traps and writes nothing, not even the bytes inside.
+    assert!(oob(store_f.call(&mut store, (65_534, -1))));
+    assert_eq!(load.call(&mut store, 65_532).unwrap(), 0x0102_0304, "no partial write");
+    assert!(oob(load.call(&mut store, 65_533)));
+    assert!(oob(load.call(&mut store, -1)), "the highest 32-bit address");
+    assert!(oob(load_off.call(&mut store, 0)), "65530 + 8 > 65536");
+    // The store stays usable after the traps, and growing makes the next page accessible.
+    assert_eq!(grow.call(&mut store, ()).unwrap(), 1);
+    assert_eq!(load.call(&mut store, 65_536).unwrap(), 0);
+    assert_eq!(load_off.call(&mut store, 0).unwrap(), 0x0000_0102_0304_0000, "now in bounds");
+    store_f.call(&mut store, (131_068, 9)).unwrap();
+    assert!(oob(load.call(&mut store, 131_069)));
+    // The maximum (2 pages) holds.
+    assert_eq!(grow.call(&mut store, ()).unwrap(), -1);
+}
+
+#[test]
+fn out_of_bounds_traps_from_fresh_and_deserialized_code() {
+    let engine = Engine::new(Config::permissive()).unwrap();
+    let wasm = wat::parse_str(WAT).unwrap();
+    let module = Module::new(&engine, &wasm).unwrap();
+    exercise(&engine, &module);
+    let bytes = module.serialize();
+    drop(module);
+    // SAFETY: an artifact this engine just produced.
+    let module = unsafe { Module::deserialize(&engine, &bytes) }.unwrap();
+    exercise(&engine, &module);
+}
+
+/// With the fault handler installed, a fault outside guest code still kills the process
+/// with SIGSEGV (the handler passes it on): runs itself as a child that dereferences null.
+#[cfg(all(unix, target_arch = "x86_64", target_os = "linux"))]
+#[test]
+fn foreign_faults_are_not_swallowed() {
+    use std::os::unix::process::ExitStatusExt;
+    const CHILD: &str = "KEEL_MEMORY_FAULTS_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        let engine = Engine::new(Config::permissive()).unwrap();
+        let module = Module::new(&engine, &wat::parse_str(WAT).unwrap()).unwrap();
+        exercise(&engine, &module);
+        // SAFETY: deliberately not: this child process must die here.
+        unsafe { std::ptr::null_mut::<u8>().write_volatile(1) };
+        unreachable!("the null write must fault");
+    }
+    let exe = std::env::current_exe().unwrap();
+    let mut child = std::process::Command::new(exe)
+        .args(["--exact", "foreign_faults_are_not_swallowed", "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // A handler that swallowed the fault would re-run the write forever.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the child did not die: its fault was swallowed");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status.signal(), Some(11), "child should die of SIGSEGV; status {status:?}");
+}
