@@ -99,13 +99,17 @@ unsafe impl Sync for Mapping {}
 impl Mapping {
     /// Maps `len` bytes (rounded up to pages), readable and writable.
     pub fn new(len: usize) -> Result<Mapping, String> {
+        Self::anonymous(len, PROT_READ | PROT_WRITE, 0, "mmap")
+    }
+
+    /// A private anonymous mapping of `len` bytes (rounded up to pages) with protection
+    /// `prot` and extra `flags`; errors name `what` and the size.
+    fn anonymous(len: usize, prot: i32, flags: i32, what: &str) -> Result<Mapping, String> {
         let len = len.max(1).next_multiple_of(PAGE);
         // SAFETY: an anonymous mapping at a kernel-chosen address touches no existing memory.
-        let p = unsafe {
-            mmap(std::ptr::null_mut(), len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-        };
+        let p = unsafe { mmap(std::ptr::null_mut(), len, prot, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0) };
         if p == MAP_FAILED || p.is_null() {
-            return Err(format!("mmap of {len} bytes failed"));
+            return Err(format!("{what} of {len} bytes failed"));
         }
         Ok(Mapping { ptr: p as *mut u8, len })
     }
@@ -117,15 +121,7 @@ impl Mapping {
     ///
     /// Errors: a description when the OS refuses the reservation.
     pub fn reserve(len: usize) -> Result<Mapping, String> {
-        let len = len.max(1).next_multiple_of(PAGE);
-        // SAFETY: an anonymous mapping at a kernel-chosen address touches no existing memory.
-        let p = unsafe {
-            mmap(std::ptr::null_mut(), len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
-        };
-        if p == MAP_FAILED || p.is_null() {
-            return Err(format!("reserving {len} bytes of address space failed"));
-        }
-        Ok(Mapping { ptr: p as *mut u8, len })
+        Self::anonymous(len, PROT_NONE, MAP_NORESERVE, "reserving address space")
     }
 
     /// Makes `[offset, offset + len)` readable and writable. Both must be multiples of
@@ -189,46 +185,14 @@ impl Mapping {
         #[cfg(all(target_os = "macos", target_arch = "aarch64"))]
         {
             const MAP_JIT: i32 = 0x800;
-            let len = len.max(1).next_multiple_of(PAGE);
-            // SAFETY: an anonymous mapping at a kernel-chosen address touches no existing
-            // memory.
-            let p = unsafe {
-                mmap(
-                    std::ptr::null_mut(),
-                    len,
-                    PROT_READ | PROT_WRITE | PROT_EXEC,
-                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_JIT,
-                    -1,
-                    0,
-                )
-            };
-            if p == MAP_FAILED || p.is_null() {
-                return Err(format!("mmap(MAP_JIT) of {len} bytes failed"));
-            }
-            Ok(Mapping { ptr: p as *mut u8, len })
+            Self::anonymous(len, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_JIT, "mmap(MAP_JIT)")
         }
         #[cfg(target_os = "linux")]
         {
             // The code is written right away, every page of it: populating the mapping up
             // front replaces one page fault per 4 KiB with one system call.
             const MAP_POPULATE: i32 = 0x8000;
-            let len = len.max(1).next_multiple_of(PAGE);
-            // SAFETY: an anonymous mapping at a kernel-chosen address touches no existing
-            // memory.
-            let p = unsafe {
-                mmap(
-                    std::ptr::null_mut(),
-                    len,
-                    PROT_READ | PROT_WRITE,
-                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
-                    -1,
-                    0,
-                )
-            };
-            if p == MAP_FAILED || p.is_null() {
-                return Err(format!("mmap of {len} bytes of code failed"));
-            }
-            Ok(Mapping { ptr: p as *mut u8, len })
+            Self::anonymous(len, PROT_READ | PROT_WRITE, MAP_POPULATE, "mmap of code")
         }
         #[cfg(not(any(target_os = "linux", all(target_os = "macos", target_arch = "aarch64"))))]
         {
