@@ -213,3 +213,38 @@ fn memory_grown_by_host_or_other_instance_is_seen_by_generated_code() {
     let oob = load.call(&mut store, 3 * 65_536 - 3).unwrap_err();
     assert!(matches!(oob, Error::Trap(Trap::MemoryOutOfBounds)), "{oob:?}");
 }
+
+/// `local.get x; ...; op; local.set/tee x` on a local kept in a register is computed in the
+/// register itself: copies of the old value still on the stack must keep it.
+#[test]
+fn in_place_local_updates_keep_older_copies() {
+    let wat = r#"(module (func (export "f") (param $n i32) (result i32) (local $x i32) (local $acc i32)
+        i32.const 7 local.set $x
+        block loop
+          local.get $n i32.eqz br_if 1
+          local.get $acc
+          local.get $x
+          local.get $x i32.const 3 i32.add local.set $x
+          i32.add
+          local.get $x i32.add local.set $acc
+          local.get $x
+          local.get $x i32.const 1 i32.shl local.tee $x
+          i32.add local.get $acc i32.add local.set $acc
+          local.get $x local.get $x i32.xor local.get $x i32.add local.set $x
+          local.get $n i32.const 1 i32.sub local.set $n
+          br 0
+        end end
+        local.get $acc local.get $x i32.mul))"#;
+    let (mut x, mut acc) = (7i32, 0i32);
+    for _ in 0..10 {
+        let old = x;
+        x = x.wrapping_add(3);
+        acc = acc.wrapping_add(old).wrapping_add(x);
+        let old = x;
+        x = x.wrapping_shl(1);
+        acc = old.wrapping_add(x).wrapping_add(acc);
+        x = (x ^ x).wrapping_add(x);
+    }
+    let (r, _) = run(wat, "f", &[Val::I32(10)], 1, 1_000_000);
+    assert_eq!(r.unwrap(), vec![Val::I32(acc.wrapping_mul(x))]);
+}

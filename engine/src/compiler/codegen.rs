@@ -196,6 +196,9 @@ struct FuncCodegen<'a, M: MacroAssembler> {
     /// A comparison not emitted yet, whose i32 result is the top entry (`Val::Reg(lhs)`).
     /// Only `br_if`, `if` and `i32.eqz` see it; every other operator emits it first.
     pending: Option<PendingCmp>,
+    /// The local the next operator writes (`local.set`/`local.tee`), if any: an integer
+    /// operation on that local's register can then update it in place.
+    next_set: Option<u32>,
 }
 
 /// An integer comparison whose emission is deferred (see [`FuncCodegen::cmp`]).
@@ -260,6 +263,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             // Parameters come from their slots and other locals are 0 in both places.
             dirty: 0,
             pending: None,
+            next_set: None,
         };
         // The charges are in increasing `op_index` order; `next_charge` is the index of the
         // first operator still to be charged (u32::MAX when none is left).
@@ -267,6 +271,12 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         let mut next = charges.next();
         let mut next_charge = next.map_or(u32::MAX, |c| c.op_index);
         for (op_index, op) in operators.iter().enumerate() {
+            cg.next_set = match operators.get(op_index + 1) {
+                Some(Operator::LocalSet { local_index } | Operator::LocalTee { local_index }) => {
+                    Some(*local_index)
+                }
+                _ => None,
+            };
             let op_index = op_index as u32;
             if op_index >= next_charge {
                 while let Some(c) = next {
@@ -382,11 +392,36 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     }
 
     fn binop(&mut self, op: IntBin, size: Size) {
+        if self.binop_in_place(op, size) {
+            return;
+        }
         let rhs = self.stack.pop_regimm(self.masm);
         let lhs = self.stack.pop_reg(self.masm);
         self.masm.int_bin(op, size, lhs, rhs);
         self.stack.free_regimm(rhs);
         self.stack.push(Val::Reg(lhs));
+    }
+
+    /// `local.get x; ...; op; local.set x` (or `local.tee x`) with `x` in a register:
+    /// computes into `x`'s register at once (`add r12d, 4`, not a copy, the operation and a
+    /// copy back) and leaves `x` on the stack for the `local.set`, which has nothing left
+    /// to do. Returns false, emitting nothing, when the pattern does not apply.
+    fn binop_in_place(&mut self, op: IntBin, size: Size) -> bool {
+        let Some(x) = self.next_set else { return false };
+        let Some(lr) = self.pinned.iter().find(|p| p.0 == x).map(|p| p.1) else { return false };
+        let h = self.stack.len();
+        if h < 2 || self.stack.get(h - 2) != Val::Local(lr) {
+            return false;
+        }
+        let rhs = self.stack.pop_regimm(self.masm);
+        self.stack.pop();
+        // Other copies of `x` still on the stack must keep its old value.
+        self.stack.materialize_locals(self.masm);
+        self.masm.int_bin(op, size, lr, rhs);
+        self.stack.free_regimm(rhs);
+        self.local_reg(x, true);
+        self.stack.push(Val::Local(lr));
+        true
     }
 
     /// An integer comparison: emitted when its result is consumed (fused into the branch
@@ -941,7 +976,11 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     /// `local.tee`: as `local.set`, keeping the value on the stack.
     fn local_tee(&mut self, local: u32) {
         let lr = self.local_reg(local, true);
-        if lr.is_some() {
+        if let Some(r) = lr {
+            if self.stack.get(self.stack.len() - 1) == Val::Local(r) {
+                // Already the local's value, in its register (`binop_in_place`).
+                return;
+            }
             self.stack.materialize_locals(self.masm);
         }
         if let Val::Const(c) = self.stack.get(self.stack.len() - 1) {
