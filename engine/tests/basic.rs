@@ -248,3 +248,37 @@ fn in_place_local_updates_keep_older_copies() {
     let (r, _) = run(wat, "f", &[Val::I32(10)], 1, 1_000_000);
     assert_eq!(r.unwrap(), vec![Val::I32(acc.wrapping_mul(x))]);
 }
+
+/// The result of an operation stored to a register local is computed in that register,
+/// whatever the left operand; a right operand that is the local's old value keeps it.
+#[test]
+fn operations_stored_to_register_locals() {
+    let wat = r#"(module (func (export "f") (param $n i32) (result i32) (local $x i32) (local $y i32) (local $acc i32)
+        i32.const 5 local.set $x i32.const 9 local.set $y
+        block loop
+          local.get $n i32.eqz br_if 1
+          local.get $y
+          local.get $y i32.const 2 i32.mul local.set $y
+          local.get $x local.get $y i32.sub local.set $y
+          local.get $y i32.add
+          i32.const 100 local.get $y i32.sub local.set $y
+          local.get $acc i32.add local.get $y i32.xor local.set $acc
+          i32.const 3 local.get $x i32.shl local.tee $x local.get $x i32.rotl local.set $x
+          local.get $n i32.const 1 i32.sub local.set $n
+          br 0
+        end end
+        local.get $acc local.get $x i32.add local.get $y i32.mul))"#;
+    let (mut x, mut y, mut acc) = (5i32, 9i32, 0i32);
+    for _ in 0..10 {
+        let old_y = y;
+        y = y.wrapping_mul(2);
+        y = x.wrapping_sub(y);
+        let t = old_y.wrapping_add(y);
+        y = 100i32.wrapping_sub(y);
+        acc = (t.wrapping_add(acc)) ^ y;
+        x = 3i32.wrapping_shl(x as u32 & 31);
+        x = x.rotate_left(x as u32 & 31);
+    }
+    let (r, _) = run(wat, "f", &[Val::I32(10)], 1, 1_000_000);
+    assert_eq!(r.unwrap(), vec![Val::I32(acc.wrapping_add(x).wrapping_mul(y))]);
+}

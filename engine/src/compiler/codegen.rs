@@ -402,21 +402,33 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         self.stack.push(Val::Reg(lhs));
     }
 
-    /// `local.get x; ...; op; local.set x` (or `local.tee x`) with `x` in a register:
-    /// computes into `x`'s register at once (`add r12d, 4`, not a copy, the operation and a
-    /// copy back) and leaves `x` on the stack for the `local.set`, which has nothing left
-    /// to do. Returns false, emitting nothing, when the pattern does not apply.
+    /// `...; op; local.set x` (or `local.tee x`) with `x` in a register: computes into
+    /// `x`'s register at once and leaves `x` on the stack for the `local.set`, which has
+    /// nothing left to do. For `local.get x; ...; op` that is `add r12d, 4`, not a copy,
+    /// the operation and a copy back; for another left operand, one copy less. Copies of
+    /// `x`'s old value still on the stack keep it. Returns false, emitting nothing, when
+    /// the pattern does not apply (no such `local.set`, or the right operand is `x`'s old
+    /// value and the left one is not).
     fn binop_in_place(&mut self, op: IntBin, size: Size) -> bool {
         let Some(x) = self.next_set else { return false };
         let Some(lr) = self.pinned.iter().find(|p| p.0 == x).map(|p| p.1) else { return false };
         let h = self.stack.len();
-        if h < 2 || self.stack.get(h - 2) != Val::Local(lr) {
+        if h < 2 || (self.stack.get(h - 2) != Val::Local(lr) && self.stack.get(h - 1) == Val::Local(lr)) {
             return false;
         }
         let rhs = self.stack.pop_regimm(self.masm);
-        self.stack.pop();
+        let lhs = self.stack.pop();
         // Other copies of `x` still on the stack must keep its old value.
         self.stack.materialize_locals(self.masm);
+        match lhs {
+            Val::Local(r) => self.masm.mov(lr, r),
+            Val::Reg(r) => {
+                self.masm.mov(lr, r);
+                self.stack.free_reg(r);
+            }
+            Val::Const(c) => self.masm.mov_imm(lr, c),
+            Val::Slot => self.masm.load_slot(lr, self.stack.slot_of(h - 2)),
+        }
         self.masm.int_bin(op, size, lr, rhs);
         self.stack.free_regimm(rhs);
         self.local_reg(x, true);
