@@ -282,3 +282,37 @@ fn operations_stored_to_register_locals() {
     let (r, _) = run(wat, "f", &[Val::I32(10)], 1, 1_000_000);
     assert_eq!(r.unwrap(), vec![Val::I32(acc.wrapping_add(x).wrapping_mul(y))]);
 }
+
+/// A load whose value a register local takes next is loaded into that register, also when
+/// the address is that local and an older copy of it is still on the stack.
+#[test]
+fn loads_into_register_locals() {
+    let wat = r#"(module (memory 1)
+      (data (i32.const 0) "\08\00\00\00\10\00\00\00\04\00\00\00\00\00\00\00\0c\00\00\00")
+      (func (export "f") (param $n i32) (result i32) (local $p i32) (local $acc i32)
+        block loop
+          local.get $n i32.eqz br_if 1
+          local.get $p
+          local.get $p i32.load local.set $p
+          local.get $acc i32.add local.get $p i32.add local.set $acc
+          local.get $n i32.const 1 i32.sub local.set $n
+          br 0
+        end end
+        local.get $acc))"#;
+    // Memory holds a cycle of pointers: 0 -> 8 -> 4 -> 16 -> 12 -> 0.
+    let next = |p: i32| match p {
+        0 => 8,
+        8 => 4,
+        4 => 16,
+        16 => 12,
+        _ => 0,
+    };
+    let (mut p, mut acc) = (0i32, 0i32);
+    for _ in 0..12 {
+        let old = p;
+        p = next(p);
+        acc = old + acc + p;
+    }
+    let (r, _) = run(wat, "f", &[Val::I32(12)], 1, 1_000_000);
+    assert_eq!(r.unwrap(), vec![Val::I32(acc)]);
+}

@@ -418,8 +418,8 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         }
         let rhs = self.stack.pop_regimm(self.masm);
         let lhs = self.stack.pop();
-        // Other copies of `x` still on the stack must keep its old value.
-        self.stack.materialize_locals(self.masm);
+        // The same register (checked above); this prepares it.
+        let lr = self.next_set_reg().unwrap_or(lr);
         match lhs {
             Val::Local(r) => self.masm.mov(lr, r),
             Val::Reg(r) => {
@@ -431,9 +431,20 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         }
         self.masm.int_bin(op, size, lr, rhs);
         self.stack.free_regimm(rhs);
-        self.local_reg(x, true);
         self.stack.push(Val::Local(lr));
         true
+    }
+
+    /// When the next operator sets a register local: that register, made ready to take
+    /// the value being computed (copies of the local's old value on the stack are
+    /// materialized, the local marked dirty). The caller leaves `Val::Local(reg)` on the
+    /// stack, so the `local.set` or `local.tee` has nothing left to do.
+    fn next_set_reg(&mut self) -> Option<Reg> {
+        let x = self.next_set?;
+        self.pinned.iter().find(|p| p.0 == x)?;
+        // Other copies of the local still on the stack must keep its old value.
+        self.stack.materialize_locals(self.masm);
+        self.local_reg(x, true)
     }
 
     /// An integer comparison: emitted when its result is consumed (fused into the branch
@@ -529,6 +540,14 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
 
     fn load(&mut self, kind: LoadKind, offset: u64) {
         let addr = self.stack.pop_read(self.masm);
+        if let Some(lr) = self.next_set_reg() {
+            // Loaded straight into the register local the next operator sets (the address
+            // is read before the register is written, even when it is that local).
+            self.masm.load(kind, lr, addr, offset);
+            self.stack.free_reg(addr);
+            self.stack.push(Val::Local(lr));
+            return;
+        }
         let dst = if self.stack.owns(addr) { addr } else { self.stack.alloc(self.masm) };
         self.masm.load(kind, dst, addr, offset);
         self.stack.push(Val::Reg(dst));
