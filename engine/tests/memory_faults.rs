@@ -93,3 +93,36 @@ fn foreign_faults_are_not_swallowed() {
     };
     assert_eq!(status.signal(), Some(11), "child should die of SIGSEGV; status {status:?}");
 }
+
+/// A library that replaces Keel's fault handler makes compiling a module with unchecked
+/// accesses fail with a clear error, not a crash at the first out-of-bounds access: runs
+/// itself as a child that overwrites the SIGSEGV handler.
+#[cfg(all(unix, target_arch = "x86_64", target_os = "linux"))]
+#[test]
+fn a_replaced_fault_handler_is_refused() {
+    const CHILD: &str = "KEEL_MEMORY_FAULTS_REPLACED";
+    if std::env::var_os(CHILD).is_some() {
+        let engine = Engine::new(Config::permissive()).unwrap();
+        let wasm = wat::parse_str(WAT).unwrap();
+        exercise(&engine, &Module::new(&engine, &wasm).unwrap());
+        // SAFETY: installs SIG_DFL for SIGSEGV in this child process only.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = libc::SIG_DFL;
+            assert_eq!(libc::sigaction(libc::SIGSEGV, &sa, std::ptr::null_mut()), 0);
+        }
+        match Module::new(&engine, &wasm) {
+            Err(Error::Engine(m)) if m.contains("replaced") => std::process::exit(42),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+    let exe = std::env::current_exe().unwrap();
+    let status = std::process::Command::new(exe)
+        .args(["--exact", "a_replaced_fault_handler_is_refused", "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(42), "status {status:?}");
+}

@@ -108,7 +108,33 @@ mod imp {
 
     const SIGNALS: [libc::c_int; 2] = [libc::SIGSEGV, libc::SIGBUS];
 
+    /// Installs the handler on first use; afterwards checks that it is still the one
+    /// installed (a library that replaced it without chaining would turn every
+    /// out-of-bounds access into a crash, so modules refuse to load instead).
     pub(super) fn install() -> Result<(), String> {
+        let first = PREVIOUS.get().is_none();
+        install_once()?;
+        if !first {
+            for sig in SIGNALS {
+                // SAFETY: queries the current disposition into a zeroed structure.
+                let current = unsafe {
+                    let mut cur: libc::sigaction = std::mem::zeroed();
+                    if libc::sigaction(sig, std::ptr::null(), &mut cur) != 0 {
+                        return Err(format!("sigaction({sig}) query failed"));
+                    }
+                    cur.sa_sigaction
+                };
+                if current != handler as *const () as usize {
+                    return Err(format!(
+                        "another handler replaced Keel's for signal {sig}: out-of-bounds memory accesses cannot be trapped"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn install_once() -> Result<(), String> {
         PREVIOUS.get_or_init(|| {
             // SAFETY: plain sigaction(2) calls with zero-initialized (valid) structures;
             // `handler` has the SA_SIGINFO signature.
