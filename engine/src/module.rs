@@ -373,6 +373,14 @@ impl std::fmt::Debug for Module {
     }
 }
 
+/// Where things are in a module's machine code: [`CompiledCode`] without the bytes.
+struct CodeLayout {
+    trampoline: u32,
+    functions: Vec<u32>,
+    memory_trap_sites: Vec<u32>,
+    memory_trap_stub: u32,
+}
+
 const MAGIC: &[u8; 8] = b"KEELART\0";
 /// Bumped whenever generated code changes its conventions (3: gas counter in a register;
 /// 4: stack count passed by value, memory accesses checked by the MMU on x86-64).
@@ -411,19 +419,22 @@ impl Module {
             Isa::Aarch64 => compile(Aarch64Masm::with_capacity(code_hint), wasm, cfg, &env, defined)?,
         };
         let max = info.memory_maximum_pages.unwrap_or(cfg.profile.limits.max_memory_pages);
-        Module::from_parts(engine, wasm.to_vec(), meta, compiled, max)
+        let CompiledCode { code, trampoline, functions, memory_trap_sites, memory_trap_stub } = compiled;
+        let layout = CodeLayout { trampoline, functions, memory_trap_sites, memory_trap_stub };
+        Module::from_parts(engine, wasm.to_vec(), meta, &code, layout, max)
     }
 
     fn from_parts(
         engine: &Engine,
         wasm: Vec<u8>,
         meta: ModuleMeta,
-        compiled: CompiledCode,
+        code: &[u8],
+        layout: CodeLayout,
         memory_max_pages: u64,
     ) -> Result<Module, Error> {
-        let CompiledCode { code, trampoline, functions, memory_trap_sites, memory_trap_stub } = compiled;
+        let CodeLayout { trampoline, functions, memory_trap_sites, memory_trap_stub } = layout;
         let (code, trap_region) = if engine.can_execute() {
-            let code = CodeMemory::new(&code).map_err(Error::Engine)?;
+            let code = CodeMemory::new(code).map_err(Error::Engine)?;
             let region = match (code.addr(0), memory_trap_sites.is_empty()) {
                 (Some(start), false) => Some(
                     TrapRegion::register(start, code.bytes().len(), memory_trap_stub, &memory_trap_sites)
@@ -433,7 +444,7 @@ impl Module {
             };
             (code, region)
         } else {
-            (CodeMemory::inert(&code), None)
+            (CodeMemory::inert(code), None)
         };
         let type_ids = meta.types.iter().map(|t| engine.intern(t)).collect();
         Ok(Module {
@@ -632,9 +643,8 @@ impl Module {
         if meta.func_types.len() != meta.imported_funcs as usize + functions.len() {
             return Err(bad("function count mismatch"));
         }
-        let compiled =
-            CompiledCode { code: code.to_vec(), trampoline, functions, memory_trap_sites, memory_trap_stub };
-        Module::from_parts(engine, wasm, meta, compiled, max)
+        let layout = CodeLayout { trampoline, functions, memory_trap_sites, memory_trap_stub };
+        Module::from_parts(engine, wasm, meta, code, layout, max)
     }
 }
 

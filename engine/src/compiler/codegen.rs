@@ -196,9 +196,9 @@ struct FuncCodegen<'a, M: MacroAssembler> {
     /// A comparison not emitted yet, whose i32 result is the top entry (`Val::Reg(lhs)`).
     /// Only `br_if`, `if` and `i32.eqz` see it; every other operator emits it first.
     pending: Option<PendingCmp>,
-    /// The local the next operator writes (`local.set`/`local.tee`), if any: an integer
-    /// operation on that local's register can then update it in place.
-    next_set: Option<u32>,
+    /// The register local the next operator writes (`local.set`/`local.tee`) and its
+    /// register, if any: a value computed now can go straight there.
+    next_set: Option<(u32, Reg)>,
 }
 
 /// An integer comparison whose emission is deferred (see [`FuncCodegen::cmp`]).
@@ -273,7 +273,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         for (op_index, op) in operators.iter().enumerate() {
             cg.next_set = match operators.get(op_index + 1) {
                 Some(Operator::LocalSet { local_index } | Operator::LocalTee { local_index }) => {
-                    Some(*local_index)
+                    cg.pinned.iter().find(|p| p.0 == *local_index).copied()
                 }
                 _ => None,
             };
@@ -410,16 +410,14 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     /// the pattern does not apply (no such `local.set`, or the right operand is `x`'s old
     /// value and the left one is not).
     fn binop_in_place(&mut self, op: IntBin, size: Size) -> bool {
-        let Some(x) = self.next_set else { return false };
-        let Some(lr) = self.pinned.iter().find(|p| p.0 == x).map(|p| p.1) else { return false };
+        let Some((x, lr)) = self.next_set else { return false };
         let h = self.stack.len();
         if h < 2 || (self.stack.get(h - 2) != Val::Local(lr) && self.stack.get(h - 1) == Val::Local(lr)) {
             return false;
         }
         let rhs = self.stack.pop_regimm(self.masm);
         let lhs = self.stack.pop();
-        // The same register (checked above); this prepares it.
-        let lr = self.next_set_reg().unwrap_or(lr);
+        self.claim_local(x);
         match lhs {
             Val::Local(r) => self.masm.mov(lr, r),
             Val::Reg(r) => {
@@ -435,16 +433,14 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         true
     }
 
-    /// When the next operator sets a register local: that register, made ready to take
-    /// the value being computed (copies of the local's old value on the stack are
-    /// materialized, the local marked dirty). The caller leaves `Val::Local(reg)` on the
-    /// stack, so the `local.set` or `local.tee` has nothing left to do.
-    fn next_set_reg(&mut self) -> Option<Reg> {
-        let x = self.next_set?;
-        self.pinned.iter().find(|p| p.0 == x)?;
+    /// Makes register local `x`'s register ready to take a value computed now (see
+    /// [`Self::next_set`]): copies of its old value on the stack are materialized and the
+    /// local marked dirty. The caller leaves `Val::Local(reg)` on the stack, so the
+    /// `local.set` or `local.tee` has nothing left to do.
+    fn claim_local(&mut self, x: u32) {
         // Other copies of the local still on the stack must keep its old value.
         self.stack.materialize_locals(self.masm);
-        self.local_reg(x, true)
+        self.local_reg(x, true);
     }
 
     /// An integer comparison: emitted when its result is consumed (fused into the branch
@@ -540,7 +536,8 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
 
     fn load(&mut self, kind: LoadKind, offset: u64) {
         let addr = self.stack.pop_read(self.masm);
-        if let Some(lr) = self.next_set_reg() {
+        if let Some((x, lr)) = self.next_set {
+            self.claim_local(x);
             // Loaded straight into the register local the next operator sets (the address
             // is read before the register is written, even when it is that local).
             self.masm.load(kind, lr, addr, offset);

@@ -277,14 +277,21 @@ pub(crate) fn storage_write<'a, 'db: 'a>(c: &mut impl HostCtx<'a, 'db>, key_ptr:
         }
 }
 
-/// `env.storage_remove` (`specs/abi.md` §4).
-pub(crate) fn storage_remove<'a, 'db: 'a>(c: &mut impl HostCtx<'a, 'db>, key_ptr: i32, key_len: i32) -> Result<i32, Trap> {
-    base(c, HostFn::StorageRemove)?;
+/// The checks and charges of a host function whose only operand is a storage key, in
+/// their consensus order (base cost, key length limit, key range, per-byte cost), then
+/// the key.
+fn key_only<'a, 'db: 'a>(c: &mut impl HostCtx<'a, 'db>, f: HostFn, key_ptr: i32, key_len: i32) -> Result<Vec<u8>, Trap> {
+    base(c, f)?;
     let key_len = u64::from(key_len as u32);
     limit(c, key_len, abi::MAX_KEY_LEN)?;
     range(c, key_ptr, key_len)?;
-    per_byte(c, HostFn::StorageRemove, key_len)?;
-    let key = read(c, key_ptr, key_len)?;
+    per_byte(c, f, key_len)?;
+    read(c, key_ptr, key_len)
+}
+
+/// `env.storage_remove` (`specs/abi.md` §4).
+pub(crate) fn storage_remove<'a, 'db: 'a>(c: &mut impl HostCtx<'a, 'db>, key_ptr: i32, key_len: i32) -> Result<i32, Trap> {
+    let key = key_only(c, HostFn::StorageRemove, key_ptr, key_len)?;
     let me = c.data().frame.address;
     match tx(c)?.state.storage_remove(&me, &key) {
         Ok(existed) => Ok(i32::from(existed)),
@@ -294,12 +301,7 @@ pub(crate) fn storage_remove<'a, 'db: 'a>(c: &mut impl HostCtx<'a, 'db>, key_ptr
 
 /// `env.storage_has` (`specs/abi.md` §4).
 pub(crate) fn storage_has<'a, 'db: 'a>(c: &mut impl HostCtx<'a, 'db>, key_ptr: i32, key_len: i32) -> Result<i32, Trap> {
-    base(c, HostFn::StorageHas)?;
-    let key_len = u64::from(key_len as u32);
-    limit(c, key_len, abi::MAX_KEY_LEN)?;
-    range(c, key_ptr, key_len)?;
-    per_byte(c, HostFn::StorageHas, key_len)?;
-    let key = read(c, key_ptr, key_len)?;
+    let key = key_only(c, HostFn::StorageHas, key_ptr, key_len)?;
     let me = c.data().frame.address;
     match tx(c)?.state.storage_read(&me, &key) {
         Ok(v) => Ok(i32::from(v.is_some())),

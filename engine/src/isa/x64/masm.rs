@@ -54,8 +54,6 @@ pub struct X64Masm {
     trampoline: u32,
     /// Offsets of the unchecked memory accesses (see [`CompiledCode::memory_trap_sites`]).
     memory_trap_sites: Vec<u32>,
-    /// Whether the last [`Self::memory_operand`] was unchecked.
-    unchecked_access: bool,
 }
 
 impl Default for X64Masm {
@@ -94,7 +92,6 @@ impl X64Masm {
             slots: 0,
             trampoline: 0,
             memory_trap_sites: Vec::new(),
-            unchecked_access: false,
         };
         m.emit_trampoline();
         m
@@ -213,27 +210,20 @@ impl X64Masm {
         size == Size::S64
     }
 
-    /// The operand of a `bytes`-wide access to `memory[zext(addr32) + offset]`: unchecked
-    /// (`[rbp + rax + offset]`, rbp = base, rax = zext(addr)) when the offset fits a
-    /// displacement, so that the access stays inside the memory's guard reservation and a
-    /// fault there is the out-of-bounds trap (`runtime::signals`); checked in code past
-    /// that. The access must follow at once, then [`Self::note_memory_access`].
-    fn memory_operand(&mut self, addr: Reg, offset: u64, bytes: u32) -> Mem {
+    /// Emits a `bytes`-wide access to `memory[zext(addr32) + offset]`, the instruction
+    /// itself by `access` on the operand. Unchecked (`[rbp + rax + offset]`, rbp = base,
+    /// rax = zext(addr)) when the offset fits a displacement, so that the access stays
+    /// inside the memory's guard reservation and a fault there is the out-of-bounds trap
+    /// (`runtime::signals`): the instruction is then recorded as a trap site. Checked in
+    /// code past that.
+    fn memory_access(&mut self, addr: Reg, offset: u64, bytes: u32, access: impl FnOnce(&mut Asm, Mem)) {
         if offset <= i32::MAX as u64 {
             self.asm.mov_rr(false, SCRATCH, addr.0);
-            self.unchecked_access = true;
-            return Mem::indexed(MEM_BASE_REG, SCRATCH, offset as i32);
-        }
-        self.bounds_check(addr, offset, bytes);
-        self.unchecked_access = false;
-        Mem::indexed(SCRATCH2, SCRATCH, -(bytes as i32))
-    }
-
-    /// Records the access emitted at `at` as a trap site when it was unchecked.
-    fn note_memory_access(&mut self, at: usize) {
-        if self.unchecked_access {
-            self.memory_trap_sites.push(at as u32);
-            self.unchecked_access = false;
+            self.memory_trap_sites.push(self.asm.pos() as u32);
+            access(&mut self.asm, Mem::indexed(MEM_BASE_REG, SCRATCH, offset as i32));
+        } else {
+            self.bounds_check(addr, offset, bytes);
+            access(&mut self.asm, Mem::indexed(SCRATCH2, SCRATCH, -(bytes as i32)));
         }
     }
 
@@ -741,11 +731,8 @@ impl MacroAssembler for X64Masm {
     }
 
     fn load(&mut self, kind: LoadKind, dst: Reg, addr: Reg, offset: u64) {
-        let m = self.memory_operand(addr, offset, kind.bytes());
-        let at = self.asm.pos();
         let d = dst.0;
-        let a = &mut self.asm;
-        match kind {
+        self.memory_access(addr, offset, kind.bytes(), |a, m| match kind {
             LoadKind::U64 => a.load(true, d, m),
             LoadKind::U32 => a.load(false, d, m),
             LoadKind::S32To64 => a.load_s32(d, m),
@@ -757,21 +744,17 @@ impl MacroAssembler for X64Masm {
             LoadKind::U8 => a.load_u8(d, m),
             LoadKind::S8To32 => a.load_s8(false, d, m),
             LoadKind::S8To64 => a.load_s8(true, d, m),
-        }
-        self.note_memory_access(at);
+        });
     }
 
     fn store(&mut self, bytes: u32, addr: Reg, value: Reg, offset: u64) {
-        let m = self.memory_operand(addr, offset, bytes);
-        let at = self.asm.pos();
         let v = value.0;
-        match bytes {
-            8 => self.asm.store(true, m, v),
-            4 => self.asm.store(false, m, v),
-            2 => self.asm.store16(m, v),
-            _ => self.asm.store8(m, v),
-        }
-        self.note_memory_access(at);
+        self.memory_access(addr, offset, bytes, |a, m| match bytes {
+            8 => a.store(true, m, v),
+            4 => a.store(false, m, v),
+            2 => a.store16(m, v),
+            _ => a.store8(m, v),
+        });
     }
 
     fn memory_size(&mut self, dst: Reg) {
