@@ -71,26 +71,8 @@ fn foreign_faults_are_not_swallowed() {
         unsafe { std::ptr::null_mut::<u8>().write_volatile(1) };
         unreachable!("the null write must fault");
     }
-    let exe = std::env::current_exe().unwrap();
-    let mut child = std::process::Command::new(exe)
-        .args(["--exact", "foreign_faults_are_not_swallowed", "--nocapture", "--test-threads=1"])
-        .env(CHILD, "1")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // A handler that swallowed the fault would re-run the write forever.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the child did not die: its fault was swallowed");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+    // A handler that swallowed the fault would re-run the write forever: the timeout.
+    let status = run_self_as_child("foreign_faults_are_not_swallowed", CHILD);
     assert_eq!(status.signal(), Some(11), "child should die of SIGSEGV; status {status:?}");
 }
 
@@ -116,13 +98,60 @@ fn a_replaced_fault_handler_is_refused() {
             other => panic!("expected a refusal, got {other:?}"),
         }
     }
+    let status = run_self_as_child("a_replaced_fault_handler_is_refused", CHILD);
+    assert_eq!(status.code(), Some(42), "status {status:?}");
+}
+
+/// Runs this test binary's test `test` alone in a child process with `env` set, and
+/// returns how it ended; fails when it runs longer than a minute.
+#[cfg(all(unix, target_arch = "x86_64", target_os = "linux"))]
+fn run_self_as_child(test: &str, env: &str) -> std::process::ExitStatus {
     let exe = std::env::current_exe().unwrap();
-    let status = std::process::Command::new(exe)
-        .args(["--exact", "a_replaced_fault_handler_is_refused", "--nocapture", "--test-threads=1"])
-        .env(CHILD, "1")
+    let mut child = std::process::Command::new(exe)
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(env, "1")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
-        .status()
+        .spawn()
         .unwrap();
-    assert_eq!(status.code(), Some(42), "status {status:?}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the child running {test} did not end within a minute");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// An artifact whose payload hash matches but whose trap-site list points outside the code
+/// (a hand-made or truncated-and-rehashed one) is refused, not loaded.
+#[test]
+fn artifact_with_bad_trap_sites_is_refused() {
+    let engine = Engine::new(Config::permissive()).unwrap();
+    let wasm = wat::parse_str(WAT).unwrap();
+    let mut art = Module::new(&engine, &wasm).unwrap().serialize();
+    // The payload starts with the wasm's length and bytes; the blake3 hash precedes it.
+    let wasm_at = art.windows(wasm.len()).position(|w| w == &wasm[..]).unwrap();
+    let payload_at = wasm_at - 8;
+    // It ends with the trap stub, the number of sites and the sites.
+    let len = art.len();
+    let n = (1..1000)
+        .find(|&n| {
+            let at = len - 4 * n - 4;
+            u32::from_le_bytes(art[at..at + 4].try_into().unwrap()) as usize == n
+        })
+        .expect("trap sites at the end of the payload");
+    assert_eq!(n, 3, "the module's one store and two loads are unchecked accesses");
+    art[len - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
+    let hash = *blake3::hash(&art[payload_at..]).as_bytes();
+    art[payload_at - 32..payload_at].copy_from_slice(&hash);
+    // SAFETY: refused before any code is mapped (that is what the test checks).
+    match unsafe { Module::deserialize(&engine, &art) } {
+        Err(Error::Artifact(m)) => assert!(m.contains("trap site"), "{m}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
 }
