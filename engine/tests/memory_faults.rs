@@ -64,9 +64,7 @@ fn foreign_faults_are_not_swallowed() {
     use std::os::unix::process::ExitStatusExt;
     const CHILD: &str = "KEEL_MEMORY_FAULTS_CHILD";
     if std::env::var_os(CHILD).is_some() {
-        let engine = Engine::new(Config::permissive()).unwrap();
-        let module = Module::new(&engine, &wat::parse_str(WAT).unwrap()).unwrap();
-        exercise(&engine, &module);
+        fault_handler_in_use();
         // SAFETY: deliberately not: this child process must die here.
         unsafe { std::ptr::null_mut::<u8>().write_volatile(1) };
         unreachable!("the null write must fault");
@@ -84,9 +82,7 @@ fn foreign_faults_are_not_swallowed() {
 fn a_replaced_fault_handler_is_refused() {
     const CHILD: &str = "KEEL_MEMORY_FAULTS_REPLACED";
     if std::env::var_os(CHILD).is_some() {
-        let engine = Engine::new(Config::permissive()).unwrap();
-        let wasm = wat::parse_str(WAT).unwrap();
-        exercise(&engine, &Module::new(&engine, &wasm).unwrap());
+        let (engine, wasm) = fault_handler_in_use();
         // SAFETY: installs SIG_DFL for SIGSEGV in this child process only.
         unsafe {
             let mut sa: libc::sigaction = std::mem::zeroed();
@@ -100,6 +96,16 @@ fn a_replaced_fault_handler_is_refused() {
     }
     let status = run_self_as_child("a_replaced_fault_handler_is_refused", CHILD);
     assert_eq!(status.code(), Some(42), "status {status:?}");
+}
+
+/// An engine that has compiled and run [`WAT`] (so the fault handler is installed and has
+/// trapped), and the module's bytes.
+#[cfg(all(unix, target_arch = "x86_64", target_os = "linux"))]
+fn fault_handler_in_use() -> (Engine, Vec<u8>) {
+    let engine = Engine::new(Config::permissive()).unwrap();
+    let wasm = wat::parse_str(WAT).unwrap();
+    exercise(&engine, &Module::new(&engine, &wasm).unwrap());
+    (engine, wasm)
 }
 
 /// Runs this test binary's test `test` alone in a child process with `env` set, and
