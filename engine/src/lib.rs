@@ -4,7 +4,8 @@
 //! profile and analyzes its metering (`keel_metering::analyze_each`, which hands over each
 //! function with its operators decoded once, as soon as it is validated), and compiles each
 //! function in one forward pass over those operators (`compiler`) through an ISA's
-//! [`masm::MacroAssembler`] (`isa::x64`). Gas is charged natively per metered basic
+//! [`masm::MacroAssembler`] (`isa::x64`); with [`Config::parallel_compilation`] the
+//! validation runs on a second thread while the calling thread generates code. Gas is charged natively per metered basic
 //! block, the deterministic stack budget on every function entry, exactly as the
 //! reference instrumentation (`keel_metering::instrument`) does in wasm.
 //!
@@ -33,10 +34,11 @@ pub mod error;
 pub mod isa;
 pub mod masm;
 pub mod module;
+mod pipeline;
 pub mod runtime;
 pub mod values;
 
-pub use engine::{Config, Engine};
+pub use engine::{Config, Engine, PARALLEL_COMPILATION_MIN_CODE_BYTES};
 pub use error::{CompileError, Error, Trap};
 pub use isa::Isa;
 pub use module::{ExportIndex, ExternType, GlobalType, ImportDesc, MemoryType, Module, TableType};

@@ -4,13 +4,14 @@ use std::sync::Arc;
 
 use wasmparser::{ExternalKind, Parser, Payload, TypeRef};
 
-use crate::compiler::{CompileEnv, ModuleCompiler};
+use crate::compiler::CompileEnv;
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::isa::aarch64::masm::Aarch64Masm;
 use crate::isa::x64::masm::X64Masm;
 use crate::isa::Isa;
-use crate::masm::{CompiledCode, MacroAssembler};
+use crate::masm::CompiledCode;
+use crate::pipeline::compile;
 use crate::runtime::code::CodeMemory;
 use crate::runtime::signals::TrapRegion;
 use crate::values::{FuncType, ValType};
@@ -305,7 +306,7 @@ impl ModuleMeta {
         Ok(m)
     }
 
-    fn compile_env(&self) -> CompileEnv {
+    pub(crate) fn compile_env(&self) -> CompileEnv {
         CompileEnv {
             types: self.types.iter().map(|t| (t.params.len() as u32, t.results.len() as u32)).collect(),
             func_types: self.func_types.clone(),
@@ -313,24 +314,6 @@ impl ModuleMeta {
             metering: true,
         }
     }
-}
-
-/// Validates and analyzes `wasm` and compiles each function as soon as it is validated, from
-/// the operators the analysis decoded (one decode per operator). A validation error anywhere
-/// in the module takes precedence over a compile error.
-fn compile<M: MacroAssembler>(
-    masm: M,
-    wasm: &[u8],
-    cfg: &crate::engine::Config,
-    env: &CompileEnv,
-    defined: usize,
-) -> Result<(keel_metering::ModuleInfo, CompiledCode), Error> {
-    let mut compiler = ModuleCompiler::new(masm, env, &cfg.cost_table, defined);
-    let (info, compiled) = keel_metering::analyze_each(wasm, &cfg.profile, &cfg.cost_table, |fa, ops| {
-        compiler.compile_function(fa, ops)
-    })?;
-    compiled?;
-    Ok((info, compiler.finish()?))
 }
 
 pub(crate) struct ModuleInner {
@@ -388,10 +371,14 @@ const FORMAT_VERSION: u32 = 4;
 
 impl Module {
     /// Validates `wasm` against the engine's profile, analyzes its metering and compiles
-    /// it, in time and memory linear in its size.
+    /// it, in time and memory linear in its size. With [`crate::Config::parallel_compilation`]
+    /// (the default) and a code section of at least
+    /// [`crate::PARALLEL_COMPILATION_MIN_CODE_BYTES`], validation runs on a second thread
+    /// while this one generates code; the result is byte for byte the same.
     ///
     /// Errors: [`Error::Validation`] for modules the profile rejects (with the reason and
-    /// byte offset), [`Error::Compile`] if compilation fails, [`Error::Engine`] if code
+    /// byte offset; it takes precedence over any compile error), [`Error::Compile`] if
+    /// compilation fails, [`Error::Engine`] if code
     /// memory cannot be mapped.
     pub fn new(engine: &Engine, wasm: &[u8]) -> Result<Module, Error> {
         let cfg = &engine.inner.config;
@@ -414,9 +401,10 @@ impl Module {
         // alike); room for 8 times (plus the trampoline and trap stubs) spares the buffer
         // its reallocations, and pages never written are never touched.
         let code_hint = meta.code_bytes.saturating_mul(8).saturating_add(4096);
+        let code_bytes = meta.code_bytes as u64;
         let (info, compiled) = match cfg.isa {
-            Isa::X64 => compile(X64Masm::with_capacity(code_hint), wasm, cfg, &env, defined)?,
-            Isa::Aarch64 => compile(Aarch64Masm::with_capacity(code_hint), wasm, cfg, &env, defined)?,
+            Isa::X64 => compile(X64Masm::with_capacity(code_hint), wasm, cfg, &env, defined, code_bytes)?,
+            Isa::Aarch64 => compile(Aarch64Masm::with_capacity(code_hint), wasm, cfg, &env, defined, code_bytes)?,
         };
         let max = info.memory_maximum_pages.unwrap_or(cfg.profile.limits.max_memory_pages);
         let CompiledCode { code, trampoline, functions, memory_trap_sites, memory_trap_stub } = compiled;

@@ -6,7 +6,8 @@
 //!   function's metered basic blocks and frame cost ([`ModuleAnalysis`]), which Keel's
 //!   compiler consumes to charge gas and stack natively. [`analyze_each`] is the same pass
 //!   handing over each function with its decoded operators as soon as it is validated, so
-//!   that the compiler decodes every operator once.
+//!   that the compiler decodes every operator once; [`analyze_each_mut`] hands over the
+//!   buffers themselves, for a compiler running on another thread.
 //! * [`instrument`] writes the same charges into the module itself (gas and stack globals,
 //!   optional NaN canonicalization): the reference semantics that any engine (wasmi,
 //!   Wasmtime) can run, and that Keel's compiler is tested against.
@@ -36,6 +37,6 @@ pub use cost::{CostTable, DynamicCosts, DynamicKind, HostCost, OpClass};
 pub use error::{CostTableError, Feature, InstrumentError, Limit, ValidationError};
 pub use instrument::{instrument, InstrumentConfig, Instrumented};
 pub use profile::{
-    allowed_features, analyze, analyze_each, validate, ImportPolicy, Limits, ModuleInfo, Profile,
+    allowed_features, analyze, analyze_each, analyze_each_mut, validate, ImportPolicy, Limits, ModuleInfo, Profile,
     RESERVED_EXPORT_PREFIX,
 };

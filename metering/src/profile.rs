@@ -250,24 +250,62 @@ pub fn analyze_each<'a, E>(
     Ok((info, sink.outcome))
 }
 
+/// Validates and analyzes `wasm` exactly as [`analyze_each`], handing each defined
+/// function's buffers themselves to `on_function`, in definition order: its
+/// [`FunctionAnalysis`] and its decoded operators (the final `end` included). The callback
+/// may keep them by swapping them with other buffers (empty ones, or ones it got earlier
+/// and is done with): the walk clears whatever it gets back (without running the
+/// operators' destructors, see `forget_operators` in `analyze.rs`) and refills it for the
+/// next function, so a consumer on another thread can recycle buffers and the walk stays
+/// allocation-free in the steady state. Swapping is O(1); whatever the callback leaves in
+/// the arguments is reused.
+///
+/// Returns the module's [`ModuleInfo`]. The callback cannot stop the walk: the whole
+/// module is always validated (so a validation error anywhere wins over anything the
+/// callback saw).
+///
+/// Errors: [`ValidationError`], as [`validate`].
+pub fn analyze_each_mut<'a>(
+    wasm: &'a [u8],
+    profile: &Profile,
+    costs: &CostTable,
+    on_function: impl FnMut(&mut FunctionAnalysis, &mut Vec<Operator<'a>>),
+) -> Result<ModuleInfo, ValidationError> {
+    let mut sink = EachMut(on_function);
+    walk(wasm, profile, Some(costs), &mut sink).map(|(info, _)| info)
+}
+
+/// [`analyze_each_mut`]: the caller's callback, with the buffers.
+struct EachMut<F>(F);
+
+impl<'a, F> FunctionSink<'a> for EachMut<F>
+where
+    F: FnMut(&mut FunctionAnalysis, &mut Vec<Operator<'a>>),
+{
+    fn function(&mut self, analysis: &mut FunctionAnalysis, operators: &mut Vec<Operator<'a>>) {
+        (self.0)(analysis, operators)
+    }
+}
+
 /// Where [`walk`] sends each analyzed function.
 trait FunctionSink<'a> {
     /// One validated, analyzed function with its decoded operators.
-    fn function(&mut self, analysis: &mut FunctionAnalysis, operators: &[Operator<'a>]);
+    /// `operators` may be swapped for another buffer (the walk clears what it gets back).
+    fn function(&mut self, analysis: &mut FunctionAnalysis, operators: &mut Vec<Operator<'a>>);
 }
 
 /// [`validate`]: nothing is kept.
 struct Discard;
 
 impl<'a> FunctionSink<'a> for Discard {
-    fn function(&mut self, _: &mut FunctionAnalysis, _: &[Operator<'a>]) {}
+    fn function(&mut self, _: &mut FunctionAnalysis, _: &mut Vec<Operator<'a>>) {}
 }
 
 /// [`analyze`]: every analysis is kept.
 struct Collect(Vec<FunctionAnalysis>);
 
 impl<'a> FunctionSink<'a> for Collect {
-    fn function(&mut self, analysis: &mut FunctionAnalysis, _: &[Operator<'a>]) {
+    fn function(&mut self, analysis: &mut FunctionAnalysis, _: &mut Vec<Operator<'a>>) {
         self.0.push(std::mem::take(analysis));
     }
 }
@@ -282,7 +320,7 @@ impl<'a, E, F> FunctionSink<'a> for Each<F, E>
 where
     F: FnMut(&FunctionAnalysis, &[Operator<'a>]) -> Result<(), E>,
 {
-    fn function(&mut self, analysis: &mut FunctionAnalysis, operators: &[Operator<'a>]) {
+    fn function(&mut self, analysis: &mut FunctionAnalysis, operators: &mut Vec<Operator<'a>>) {
         if self.outcome.is_ok() {
             self.outcome = (self.on_function)(analysis, operators);
         }
@@ -501,7 +539,7 @@ fn walk_inner<'a>(
                 walker.run(func_index, params, &body, &mut fv, &mut function, &mut operators)?;
                 allocs = fv.into_allocations();
                 if costs.is_some() {
-                    sink.function(&mut function, &operators);
+                    sink.function(&mut function, &mut operators);
                 }
                 defined_index += 1;
             }

@@ -1,0 +1,289 @@
+//! The compile pipeline: validation + metering analysis + operator decoding
+//! ([`keel_metering`]) feeding the code generator ([`ModuleCompiler`]), on one thread or
+//! on two ([`crate::Config::parallel_compilation`]).
+//!
+//! On one thread, [`keel_metering::analyze_each`] calls the code generator for each
+//! function as soon as it is validated. On two, a scoped thread runs
+//! [`keel_metering::analyze_each_mut`] and sends the functions' analyses and decoded
+//! operators, in batches, through a bounded channel to the calling thread, which generates
+//! their code in function order: the same calls on the same inputs in the same order, so
+//! the code is byte-identical. Emptied batches go back to the validating thread, which
+//! swaps their buffers into the walk for the next functions, so allocation stays
+//! amortized O(1) per function and memory is bounded by [`BATCHES_IN_FLIGHT`] batches.
+//!
+//! Errors keep the one-thread precedence: a validation error anywhere in the module wins
+//! over a compile error, and the first compile error wins over later ones. When code
+//! generation fails, the calling thread drops its receiver: the validating thread stops
+//! sending (its next send fails, never blocks) and validates the rest of the module.
+//! When validation fails, the validating thread drops its sender: the calling thread's
+//! receive loop ends. Neither side can wait on the other forever.
+
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::thread;
+
+use keel_metering::{FunctionAnalysis, ModuleInfo, ValidationError};
+use wasmparser::Operator;
+
+use crate::compiler::{CompileEnv, ModuleCompiler};
+use crate::engine::{Config, PARALLEL_COMPILATION_MIN_CODE_BYTES};
+use crate::error::Error;
+use crate::masm::{CompiledCode, MacroAssembler};
+
+/// One validated function on its way to the code generator: its analysis and its decoded
+/// operators (the final `end` included).
+type Item<'a> = (FunctionAnalysis, Vec<Operator<'a>>);
+
+/// A batch is sent once it holds at least this many operators (a function is never
+/// split). Small enough that the code generator starts early and the last batch's tail is
+/// short; large enough that the channel's cost (a few hundred nanoseconds per send and
+/// receive, more when a thread must be woken) is spread over thousands of operators.
+const BATCH_OPERATORS: usize = 1024;
+
+/// Batches queued between the two threads at most (the channel's bound). With the batch
+/// being filled and the one being compiled, at most `BATCHES_IN_FLIGHT + 2` batches exist.
+const BATCHES_IN_FLIGHT: usize = 4;
+
+/// Validates, analyzes and compiles `wasm` (whose code section holds `code_bytes` bytes)
+/// with `masm`: on two threads when `cfg.parallel_compilation` is on and the code section
+/// is at least [`PARALLEL_COMPILATION_MIN_CODE_BYTES`], else (or when the second thread
+/// cannot be started) on the calling thread. `defined` is the number of defined functions.
+///
+/// Errors: [`Error::Validation`] for a module the profile rejects, taking precedence over
+/// [`Error::Compile`] (the first function that fails to compile, or the ISA's limits in
+/// `finish`).
+pub(crate) fn compile<M: MacroAssembler>(
+    masm: M,
+    wasm: &[u8],
+    cfg: &Config,
+    env: &CompileEnv,
+    defined: usize,
+    code_bytes: u64,
+) -> Result<(ModuleInfo, CompiledCode), Error> {
+    let mut compiler = ModuleCompiler::new(masm, env, &cfg.cost_table, defined);
+    let two = cfg.parallel_compilation && code_bytes >= PARALLEL_COMPILATION_MIN_CODE_BYTES;
+    let info = match two.then(|| two_threads(&mut compiler, wasm, cfg)).flatten() {
+        Some(outcome) => outcome?,
+        None => one_thread(&mut compiler, wasm, cfg)?,
+    };
+    Ok((info, compiler.finish()?))
+}
+
+/// Each function compiled as soon as it is validated, on the calling thread.
+fn one_thread<M: MacroAssembler>(
+    compiler: &mut ModuleCompiler<'_, M>,
+    wasm: &[u8],
+    cfg: &Config,
+) -> Result<ModuleInfo, Error> {
+    let (info, compiled) =
+        keel_metering::analyze_each(wasm, &cfg.profile, &cfg.cost_table, |fa, ops| compiler.compile_function(fa, ops))?;
+    compiled?;
+    Ok(info)
+}
+
+/// Validation on a scoped thread, code generation on this one. `None` when the thread
+/// could not be started (nothing was compiled: the caller falls back to one thread).
+fn two_threads<M: MacroAssembler>(
+    compiler: &mut ModuleCompiler<'_, M>,
+    wasm: &[u8],
+    cfg: &Config,
+) -> Option<Result<ModuleInfo, Error>> {
+    let (to_compiler, batches) = mpsc::sync_channel::<Vec<Item<'_>>>(BATCHES_IN_FLIGHT);
+    let (to_validator, recycled) = mpsc::channel::<Vec<Item<'_>>>();
+    thread::scope(|scope| {
+        let validator = thread::Builder::new()
+            .name("keel-validate".into())
+            .spawn_scoped(scope, move || validate_and_send(wasm, cfg, to_compiler, recycled))
+            .ok()?;
+        let mut compiled = Ok(());
+        'receive: for batch in batches.iter() {
+            for (fa, ops) in &batch {
+                compiled = compiler.compile_function(fa, ops);
+                if compiled.is_err() {
+                    break 'receive;
+                }
+            }
+            // The validating thread may be done already: then the batch is just dropped.
+            let _ = to_validator.send(batch);
+        }
+        // After a compile error: the validating thread's next send fails, and it goes on
+        // validating without sending.
+        drop(batches);
+        let validated = match validator.join() {
+            Ok(validated) => validated,
+            // A panic in validation is a bug; it surfaces exactly as on one thread.
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        Some(match (validated, compiled) {
+            (Err(e), _) => Err(e.into()),
+            (Ok(_), Err(e)) => Err(e.into()),
+            (Ok(info), Ok(())) => Ok(info),
+        })
+    })
+}
+
+/// The validating thread: validates and analyzes all of `wasm`, sending the functions in
+/// batches while the code generator listens, and reusing the buffers it sends back.
+fn validate_and_send<'a>(
+    wasm: &'a [u8],
+    cfg: &Config,
+    to_compiler: SyncSender<Vec<Item<'a>>>,
+    recycled: Receiver<Vec<Item<'a>>>,
+) -> Result<ModuleInfo, ValidationError> {
+    let mut to_compiler = Some(to_compiler);
+    // Buffers the code generator is done with, and emptied batch vectors.
+    let mut spare: Vec<Item<'a>> = Vec::new();
+    let mut empty_batches: Vec<Vec<Item<'a>>> = Vec::new();
+    let mut batch: Vec<Item<'a>> = Vec::new();
+    let mut batch_operators = 0usize;
+    let info = keel_metering::analyze_each_mut(wasm, &cfg.profile, &cfg.cost_table, |fa, ops| {
+        let Some(sender) = &to_compiler else {
+            return; // the code generator stopped: validate only
+        };
+        if spare.is_empty() {
+            while let Ok(mut returned) = recycled.try_recv() {
+                spare.append(&mut returned);
+                empty_batches.push(returned);
+            }
+        }
+        let mut item = spare.pop().unwrap_or_default();
+        // The walk gets the recycled buffers back (and clears them) for the next function.
+        std::mem::swap(fa, &mut item.0);
+        std::mem::swap(ops, &mut item.1);
+        batch_operators += item.1.len();
+        batch.push(item);
+        if batch_operators >= BATCH_OPERATORS {
+            let full = std::mem::replace(&mut batch, empty_batches.pop().unwrap_or_default());
+            batch_operators = 0;
+            if sender.send(full).is_err() {
+                to_compiler = None;
+            }
+        }
+    })?;
+    if let Some(sender) = &to_compiler {
+        if !batch.is_empty() {
+            // An error means the code generator stopped; it will report why.
+            let _ = sender.send(batch);
+        }
+    }
+    Ok(info)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The two-thread route against the one-thread route on small inputs (below the size
+    //! from which `Module::new` would take it), and compile errors in the middle of the
+    //! stream: valid modules cannot make today's code generator fail (wasmparser's limits
+    //! keep frames far below `FrameTooLarge`), so these tests give the compiler fewer
+    //! defined functions than the module has, which makes `compile_function` fail with
+    //! `CompileError::Internal` at the first function past that count.
+
+    use super::*;
+    use crate::error::CompileError;
+    use crate::isa::aarch64::masm::Aarch64Masm;
+    use crate::isa::x64::masm::X64Masm;
+    use crate::isa::Isa;
+    use crate::module::ModuleMeta;
+
+    /// Compiles `wasm` on one or two threads for `cfg.isa`, telling the compiler that the
+    /// module defines `defined` functions (its real count when `None`).
+    fn run(cfg: &Config, wasm: &[u8], two: bool, defined: Option<usize>) -> Result<(ModuleInfo, Vec<u8>), Error> {
+        let meta = ModuleMeta::parse(wasm)?;
+        let env = meta.compile_env();
+        let defined = defined.unwrap_or(meta.func_types.len() - meta.imported_funcs as usize);
+        match cfg.isa {
+            Isa::X64 => run_with(X64Masm::new(), cfg, wasm, &env, defined, two),
+            Isa::Aarch64 => run_with(Aarch64Masm::new(), cfg, wasm, &env, defined, two),
+        }
+    }
+
+    fn run_with<M: MacroAssembler>(
+        masm: M,
+        cfg: &Config,
+        wasm: &[u8],
+        env: &CompileEnv,
+        defined: usize,
+        two: bool,
+    ) -> Result<(ModuleInfo, Vec<u8>), Error> {
+        let mut compiler = ModuleCompiler::new(masm, env, &cfg.cost_table, defined);
+        let info = if two {
+            two_threads(&mut compiler, wasm, cfg).expect("the validating thread starts")?
+        } else {
+            one_thread(&mut compiler, wasm, cfg)?
+        };
+        Ok((info, compiler.finish()?.code))
+    }
+
+    /// `n` functions; function `i` has `i % 7` adds in a loop (so batches hold varying
+    /// numbers of functions) and every 50th is large (a batch of its own).
+    fn many_functions(n: usize, broken_last: bool) -> Vec<u8> {
+        let mut w = String::from("(module (memory 1)");
+        for i in 0..n {
+            w.push_str("(func (param i32) (result i32) (local i32) (loop $l local.get 0 i32.const 1 i32.sub local.tee 0 br_if $l)");
+            let adds = if i % 50 == 49 { 2_000 } else { i % 7 };
+            w.push_str(" local.get 1");
+            for _ in 0..adds {
+                w.push_str(" i32.const 3 i32.add");
+            }
+            if broken_last && i + 1 == n {
+                w.push_str(" i64.const 1 i32.add"); // type mismatch: a validation error
+            }
+            w.push(')');
+        }
+        w.push(')');
+        wat::parse_str(&w).expect("wat")
+    }
+
+    #[test]
+    fn two_threads_emit_the_code_of_one_thread() {
+        for isa in Isa::ALL {
+            let cfg = Config { isa, ..Config::permissive() };
+            for n in [1, 2, 30, 400] {
+                let wasm = many_functions(n, false);
+                let one = run(&cfg, &wasm, false, None).expect("compiles");
+                let two = run(&cfg, &wasm, true, None).expect("compiles");
+                assert_eq!(one.0, two.0, "{isa} {n}: module info");
+                assert!(!one.1.is_empty());
+                assert!(one.1 == two.1, "{isa} {n}: code differs between one and two threads");
+            }
+            let unmetered = cfg.clone().without_metering();
+            let wasm = many_functions(120, false);
+            let one = run(&unmetered, &wasm, false, None).expect("compiles");
+            let two = run(&unmetered, &wasm, true, None).expect("compiles");
+            assert!(one.1 == two.1, "{isa} unmetered: code differs");
+        }
+    }
+
+    #[test]
+    fn a_compile_error_mid_stream_is_the_same_on_two_threads() {
+        let cfg = Config::permissive();
+        let wasm = many_functions(300, false);
+        for defined in [0, 3, 120, 299] {
+            let one = run(&cfg, &wasm, false, Some(defined)).map(|_| ());
+            let two = run(&cfg, &wasm, true, Some(defined)).map(|_| ());
+            let expected = Err(Error::Compile(CompileError::Internal("more function bodies than functions".into())));
+            assert_eq!(one, expected, "one thread, {defined} defined");
+            assert_eq!(two, expected, "two threads, {defined} defined");
+        }
+    }
+
+    #[test]
+    fn a_late_validation_error_wins_over_an_earlier_compile_error_on_two_threads() {
+        let cfg = Config::permissive();
+        let wasm = many_functions(300, true);
+        let expected = keel_metering::validate(&wasm, &cfg.profile).expect_err("invalid module");
+        for defined in [None, Some(0), Some(5), Some(250)] {
+            let one = run(&cfg, &wasm, false, defined).map(|_| ());
+            let two = run(&cfg, &wasm, true, defined).map(|_| ());
+            assert_eq!(one, Err(Error::Validation(expected.clone())), "one thread, {defined:?}");
+            assert_eq!(two, Err(Error::Validation(expected.clone())), "two threads, {defined:?}");
+        }
+    }
+
+    #[test]
+    fn a_validation_error_in_the_first_function_ends_both_threads() {
+        let cfg = Config::permissive();
+        let wasm = many_functions(1, true);
+        let expected = keel_metering::validate(&wasm, &cfg.profile).expect_err("invalid module");
+        assert_eq!(run(&cfg, &wasm, true, None).map(|_| ()), Err(Error::Validation(expected)));
+    }
+}
