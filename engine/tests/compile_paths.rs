@@ -4,11 +4,16 @@
 //! module, then `compile_module` decoding every body again — on both ISAs, metered and
 //! unmetered, for the committed contracts and for modules with imports, tables, loops,
 //! `br_table` and unreachable code.
+//!
+//! It also checks that `Config::parallel_compilation` (validation on a second thread, code
+//! generation on the calling one) changes nothing but time: the same code, artifacts and
+//! errors as one thread, for every committed contract and for generated modules large
+//! enough to take the two-thread route, on both ISAs.
 
 use keel_engine::compiler::{compile_module, CompileEnv};
 use keel_engine::isa::aarch64::masm::Aarch64Masm;
 use keel_engine::isa::x64::masm::X64Masm;
-use keel_engine::{Config, Engine, Isa, Module};
+use keel_engine::{Config, Engine, Error, Isa, Module, PARALLEL_COMPILATION_MIN_CODE_BYTES};
 use wasmparser::{Parser, Payload, TypeRef};
 
 /// The reference route: whole-module analysis, then bodies decoded again by the compiler.
@@ -107,6 +112,127 @@ fn module_new_emits_the_code_of_the_two_pass_reference_on_both_isas() {
             let metered = Config { isa, ..Config::permissive() };
             check_same_code(metered.clone(), wasm, &format!("{name} {isa} metered"));
             check_same_code(metered.without_metering(), wasm, &format!("{name} {isa} unmetered"));
+        }
+    }
+}
+
+/// Bytes in the code section of `wasm` (what decides the two-thread route).
+fn code_section_bytes(wasm: &[u8]) -> u64 {
+    for payload in Parser::new(0).parse_all(wasm) {
+        if let Ok(Payload::CodeSectionStart { size, .. }) = payload {
+            return u64::from(size);
+        }
+    }
+    0
+}
+
+/// `Module::new` with parallel compilation on and off: the code and the artifact, or the
+/// error, must be the same.
+fn check_parallel_same(config: &Config, wasm: &[u8], what: &str) -> Result<Vec<u8>, Error> {
+    let one = Engine::new(config.clone().parallel_compilation(false)).expect("engine");
+    let two = Engine::new(config.clone().parallel_compilation(true)).expect("engine");
+    let (a, b) = (Module::new(&one, wasm), Module::new(&two, wasm));
+    match (&a, &b) {
+        (Ok(a), Ok(b)) => {
+            assert!(a.code() == b.code(), "{what}: code differs between one and two threads");
+            assert!(a.serialize() == b.serialize(), "{what}: artifacts differ between one and two threads");
+        }
+        (Err(ea), Err(eb)) => assert_eq!(ea, eb, "{what}: errors differ between one and two threads"),
+        _ => panic!("{what}: one thread {:?}, two threads {:?}", a.as_ref().err(), b.as_ref().err()),
+    }
+    a.map(|m| m.code().to_vec())
+}
+
+/// A module of `functions` functions of assorted shapes (loops, calls, `br_table`,
+/// memory, floats, every 40th a large one), with an invalid last function if
+/// `broken_last`, and with a data segment after the code section naming a memory that does
+/// not exist if `broken_data`.
+fn generated(functions: usize, broken_last: bool, broken_data: bool) -> Vec<u8> {
+    let mut w = String::from("(module (import \"env\" \"h\" (func $h (param i32) (result i32)))");
+    if !broken_data {
+        w.push_str(" (memory 1)");
+    }
+    for i in 0..functions {
+        w.push_str(&format!(" (func $f{i} (export \"f{i}\") (param i32 i32) (result i32) (local i64 f64)"));
+        w.push_str(" (block $b (loop $l local.get 0 i32.const 1 i32.sub local.tee 0 br_if $l))");
+        w.push_str(" (block $x (block $y (br_table $x $y $x (local.get 1))))");
+        if !broken_data {
+            w.push_str(" (i32.store offset=4 (local.get 1) (i32.load offset=8 (local.get 0)))");
+        }
+        w.push_str(" (local.set 3 (f64.add (local.get 3) (f64.convert_i32_s (local.get 1))))");
+        let extra = if i % 40 == 39 { 1_500 } else { i % 5 };
+        w.push_str(" local.get 0");
+        for k in 0..extra {
+            w.push_str(&format!(" i32.const {k} i32.xor"));
+        }
+        if i > 0 {
+            w.push_str(&format!(" (call $f{} (local.get 1) (i32.const 2)) i32.add", i - 1));
+        }
+        w.push_str(" (call $h (i32.const 9)) i32.add");
+        if broken_last && i + 1 == functions {
+            w.push_str(" (i64.add (i64.const 1) (i32.const 2)) drop"); // type mismatch
+        }
+        w.push(')');
+    }
+    if broken_data {
+        w.push_str(" (data (memory 0) (i32.const 0) \"x\")");
+    }
+    w.push(')');
+    wat::parse_str(&w).expect("wat")
+}
+
+#[test]
+fn parallel_compilation_emits_the_code_and_artifacts_of_one_thread() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts/wasm");
+    let mut inputs = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("contracts/wasm") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "wasm") {
+            let name = path.file_stem().expect("name").to_string_lossy().into_owned();
+            inputs.push((name, std::fs::read(&path).expect("committed contract")));
+        }
+    }
+    inputs.sort();
+    assert!(inputs.len() >= 20, "every committed contract: {}", inputs.len());
+    let large = generated(1_000, false, false);
+    let big_functions = generated(200, false, false);
+    assert!(code_section_bytes(&large) >= 4 * PARALLEL_COMPILATION_MIN_CODE_BYTES);
+    assert!(code_section_bytes(&big_functions) >= PARALLEL_COMPILATION_MIN_CODE_BYTES);
+    inputs.push(("generated_1000".into(), large));
+    inputs.push(("generated_200".into(), big_functions));
+    let mut parallel_route = 0;
+    for (name, wasm) in &inputs {
+        let two_threads = code_section_bytes(wasm) >= PARALLEL_COMPILATION_MIN_CODE_BYTES;
+        for isa in Isa::ALL {
+            for (profile, config) in [("chain", Config::default()), ("permissive", Config::permissive())] {
+                let config = Config { isa, ..config };
+                let metered = check_parallel_same(&config, wasm, &format!("{name} {isa} {profile} metered"));
+                let unmetered =
+                    check_parallel_same(&config.without_metering(), wasm, &format!("{name} {isa} {profile} unmetered"));
+                assert_eq!(metered.is_ok(), unmetered.is_ok(), "{name}");
+                if metered.is_ok() && two_threads {
+                    parallel_route += 1;
+                }
+            }
+        }
+    }
+    // ed25519_verifier, escrow, sha2_hasher, token and the two generated modules, on two
+    // ISAs, under both profiles (the JIT-bomb contracts only under the permissive one).
+    assert!(parallel_route >= 6 * 2 * 2, "{parallel_route} compilations took the two-thread route");
+}
+
+#[test]
+fn parallel_compilation_keeps_validation_errors_and_their_precedence() {
+    let late = generated(300, true, false);
+    let after_code = generated(300, false, true);
+    let first = generated(1, true, false);
+    for (name, wasm, big) in [("late function", &late, true), ("data after code", &after_code, true), ("first", &first, false)] {
+        assert_eq!(code_section_bytes(wasm) >= PARALLEL_COMPILATION_MIN_CODE_BYTES, big, "{name}");
+        for isa in Isa::ALL {
+            let config = Config { isa, ..Config::permissive() };
+            let expected = keel_metering::validate(wasm, &config.profile).expect_err("invalid module");
+            let outcome = check_parallel_same(&config, wasm, &format!("{name} {isa}"));
+            assert_eq!(outcome, Err(Error::Validation(expected)), "{name} {isa}");
         }
     }
 }
