@@ -4,7 +4,9 @@
 //!
 //! `cargo run --release -p keel-benches --example profile_compile -- SHAPE SCALE REPS [ISA]`
 //! (SHAPE: deep_nesting, huge_br_table, many_locals, huge_function, large_module, or a
-//! path to a .wasm file; ISA: x86_64 or aarch64, default the host's)
+//! path to a .wasm file; ISA: x86_64 or aarch64, default the host's). Compiles on one thread
+//! (`Config::parallel_compilation(false)`, what callgrind should count) unless
+//! `KEEL_PARALLEL_COMPILATION=1` is set.
 
 use keel_benches::{jit_bomb, large_module, BombShape};
 
@@ -27,7 +29,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .find(|i| i.name() == isa)
             .ok_or_else(|| format!("unknown ISA {isa}"))?;
     }
-    let engine = keel_engine::Engine::new(config)?;
+    let parallel = std::env::var("KEEL_PARALLEL_COMPILATION").is_ok_and(|v| v == "1");
+    let engine = keel_engine::Engine::new(config.parallel_compilation(parallel))?;
     let mut code = 0;
     let start = std::time::Instant::now();
     for _ in 0..reps {

@@ -48,7 +48,8 @@ pub struct Config {
     /// Whether compilation may use more than one thread (default `true`, as Wasmtime's
     /// `Config::parallel_compilation`). When on, and the module's code section holds at
     /// least [`PARALLEL_COMPILATION_MIN_CODE_BYTES`], [`crate::Module::new`] validates,
-    /// analyzes and decodes the functions on a second thread while the calling thread
+    /// analyzes and decodes the functions on a second thread (one the engine starts on
+    /// first use and keeps, one per concurrent compilation) while the calling thread
     /// generates their code, in function order. The code, artifacts and errors are exactly
     /// those of one thread (generation stays sequential and deterministic); only the
     /// wall-clock time changes. If the second thread cannot be started, compilation runs
@@ -57,9 +58,12 @@ pub struct Config {
 }
 
 /// The code-section size, in bytes of wasm, from which [`Config::parallel_compilation`]
-/// uses a second thread. Below it, starting and synchronizing a thread (tens of
-/// microseconds) costs more than it saves: the two halves of compiling 16 KiB take about
-/// 0.2 ms each on this project's reference machine.
+/// uses a second thread. Below it, handing work to another thread costs more than it
+/// saves: waking a thread and the two threads' handoffs cost tens of microseconds on the
+/// 2-core virtual machine it was measured on, where the break-even was at 13-16 KiB of
+/// code (contracts of 12.9 and 13.5 KiB of code compiled at 0.97-1.02 times their
+/// one-thread speed, 16-19 KiB at 1.08-1.15 times, 40 KiB at 1.02-1.30 times; the large
+/// generated module, 844 KiB, at 1.41-1.47 times; `examples/compile_threads.rs`).
 pub const PARALLEL_COMPILATION_MIN_CODE_BYTES: u64 = 16 << 10;
 
 /// Native stack reserved per level of host re-entry, bytes.
@@ -127,6 +131,8 @@ pub(crate) struct EngineInner {
     pub(crate) stacks: crate::runtime::code::StackPool,
     /// Linear memories reused across this engine's stores.
     pub(crate) memories: crate::runtime::memory::MemoryPool,
+    /// Threads kept for [`Config::parallel_compilation`].
+    pub(crate) helpers: crate::helper::HelperThreads,
 }
 
 /// A compilation and execution environment. Cheap to clone (shared).
@@ -184,6 +190,7 @@ impl Engine {
             inner: Arc::new(EngineInner {
                 stacks,
                 memories: crate::runtime::memory::MemoryPool::new(),
+                helpers: crate::helper::HelperThreads::default(),
                 config,
                 features,
                 executable,

@@ -31,6 +31,7 @@
 pub mod compiler;
 pub mod engine;
 pub mod error;
+mod helper;
 pub mod isa;
 pub mod masm;
 pub mod module;

@@ -402,9 +402,10 @@ impl Module {
         // its reallocations, and pages never written are never touched.
         let code_hint = meta.code_bytes.saturating_mul(8).saturating_add(4096);
         let code_bytes = meta.code_bytes as u64;
+        let helpers = &engine.inner.helpers;
         let (info, compiled) = match cfg.isa {
-            Isa::X64 => compile(X64Masm::with_capacity(code_hint), wasm, cfg, &env, defined, code_bytes)?,
-            Isa::Aarch64 => compile(Aarch64Masm::with_capacity(code_hint), wasm, cfg, &env, defined, code_bytes)?,
+            Isa::X64 => compile(X64Masm::with_capacity(code_hint), wasm, cfg, &env, defined, code_bytes, helpers)?,
+            Isa::Aarch64 => compile(Aarch64Masm::with_capacity(code_hint), wasm, cfg, &env, defined, code_bytes, helpers)?,
         };
         let max = info.memory_maximum_pages.unwrap_or(cfg.profile.limits.max_memory_pages);
         let CompiledCode { code, trampoline, functions, memory_trap_sites, memory_trap_stub } = compiled;

@@ -3,8 +3,9 @@
 //! on two ([`crate::Config::parallel_compilation`]).
 //!
 //! On one thread, [`keel_metering::analyze_each`] calls the code generator for each
-//! function as soon as it is validated. On two, a scoped thread runs
-//! [`keel_metering::analyze_each_mut`] and sends the functions' analyses and decoded
+//! function as soon as it is validated. On two, one of the engine's kept threads
+//! ([`crate::helper`]: starting a thread per module would cost as much as compiling a few
+//! kilobytes) runs [`keel_metering::analyze_each_mut`] and sends the functions' analyses and decoded
 //! operators, in batches, through a bounded channel to the calling thread, which generates
 //! their code in function order: the same calls on the same inputs in the same order, so
 //! the code is byte-identical. Emptied batches go back to the validating thread, which
@@ -19,7 +20,6 @@
 //! receive loop ends. Neither side can wait on the other forever.
 
 use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::thread;
 
 use keel_metering::{FunctionAnalysis, ModuleInfo, ValidationError};
 use wasmparser::Operator;
@@ -27,26 +27,36 @@ use wasmparser::Operator;
 use crate::compiler::{CompileEnv, ModuleCompiler};
 use crate::engine::{Config, PARALLEL_COMPILATION_MIN_CODE_BYTES};
 use crate::error::Error;
+use crate::helper::HelperThreads;
 use crate::masm::{CompiledCode, MacroAssembler};
 
 /// One validated function on its way to the code generator: its analysis and its decoded
 /// operators (the final `end` included).
 type Item<'a> = (FunctionAnalysis, Vec<Operator<'a>>);
 
-/// A batch is sent once it holds at least this many operators (a function is never
-/// split). Small enough that the code generator starts early and the last batch's tail is
-/// short; large enough that the channel's cost (a few hundred nanoseconds per send and
-/// receive, more when a thread must be woken) is spread over thousands of operators.
-const BATCH_OPERATORS: usize = 1024;
+/// The first batch is sent once it holds this many operators (a function is never split),
+/// so that the code generator starts early; each next batch's target doubles, up to
+/// [`batch_cap`]: few handoffs on large modules (each costs tens of microseconds when a
+/// thread must be woken), and a short tail (the last batch's code generation, which
+/// nothing overlaps).
+const FIRST_BATCH_OPERATORS: usize = 512;
+
+/// The largest batch target, in operators, for a code section of `code_bytes` bytes:
+/// about a sixteenth of its operators (wasm code averages about two bytes per operator),
+/// and at least 2,048.
+fn batch_cap(code_bytes: u64) -> usize {
+    usize::try_from(code_bytes / 32).unwrap_or(usize::MAX).max(2048)
+}
 
 /// Batches queued between the two threads at most (the channel's bound). With the batch
 /// being filled and the one being compiled, at most `BATCHES_IN_FLIGHT + 2` batches exist.
 const BATCHES_IN_FLIGHT: usize = 4;
 
 /// Validates, analyzes and compiles `wasm` (whose code section holds `code_bytes` bytes)
-/// with `masm`: on two threads when `cfg.parallel_compilation` is on and the code section
-/// is at least [`PARALLEL_COMPILATION_MIN_CODE_BYTES`], else (or when the second thread
-/// cannot be started) on the calling thread. `defined` is the number of defined functions.
+/// with `masm`: on two threads (the second one of `helpers`) when
+/// `cfg.parallel_compilation` is on and the code section is at least
+/// [`PARALLEL_COMPILATION_MIN_CODE_BYTES`], else (or when no second thread can be
+/// started) on the calling thread. `defined` is the number of defined functions.
 ///
 /// Errors: [`Error::Validation`] for a module the profile rejects, taking precedence over
 /// [`Error::Compile`] (the first function that fails to compile, or the ISA's limits in
@@ -58,10 +68,11 @@ pub(crate) fn compile<M: MacroAssembler>(
     env: &CompileEnv,
     defined: usize,
     code_bytes: u64,
+    helpers: &HelperThreads,
 ) -> Result<(ModuleInfo, CompiledCode), Error> {
     let mut compiler = ModuleCompiler::new(masm, env, &cfg.cost_table, defined);
     let two = cfg.parallel_compilation && code_bytes >= PARALLEL_COMPILATION_MIN_CODE_BYTES;
-    let info = match two.then(|| two_threads(&mut compiler, wasm, cfg)).flatten() {
+    let info = match two.then(|| two_threads(&mut compiler, wasm, cfg, code_bytes, helpers)).flatten() {
         Some(outcome) => outcome?,
         None => one_thread(&mut compiler, wasm, cfg)?,
     };
@@ -80,22 +91,22 @@ fn one_thread<M: MacroAssembler>(
     Ok(info)
 }
 
-/// Validation on a scoped thread, code generation on this one. `None` when the thread
-/// could not be started (nothing was compiled: the caller falls back to one thread).
+/// Validation on one of the engine's kept threads, code generation on this one. `None`
+/// when no thread could be started (nothing was compiled: the caller falls back to one
+/// thread).
 fn two_threads<M: MacroAssembler>(
     compiler: &mut ModuleCompiler<'_, M>,
     wasm: &[u8],
     cfg: &Config,
+    code_bytes: u64,
+    helpers: &HelperThreads,
 ) -> Option<Result<ModuleInfo, Error>> {
     let (to_compiler, batches) = mpsc::sync_channel::<Vec<Item<'_>>>(BATCHES_IN_FLIGHT);
     let (to_validator, recycled) = mpsc::channel::<Vec<Item<'_>>>();
-    thread::scope(|scope| {
-        let validator = thread::Builder::new()
-            .name("keel-validate".into())
-            .spawn_scoped(scope, move || validate_and_send(wasm, cfg, to_compiler, recycled))
-            .ok()?;
+    let validate = move || validate_and_send(wasm, cfg, code_bytes, to_compiler, recycled);
+    let generate = move || {
         let mut compiled = Ok(());
-        'receive: for batch in batches.iter() {
+        'receive: while let Some(batch) = receive(&batches) {
             for (fa, ops) in &batch {
                 compiled = compiler.compile_function(fa, ops);
                 if compiled.is_err() {
@@ -105,20 +116,41 @@ fn two_threads<M: MacroAssembler>(
             // The validating thread may be done already: then the batch is just dropped.
             let _ = to_validator.send(batch);
         }
-        // After a compile error: the validating thread's next send fails, and it goes on
-        // validating without sending.
-        drop(batches);
-        let validated = match validator.join() {
-            Ok(validated) => validated,
-            // A panic in validation is a bug; it surfaces exactly as on one thread.
-            Err(panic) => std::panic::resume_unwind(panic),
-        };
-        Some(match (validated, compiled) {
-            (Err(e), _) => Err(e.into()),
-            (Ok(_), Err(e)) => Err(e.into()),
-            (Ok(info), Ok(())) => Ok(info),
-        })
+        // Returning drops `batches`: after a compile error, the validating thread's next
+        // send fails, and it goes on validating without sending.
+        compiled
+    };
+    let (validated, compiled) = helpers.join(validate, generate)?;
+    let validated = match validated {
+        Ok(validated) => validated,
+        // A panic in validation is a bug; it surfaces as it would on one thread.
+        Err(panic) => std::panic::resume_unwind(panic),
+    };
+    Some(match (validated, compiled) {
+        (Err(e), _) => Err(e.into()),
+        (Ok(_), Err(e)) => Err(e.into()),
+        (Ok(info), Ok(())) => Ok(info),
     })
+}
+
+/// How long the code generator polls an empty channel before it sleeps in a blocking
+/// receive. Waking a sleeping thread took 15-35 µs on the 2-core virtual machine this was
+/// measured on (a channel round trip between two threads: 30-70 µs); a batch usually
+/// arrives sooner than that.
+const POLL_BEFORE_SLEEP: std::time::Duration = std::time::Duration::from_micros(30);
+
+/// The next batch: polled for [`POLL_BEFORE_SLEEP`], then waited for. `None` once the
+/// validating thread is done and every batch was received.
+fn receive<T>(batches: &Receiver<T>) -> Option<T> {
+    let start = std::time::Instant::now();
+    loop {
+        match batches.try_recv() {
+            Ok(batch) => return Some(batch),
+            Err(mpsc::TryRecvError::Disconnected) => return None,
+            Err(mpsc::TryRecvError::Empty) if start.elapsed() < POLL_BEFORE_SLEEP => std::hint::spin_loop(),
+            Err(mpsc::TryRecvError::Empty) => return batches.recv().ok(),
+        }
+    }
 }
 
 /// The validating thread: validates and analyzes all of `wasm`, sending the functions in
@@ -126,6 +158,7 @@ fn two_threads<M: MacroAssembler>(
 fn validate_and_send<'a>(
     wasm: &'a [u8],
     cfg: &Config,
+    code_bytes: u64,
     to_compiler: SyncSender<Vec<Item<'a>>>,
     recycled: Receiver<Vec<Item<'a>>>,
 ) -> Result<ModuleInfo, ValidationError> {
@@ -135,6 +168,8 @@ fn validate_and_send<'a>(
     let mut empty_batches: Vec<Vec<Item<'a>>> = Vec::new();
     let mut batch: Vec<Item<'a>> = Vec::new();
     let mut batch_operators = 0usize;
+    let mut batch_target = FIRST_BATCH_OPERATORS;
+    let cap = batch_cap(code_bytes);
     let info = keel_metering::analyze_each_mut(wasm, &cfg.profile, &cfg.cost_table, |fa, ops| {
         let Some(sender) = &to_compiler else {
             return; // the code generator stopped: validate only
@@ -151,9 +186,10 @@ fn validate_and_send<'a>(
         std::mem::swap(ops, &mut item.1);
         batch_operators += item.1.len();
         batch.push(item);
-        if batch_operators >= BATCH_OPERATORS {
+        if batch_operators >= batch_target {
             let full = std::mem::replace(&mut batch, empty_batches.pop().unwrap_or_default());
             batch_operators = 0;
+            batch_target = batch_target.saturating_mul(2).min(cap);
             if sender.send(full).is_err() {
                 to_compiler = None;
             }
@@ -206,7 +242,7 @@ mod tests {
     ) -> Result<(ModuleInfo, Vec<u8>), Error> {
         let mut compiler = ModuleCompiler::new(masm, env, &cfg.cost_table, defined);
         let info = if two {
-            two_threads(&mut compiler, wasm, cfg).expect("the validating thread starts")?
+            two_threads(&mut compiler, wasm, cfg, 0, &HelperThreads::default()).expect("the validating thread starts")?
         } else {
             one_thread(&mut compiler, wasm, cfg)?
         };
