@@ -5,14 +5,20 @@ use keel_engine::{
     Config, Engine, Error, ExternType, FuncType, Linker, Module, Store, Trap, Val, ValType,
 };
 
+use super::measure::Clock;
 use super::{HostStub, Peer, PeerError, PeerInstance, PeerModule, FUEL};
+
+/// Label of Keel with parallel compilation ([`KeelPeer::two_threads`]).
+pub const KEEL_2THREADS: &str = "keel-2threads";
 
 /// Keel with the chain profile (`Config::default()`), or the permissive profile for
 /// generated stress inputs and real-world modules (the same wasm features, no structural
-/// limits, any import).
+/// limits, any import). Compiles on one thread, like every compared engine, except the
+/// [`KeelPeer::two_threads`] configuration.
 pub struct KeelPeer {
     engine: Engine,
     metered: bool,
+    two_threads: bool,
 }
 
 impl KeelPeer {
@@ -24,14 +30,37 @@ impl KeelPeer {
     pub fn new(metered: bool, permissive: bool) -> Result<KeelPeer, PeerError> {
         let config = if permissive { Config::permissive() } else { Config::default() };
         let config = if metered { config } else { config.without_metering() };
-        let engine = Engine::new(config).map_err(|e| PeerError::Compile(e.to_string()))?;
-        Ok(KeelPeer { engine, metered })
+        let engine = Engine::new(config.parallel_compilation(false)).map_err(|e| PeerError::Compile(e.to_string()))?;
+        Ok(KeelPeer { engine, metered, two_threads: false })
+    }
+
+    /// Keel metered with `Config::parallel_compilation(true)` (validation on a second
+    /// thread for code sections of at least `keel_engine::PARALLEL_COMPILATION_MIN_CODE_BYTES`),
+    /// labelled [`KEEL_2THREADS`]: compile only, timed on the wall clock.
+    ///
+    /// Errors: engine creation errors.
+    pub fn two_threads(permissive: bool) -> Result<KeelPeer, PeerError> {
+        let config = if permissive { Config::permissive() } else { Config::default() };
+        let engine = Engine::new(config.parallel_compilation(true)).map_err(|e| PeerError::Compile(e.to_string()))?;
+        Ok(KeelPeer { engine, metered: true, two_threads: true })
     }
 }
 
 impl Peer for KeelPeer {
     fn label(&self) -> String {
-        if self.metered { "keel".into() } else { "keel-unmetered".into() }
+        match (self.two_threads, self.metered) {
+            (true, _) => KEEL_2THREADS.into(),
+            (false, true) => "keel".into(),
+            (false, false) => "keel-unmetered".into(),
+        }
+    }
+
+    fn compile_clock(&self) -> Clock {
+        if self.two_threads { Clock::Wall } else { Clock::ProcessCpu }
+    }
+
+    fn compile_only(&self) -> bool {
+        self.two_threads
     }
 
     fn metered(&self) -> bool {

@@ -18,7 +18,10 @@
 //! instantiated (real-world inputs are only compiled).
 //!
 //! All engines compile on one thread (Wasmtime without `parallel-compilation`, Wasmer
-//! singlepass with `num_threads(1)`), like Keel.
+//! singlepass with `num_threads(1)`, Keel with `Config::parallel_compilation(false)`).
+//! One extra configuration, `keel-2threads` (Keel with parallel compilation, timed on the
+//! wall clock, compile only), gives Keel's own two-thread figure; it is kept out of the
+//! ratio tables and the plot, which compare one compile thread per engine.
 
 pub mod keel;
 pub mod measure;
@@ -79,7 +82,21 @@ pub trait Peer {
     /// Loads a module from bytes produced by [`PeerModule::serialize`] of the same
     /// configuration. Artifacts are trusted input (they come from this process).
     fn load(&mut self, artifact: &[u8]) -> Result<Box<dyn PeerModule>, PeerError>;
+    /// The clock [`Peer::compile`] is timed on: process CPU time unless the configuration
+    /// compiles on several threads to finish sooner.
+    fn compile_clock(&self) -> measure::Clock {
+        measure::Clock::ProcessCpu
+    }
+    /// Whether only compilation is measured (a configuration that differs from another one
+    /// only in how it compiles).
+    fn compile_only(&self) -> bool {
+        false
+    }
 }
+
+/// Labels of configurations that give an extra figure rather than a compared engine: kept
+/// out of the ratio tables, the plot and every absolute table but compile throughput.
+pub const EXTRA_FIGURES: [&str; 1] = [keel::KEEL_2THREADS];
 
 /// A compiled module of one [`Peer`].
 pub trait PeerModule {
@@ -129,8 +146,9 @@ impl HostStub {
 /// workload here, far from any overflow.
 pub const FUEL: u64 = 1 << 60;
 
-/// Every configuration compared, Keel (metered) first: the baseline of every ratio. Keel
-/// validates against the permissive profile if `permissive`, else the chain profile.
+/// Every configuration compared, Keel (metered) first: the baseline of every ratio, then
+/// the extra `keel-2threads` figure ([`EXTRA_FIGURES`]). Keel validates against the
+/// permissive profile if `permissive`, else the chain profile.
 ///
 /// Errors: an engine that cannot be created on this machine (message names it).
 pub fn all_peers(permissive: bool) -> Result<Vec<Box<dyn Peer>>, PeerError> {
@@ -139,6 +157,7 @@ pub fn all_peers(permissive: bool) -> Result<Vec<Box<dyn Peer>>, PeerError> {
     let mut peers: Vec<Box<dyn Peer>> = vec![
         Box::new(keel::KeelPeer::new(true, permissive)?),
         Box::new(keel::KeelPeer::new(false, permissive)?),
+        Box::new(keel::KeelPeer::two_threads(permissive)?),
     ];
     for strategy in [Strategy::Cranelift, Strategy::Winch] {
         for fuel in [true, false] {
@@ -167,7 +186,7 @@ mod tests {
         let verifier = Workload::Contract("ed25519_verifier".into()).wasm().expect("contract binary present");
         let (export, input, args) = Exec::Ed25519VerifyMany.call(2);
         let peers = all_peers(false).expect("engines");
-        assert_eq!(peers.len(), 12);
+        assert_eq!(peers.len(), 13);
         for mut peer in peers {
             let label = peer.label();
             peer.before_compile();

@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::measure::{sample, Budget, Stats};
+use super::measure::{sample, sample_on, Budget, Stats};
 use super::real::{self, RealInput, REAL_INPUTS};
 use super::{Peer, PeerError};
 use crate::kernels::{self, Kernel};
@@ -379,7 +379,9 @@ pub fn measure_cell(peer: &mut dyn Peer, w: &Workload, n: Option<u64>, budget: B
         fingerprint: String::new(),
     };
     let cell = std::cell::RefCell::new(&mut *peer);
-    let compile = sample(
+    let clock = cell.borrow().compile_clock();
+    let compile = sample_on(
+        clock,
         budget,
         || {
             cell.borrow_mut().before_compile();
@@ -393,6 +395,9 @@ pub fn measure_cell(peer: &mut dyn Peer, w: &Workload, n: Option<u64>, budget: B
     }) {
         Ok((s, m)) => {
             result.compile = Measured::Time(s);
+            if peer.compile_only() {
+                return Ok(result);
+            }
             m
         }
         Err(e) => {
