@@ -58,13 +58,15 @@ pub struct Config {
 }
 
 /// The code-section size, in bytes of wasm, from which [`Config::parallel_compilation`]
-/// uses a second thread. Below it, handing work to another thread costs more than it
-/// saves: waking a thread and the two threads' handoffs cost tens of microseconds on the
-/// 2-core virtual machine it was measured on, where the break-even was at 13-16 KiB of
-/// code (contracts of 12.9 and 13.5 KiB of code compiled at 0.97-1.02 times their
-/// one-thread speed, 16-19 KiB at 1.08-1.15 times, 40 KiB at 1.02-1.30 times; the large
-/// generated module, 844 KiB, at 1.41-1.47 times; `examples/compile_threads.rs`).
-pub const PARALLEL_COMPILATION_MIN_CODE_BYTES: u64 = 16 << 10;
+/// uses a second thread. Below it, handing work to another thread costs about what it
+/// saves: waking a thread and the threads' handoffs cost tens of microseconds on the
+/// 2-core virtual machine this was measured on (criterion, `compile_threads` group, both
+/// cores free: contracts with 17-20 KiB of code compiled at 0.99-1.02 times their
+/// one-thread speed, ed25519_verifier with 40 KiB at 1.16 times, the large generated
+/// module, 844 KiB, at 1.48 times; a generated module with 32 KiB of code at about 1.0
+/// times, `examples/compile_threads.rs`). Machines with cheaper thread wake-ups break
+/// even sooner.
+pub const PARALLEL_COMPILATION_MIN_CODE_BYTES: u64 = 32 << 10;
 
 /// Native stack reserved per level of host re-entry, bytes.
 pub const NATIVE_BYTES_PER_REENTRY: usize = 64 << 10;
