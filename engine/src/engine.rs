@@ -61,9 +61,9 @@ pub struct Config {
 /// uses a second thread. Below it, handing work to another thread costs about what it
 /// saves: waking a thread and the threads' handoffs cost tens of microseconds on the
 /// 2-core virtual machine this was measured on (criterion, `compile_threads` group, both
-/// cores free: contracts with 17-20 KiB of code compiled at 0.99-1.02 times their
-/// one-thread speed, ed25519_verifier with 40 KiB at 1.16 times, the large generated
-/// module, 844 KiB, at 1.48 times; a generated module with 32 KiB of code at about 1.0
+/// cores free, with a 16 KiB threshold: contracts with 17-20 KiB of code compiled at
+/// 0.99-1.02 times their one-thread speed, ed25519_verifier with 40 KiB at 1.16 times,
+/// the large generated module, 844 KiB, at 1.48 times; a generated module with 32 KiB of code at about 1.0
 /// times, `examples/compile_threads.rs`). Machines with cheaper thread wake-ups break
 /// even sooner.
 pub const PARALLEL_COMPILATION_MIN_CODE_BYTES: u64 = 32 << 10;
