@@ -175,6 +175,27 @@ fn pick_local_regs(regs: &[Reg], weights: &[u32]) -> Vec<(u32, Reg)> {
     chosen.iter().zip(regs.iter().rev()).map(|(&(i, _), &r)| (i, r)).collect()
 }
 
+/// Float registers always left to the value stack when f64 locals take float registers.
+const MIN_FLOAT_STACK_REGS: usize = 6;
+
+/// Picks the f64 locals that live in float registers, as [`pick_local_regs`] does for
+/// the general ones, among the locals whose type is f64. O(locals × registers).
+fn pick_float_local_regs(fregs: &[FReg], weights: &[u32], types: &[wasmparser::ValType]) -> Vec<(u32, FReg)> {
+    let n = fregs.len().saturating_sub(MIN_FLOAT_STACK_REGS).min(64);
+    let mut chosen: Vec<(u32, u32)> = Vec::with_capacity(n + 1);
+    for (i, (&w, t)) in weights.iter().zip(types).enumerate() {
+        if w < MIN_PIN_WEIGHT || *t != wasmparser::ValType::F64 {
+            continue;
+        }
+        let at = chosen.iter().position(|&(_, cw)| w > cw).unwrap_or(chosen.len());
+        if at < n {
+            chosen.insert(at, (i as u32, w));
+            chosen.truncate(n);
+        }
+    }
+    chosen.iter().zip(fregs.iter().rev()).map(|(&(i, _), &r)| (i, r)).collect()
+}
+
 struct FuncCodegen<'a, M: MacroAssembler> {
     masm: &'a mut M,
     env: &'a CompileEnv,
@@ -193,12 +214,18 @@ struct FuncCodegen<'a, M: MacroAssembler> {
     /// it first. Cleared by every save and restore; set by writes to the local and, at
     /// every label other paths may jump to, for all (the paths' states are not merged).
     dirty: u64,
+    /// The f64 locals that live in float registers, as `pinned`.
+    fpinned: Vec<(u32, FReg)>,
+    /// As `dirty`, for `fpinned`.
+    fdirty: u64,
     /// A comparison not emitted yet, whose i32 result is the top entry (`Val::Reg(lhs)`).
     /// Only `br_if`, `if` and `i32.eqz` see it; every other operator emits it first.
     pending: Option<PendingCmp>,
     /// The register local the next operator writes (`local.set`/`local.tee`) and its
     /// register, if any: a value computed now can go straight there.
     next_set: Option<(u32, Reg)>,
+    /// As `next_set`, for an f64 local in a float register.
+    next_fset: Option<(u32, FReg)>,
 }
 
 /// An integer comparison whose emission is deferred (see [`FuncCodegen::cmp`]).
@@ -229,7 +256,22 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             return Err(CompileError::FrameTooLarge { func_index: fa.func_index, slots });
         }
         let regs = masm.allocatable();
-        let pinned = pick_local_regs(regs, &fa.local_weights);
+        let fregs = masm.float_allocatable();
+        let fpinned = if fregs.is_empty() {
+            Vec::new()
+        } else {
+            pick_float_local_regs(fregs, &fa.local_weights, &fa.local_types)
+        };
+        let pinned = if fpinned.is_empty() {
+            pick_local_regs(regs, &fa.local_weights)
+        } else {
+            // An f64 local is better left in its slot than moved between register files.
+            let mut weights = fa.local_weights.clone();
+            for &(i, _) in &fpinned {
+                weights[i as usize] = 0;
+            }
+            pick_local_regs(regs, &weights)
+        };
         // The deterministic budget is checked before the frame touches native memory: a
         // frame larger than the remaining guest stack must trap, not write below it.
         masm.stack_enter(fa.frame_cost);
@@ -241,6 +283,15 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 masm.mov_imm(r, 0);
             }
         }
+        for &(i, x) in &fpinned {
+            if i < fa.params {
+                masm.f64_load_slot(x, i);
+            } else {
+                masm.f64_mov_imm(x, 0);
+            }
+        }
+        let reserved: Vec<Reg> = pinned.iter().map(|p| p.1).collect();
+        let freserved: Vec<FReg> = fpinned.iter().map(|p| p.1).collect();
         let ret = masm.new_label();
         let mut control = std::mem::take(&mut scratch.control);
         control.clear();
@@ -252,8 +303,8 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             costs,
             stack: ValueStack::with_buffer(
                 std::mem::take(&mut scratch.vals),
-                regs,
-                pinned.iter().map(|p| p.1),
+                (regs, &reserved),
+                (fregs, &freserved),
                 nlocals,
             ),
             control,
@@ -262,8 +313,11 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             pinned,
             // Parameters come from their slots and other locals are 0 in both places.
             dirty: 0,
+            fpinned,
+            fdirty: 0,
             pending: None,
             next_set: None,
+            next_fset: None,
         };
         // The charges are in increasing `op_index` order; `next_charge` is the index of the
         // first operator still to be charged (u32::MAX when none is left).
@@ -271,11 +325,12 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         let mut next = charges.next();
         let mut next_charge = next.map_or(u32::MAX, |c| c.op_index);
         for (op_index, op) in operators.iter().enumerate() {
-            cg.next_set = match operators.get(op_index + 1) {
-                Some(Operator::LocalSet { local_index } | Operator::LocalTee { local_index }) => {
-                    cg.pinned.iter().find(|p| p.0 == *local_index).copied()
-                }
-                _ => None,
+            (cg.next_set, cg.next_fset) = match operators.get(op_index + 1) {
+                Some(Operator::LocalSet { local_index } | Operator::LocalTee { local_index }) => (
+                    cg.pinned.iter().find(|p| p.0 == *local_index).copied(),
+                    cg.fpinned.iter().find(|p| p.0 == *local_index).copied(),
+                ),
+                _ => (None, None),
             };
             let op_index = op_index as u32;
             if op_index >= next_charge {
@@ -312,10 +367,20 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         Some(self.pinned[k].1)
     }
 
+    /// The float register of f64 local `i`, if it has one; marks it dirty when `write`.
+    fn local_freg(&mut self, i: u32, write: bool) -> Option<FReg> {
+        let k = self.fpinned.iter().position(|p| p.0 == i)?;
+        if write {
+            self.fdirty |= 1 << k;
+        }
+        Some(self.fpinned[k].1)
+    }
+
     /// Binds `label`, a point other paths may jump to: every local may be dirty there.
     fn bind_merge(&mut self, label: Label) {
         self.masm.bind(label);
         self.dirty = u64::MAX;
+        self.fdirty = u64::MAX;
     }
 
     /// Before a call: locals in registers go to their slots (every register is the
@@ -326,13 +391,22 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 self.masm.store_slot(i, r);
             }
         }
+        for (k, &(i, x)) in self.fpinned.iter().enumerate() {
+            if self.fdirty & (1 << k) != 0 {
+                self.masm.f64_store_slot(i, x);
+            }
+        }
         self.dirty = 0;
+        self.fdirty = 0;
     }
 
     /// After a call: locals in registers come back from their slots.
     fn restore_locals(&mut self) {
         for &(i, r) in &self.pinned {
             self.masm.load_slot(r, i);
+        }
+        for &(i, x) in &self.fpinned {
+            self.masm.f64_load_slot(x, i);
         }
     }
 
@@ -368,6 +442,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             match self.stack.get(src) {
                 Val::Const(c) => self.masm.store_slot_imm(dst, c),
                 Val::Reg(r) | Val::Local(r) => self.masm.store_slot(dst, r),
+                Val::FReg(x) | Val::FLocal(x) => self.masm.f64_store_slot(dst, x),
                 Val::Slot => {
                     let s = self.stack.slot_of(src);
                     self.masm.copy_slot(dst, s);
@@ -426,6 +501,11 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             }
             Val::Const(c) => self.masm.mov_imm(lr, c),
             Val::Slot => self.masm.load_slot(lr, self.stack.slot_of(h - 2)),
+            Val::FReg(x) => {
+                self.masm.f64_to_gpr(lr, x);
+                self.stack.ffree_reg(x);
+            }
+            Val::FLocal(x) => self.masm.f64_to_gpr(lr, x),
         }
         self.masm.int_bin(op, size, lr, rhs);
         self.stack.free_regimm(rhs);
@@ -513,11 +593,83 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     }
 
     fn fbin(&mut self, op: FloatBin, size: Size, canon: bool) {
+        if size == Size::S64 && self.stack.has_fregs() {
+            return self.fbin64(op, canon);
+        }
         let rhs = self.stack.pop_read(self.masm);
         let lhs = self.stack.pop_reg(self.masm);
         self.masm.float_bin(op, size, lhs, rhs, canon);
         self.stack.free_reg(rhs);
         self.stack.push(Val::Reg(lhs));
+    }
+
+    /// An f64 operation in float registers; into the f64 local the next operator sets, when
+    /// it has one (as [`Self::binop_in_place`]).
+    fn fbin64(&mut self, op: FloatBin, canon: bool) {
+        let h = self.stack.len();
+        if let Some((x, fx)) = self.next_fset {
+            // Not when the right operand is the local's old value and the left one is not:
+            // writing the left one into the register first would clobber it.
+            if h >= 2 && !(self.stack.get(h - 1) == Val::FLocal(fx) && self.stack.get(h - 2) != Val::FLocal(fx)) {
+                let rhs = self.stack.pop_f64_read(self.masm);
+                let lhs = self.stack.pop();
+                // Copies of the local's old value still on the stack keep it.
+                self.stack.materialize_locals(self.masm);
+                self.local_freg(x, true);
+                match lhs {
+                    Val::FLocal(y) => self.masm.f64_mov(fx, y),
+                    Val::FReg(y) => {
+                        self.masm.f64_mov(fx, y);
+                        self.stack.ffree_reg(y);
+                    }
+                    Val::Reg(r) => {
+                        self.masm.f64_from_gpr(fx, r);
+                        self.stack.free_reg(r);
+                    }
+                    Val::Local(r) => self.masm.f64_from_gpr(fx, r),
+                    Val::Const(c) => self.masm.f64_mov_imm(fx, c),
+                    Val::Slot => self.masm.f64_load_slot(fx, self.stack.slot_of(h - 2)),
+                }
+                self.masm.f64_bin(op, fx, rhs, canon);
+                self.stack.ffree_reg(rhs);
+                self.stack.push(Val::FLocal(fx));
+                return;
+            }
+        }
+        let rhs = self.stack.pop_f64_read(self.masm);
+        let lhs = self.stack.pop_f64(self.masm);
+        self.masm.f64_bin(op, lhs, rhs, canon);
+        self.stack.ffree_reg(rhs);
+        self.stack.push(Val::FReg(lhs));
+    }
+
+    /// `f64.load` into a float register (the f64 local the next operator sets, if any).
+    fn load_f64(&mut self, offset: u64) {
+        let addr = self.stack.pop_read(self.masm);
+        let dst = match self.next_fset {
+            Some((x, fx)) => {
+                self.stack.materialize_locals(self.masm);
+                self.local_freg(x, true);
+                fx
+            }
+            None => self.stack.falloc(self.masm),
+        };
+        self.masm.f64_load(dst, addr, offset);
+        self.stack.free_reg(addr);
+        self.stack.push(if self.next_fset.is_some() { Val::FLocal(dst) } else { Val::FReg(dst) });
+    }
+
+    /// `f64.store` of a value in a float register (else as any 8-byte store).
+    fn store_f64(&mut self, offset: u64) {
+        let h = self.stack.len();
+        if !matches!(self.stack.get(h - 1), Val::FReg(_) | Val::FLocal(_)) {
+            return self.store(8, offset);
+        }
+        let val = self.stack.pop_f64_read(self.masm);
+        let addr = self.stack.pop_read(self.masm);
+        self.masm.f64_store(addr, val, offset);
+        self.stack.ffree_reg(val);
+        self.stack.free_reg(addr);
     }
 
     fn fun(&mut self, op: FloatUn, size: Size, canon: bool) {
@@ -714,11 +866,11 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 self.restore_locals();
                 self.reset_to(h, nr);
             }
-            O::Drop => {
-                if let Val::Reg(r) = self.stack.pop() {
-                    self.stack.free_reg(r);
-                }
-            }
+            O::Drop => match self.stack.pop() {
+                Val::Reg(r) => self.stack.free_reg(r),
+                Val::FReg(x) => self.stack.ffree_reg(x),
+                _ => {}
+            },
             O::Select | O::TypedSelect { .. } => {
                 let cond = self.stack.pop_read(self.masm);
                 let b = self.stack.pop_read(self.masm);
@@ -728,14 +880,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 self.stack.free_reg(cond);
                 self.stack.push(Val::Reg(a));
             }
-            O::LocalGet { local_index } => match self.local_reg(local_index, false) {
-                Some(lr) => self.stack.push(Val::Local(lr)),
-                None => {
-                    let r = self.stack.alloc(self.masm);
-                    self.masm.load_slot(r, local_index);
-                    self.stack.push(Val::Reg(r));
-                }
-            },
+            O::LocalGet { local_index } => self.local_get(local_index),
             O::LocalSet { local_index } => self.local_set(local_index),
             O::LocalTee { local_index } => self.local_tee(local_index),
             O::GlobalGet { global_index } => {
@@ -750,7 +895,9 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             }
 
             O::I32Load { memarg } | O::F32Load { memarg } => self.load(LoadKind::U32, memarg.offset),
-            O::I64Load { memarg } | O::F64Load { memarg } => self.load(LoadKind::U64, memarg.offset),
+            O::I64Load { memarg } => self.load(LoadKind::U64, memarg.offset),
+            O::F64Load { memarg } if self.stack.has_fregs() => self.load_f64(memarg.offset),
+            O::F64Load { memarg } => self.load(LoadKind::U64, memarg.offset),
             O::I32Load8S { memarg } => self.load(LoadKind::S8To32, memarg.offset),
             O::I32Load8U { memarg } | O::I64Load8U { memarg } => self.load(LoadKind::U8, memarg.offset),
             O::I32Load16S { memarg } => self.load(LoadKind::S16To32, memarg.offset),
@@ -764,7 +911,8 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             O::I32Store { memarg } | O::F32Store { memarg } | O::I64Store32 { memarg } => {
                 self.store(4, memarg.offset)
             }
-            O::I64Store { memarg } | O::F64Store { memarg } => self.store(8, memarg.offset),
+            O::I64Store { memarg } => self.store(8, memarg.offset),
+            O::F64Store { memarg } => self.store_f64(memarg.offset),
             O::I32Store8 { memarg } | O::I64Store8 { memarg } => self.store(1, memarg.offset),
             O::I32Store16 { memarg } | O::I64Store16 { memarg } => self.store(2, memarg.offset),
             O::MemorySize { .. } => {
@@ -924,10 +1072,15 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             O::F32ConvertI64U => self.lib(LibCall::IntToFloat, &[], 1, &[1], true),
             O::F64ConvertI32U => self.lib(LibCall::IntToFloat, &[], 1, &[2], true),
             O::F64ConvertI64U => self.lib(LibCall::IntToFloat, &[], 1, &[3], true),
-            O::I32ReinterpretF32
-            | O::F32ReinterpretI32
-            | O::I64ReinterpretF64
-            | O::F64ReinterpretI64 => {}
+            O::I64ReinterpretF64 => {
+                // An f64 in a float register moves to a general one: integer operators
+                // take general registers only.
+                if let Val::FReg(_) | Val::FLocal(_) = self.stack.get(self.stack.len() - 1) {
+                    let r = self.stack.pop_reg(self.masm);
+                    self.stack.push(Val::Reg(r));
+                }
+            }
+            O::I32ReinterpretF32 | O::F32ReinterpretI32 | O::F64ReinterpretI64 => {}
             O::I32TruncF32S => self.f2i(0),
             O::I32TruncF32U => self.f2i(1),
             O::I32TruncF64S => self.f2i(2),
@@ -976,13 +1129,31 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         Ok(())
     }
 
+    /// `local.get`: the local's register (a lazy copy), or a load from its slot.
+    fn local_get(&mut self, local: u32) {
+        if let Some(lr) = self.local_reg(local, false) {
+            self.stack.push(Val::Local(lr));
+        } else if let Some(fx) = self.local_freg(local, false) {
+            self.stack.push(Val::FLocal(fx));
+        } else {
+            let r = self.stack.alloc(self.masm);
+            self.masm.load_slot(r, local);
+            self.stack.push(Val::Reg(r));
+        }
+    }
+
     /// `local.set`: into the local's register, or its slot.
     fn local_set(&mut self, local: u32) {
         let h = self.stack.len() - 1;
         let v = self.stack.pop();
+        if let Some(fx) = self.local_freg(local, true) {
+            // Copies of the local's old value still on the stack must not see the write.
+            self.stack.materialize_locals(self.masm);
+            self.set_freg(fx, v, h);
+            return;
+        }
         let lr = self.local_reg(local, true);
         if lr.is_some() {
-            // Copies of the local's old value still on the stack must not see the write.
             self.stack.materialize_locals(self.masm);
         }
         match (lr, v) {
@@ -992,31 +1163,69 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 self.stack.free_reg(r);
             }
             (Some(lr), Val::Slot) => self.masm.load_slot(lr, self.stack.slot_of(h)),
+            (Some(lr), Val::FReg(x) | Val::FLocal(x)) => {
+                self.masm.f64_to_gpr(lr, x);
+                self.stack.ffree_reg(x);
+            }
             (None, Val::Const(c)) => self.masm.store_slot_imm(local, c),
             (None, Val::Reg(r) | Val::Local(r)) => {
                 self.masm.store_slot(local, r);
                 self.stack.free_reg(r);
             }
             (None, Val::Slot) => self.masm.copy_slot(local, self.stack.slot_of(h)),
+            (None, Val::FReg(x) | Val::FLocal(x)) => {
+                self.masm.f64_store_slot(local, x);
+                self.stack.ffree_reg(x);
+            }
+        }
+    }
+
+    /// Writes popped entry `v` (from height `h`) into float register `fx`, freeing its
+    /// register.
+    fn set_freg(&mut self, fx: FReg, v: Val, h: usize) {
+        match v {
+            Val::Const(c) => self.masm.f64_mov_imm(fx, c),
+            Val::Reg(r) | Val::Local(r) => {
+                self.masm.f64_from_gpr(fx, r);
+                self.stack.free_reg(r);
+            }
+            Val::Slot => self.masm.f64_load_slot(fx, self.stack.slot_of(h)),
+            Val::FReg(x) | Val::FLocal(x) => {
+                self.masm.f64_mov(fx, x);
+                self.stack.ffree_reg(x);
+            }
         }
     }
 
     /// `local.tee`: as `local.set`, keeping the value on the stack.
     fn local_tee(&mut self, local: u32) {
+        let top = self.stack.get(self.stack.len() - 1);
+        if let Some(fx) = self.local_freg(local, true) {
+            if top == Val::FLocal(fx) {
+                // Already the local's value, in its register (`fbin64`, `load_f64`).
+                return;
+            }
+            self.stack.materialize_locals(self.masm);
+            let h = self.stack.len() - 1;
+            let v = self.stack.pop();
+            self.set_freg(fx, v, h);
+            // The value on the stack is now the local's.
+            self.stack.push(Val::FLocal(fx));
+            return;
+        }
         let lr = self.local_reg(local, true);
         if let Some(r) = lr {
-            if self.stack.get(self.stack.len() - 1) == Val::Local(r) {
+            if top == Val::Local(r) {
                 // Already the local's value, in its register (`binop_in_place`).
                 return;
             }
             self.stack.materialize_locals(self.masm);
         }
-        if let Val::Const(c) = self.stack.get(self.stack.len() - 1) {
-            match lr {
-                Some(lr) => self.masm.mov_imm(lr, c),
-                None => self.masm.store_slot_imm(local, c),
-            }
-            return;
+        match (self.stack.get(self.stack.len() - 1), lr) {
+            (Val::Const(c), Some(lr)) => return self.masm.mov_imm(lr, c),
+            (Val::Const(c), None) => return self.masm.store_slot_imm(local, c),
+            (Val::FReg(x) | Val::FLocal(x), None) => return self.masm.f64_store_slot(local, x),
+            _ => {}
         }
         let r = self.stack.pop_reg(self.masm);
         match lr {

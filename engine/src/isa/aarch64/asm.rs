@@ -722,6 +722,12 @@ impl Asm {
         self.emit(op | (reg(rn) << 5) | reg(vd));
     }
 
+    /// `fmov dD, dN` (FP register to FP register, double).
+    #[inline]
+    pub fn fmov_dd(&mut self, vd: u8, vn: u8) {
+        self.emit(0x1E60_4000 | (reg(vn) << 5) | reg(vd));
+    }
+
     /// `fmov xN/wN, dM/sM` (FP to general register; `wN` zero-extends).
     #[inline]
     pub fn fmov_from_fp(&mut self, w: bool, rd: u8, vn: u8) {

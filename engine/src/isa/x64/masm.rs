@@ -24,7 +24,7 @@
 //! travel in general-purpose registers and visit `xmm0`/`xmm1` only inside one operation.
 
 use super::asm::{r, Alu, Asm, Cond, Mem, Shift};
-use super::regs::ALLOCATABLE;
+use super::regs::{ALLOCATABLE, FLOAT_ALLOCATABLE};
 use crate::masm::*;
 use crate::runtime::vmctx::*;
 
@@ -330,6 +330,17 @@ impl X64Masm {
         self.asm.movq_xr(Self::w(size), xmm, src);
     }
 
+    /// Replaces a NaN in f64 register `x` by the canonical NaN (a branch predicted not
+    /// taken, off the value's dependency chain, as in [`Self::store_xmm0`]).
+    fn canon_f64(&mut self, x: u8) {
+        self.asm.ucomis(true, x, x);
+        let ordered = self.new_label();
+        self.jcc(Cond::Np, ordered);
+        self.asm.mov_ri(SCRATCH, keel_metering::nan::CANONICAL_NAN_F64);
+        self.asm.movq_xr(true, x, SCRATCH);
+        self.bind(ordered);
+    }
+
     /// Writes xmm0 back to `dst`, canonicalizing NaN when asked.
     fn store_xmm0(&mut self, size: Size, dst: u8, canon: bool) {
         let w = Self::w(size);
@@ -632,6 +643,66 @@ impl MacroAssembler for X64Masm {
             IntUn::Extend16S => self.asm.movsx16_rr(w, d, d),
             IntUn::Extend32S => self.asm.movsxd_rr(d, d),
             IntUn::ZeroExtend32 => self.asm.mov_rr(false, d, d),
+        }
+    }
+
+    fn float_allocatable(&self) -> &'static [FReg] {
+        FLOAT_ALLOCATABLE
+    }
+
+    fn f64_mov(&mut self, dst: FReg, src: FReg) {
+        if dst != src {
+            self.asm.movaps_rr(dst.0, src.0);
+        }
+    }
+
+    fn f64_mov_imm(&mut self, dst: FReg, bits: u64) {
+        if bits == 0 {
+            self.asm.xorps_self(dst.0);
+        } else {
+            self.asm.mov_ri(SCRATCH, bits);
+            self.asm.movq_xr(true, dst.0, SCRATCH);
+        }
+    }
+
+    fn f64_from_gpr(&mut self, dst: FReg, src: Reg) {
+        self.asm.movq_xr(true, dst.0, src.0);
+    }
+
+    fn f64_to_gpr(&mut self, dst: Reg, src: FReg) {
+        self.asm.movq_rx(true, dst.0, src.0);
+    }
+
+    fn f64_load_slot(&mut self, dst: FReg, slot: u32) {
+        let m = self.slot_mem(slot);
+        self.asm.movsd_load(dst.0, m);
+    }
+
+    fn f64_store_slot(&mut self, slot: u32, src: FReg) {
+        let m = self.slot_mem(slot);
+        self.asm.movsd_store(m, src.0);
+    }
+
+    fn f64_load(&mut self, dst: FReg, addr: Reg, offset: u64) {
+        let d = dst.0;
+        self.memory_access(addr, offset, 8, |a, m| a.movsd_load(d, m));
+    }
+
+    fn f64_store(&mut self, addr: Reg, src: FReg, offset: u64) {
+        let v = src.0;
+        self.memory_access(addr, offset, 8, |a, m| a.movsd_store(m, v));
+    }
+
+    fn f64_bin(&mut self, op: FloatBin, dst: FReg, rhs: FReg, canon: bool) {
+        let opc = match op {
+            FloatBin::Add => 0x58,
+            FloatBin::Sub => 0x5C,
+            FloatBin::Mul => 0x59,
+            FloatBin::Div => 0x5E,
+        };
+        self.asm.sse_rr(0xF2, opc, dst.0, rhs.0);
+        if canon {
+            self.canon_f64(dst.0);
         }
     }
 
