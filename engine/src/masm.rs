@@ -144,7 +144,8 @@ pub enum FloatBin {
 }
 
 /// One-operand float operations. `Promote` takes an f32 and yields an f64; `Demote` the
-/// reverse; `ConvertI32S`/`ConvertI64S` take a signed integer and yield the float of the
+/// reverse; `ConvertI32S`/`ConvertI64S` take a signed integer, `ConvertI32U` an unsigned
+/// i32, and yield the float of the
 /// operation size.
 #[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +159,7 @@ pub enum FloatUn {
     Demote,
     ConvertI32S,
     ConvertI64S,
+    ConvertI32U,
 }
 
 /// Float comparisons (ordered; any NaN operand yields 0, except `Ne` which yields 1).

@@ -1068,9 +1068,9 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             O::F32ConvertI64S => self.fun(FloatUn::ConvertI64S, Size::S32, false),
             O::F64ConvertI32S => self.fun(FloatUn::ConvertI32S, Size::S64, false),
             O::F64ConvertI64S => self.fun(FloatUn::ConvertI64S, Size::S64, false),
-            O::F32ConvertI32U => self.lib(LibCall::IntToFloat, &[], 1, &[0], true),
+            O::F32ConvertI32U => self.fun(FloatUn::ConvertI32U, Size::S32, false),
             O::F32ConvertI64U => self.lib(LibCall::IntToFloat, &[], 1, &[1], true),
-            O::F64ConvertI32U => self.lib(LibCall::IntToFloat, &[], 1, &[2], true),
+            O::F64ConvertI32U => self.fun(FloatUn::ConvertI32U, Size::S64, false),
             O::F64ConvertI64U => self.lib(LibCall::IntToFloat, &[], 1, &[3], true),
             O::I64ReinterpretF64 => {
                 // An f64 in a float register moves to a general one: integer operators

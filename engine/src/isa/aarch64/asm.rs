@@ -776,6 +776,14 @@ impl Asm {
         self.emit(sf(from64) | 0x1E22_0000 | ty | (reg(rn) << 5) | reg(vd));
     }
 
+    /// `ucvtf vd, rn`: unsigned integer (`from64`: x, else w) to double (`to_double`) or
+    /// single.
+    #[inline]
+    pub fn ucvtf(&mut self, to_double: bool, from64: bool, vd: u8, rn: u8) {
+        let ty = if to_double { 1 << 22 } else { 0 };
+        self.emit(sf(from64) | 0x1E23_0000 | ty | (reg(rn) << 5) | reg(vd));
+    }
+
     /// `fcmp vn, vm`. Unordered operands set `C` and `V`.
     #[inline]
     pub fn fcmp(&mut self, w: bool, vn: u8, vm: u8) {

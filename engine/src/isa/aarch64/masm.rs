@@ -872,6 +872,7 @@ impl MacroAssembler for Aarch64Masm {
             }
             FloatUn::ConvertI32S => self.asm.scvtf(w, false, 0, d),
             FloatUn::ConvertI64S => self.asm.scvtf(w, true, 0, d),
+            FloatUn::ConvertI32U => self.asm.ucvtf(w, false, 0, d),
             other => {
                 let fop = un(other).unwrap_or(FpUn::Sqrt);
                 self.load_fp(size, 1, d);

@@ -754,6 +754,12 @@ impl MacroAssembler for X64Masm {
             FloatUn::ConvertI64S => {
                 self.asm.cvtsi2f(w, true, 0, dst.0);
             }
+            FloatUn::ConvertI32U => {
+                // Zero-extended to 64 bits, the value is a non-negative i64: the signed
+                // conversion rounds it exactly as the unsigned one does.
+                self.asm.mov_rr(false, SCRATCH, dst.0);
+                self.asm.cvtsi2f(w, true, 0, SCRATCH);
+            }
         }
         self.store_xmm0(size, dst.0, canon);
     }
