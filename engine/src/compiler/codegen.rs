@@ -226,6 +226,11 @@ struct FuncCodegen<'a, M: MacroAssembler> {
     next_set: Option<(u32, Reg)>,
     /// As `next_set`, for an f64 local in a float register.
     next_fset: Option<(u32, FReg)>,
+    /// The next operator is f64 arithmetic (`add`, `sub`, `mul`, `div`): it takes the
+    /// current operator's result as its right operand and canonicalizes its own NaN
+    /// result, and a NaN operand makes a NaN result, so the current result's NaN need not
+    /// be canonicalized first.
+    next_f64_arith: bool,
 }
 
 /// An integer comparison whose emission is deferred (see [`FuncCodegen::cmp`]).
@@ -318,6 +323,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             pending: None,
             next_set: None,
             next_fset: None,
+            next_f64_arith: false,
         };
         // The charges are in increasing `op_index` order; `next_charge` is the index of the
         // first operator still to be charged (u32::MAX when none is left).
@@ -325,12 +331,16 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         let mut next = charges.next();
         let mut next_charge = next.map_or(u32::MAX, |c| c.op_index);
         for (op_index, op) in operators.iter().enumerate() {
-            (cg.next_set, cg.next_fset) = match operators.get(op_index + 1) {
+            (cg.next_set, cg.next_fset, cg.next_f64_arith) = match operators.get(op_index + 1) {
                 Some(Operator::LocalSet { local_index } | Operator::LocalTee { local_index }) => (
                     cg.pinned.iter().find(|p| p.0 == *local_index).copied(),
                     cg.fpinned.iter().find(|p| p.0 == *local_index).copied(),
+                    false,
                 ),
-                _ => (None, None),
+                Some(Operator::F64Add | Operator::F64Sub | Operator::F64Mul | Operator::F64Div) => {
+                    (None, None, true)
+                }
+                _ => (None, None, false),
             };
             let op_index = op_index as u32;
             if op_index >= next_charge {
@@ -638,7 +648,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         }
         let rhs = self.stack.pop_f64_read(self.masm);
         let lhs = self.stack.pop_f64(self.masm);
-        self.masm.f64_bin(op, lhs, rhs, canon);
+        self.masm.f64_bin(op, lhs, rhs, canon && !self.next_f64_arith);
         self.stack.ffree_reg(rhs);
         self.stack.push(Val::FReg(lhs));
     }
