@@ -6,6 +6,7 @@
 //! their slots and never change inside the frame; parameters and results are in their
 //! slots. Branches copy their carried values into the target frame's slots.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 
 use keel_metering::nan::canonicalized_result;
@@ -51,14 +52,8 @@ pub fn compile_module<M: MacroAssembler>(
         return Err(CompileError::Internal("analysis does not match the code section".into()));
     }
     let mut mc = ModuleCompiler::new(masm, env, costs, bodies.len());
-    let mut operators = Vec::new();
     for (body, fa) in bodies.iter().zip(analyses) {
-        operators.clear();
-        let mut ops = body.get_operators_reader().map_err(CompileError::from_wasmparser)?;
-        while !ops.eof() {
-            operators.push(ops.read().map_err(CompileError::from_wasmparser)?);
-        }
-        mc.compile_function(fa, &operators)?;
+        mc.compile_function_from_body(fa, body)?;
     }
     mc.finish()
 }
@@ -111,6 +106,35 @@ impl<'a, M: MacroAssembler> ModuleCompiler<'a, M> {
         fa: &FunctionAnalysis,
         operators: &[Operator<'_>],
     ) -> Result<(), CompileError> {
+        self.compile_from(fa, operators.iter())
+    }
+
+    /// As [`Self::compile_function`], decoding the operators from `body` as code
+    /// generation goes (no buffer of the body's operators: a huge function needs no
+    /// memory in proportion to its operators beyond its machine code).
+    ///
+    /// Errors: as [`Self::compile_function`], and [`CompileError`] from wasmparser when
+    /// the body cannot be decoded (it was validated before, so only for inconsistent
+    /// inputs).
+    pub fn compile_function_from_body(
+        &mut self,
+        fa: &FunctionAnalysis,
+        body: &FunctionBody<'_>,
+    ) -> Result<(), CompileError> {
+        let reader = body.get_operators_reader().map_err(CompileError::from_wasmparser)?;
+        let mut decoder = Decoding { reader, error: None };
+        let compiled = self.compile_from(fa, &mut decoder);
+        match decoder.error {
+            Some(e) => Err(e),
+            None => compiled,
+        }
+    }
+
+    fn compile_from<'o, O: Borrow<Operator<'o>>>(
+        &mut self,
+        fa: &FunctionAnalysis,
+        operators: impl Iterator<Item = O>,
+    ) -> Result<(), CompileError> {
         let i = self.offsets.len();
         let label = *self
             .labels
@@ -138,6 +162,30 @@ impl<'a, M: MacroAssembler> ModuleCompiler<'a, M> {
             return Err(CompileError::Internal("fewer function bodies than functions".into()));
         }
         self.masm.finish(self.offsets)
+    }
+}
+
+/// A body's operators decoded one at a time; the first decoding error ends the sequence
+/// and is kept in `error`.
+struct Decoding<'a> {
+    reader: wasmparser::OperatorsReader<'a>,
+    error: Option<CompileError>,
+}
+
+impl<'a> Iterator for Decoding<'a> {
+    type Item = Operator<'a>;
+
+    fn next(&mut self) -> Option<Operator<'a>> {
+        if self.error.is_some() || self.reader.eof() {
+            return None;
+        }
+        match self.reader.read() {
+            Ok(op) => Some(op),
+            Err(e) => {
+                self.error = Some(CompileError::from_wasmparser(e));
+                None
+            }
+        }
     }
 }
 
@@ -244,11 +292,11 @@ struct PendingCmp {
 
 impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     #[allow(clippy::too_many_arguments)]
-    fn compile(
+    fn compile<'o, O: Borrow<Operator<'o>>>(
         masm: &'a mut M,
         env: &'a CompileEnv,
         labels: &'a [Label],
-        operators: &[Operator<'_>],
+        operators: impl Iterator<Item = O>,
         fa: &FunctionAnalysis,
         (params, results): (u32, u32),
         costs: &'a CostTable,
@@ -330,8 +378,10 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         let mut charges = fa.charges.iter();
         let mut next = charges.next();
         let mut next_charge = next.map_or(u32::MAX, |c| c.op_index);
-        for (op_index, op) in operators.iter().enumerate() {
-            (cg.next_set, cg.next_fset, cg.next_f64_arith) = match operators.get(op_index + 1) {
+        let mut operators = operators.peekable();
+        let mut op_index: u32 = 0;
+        while let Some(op) = operators.next() {
+            (cg.next_set, cg.next_fset, cg.next_f64_arith) = match operators.peek().map(Borrow::borrow) {
                 Some(Operator::LocalSet { local_index } | Operator::LocalTee { local_index }) => (
                     cg.pinned.iter().find(|p| p.0 == *local_index).copied(),
                     cg.fpinned.iter().find(|p| p.0 == *local_index).copied(),
@@ -342,7 +392,6 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 }
                 _ => (None, None, false),
             };
-            let op_index = op_index as u32;
             if op_index >= next_charge {
                 while let Some(c) = next {
                     if c.op_index > op_index {
@@ -355,7 +404,8 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 }
                 next_charge = next.map_or(u32::MAX, |c| c.op_index);
             }
-            cg.visit(op)?;
+            cg.visit(op.borrow())?;
+            op_index += 1;
         }
         if !cg.control.is_empty() {
             return Err(CompileError::Internal("unbalanced control frames".into()));
