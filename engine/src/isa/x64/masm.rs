@@ -237,8 +237,8 @@ impl X64Masm {
         if end <= i32::MAX as u64 {
             a.alu_ri(Alu::Add, true, SCRATCH, end as i32);
         } else {
-            a.mov_ri(r::RCX, end);
-            a.alu_rr(Alu::Add, true, SCRATCH, r::RCX);
+            a.mov_ri(SCRATCH2, end);
+            a.alu_rr(Alu::Add, true, SCRATCH, SCRATCH2);
         }
         // The vmctx's copies of the length and base: two independent loads, no chain.
         a.alu_rm(Alu::Cmp, true, SCRATCH, Mem::new(r::R15, VM_MEMORY_LEN));
@@ -465,8 +465,8 @@ impl MacroAssembler for X64Masm {
         if gas <= i32::MAX as u64 {
             self.asm.alu_ri(Alu::Sub, true, GAS, gas as i32);
         } else {
-            self.asm.mov_ri(r::RCX, gas);
-            self.asm.alu_rr(Alu::Sub, true, GAS, r::RCX);
+            self.asm.mov_ri(SCRATCH2, gas);
+            self.asm.alu_rr(Alu::Sub, true, GAS, SCRATCH2);
         }
         self.trap_if(Cond::B, TrapCode::OutOfGas);
     }
@@ -568,18 +568,37 @@ impl MacroAssembler for X64Masm {
                 let mask = if w { 63 } else { 31 };
                 self.asm.shift_ri(sh, w, d, (v & mask) as u8);
             }
+            // The count goes to cl; rcx is allocatable, so a value it holds waits in r11.
+            RegImm::Reg(s) if d == r::RCX => {
+                self.asm.mov_rr(true, SCRATCH2, d);
+                self.asm.mov_rr(false, r::RCX, s.0);
+                self.asm.shift_cl(sh, w, SCRATCH2);
+                self.asm.mov_rr(true, d, SCRATCH2);
+            }
+            RegImm::Reg(s) if s.0 == r::RCX => self.asm.shift_cl(sh, w, d),
             RegImm::Reg(s) => {
+                self.asm.mov_rr(true, SCRATCH2, r::RCX);
                 self.asm.mov_rr(false, r::RCX, s.0);
                 self.asm.shift_cl(sh, w, d);
+                self.asm.mov_rr(true, r::RCX, SCRATCH2);
             }
         }
     }
 
     fn int_div(&mut self, op: IntDiv, size: Size, dst: Reg, rhs: Reg) {
         let w = Self::w(size);
-        let (d, s) = (dst.0, rhs.0);
+        let (d, mut s) = (dst.0, rhs.0);
         self.asm.test_rr(w, s, s);
         self.trap_if(Cond::E, TrapCode::IntegerDivideByZero);
+        // `div` takes rdx:rax; rdx is allocatable, so unless it is the destination its
+        // value (maybe the divisor, maybe a local) waits in r11 and comes back after.
+        let keep_rdx = d != r::RDX;
+        if keep_rdx {
+            self.asm.mov_rr(true, SCRATCH2, r::RDX);
+            if s == r::RDX {
+                s = SCRATCH2;
+            }
+        }
         match op {
             IntDiv::DivU | IntDiv::RemU => {
                 self.asm.mov_rr(w, r::RAX, d);
@@ -601,12 +620,13 @@ impl MacroAssembler for X64Masm {
                 self.asm.div(true, w, s);
             }
             IntDiv::RemS => {
-                // x rem -1 = 0 (idiv would fault on MIN rem -1).
+                // x rem -1 = 0 (idiv would fault on MIN rem -1). The dividend is read
+                // before rdx is cleared: it may be in rdx.
+                self.asm.mov_rr(w, r::RAX, d);
                 self.asm.alu_rr(Alu::Xor, false, r::RDX, r::RDX);
                 self.asm.alu_ri(Alu::Cmp, w, s, -1);
                 let done = self.new_label();
                 self.jcc(Cond::E, done);
-                self.asm.mov_rr(w, r::RAX, d);
                 self.asm.sign_extend_rax(w);
                 self.asm.div(true, w, s);
                 self.bind(done);
@@ -614,6 +634,9 @@ impl MacroAssembler for X64Masm {
         }
         let res = if matches!(op, IntDiv::DivS | IntDiv::DivU) { r::RAX } else { r::RDX };
         self.asm.mov_rr(w, d, res);
+        if keep_rdx {
+            self.asm.mov_rr(true, r::RDX, SCRATCH2);
+        }
     }
 
     fn int_cmp(&mut self, cc: IntCmp, size: Size, dst: Reg, rhs: RegImm) {
@@ -773,14 +796,14 @@ impl MacroAssembler for X64Masm {
             FloatCmp::Eq => {
                 self.asm.ucomis(w, 0, 1);
                 self.asm.setcc(Cond::E, SCRATCH);
-                self.asm.setcc(Cond::Np, r::RCX);
-                self.asm.alu_rr(Alu::And, false, SCRATCH, r::RCX);
+                self.asm.setcc(Cond::Np, SCRATCH2);
+                self.asm.alu_rr(Alu::And, false, SCRATCH, SCRATCH2);
             }
             FloatCmp::Ne => {
                 self.asm.ucomis(w, 0, 1);
                 self.asm.setcc(Cond::Ne, SCRATCH);
-                self.asm.setcc(Cond::P, r::RCX);
-                self.asm.alu_rr(Alu::Or, false, SCRATCH, r::RCX);
+                self.asm.setcc(Cond::P, SCRATCH2);
+                self.asm.alu_rr(Alu::Or, false, SCRATCH, SCRATCH2);
             }
             FloatCmp::Gt => {
                 self.asm.ucomis(w, 0, 1);

@@ -5,9 +5,14 @@ use crate::masm::{FReg, Reg};
 
 /// Registers the code generator may allocate: callee-clobbered or not, all values are
 /// spilled before any call, so only these must stay clear of the scratch and pinned set
-/// (`rax`, `rcx`, `rdx`, `r11` scratch; `rsp` frame; `rbp` memory base; `r14` gas counter; `r15`
-/// vmctx).
+/// (`rax`, `r11` scratch; `rsp` frame; `rbp` memory base; `r14` gas counter; `r15`
+/// vmctx). `rcx` and `rdx` have fixed roles at calls (stack count, gas; every value is
+/// saved then) and in variable shifts and divisions, which keep a value they hold in
+/// `r11` meanwhile. They come first: the value stack takes registers from the front
+/// (short-lived values), locals from the back.
 pub static ALLOCATABLE: &[Reg] = &[
+    Reg(r::RCX),
+    Reg(r::RDX),
     Reg(r::RBX),
     Reg(r::RSI),
     Reg(r::RDI),
