@@ -200,16 +200,20 @@ const MIN_STACK_REGS: usize = 4;
 /// load on entry, a store and a load around every call).
 const MIN_PIN_WEIGHT: u32 = 8;
 
-/// Picks the locals that live in registers: the heaviest by
-/// [`FunctionAnalysis::local_weights`] (ties to the lower index), as many as the registers
-/// beyond [`MIN_STACK_REGS`] allow, never one weighing less than [`MIN_PIN_WEIGHT`]. Returns
-/// `(local index, register)` pairs; O(locals × registers).
-fn pick_local_regs(regs: &[Reg], weights: &[u32]) -> Vec<(u32, Reg)> {
+/// Float registers always left to the value stack when f64 locals take float registers.
+const MIN_FLOAT_STACK_REGS: usize = 6;
+
+/// Picks the locals that live in registers among those `eligible` accepts: the heaviest by
+/// [`FunctionAnalysis::local_weights`] (ties to the lower index), as many as `regs`
+/// beyond the `keep` left to the value stack allow, never one weighing less than
+/// [`MIN_PIN_WEIGHT`]. Returns `(local index, register)` pairs, the registers taken from
+/// the end of `regs`; O(locals × registers).
+fn pick_local_regs<R: Copy>(regs: &[R], keep: usize, weights: &[u32], eligible: impl Fn(usize) -> bool) -> Vec<(u32, R)> {
     // At most 64: `FuncCodegen::dirty` has a bit per pinned local.
-    let n = regs.len().saturating_sub(MIN_STACK_REGS).min(64);
+    let n = regs.len().saturating_sub(keep).min(64);
     let mut chosen: Vec<(u32, u32)> = Vec::with_capacity(n + 1);
     for (i, &w) in weights.iter().enumerate() {
-        if w < MIN_PIN_WEIGHT {
+        if w < MIN_PIN_WEIGHT || !eligible(i) {
             continue;
         }
         // Insertion into a list sorted by descending weight, of at most n entries.
@@ -219,29 +223,7 @@ fn pick_local_regs(regs: &[Reg], weights: &[u32]) -> Vec<(u32, Reg)> {
             chosen.truncate(n);
         }
     }
-    // Registers are taken from the end of the allocatable list.
     chosen.iter().zip(regs.iter().rev()).map(|(&(i, _), &r)| (i, r)).collect()
-}
-
-/// Float registers always left to the value stack when f64 locals take float registers.
-const MIN_FLOAT_STACK_REGS: usize = 6;
-
-/// Picks the f64 locals that live in float registers, as [`pick_local_regs`] does for
-/// the general ones, among the locals whose type is f64. O(locals × registers).
-fn pick_float_local_regs(fregs: &[FReg], weights: &[u32], types: &[wasmparser::ValType]) -> Vec<(u32, FReg)> {
-    let n = fregs.len().saturating_sub(MIN_FLOAT_STACK_REGS).min(64);
-    let mut chosen: Vec<(u32, u32)> = Vec::with_capacity(n + 1);
-    for (i, (&w, t)) in weights.iter().zip(types).enumerate() {
-        if w < MIN_PIN_WEIGHT || *t != wasmparser::ValType::F64 {
-            continue;
-        }
-        let at = chosen.iter().position(|&(_, cw)| w > cw).unwrap_or(chosen.len());
-        if at < n {
-            chosen.insert(at, (i as u32, w));
-            chosen.truncate(n);
-        }
-    }
-    chosen.iter().zip(fregs.iter().rev()).map(|(&(i, _), &r)| (i, r)).collect()
 }
 
 struct FuncCodegen<'a, M: MacroAssembler> {
@@ -310,21 +292,14 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         }
         let regs = masm.allocatable();
         let fregs = masm.float_allocatable();
-        let fpinned = if fregs.is_empty() {
-            Vec::new()
-        } else {
-            pick_float_local_regs(fregs, &fa.local_weights, &fa.local_types)
-        };
-        let pinned = if fpinned.is_empty() {
-            pick_local_regs(regs, &fa.local_weights)
-        } else {
-            // An f64 local is better left in its slot than moved between register files.
-            let mut weights = fa.local_weights.clone();
-            for &(i, _) in &fpinned {
-                weights[i as usize] = 0;
-            }
-            pick_local_regs(regs, &weights)
-        };
+        // f64 locals take float registers where the ISA has them; the rest compete for the
+        // general ones (an f64 local in a float register is not moved between the files).
+        let fpinned = pick_local_regs(fregs, MIN_FLOAT_STACK_REGS, &fa.local_weights, |i| {
+            fa.local_types.get(i) == Some(&wasmparser::ValType::F64)
+        });
+        let pinned = pick_local_regs(regs, MIN_STACK_REGS, &fa.local_weights, |i| {
+            !fpinned.iter().any(|p| p.0 as usize == i)
+        });
         // The deterministic budget is checked before the frame touches native memory: a
         // frame larger than the remaining guest stack must trap, not write below it.
         masm.stack_enter(fa.frame_cost);
