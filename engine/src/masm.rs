@@ -6,6 +6,9 @@
 //! registers that each hold one 64-bit value of any wasm type (floats and references are
 //! kept as their bit patterns), labels, and a handful of semantic operations. Every value
 //! is 64 bits wide in a slot or register; 32-bit operations ignore the upper half.
+//! An ISA may also offer float registers ([`MacroAssembler::float_allocatable`]): the code
+//! generator then keeps f64 values that f64 operators produce or consume there, and moves
+//! them to a general register or a slot wherever any other operator takes them.
 //!
 //! Calling convention (implemented by each ISA): a call passes a pointer to the argument
 //! slots; the callee copies them into its own frame and writes its results back through
@@ -14,6 +17,11 @@
 /// An allocatable register, by hardware number. Opaque to the code generator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Reg(pub u8);
+
+/// An allocatable float register, by hardware number; it holds one f64 value (see
+/// [`MacroAssembler::float_allocatable`]). Opaque to the code generator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FReg(pub u8);
 
 /// A code label (a position bound later), created by [`MacroAssembler::new_label`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -136,7 +144,8 @@ pub enum FloatBin {
 }
 
 /// One-operand float operations. `Promote` takes an f32 and yields an f64; `Demote` the
-/// reverse; `ConvertI32S`/`ConvertI64S` take a signed integer and yield the float of the
+/// reverse; `ConvertI32S`/`ConvertI64S` take a signed integer, `ConvertI32U` an unsigned
+/// i32, and yield the float of the
 /// operation size.
 #[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,6 +159,7 @@ pub enum FloatUn {
     Demote,
     ConvertI32S,
     ConvertI64S,
+    ConvertI32U,
 }
 
 /// Float comparisons (ordered; any NaN operand yields 0, except `Ne` which yields 1).
@@ -354,6 +364,30 @@ pub trait MacroAssembler {
     fn int_cmp(&mut self, cc: IntCmp, size: Size, dst: Reg, rhs: RegImm);
     /// `dst = op dst`.
     fn int_un(&mut self, op: IntUn, size: Size, dst: Reg);
+    /// Float registers the code generator may allocate to f64 values (operands and
+    /// locals), all caller-saved; empty when the ISA keeps every value in general
+    /// registers, in which case none of the `f64_*` methods below is called.
+    fn float_allocatable(&self) -> &'static [FReg];
+    /// `dst = src` (f64).
+    fn f64_mov(&mut self, dst: FReg, src: FReg);
+    /// `dst = bits` (the f64 whose bit pattern is `bits`).
+    fn f64_mov_imm(&mut self, dst: FReg, bits: u64);
+    /// `dst = src`, the 64 bits of a general register taken as an f64's bit pattern.
+    fn f64_from_gpr(&mut self, dst: FReg, src: Reg);
+    /// `dst = src`, an f64's 64-bit pattern into a general register.
+    fn f64_to_gpr(&mut self, dst: Reg, src: FReg);
+    /// `dst = slot[n]` (8 bytes).
+    fn f64_load_slot(&mut self, dst: FReg, slot: u32);
+    /// `slot[n] = src` (8 bytes).
+    fn f64_store_slot(&mut self, slot: u32, src: FReg);
+    /// `dst = f64.load(memory[addr32 + offset])`, trapping `MemoryOutOfBounds` exactly as
+    /// [`Self::load`] of 8 bytes does.
+    fn f64_load(&mut self, dst: FReg, addr: Reg, offset: u64);
+    /// `memory[addr32 + offset] = src` (8 bytes), trapping as [`Self::store`] does.
+    fn f64_store(&mut self, addr: Reg, src: FReg, offset: u64);
+    /// `dst = dst op rhs` on f64 registers; `canon` replaces a NaN result by the canonical
+    /// NaN. `rhs` is only read (it may be a local's register).
+    fn f64_bin(&mut self, op: FloatBin, dst: FReg, rhs: FReg, canon: bool);
     /// `dst = dst op rhs` on floats; `canon` replaces a NaN result by the canonical NaN.
     fn float_bin(&mut self, op: FloatBin, size: Size, dst: Reg, rhs: Reg, canon: bool);
     /// `dst = op dst` on floats; `size` is the result size.

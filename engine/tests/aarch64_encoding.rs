@@ -6,7 +6,7 @@
 use keel_engine::isa::aarch64::asm::{logical_imm, r, Alu, Asm, Cond, FpBin, FpUn, Ldst, Shift};
 use keel_engine::isa::aarch64::masm::Aarch64Masm;
 use keel_engine::masm::{
-    FloatBin, FloatCmp, FloatUn, IntBin, IntCmp, IntDiv, IntUn, LoadKind, MacroAssembler, Reg, RegImm, Size,
+    FReg, FloatBin, FloatCmp, FloatUn, IntBin, IntCmp, IntDiv, IntUn, LoadKind, MacroAssembler, Reg, RegImm, Size,
     TrapCode,
 };
 use yaxpeax_arch::{Decoder, U8Reader};
@@ -126,6 +126,10 @@ fn every_instruction_form_disassembles_to_what_was_asked() {
         (Box::new(|a| a.fcvt(false, 0, 1)), &["fcvt s0, d1"]),
         (Box::new(|a| a.scvtf(false, false, 0, r::X9)), &["scvtf s0, w9"]),
         (Box::new(|a| a.scvtf(true, true, 0, r::X9)), &["scvtf d0, x9"]),
+        (Box::new(|a| a.ucvtf(false, false, 0, r::X9)), &["ucvtf s0, w9"]),
+        (Box::new(|a| a.ucvtf(true, false, 17, r::X9)), &["ucvtf d17, w9"]),
+        (Box::new(|a| a.fmov_dd(16, 31)), &["fmov d16, d31"]),
+        (Box::new(|a| a.fmov_to_fp(true, 20, 31)), &["fmov d20, xzr"]),
         (Box::new(|a| a.fcmp(true, 0, 1)), &["fcmp d0, d1"]),
         (Box::new(|a| a.fcmp(false, 0, 0)), &["fcmp s0, s0"]),
         (Box::new(|a| a.cnt8b(0, 0)), &["cnt v0.8b, v0.8b"]),
@@ -260,6 +264,9 @@ fn macro_assembler_operations_disassemble_to_their_meaning() {
         (masm_op(4, |m| m.float_un(FloatUn::Nearest, Size::S32, x19, false)), &["fmov s1, w19", "frintn s0, s1", "fmov w19, s0"]),
         (masm_op(4, |m| m.float_un(FloatUn::Promote, Size::S64, x19, false)), &["fmov s1, w19", "fcvt d0, s1", "fmov x19, d0"]),
         (masm_op(4, |m| m.float_un(FloatUn::ConvertI32S, Size::S64, x19, false)), &["scvtf d0, w19", "fmov x19, d0"]),
+        (masm_op(4, |m| m.float_un(FloatUn::ConvertI32U, Size::S64, x19, false)), &["ucvtf d0, w19", "fmov x19, d0"]),
+        (masm_op(4, |m| m.f64_bin(FloatBin::Mul, FReg(16), FReg(30), false)), &["fmul d16, d16, d30"]),
+        (masm_op(4, |m| m.f64_to_gpr(x19, FReg(21))), &["fmov x19, d21"]),
         (masm_op(4, |m| m.float_cmp(FloatCmp::Lt, Size::S64, x19, x20)), &["fmov d0, x19", "fmov d1, x20", "fcmp d0, d1", "cset w19, mi"]),
         (masm_op(4, |m| m.select(x19, x20, Reg(r::X9))), &["cmp w9, #0x0", "csel x19, x19, x20, ne"]),
         (masm_op(4, |m| m.load_slot(x19, 2)), &["ldr x19, [sp, #0x10]"]),

@@ -17,7 +17,7 @@
 //! * Operand-dependent costs ([`crate::DynamicKind`]) are charged by the operator itself,
 //!   from its operand, before it does any work.
 
-use wasmparser::{FuncValidator, FunctionBody, Operator, ValidatorResources};
+use wasmparser::{FuncValidator, FunctionBody, Operator, ValType, ValidatorResources};
 
 use crate::cost::{CostTable, OpClass};
 use crate::decode::{Decoder, Rejected};
@@ -69,6 +69,10 @@ pub struct FunctionAnalysis {
     /// for compilers; it has no bearing on gas. Empty when computed by
     /// [`crate::validate`] (only [`crate::analyze`] fills it).
     pub local_weights: Vec<u32>,
+    /// The type of each local (parameters first, then declared locals), for a compiler
+    /// that keeps locals of different types in different register files. Empty when
+    /// computed by [`crate::validate`], as `local_weights`.
+    pub local_types: Vec<ValType>,
 }
 
 impl FunctionAnalysis {
@@ -110,6 +114,8 @@ pub(crate) struct FunctionWalker<'c> {
     loop_depth: u32,
     /// See [`FunctionAnalysis::local_weights`].
     local_weights: Vec<u32>,
+    /// See [`FunctionAnalysis::local_types`].
+    local_types: Vec<ValType>,
     reachable: bool,
     /// The open block: (first op index, its offset, gas so far).
     open: Option<(u32, u32, u64)>,
@@ -126,6 +132,7 @@ impl<'c> FunctionWalker<'c> {
             frames: Vec::new(),
             loop_depth: 0,
             local_weights: Vec::new(),
+            local_types: Vec::new(),
             reachable: true,
             open: None,
             charges: Vec::new(),
@@ -158,11 +165,15 @@ impl<'c> FunctionWalker<'c> {
         self.charges.clear();
         self.local_weights = std::mem::take(&mut out.local_weights);
         self.local_weights.clear();
+        self.local_types = std::mem::take(&mut out.local_types);
+        self.local_types.clear();
         let mut reader = body.get_binary_reader();
         validator.read_locals(&mut reader).map_err(ValidationError::from_wasmparser)?;
         let locals = validator.len_locals().saturating_sub(params);
         if self.costs.is_some() {
             self.local_weights.resize(validator.len_locals() as usize, 0);
+            let n = validator.len_locals();
+            self.local_types.extend((0..n).map(|i| validator.get_local_type(i).unwrap_or(ValType::I32)));
         }
         // Operators are decoded under the profile's features (the default reader decodes
         // every proposal's encodings, overlong memory indices included).
@@ -209,6 +220,7 @@ impl<'c> FunctionWalker<'c> {
             operator_count: self.op_index,
             charges: std::mem::take(&mut self.charges),
             local_weights: std::mem::take(&mut self.local_weights),
+            local_types: std::mem::take(&mut self.local_types),
         };
         Ok(())
     }

@@ -6,6 +6,7 @@
 //! their slots and never change inside the frame; parameters and results are in their
 //! slots. Branches copy their carried values into the target frame's slots.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 
 use keel_metering::nan::canonicalized_result;
@@ -51,14 +52,8 @@ pub fn compile_module<M: MacroAssembler>(
         return Err(CompileError::Internal("analysis does not match the code section".into()));
     }
     let mut mc = ModuleCompiler::new(masm, env, costs, bodies.len());
-    let mut operators = Vec::new();
     for (body, fa) in bodies.iter().zip(analyses) {
-        operators.clear();
-        let mut ops = body.get_operators_reader().map_err(CompileError::from_wasmparser)?;
-        while !ops.eof() {
-            operators.push(ops.read().map_err(CompileError::from_wasmparser)?);
-        }
-        mc.compile_function(fa, &operators)?;
+        mc.compile_function_from_body(fa, body)?;
     }
     mc.finish()
 }
@@ -111,6 +106,35 @@ impl<'a, M: MacroAssembler> ModuleCompiler<'a, M> {
         fa: &FunctionAnalysis,
         operators: &[Operator<'_>],
     ) -> Result<(), CompileError> {
+        self.compile_from(fa, operators.iter())
+    }
+
+    /// As [`Self::compile_function`], decoding the operators from `body` as code
+    /// generation goes (no buffer of the body's operators: a huge function needs no
+    /// memory in proportion to its operators beyond its machine code).
+    ///
+    /// Errors: as [`Self::compile_function`], and [`CompileError`] from wasmparser when
+    /// the body cannot be decoded (it was validated before, so only for inconsistent
+    /// inputs).
+    pub fn compile_function_from_body(
+        &mut self,
+        fa: &FunctionAnalysis,
+        body: &FunctionBody<'_>,
+    ) -> Result<(), CompileError> {
+        let reader = body.get_operators_reader().map_err(CompileError::from_wasmparser)?;
+        let mut decoder = Decoding { reader, error: None };
+        let compiled = self.compile_from(fa, &mut decoder);
+        match decoder.error {
+            Some(e) => Err(e),
+            None => compiled,
+        }
+    }
+
+    fn compile_from<'o, O: Borrow<Operator<'o>>>(
+        &mut self,
+        fa: &FunctionAnalysis,
+        operators: impl Iterator<Item = O>,
+    ) -> Result<(), CompileError> {
         let i = self.offsets.len();
         let label = *self
             .labels
@@ -141,6 +165,30 @@ impl<'a, M: MacroAssembler> ModuleCompiler<'a, M> {
     }
 }
 
+/// A body's operators decoded one at a time; the first decoding error ends the sequence
+/// and is kept in `error`.
+struct Decoding<'a> {
+    reader: wasmparser::OperatorsReader<'a>,
+    error: Option<CompileError>,
+}
+
+impl<'a> Iterator for Decoding<'a> {
+    type Item = Operator<'a>;
+
+    fn next(&mut self) -> Option<Operator<'a>> {
+        if self.error.is_some() || self.reader.eof() {
+            return None;
+        }
+        match self.reader.read() {
+            Ok(op) => Some(op),
+            Err(e) => {
+                self.error = Some(CompileError::from_wasmparser(e));
+                None
+            }
+        }
+    }
+}
+
 /// Frame size limit (slots): keeps every displacement far inside 32 bits.
 const MAX_FRAME_SLOTS: u64 = 1 << 24;
 
@@ -152,16 +200,20 @@ const MIN_STACK_REGS: usize = 4;
 /// load on entry, a store and a load around every call).
 const MIN_PIN_WEIGHT: u32 = 8;
 
-/// Picks the locals that live in registers: the heaviest by
-/// [`FunctionAnalysis::local_weights`] (ties to the lower index), as many as the registers
-/// beyond [`MIN_STACK_REGS`] allow, never one weighing less than [`MIN_PIN_WEIGHT`]. Returns
-/// `(local index, register)` pairs; O(locals × registers).
-fn pick_local_regs(regs: &[Reg], weights: &[u32]) -> Vec<(u32, Reg)> {
+/// Float registers always left to the value stack when f64 locals take float registers.
+const MIN_FLOAT_STACK_REGS: usize = 6;
+
+/// Picks the locals that live in registers among those `eligible` accepts: the heaviest by
+/// [`FunctionAnalysis::local_weights`] (ties to the lower index), as many as `regs`
+/// beyond the `keep` left to the value stack allow, never one weighing less than
+/// [`MIN_PIN_WEIGHT`]. Returns `(local index, register)` pairs, the registers taken from
+/// the end of `regs`; O(locals × registers).
+fn pick_local_regs<R: Copy>(regs: &[R], keep: usize, weights: &[u32], eligible: impl Fn(usize) -> bool) -> Vec<(u32, R)> {
     // At most 64: `FuncCodegen::dirty` has a bit per pinned local.
-    let n = regs.len().saturating_sub(MIN_STACK_REGS).min(64);
+    let n = regs.len().saturating_sub(keep).min(64);
     let mut chosen: Vec<(u32, u32)> = Vec::with_capacity(n + 1);
     for (i, &w) in weights.iter().enumerate() {
-        if w < MIN_PIN_WEIGHT {
+        if w < MIN_PIN_WEIGHT || !eligible(i) {
             continue;
         }
         // Insertion into a list sorted by descending weight, of at most n entries.
@@ -171,7 +223,6 @@ fn pick_local_regs(regs: &[Reg], weights: &[u32]) -> Vec<(u32, Reg)> {
             chosen.truncate(n);
         }
     }
-    // Registers are taken from the end of the allocatable list.
     chosen.iter().zip(regs.iter().rev()).map(|(&(i, _), &r)| (i, r)).collect()
 }
 
@@ -193,12 +244,23 @@ struct FuncCodegen<'a, M: MacroAssembler> {
     /// it first. Cleared by every save and restore; set by writes to the local and, at
     /// every label other paths may jump to, for all (the paths' states are not merged).
     dirty: u64,
+    /// The f64 locals that live in float registers, as `pinned`.
+    fpinned: Vec<(u32, FReg)>,
+    /// As `dirty`, for `fpinned`.
+    fdirty: u64,
     /// A comparison not emitted yet, whose i32 result is the top entry (`Val::Reg(lhs)`).
     /// Only `br_if`, `if` and `i32.eqz` see it; every other operator emits it first.
     pending: Option<PendingCmp>,
     /// The register local the next operator writes (`local.set`/`local.tee`) and its
     /// register, if any: a value computed now can go straight there.
     next_set: Option<(u32, Reg)>,
+    /// As `next_set`, for an f64 local in a float register.
+    next_fset: Option<(u32, FReg)>,
+    /// The next operator is f64 arithmetic (`add`, `sub`, `mul`, `div`): it takes the
+    /// current operator's result as its right operand and canonicalizes its own NaN
+    /// result, and a NaN operand makes a NaN result, so the current result's NaN need not
+    /// be canonicalized first.
+    next_f64_arith: bool,
 }
 
 /// An integer comparison whose emission is deferred (see [`FuncCodegen::cmp`]).
@@ -212,11 +274,11 @@ struct PendingCmp {
 
 impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     #[allow(clippy::too_many_arguments)]
-    fn compile(
+    fn compile<'o, O: Borrow<Operator<'o>>>(
         masm: &'a mut M,
         env: &'a CompileEnv,
         labels: &'a [Label],
-        operators: &[Operator<'_>],
+        operators: impl Iterator<Item = O>,
         fa: &FunctionAnalysis,
         (params, results): (u32, u32),
         costs: &'a CostTable,
@@ -229,7 +291,15 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             return Err(CompileError::FrameTooLarge { func_index: fa.func_index, slots });
         }
         let regs = masm.allocatable();
-        let pinned = pick_local_regs(regs, &fa.local_weights);
+        let fregs = masm.float_allocatable();
+        // f64 locals take float registers where the ISA has them; the rest compete for the
+        // general ones (an f64 local in a float register is not moved between the files).
+        let fpinned = pick_local_regs(fregs, MIN_FLOAT_STACK_REGS, &fa.local_weights, |i| {
+            fa.local_types.get(i) == Some(&wasmparser::ValType::F64)
+        });
+        let pinned = pick_local_regs(regs, MIN_STACK_REGS, &fa.local_weights, |i| {
+            !fpinned.iter().any(|p| p.0 as usize == i)
+        });
         // The deterministic budget is checked before the frame touches native memory: a
         // frame larger than the remaining guest stack must trap, not write below it.
         masm.stack_enter(fa.frame_cost);
@@ -241,6 +311,15 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 masm.mov_imm(r, 0);
             }
         }
+        for &(i, x) in &fpinned {
+            if i < fa.params {
+                masm.f64_load_slot(x, i);
+            } else {
+                masm.f64_mov_imm(x, 0);
+            }
+        }
+        let reserved: Vec<Reg> = pinned.iter().map(|p| p.1).collect();
+        let freserved: Vec<FReg> = fpinned.iter().map(|p| p.1).collect();
         let ret = masm.new_label();
         let mut control = std::mem::take(&mut scratch.control);
         control.clear();
@@ -252,8 +331,8 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             costs,
             stack: ValueStack::with_buffer(
                 std::mem::take(&mut scratch.vals),
-                regs,
-                pinned.iter().map(|p| p.1),
+                (regs, &reserved),
+                (fregs, &freserved),
                 nlocals,
             ),
             control,
@@ -262,22 +341,32 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             pinned,
             // Parameters come from their slots and other locals are 0 in both places.
             dirty: 0,
+            fpinned,
+            fdirty: 0,
             pending: None,
             next_set: None,
+            next_fset: None,
+            next_f64_arith: false,
         };
         // The charges are in increasing `op_index` order; `next_charge` is the index of the
         // first operator still to be charged (u32::MAX when none is left).
         let mut charges = fa.charges.iter();
         let mut next = charges.next();
         let mut next_charge = next.map_or(u32::MAX, |c| c.op_index);
-        for (op_index, op) in operators.iter().enumerate() {
-            cg.next_set = match operators.get(op_index + 1) {
-                Some(Operator::LocalSet { local_index } | Operator::LocalTee { local_index }) => {
-                    cg.pinned.iter().find(|p| p.0 == *local_index).copied()
+        let mut operators = operators.peekable();
+        let mut op_index: u32 = 0;
+        while let Some(op) = operators.next() {
+            (cg.next_set, cg.next_fset, cg.next_f64_arith) = match operators.peek().map(Borrow::borrow) {
+                Some(Operator::LocalSet { local_index } | Operator::LocalTee { local_index }) => (
+                    cg.pinned.iter().find(|p| p.0 == *local_index).copied(),
+                    cg.fpinned.iter().find(|p| p.0 == *local_index).copied(),
+                    false,
+                ),
+                Some(Operator::F64Add | Operator::F64Sub | Operator::F64Mul | Operator::F64Div) => {
+                    (None, None, true)
                 }
-                _ => None,
+                _ => (None, None, false),
             };
-            let op_index = op_index as u32;
             if op_index >= next_charge {
                 while let Some(c) = next {
                     if c.op_index > op_index {
@@ -290,7 +379,8 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 }
                 next_charge = next.map_or(u32::MAX, |c| c.op_index);
             }
-            cg.visit(op)?;
+            cg.visit(op.borrow())?;
+            op_index += 1;
         }
         if !cg.control.is_empty() {
             return Err(CompileError::Internal("unbalanced control frames".into()));
@@ -312,10 +402,20 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         Some(self.pinned[k].1)
     }
 
+    /// The float register of f64 local `i`, if it has one; marks it dirty when `write`.
+    fn local_freg(&mut self, i: u32, write: bool) -> Option<FReg> {
+        let k = self.fpinned.iter().position(|p| p.0 == i)?;
+        if write {
+            self.fdirty |= 1 << k;
+        }
+        Some(self.fpinned[k].1)
+    }
+
     /// Binds `label`, a point other paths may jump to: every local may be dirty there.
     fn bind_merge(&mut self, label: Label) {
         self.masm.bind(label);
         self.dirty = u64::MAX;
+        self.fdirty = u64::MAX;
     }
 
     /// Before a call: locals in registers go to their slots (every register is the
@@ -326,13 +426,22 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 self.masm.store_slot(i, r);
             }
         }
+        for (k, &(i, x)) in self.fpinned.iter().enumerate() {
+            if self.fdirty & (1 << k) != 0 {
+                self.masm.f64_store_slot(i, x);
+            }
+        }
         self.dirty = 0;
+        self.fdirty = 0;
     }
 
     /// After a call: locals in registers come back from their slots.
     fn restore_locals(&mut self) {
         for &(i, r) in &self.pinned {
             self.masm.load_slot(r, i);
+        }
+        for &(i, x) in &self.fpinned {
+            self.masm.f64_load_slot(x, i);
         }
     }
 
@@ -368,6 +477,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             match self.stack.get(src) {
                 Val::Const(c) => self.masm.store_slot_imm(dst, c),
                 Val::Reg(r) | Val::Local(r) => self.masm.store_slot(dst, r),
+                Val::FReg(x) | Val::FLocal(x) => self.masm.f64_store_slot(dst, x),
                 Val::Slot => {
                     let s = self.stack.slot_of(src);
                     self.masm.copy_slot(dst, s);
@@ -426,6 +536,11 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             }
             Val::Const(c) => self.masm.mov_imm(lr, c),
             Val::Slot => self.masm.load_slot(lr, self.stack.slot_of(h - 2)),
+            Val::FReg(x) => {
+                self.masm.f64_to_gpr(lr, x);
+                self.stack.ffree_reg(x);
+            }
+            Val::FLocal(x) => self.masm.f64_to_gpr(lr, x),
         }
         self.masm.int_bin(op, size, lr, rhs);
         self.stack.free_regimm(rhs);
@@ -513,11 +628,83 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     }
 
     fn fbin(&mut self, op: FloatBin, size: Size, canon: bool) {
+        if size == Size::S64 && self.stack.has_fregs() {
+            return self.fbin64(op, canon);
+        }
         let rhs = self.stack.pop_read(self.masm);
         let lhs = self.stack.pop_reg(self.masm);
         self.masm.float_bin(op, size, lhs, rhs, canon);
         self.stack.free_reg(rhs);
         self.stack.push(Val::Reg(lhs));
+    }
+
+    /// An f64 operation in float registers; into the f64 local the next operator sets, when
+    /// it has one (as [`Self::binop_in_place`]).
+    fn fbin64(&mut self, op: FloatBin, canon: bool) {
+        let h = self.stack.len();
+        if let Some((x, fx)) = self.next_fset {
+            // Not when the right operand is the local's old value and the left one is not:
+            // writing the left one into the register first would clobber it.
+            if h >= 2 && !(self.stack.get(h - 1) == Val::FLocal(fx) && self.stack.get(h - 2) != Val::FLocal(fx)) {
+                let rhs = self.stack.pop_f64_read(self.masm);
+                let lhs = self.stack.pop();
+                // Copies of the local's old value still on the stack keep it.
+                self.stack.materialize_locals(self.masm);
+                self.local_freg(x, true);
+                match lhs {
+                    Val::FLocal(y) => self.masm.f64_mov(fx, y),
+                    Val::FReg(y) => {
+                        self.masm.f64_mov(fx, y);
+                        self.stack.ffree_reg(y);
+                    }
+                    Val::Reg(r) => {
+                        self.masm.f64_from_gpr(fx, r);
+                        self.stack.free_reg(r);
+                    }
+                    Val::Local(r) => self.masm.f64_from_gpr(fx, r),
+                    Val::Const(c) => self.masm.f64_mov_imm(fx, c),
+                    Val::Slot => self.masm.f64_load_slot(fx, self.stack.slot_of(h - 2)),
+                }
+                self.masm.f64_bin(op, fx, rhs, canon);
+                self.stack.ffree_reg(rhs);
+                self.stack.push(Val::FLocal(fx));
+                return;
+            }
+        }
+        let rhs = self.stack.pop_f64_read(self.masm);
+        let lhs = self.stack.pop_f64(self.masm);
+        self.masm.f64_bin(op, lhs, rhs, canon && !self.next_f64_arith);
+        self.stack.ffree_reg(rhs);
+        self.stack.push(Val::FReg(lhs));
+    }
+
+    /// `f64.load` into a float register (the f64 local the next operator sets, if any).
+    fn load_f64(&mut self, offset: u64) {
+        let addr = self.stack.pop_read(self.masm);
+        let dst = match self.next_fset {
+            Some((x, fx)) => {
+                self.stack.materialize_locals(self.masm);
+                self.local_freg(x, true);
+                fx
+            }
+            None => self.stack.falloc(self.masm),
+        };
+        self.masm.f64_load(dst, addr, offset);
+        self.stack.free_reg(addr);
+        self.stack.push(if self.next_fset.is_some() { Val::FLocal(dst) } else { Val::FReg(dst) });
+    }
+
+    /// `f64.store` of a value in a float register (else as any 8-byte store).
+    fn store_f64(&mut self, offset: u64) {
+        let h = self.stack.len();
+        if !matches!(self.stack.get(h - 1), Val::FReg(_) | Val::FLocal(_)) {
+            return self.store(8, offset);
+        }
+        let val = self.stack.pop_f64_read(self.masm);
+        let addr = self.stack.pop_read(self.masm);
+        self.masm.f64_store(addr, val, offset);
+        self.stack.ffree_reg(val);
+        self.stack.free_reg(addr);
     }
 
     fn fun(&mut self, op: FloatUn, size: Size, canon: bool) {
@@ -714,11 +901,11 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 self.restore_locals();
                 self.reset_to(h, nr);
             }
-            O::Drop => {
-                if let Val::Reg(r) = self.stack.pop() {
-                    self.stack.free_reg(r);
-                }
-            }
+            O::Drop => match self.stack.pop() {
+                Val::Reg(r) => self.stack.free_reg(r),
+                Val::FReg(x) => self.stack.ffree_reg(x),
+                _ => {}
+            },
             O::Select | O::TypedSelect { .. } => {
                 let cond = self.stack.pop_read(self.masm);
                 let b = self.stack.pop_read(self.masm);
@@ -728,14 +915,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 self.stack.free_reg(cond);
                 self.stack.push(Val::Reg(a));
             }
-            O::LocalGet { local_index } => match self.local_reg(local_index, false) {
-                Some(lr) => self.stack.push(Val::Local(lr)),
-                None => {
-                    let r = self.stack.alloc(self.masm);
-                    self.masm.load_slot(r, local_index);
-                    self.stack.push(Val::Reg(r));
-                }
-            },
+            O::LocalGet { local_index } => self.local_get(local_index),
             O::LocalSet { local_index } => self.local_set(local_index),
             O::LocalTee { local_index } => self.local_tee(local_index),
             O::GlobalGet { global_index } => {
@@ -750,7 +930,9 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             }
 
             O::I32Load { memarg } | O::F32Load { memarg } => self.load(LoadKind::U32, memarg.offset),
-            O::I64Load { memarg } | O::F64Load { memarg } => self.load(LoadKind::U64, memarg.offset),
+            O::I64Load { memarg } => self.load(LoadKind::U64, memarg.offset),
+            O::F64Load { memarg } if self.stack.has_fregs() => self.load_f64(memarg.offset),
+            O::F64Load { memarg } => self.load(LoadKind::U64, memarg.offset),
             O::I32Load8S { memarg } => self.load(LoadKind::S8To32, memarg.offset),
             O::I32Load8U { memarg } | O::I64Load8U { memarg } => self.load(LoadKind::U8, memarg.offset),
             O::I32Load16S { memarg } => self.load(LoadKind::S16To32, memarg.offset),
@@ -764,7 +946,8 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             O::I32Store { memarg } | O::F32Store { memarg } | O::I64Store32 { memarg } => {
                 self.store(4, memarg.offset)
             }
-            O::I64Store { memarg } | O::F64Store { memarg } => self.store(8, memarg.offset),
+            O::I64Store { memarg } => self.store(8, memarg.offset),
+            O::F64Store { memarg } => self.store_f64(memarg.offset),
             O::I32Store8 { memarg } | O::I64Store8 { memarg } => self.store(1, memarg.offset),
             O::I32Store16 { memarg } | O::I64Store16 { memarg } => self.store(2, memarg.offset),
             O::MemorySize { .. } => {
@@ -920,14 +1103,19 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             O::F32ConvertI64S => self.fun(FloatUn::ConvertI64S, Size::S32, false),
             O::F64ConvertI32S => self.fun(FloatUn::ConvertI32S, Size::S64, false),
             O::F64ConvertI64S => self.fun(FloatUn::ConvertI64S, Size::S64, false),
-            O::F32ConvertI32U => self.lib(LibCall::IntToFloat, &[], 1, &[0], true),
+            O::F32ConvertI32U => self.fun(FloatUn::ConvertI32U, Size::S32, false),
             O::F32ConvertI64U => self.lib(LibCall::IntToFloat, &[], 1, &[1], true),
-            O::F64ConvertI32U => self.lib(LibCall::IntToFloat, &[], 1, &[2], true),
+            O::F64ConvertI32U => self.fun(FloatUn::ConvertI32U, Size::S64, false),
             O::F64ConvertI64U => self.lib(LibCall::IntToFloat, &[], 1, &[3], true),
-            O::I32ReinterpretF32
-            | O::F32ReinterpretI32
-            | O::I64ReinterpretF64
-            | O::F64ReinterpretI64 => {}
+            O::I64ReinterpretF64 => {
+                // An f64 in a float register moves to a general one: integer operators
+                // take general registers only.
+                if let Val::FReg(_) | Val::FLocal(_) = self.stack.get(self.stack.len() - 1) {
+                    let r = self.stack.pop_reg(self.masm);
+                    self.stack.push(Val::Reg(r));
+                }
+            }
+            O::I32ReinterpretF32 | O::F32ReinterpretI32 | O::F64ReinterpretI64 => {}
             O::I32TruncF32S => self.f2i(0),
             O::I32TruncF32U => self.f2i(1),
             O::I32TruncF64S => self.f2i(2),
@@ -976,13 +1164,31 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         Ok(())
     }
 
+    /// `local.get`: the local's register (a lazy copy), or a load from its slot.
+    fn local_get(&mut self, local: u32) {
+        if let Some(lr) = self.local_reg(local, false) {
+            self.stack.push(Val::Local(lr));
+        } else if let Some(fx) = self.local_freg(local, false) {
+            self.stack.push(Val::FLocal(fx));
+        } else {
+            let r = self.stack.alloc(self.masm);
+            self.masm.load_slot(r, local);
+            self.stack.push(Val::Reg(r));
+        }
+    }
+
     /// `local.set`: into the local's register, or its slot.
     fn local_set(&mut self, local: u32) {
         let h = self.stack.len() - 1;
         let v = self.stack.pop();
+        if let Some(fx) = self.local_freg(local, true) {
+            // Copies of the local's old value still on the stack must not see the write.
+            self.stack.materialize_locals(self.masm);
+            self.set_freg(fx, v, h);
+            return;
+        }
         let lr = self.local_reg(local, true);
         if lr.is_some() {
-            // Copies of the local's old value still on the stack must not see the write.
             self.stack.materialize_locals(self.masm);
         }
         match (lr, v) {
@@ -992,31 +1198,69 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 self.stack.free_reg(r);
             }
             (Some(lr), Val::Slot) => self.masm.load_slot(lr, self.stack.slot_of(h)),
+            (Some(lr), Val::FReg(x) | Val::FLocal(x)) => {
+                self.masm.f64_to_gpr(lr, x);
+                self.stack.ffree_reg(x);
+            }
             (None, Val::Const(c)) => self.masm.store_slot_imm(local, c),
             (None, Val::Reg(r) | Val::Local(r)) => {
                 self.masm.store_slot(local, r);
                 self.stack.free_reg(r);
             }
             (None, Val::Slot) => self.masm.copy_slot(local, self.stack.slot_of(h)),
+            (None, Val::FReg(x) | Val::FLocal(x)) => {
+                self.masm.f64_store_slot(local, x);
+                self.stack.ffree_reg(x);
+            }
+        }
+    }
+
+    /// Writes popped entry `v` (from height `h`) into float register `fx`, freeing its
+    /// register.
+    fn set_freg(&mut self, fx: FReg, v: Val, h: usize) {
+        match v {
+            Val::Const(c) => self.masm.f64_mov_imm(fx, c),
+            Val::Reg(r) | Val::Local(r) => {
+                self.masm.f64_from_gpr(fx, r);
+                self.stack.free_reg(r);
+            }
+            Val::Slot => self.masm.f64_load_slot(fx, self.stack.slot_of(h)),
+            Val::FReg(x) | Val::FLocal(x) => {
+                self.masm.f64_mov(fx, x);
+                self.stack.ffree_reg(x);
+            }
         }
     }
 
     /// `local.tee`: as `local.set`, keeping the value on the stack.
     fn local_tee(&mut self, local: u32) {
+        let top = self.stack.get(self.stack.len() - 1);
+        if let Some(fx) = self.local_freg(local, true) {
+            if top == Val::FLocal(fx) {
+                // Already the local's value, in its register (`fbin64`, `load_f64`).
+                return;
+            }
+            self.stack.materialize_locals(self.masm);
+            let h = self.stack.len() - 1;
+            let v = self.stack.pop();
+            self.set_freg(fx, v, h);
+            // The value on the stack is now the local's.
+            self.stack.push(Val::FLocal(fx));
+            return;
+        }
         let lr = self.local_reg(local, true);
         if let Some(r) = lr {
-            if self.stack.get(self.stack.len() - 1) == Val::Local(r) {
+            if top == Val::Local(r) {
                 // Already the local's value, in its register (`binop_in_place`).
                 return;
             }
             self.stack.materialize_locals(self.masm);
         }
-        if let Val::Const(c) = self.stack.get(self.stack.len() - 1) {
-            match lr {
-                Some(lr) => self.masm.mov_imm(lr, c),
-                None => self.masm.store_slot_imm(local, c),
-            }
-            return;
+        match (self.stack.get(self.stack.len() - 1), lr) {
+            (Val::Const(c), Some(lr)) => return self.masm.mov_imm(lr, c),
+            (Val::Const(c), None) => return self.masm.store_slot_imm(local, c),
+            (Val::FReg(x) | Val::FLocal(x), None) => return self.masm.f64_store_slot(local, x),
+            _ => {}
         }
         let r = self.stack.pop_reg(self.masm);
         match lr {

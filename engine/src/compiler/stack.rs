@@ -4,8 +4,12 @@
 //! or "in its slot": the frame slot fixed by its height. Spilling writes a register entry to
 //! its slot. `spill_all` remembers the height below which no entry is in a register, so
 //! repeated spills cost amortized O(1) per entry: compilation stays linear.
+//!
+//! When the ISA has float registers, f64 values that f64 operators produce stay in them
+//! ([`Val::FReg`], [`Val::FLocal`]); every pop that needs a general register moves them
+//! there, so the operators that know nothing of floats never see one.
 
-use crate::masm::{ArgSrc, MacroAssembler, Reg, RegImm};
+use crate::masm::{ArgSrc, FReg, MacroAssembler, Reg, RegImm};
 
 /// One operand-stack entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +24,10 @@ pub enum Val {
     /// copied yet). Valid until that local is written: [`ValueStack::materialize_locals`]
     /// runs first. Never below the watermark, never across a control-flow merge.
     Local(Reg),
+    /// An f64 in a float register.
+    FReg(FReg),
+    /// As [`Val::Local`], for an f64 local that lives in a float register.
+    FLocal(FReg),
 }
 
 /// The value stack plus the set of free registers.
@@ -35,33 +43,51 @@ pub struct ValueStack {
     pool: u32,
     /// Slot of operand-stack height 0 (params + locals).
     base_slot: u32,
+    /// The float registers, as `regs`/`free`/`pool` (empty: floats stay in `regs`).
+    fregs: &'static [FReg],
+    ffree: u32,
+    fpool: u32,
     /// No [`Val::Local`] entry below this height (`usize::MAX`: none at all).
     lazy_low: usize,
 }
 
 impl ValueStack {
-    /// An empty stack over the allocatable registers minus `reserved` (registers that hold
-    /// locals); height 0 lives in `base_slot`.
-    pub fn new(regs: &'static [Reg], reserved: impl Iterator<Item = Reg>, base_slot: u32) -> ValueStack {
-        ValueStack::with_buffer(Vec::new(), regs, reserved, base_slot)
-    }
-
-    /// As [`ValueStack::new`], keeping the allocation of `buffer` (its entries are
-    /// discarded): a compiler reuses one buffer for every function of a module.
+    /// An empty stack over the allocatable registers `regs` minus `reserved` and the float
+    /// registers `fregs` minus `freserved` (the registers that hold locals), keeping the
+    /// allocation of `buffer` (its entries are discarded: a compiler reuses one buffer for
+    /// every function of a module); height 0 lives in `base_slot`.
     pub fn with_buffer(
         mut buffer: Vec<Val>,
-        regs: &'static [Reg],
-        reserved: impl Iterator<Item = Reg>,
+        (regs, reserved): (&'static [Reg], &[Reg]),
+        (fregs, freserved): (&'static [FReg], &[FReg]),
         base_slot: u32,
     ) -> ValueStack {
         buffer.clear();
+        let pool = Self::pool_of(regs, reserved);
+        let fpool = Self::pool_of(fregs, freserved);
+        ValueStack {
+            vals: buffer,
+            watermark: 0,
+            regs,
+            free: pool,
+            pool,
+            base_slot,
+            lazy_low: usize::MAX,
+            fregs,
+            ffree: fpool,
+            fpool,
+        }
+    }
+
+    /// Bit i set for each of the first 32 of `regs` not in `reserved`.
+    fn pool_of<R: PartialEq>(regs: &[R], reserved: &[R]) -> u32 {
         let mut pool = if regs.len() >= 32 { u32::MAX } else { (1u32 << regs.len()) - 1 };
         for r in reserved {
-            if let Some(i) = regs.iter().position(|x| *x == r).filter(|i| *i < 32) {
+            if let Some(i) = regs.iter().position(|x| x == r).filter(|i| *i < 32) {
                 pool &= !(1 << i);
             }
         }
-        ValueStack { vals: buffer, watermark: 0, regs, free: pool, pool, base_slot, lazy_low: usize::MAX }
+        pool
     }
 
     /// The entry buffer, for [`ValueStack::with_buffer`].
@@ -91,7 +117,7 @@ impl ValueStack {
 
     /// Pushes an entry.
     pub fn push(&mut self, v: Val) {
-        if let Val::Local(_) = v {
+        if let Val::Local(_) | Val::FLocal(_) = v {
             self.lazy_low = self.lazy_low.min(self.vals.len());
         }
         self.vals.push(v);
@@ -113,16 +139,29 @@ impl ValueStack {
         let from = self.lazy_low.max(self.watermark);
         self.lazy_low = usize::MAX;
         for h in from..self.vals.len() {
-            if let Val::Local(_) = self.vals[h] {
-                let n = self.alloc(masm);
-                // `alloc` may have spilled every entry, this one included.
-                match self.vals[h] {
-                    Val::Local(lr) => {
-                        masm.mov(n, lr);
-                        self.vals[h] = Val::Reg(n);
+            match self.vals[h] {
+                Val::Local(_) => {
+                    let n = self.alloc(masm);
+                    // `alloc` may have spilled every entry, this one included.
+                    match self.vals[h] {
+                        Val::Local(lr) => {
+                            masm.mov(n, lr);
+                            self.vals[h] = Val::Reg(n);
+                        }
+                        _ => self.free_reg(n),
                     }
-                    _ => self.free_reg(n),
                 }
+                Val::FLocal(_) => {
+                    let n = self.falloc(masm);
+                    match self.vals[h] {
+                        Val::FLocal(lr) => {
+                            masm.f64_mov(n, lr);
+                            self.vals[h] = Val::FReg(n);
+                        }
+                        _ => self.ffree_reg(n),
+                    }
+                }
+                _ => {}
             }
         }
     }
@@ -139,8 +178,10 @@ impl ValueStack {
     /// Drops entries down to height `h`, freeing their registers.
     pub fn truncate(&mut self, h: usize) {
         while self.vals.len() > h {
-            if let Val::Reg(r) = self.pop() {
-                self.free_reg(r);
+            match self.pop() {
+                Val::Reg(r) => self.free_reg(r),
+                Val::FReg(x) => self.ffree_reg(x),
+                _ => {}
             }
         }
     }
@@ -160,6 +201,29 @@ impl ValueStack {
         if let RegImm::Reg(r) = v {
             self.free_reg(r);
         }
+    }
+
+    /// Returns float register `x` to the free set (no effect on a local's register).
+    pub fn ffree_reg(&mut self, x: FReg) {
+        if let Some(i) = self.fregs.iter().position(|f| *f == x) {
+            self.ffree |= (1 << i) & self.fpool;
+        }
+    }
+
+    /// Whether the ISA has float registers for f64 values.
+    pub fn has_fregs(&self) -> bool {
+        self.fpool != 0
+    }
+
+    /// Allocates a float register, spilling every register entry when none is free.
+    pub fn falloc<M: MacroAssembler>(&mut self, masm: &mut M) -> FReg {
+        if self.ffree == 0 {
+            self.spill_all(masm);
+        }
+        debug_assert!(self.ffree != 0, "float register pool exhausted");
+        let i = self.ffree.trailing_zeros() as usize;
+        self.ffree &= !(1 << i);
+        self.fregs[i.min(self.fregs.len() - 1)]
     }
 
     /// Allocates a register, spilling every register entry when none is free.
@@ -188,6 +252,15 @@ impl ValueStack {
                     masm.store_slot(self.base_slot + h as u32, r);
                     self.vals[h] = Val::Slot;
                 }
+                Val::FReg(x) => {
+                    masm.f64_store_slot(self.base_slot + h as u32, x);
+                    self.ffree_reg(x);
+                    self.vals[h] = Val::Slot;
+                }
+                Val::FLocal(x) => {
+                    masm.f64_store_slot(self.base_slot + h as u32, x);
+                    self.vals[h] = Val::Slot;
+                }
                 _ => {}
             }
         }
@@ -206,6 +279,11 @@ impl ValueStack {
                     self.free_reg(r);
                 }
                 Val::Local(r) => masm.store_slot(self.base_slot + h as u32, r),
+                Val::FReg(x) => {
+                    masm.f64_store_slot(self.base_slot + h as u32, x);
+                    self.ffree_reg(x);
+                }
+                Val::FLocal(x) => masm.f64_store_slot(self.base_slot + h as u32, x),
                 Val::Slot => {}
             }
             self.vals[h] = Val::Slot;
@@ -232,7 +310,63 @@ impl ValueStack {
                 masm.mov(r, lr);
                 r
             }
+            Val::FReg(x) => {
+                let r = self.alloc(masm);
+                masm.f64_to_gpr(r, x);
+                self.ffree_reg(x);
+                r
+            }
+            Val::FLocal(x) => {
+                let r = self.alloc(masm);
+                masm.f64_to_gpr(r, x);
+                r
+            }
         }
+    }
+
+    /// Pops the top entry (an f64) into a float register of its own.
+    pub fn pop_f64<M: MacroAssembler>(&mut self, masm: &mut M) -> FReg {
+        let h = self.vals.len().saturating_sub(1);
+        match self.pop() {
+            Val::FReg(x) => x,
+            Val::FLocal(lx) => {
+                let x = self.falloc(masm);
+                masm.f64_mov(x, lx);
+                x
+            }
+            Val::Const(c) => {
+                let x = self.falloc(masm);
+                masm.f64_mov_imm(x, c);
+                x
+            }
+            Val::Slot => {
+                let x = self.falloc(masm);
+                masm.f64_load_slot(x, self.base_slot + h as u32);
+                x
+            }
+            Val::Reg(r) => {
+                let x = self.falloc(masm);
+                masm.f64_from_gpr(x, r);
+                self.free_reg(r);
+                x
+            }
+            Val::Local(lr) => {
+                let x = self.falloc(masm);
+                masm.f64_from_gpr(x, lr);
+                x
+            }
+        }
+    }
+
+    /// Pops the top entry (an f64) into a float register the caller only reads (a
+    /// local's own register when the entry is a [`Val::FLocal`]); release it with
+    /// [`ValueStack::ffree_reg`].
+    pub fn pop_f64_read<M: MacroAssembler>(&mut self, masm: &mut M) -> FReg {
+        if let Some(Val::FLocal(lx)) = self.vals.last().copied() {
+            self.pop();
+            return lx;
+        }
+        self.pop_f64(masm)
     }
 
     /// Pops the top entry into a register the caller only reads (a local's own register
@@ -271,6 +405,6 @@ impl ValueStack {
 
     /// Whether every register is free (true at every control-flow merge).
     pub fn all_free(&self) -> bool {
-        self.free == self.pool
+        self.free == self.pool && self.ffree == self.fpool
     }
 }

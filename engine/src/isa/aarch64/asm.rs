@@ -722,6 +722,12 @@ impl Asm {
         self.emit(op | (reg(rn) << 5) | reg(vd));
     }
 
+    /// `fmov dD, dN` (FP register to FP register, double).
+    #[inline]
+    pub fn fmov_dd(&mut self, vd: u8, vn: u8) {
+        self.emit(0x1E60_4000 | (reg(vn) << 5) | reg(vd));
+    }
+
     /// `fmov xN/wN, dM/sM` (FP to general register; `wN` zero-extends).
     #[inline]
     pub fn fmov_from_fp(&mut self, w: bool, rd: u8, vn: u8) {
@@ -768,6 +774,14 @@ impl Asm {
     pub fn scvtf(&mut self, to_double: bool, from64: bool, vd: u8, rn: u8) {
         let ty = if to_double { 1 << 22 } else { 0 };
         self.emit(sf(from64) | 0x1E22_0000 | ty | (reg(rn) << 5) | reg(vd));
+    }
+
+    /// `ucvtf vd, rn`: unsigned integer (`from64`: x, else w) to double (`to_double`) or
+    /// single.
+    #[inline]
+    pub fn ucvtf(&mut self, to_double: bool, from64: bool, vd: u8, rn: u8) {
+        let ty = if to_double { 1 << 22 } else { 0 };
+        self.emit(sf(from64) | 0x1E23_0000 | ty | (reg(rn) << 5) | reg(vd));
     }
 
     /// `fcmp vn, vm`. Unordered operands set `C` and `V`.

@@ -19,7 +19,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use super::asm::{imm19_fits, r, Alu, Asm, Cond, FpBin, FpUn, Ldst, Shift};
-use super::regs::{ADDR, ALLOCATABLE, S0, S1, S2, S3, STORE_CTX, VMCTX, WINDOW};
+use super::regs::{ADDR, ALLOCATABLE, FLOAT_ALLOCATABLE, S0, S1, S2, S3, STORE_CTX, VMCTX, WINDOW};
 use crate::error::CompileError;
 use crate::masm::*;
 use crate::runtime::vmctx::*;
@@ -757,6 +757,84 @@ impl MacroAssembler for Aarch64Masm {
         }
     }
 
+    fn float_allocatable(&self) -> &'static [FReg] {
+        FLOAT_ALLOCATABLE
+    }
+
+    fn f64_mov(&mut self, dst: FReg, src: FReg) {
+        if dst != src {
+            self.room();
+            self.asm.fmov_dd(dst.0, src.0);
+        }
+    }
+
+    fn f64_mov_imm(&mut self, dst: FReg, bits: u64) {
+        self.room();
+        if bits == 0 {
+            self.asm.fmov_to_fp(true, dst.0, ZR);
+        } else {
+            self.asm.mov_imm(S0, bits);
+            self.asm.fmov_to_fp(true, dst.0, S0);
+        }
+    }
+
+    fn f64_from_gpr(&mut self, dst: FReg, src: Reg) {
+        self.room();
+        self.asm.fmov_to_fp(true, dst.0, src.0);
+    }
+
+    fn f64_to_gpr(&mut self, dst: Reg, src: FReg) {
+        self.room();
+        self.asm.fmov_from_fp(true, dst.0, src.0);
+    }
+
+    fn f64_load_slot(&mut self, dst: FReg, slot: u32) {
+        self.room();
+        self.ldst_slot(Ldst::Ldr64, S0, slot);
+        self.asm.fmov_to_fp(true, dst.0, S0);
+    }
+
+    fn f64_store_slot(&mut self, slot: u32, src: FReg) {
+        self.room();
+        self.asm.fmov_from_fp(true, S0, src.0);
+        self.ldst_slot(Ldst::Str64, S0, slot);
+    }
+
+    fn f64_load(&mut self, dst: FReg, addr: Reg, offset: u64) {
+        self.room();
+        self.bounds_check(addr, offset, 8);
+        // The access is at [S1 + S0]; S2 is free once the check is done.
+        self.asm.ldst_reg(Ldst::Ldr64, S2, S1, S0);
+        self.asm.fmov_to_fp(true, dst.0, S2);
+    }
+
+    fn f64_store(&mut self, addr: Reg, src: FReg, offset: u64) {
+        self.room();
+        self.bounds_check(addr, offset, 8);
+        self.asm.fmov_from_fp(true, S2, src.0);
+        self.asm.ldst_reg(Ldst::Str64, S2, S1, S0);
+    }
+
+    fn f64_bin(&mut self, op: FloatBin, dst: FReg, rhs: FReg, canon: bool) {
+        self.room();
+        let op = match op {
+            FloatBin::Add => FpBin::Add,
+            FloatBin::Sub => FpBin::Sub,
+            FloatBin::Mul => FpBin::Mul,
+            FloatBin::Div => FpBin::Div,
+        };
+        self.asm.fp_bin(op, true, dst.0, dst.0, rhs.0);
+        if canon {
+            // `fcmp d, d` is unordered (V set) exactly for NaN.
+            self.asm.fcmp(true, dst.0, dst.0);
+            let ordered = self.new_label();
+            self.b_cond(Cond::Vc, ordered);
+            self.asm.mov_imm(S0, keel_metering::nan::CANONICAL_NAN_F64);
+            self.asm.fmov_to_fp(true, dst.0, S0);
+            self.bind(ordered);
+        }
+    }
+
     fn float_bin(&mut self, op: FloatBin, size: Size, dst: Reg, rhs: Reg, canon: bool) {
         self.room();
         self.load_fp(size, 0, dst.0);
@@ -794,6 +872,7 @@ impl MacroAssembler for Aarch64Masm {
             }
             FloatUn::ConvertI32S => self.asm.scvtf(w, false, 0, d),
             FloatUn::ConvertI64S => self.asm.scvtf(w, true, 0, d),
+            FloatUn::ConvertI32U => self.asm.ucvtf(w, false, 0, d),
             other => {
                 let fop = un(other).unwrap_or(FpUn::Sqrt);
                 self.load_fp(size, 1, d);

@@ -11,9 +11,10 @@
 //! | `x28` | instance vmctx (callee-saved) |
 //! | `x29`, `x30`, `sp` | frame pointer, link register, stack pointer |
 //! | `v0`-`v1` | float scratch inside one operation |
+//! | `v16`-`v31` | allocatable to f64 values (caller-saved in AAPCS64) |
 
 use super::asm::r;
-use crate::masm::Reg;
+use crate::masm::{FReg, Reg};
 
 /// Registers the code generator may allocate.
 pub static ALLOCATABLE: &[Reg] = &[
@@ -29,6 +30,27 @@ pub static ALLOCATABLE: &[Reg] = &[
     Reg(r::X11),
     Reg(r::X12),
     Reg(r::X13),
+];
+
+/// Float registers the code generator may allocate to f64 values: `v16`-`v31`, whose
+/// low 64 bits AAPCS64 leaves caller-saved (`v8`-`v15` are the host's).
+pub static FLOAT_ALLOCATABLE: &[FReg] = &[
+    FReg(16),
+    FReg(17),
+    FReg(18),
+    FReg(19),
+    FReg(20),
+    FReg(21),
+    FReg(22),
+    FReg(23),
+    FReg(24),
+    FReg(25),
+    FReg(26),
+    FReg(27),
+    FReg(28),
+    FReg(29),
+    FReg(30),
+    FReg(31),
 ];
 
 /// Store context (pinned).

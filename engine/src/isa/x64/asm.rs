@@ -584,6 +584,21 @@ impl Asm {
     pub fn sse_rr(&mut self, prefix: u8, op: u8, dst: u8, src: u8) {
         self.op_rr(Some(prefix), false, &[0x0F, op], dst, src, false);
     }
+    /// `movsd xmm, [m]` (8 bytes; zeroes bits 64..128).
+    #[inline]
+    pub fn movsd_load(&mut self, xmm: u8, m: Mem) {
+        self.op_rm(Some(0xF2), false, &[0x0F, 0x10], xmm, m, false);
+    }
+    /// `movsd [m], xmm` (8 bytes).
+    #[inline]
+    pub fn movsd_store(&mut self, m: Mem, xmm: u8) {
+        self.op_rm(Some(0xF2), false, &[0x0F, 0x11], xmm, m, false);
+    }
+    /// `movaps dst, src` (all 128 bits: no dependency on `dst`'s old value).
+    #[inline]
+    pub fn movaps_rr(&mut self, dst: u8, src: u8) {
+        self.op_rr(None, false, &[0x0F, 0x28], dst, src, false);
+    }
     /// `xorps xmm, xmm` (zeroes all 128 bits).
     #[inline]
     pub fn xorps_self(&mut self, xmm: u8) {
@@ -638,6 +653,11 @@ mod tests {
         assert_eq!(enc(|a| a.movzx8_rr(r::RAX, r::RSI)), [0x40, 0x0f, 0xb6, 0xc6]);
         assert_eq!(enc(|a| a.store8(Mem::new(r::RAX, 0), r::RDI)), [0x40, 0x88, 0x38]);
         assert_eq!(enc(|a| a.setcc(Cond::E, r::RAX)), [0x0f, 0x94, 0xc0]);
+        // movsd xmm9, [rbp + rax*1 + 8]; movsd [rsp + 16], xmm2; movaps xmm3, xmm12.
+        let m = Mem::indexed(r::RBP, r::RAX, 8);
+        assert_eq!(enc(|a| a.movsd_load(9, m)), [0xf2, 0x44, 0x0f, 0x10, 0x4c, 0x05, 0x08]);
+        assert_eq!(enc(|a| a.movsd_store(Mem::new(r::RSP, 16), 2)), [0xf2, 0x0f, 0x11, 0x54, 0x24, 0x10]);
+        assert_eq!(enc(|a| a.movaps_rr(3, 12)), [0x41, 0x0f, 0x28, 0xdc]);
         assert_eq!(enc(|a| a.lea(r::R11, Mem::indexed(r::R8, r::R9, 8))), [0x4f, 0x8d, 0x5c, 0x08, 0x08]);
         assert_eq!(enc(|a| a.movq_xr(true, 0, r::RAX)), [0x66, 0x48, 0x0f, 0x6e, 0xc0]);
         assert_eq!(enc(|a| a.sse_rr(0xF2, 0x58, 0, 1)), [0xf2, 0x0f, 0x58, 0xc1]);

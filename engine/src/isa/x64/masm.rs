@@ -24,7 +24,7 @@
 //! travel in general-purpose registers and visit `xmm0`/`xmm1` only inside one operation.
 
 use super::asm::{r, Alu, Asm, Cond, Mem, Shift};
-use super::regs::ALLOCATABLE;
+use super::regs::{ALLOCATABLE, FLOAT_ALLOCATABLE};
 use crate::masm::*;
 use crate::runtime::vmctx::*;
 
@@ -237,8 +237,8 @@ impl X64Masm {
         if end <= i32::MAX as u64 {
             a.alu_ri(Alu::Add, true, SCRATCH, end as i32);
         } else {
-            a.mov_ri(r::RCX, end);
-            a.alu_rr(Alu::Add, true, SCRATCH, r::RCX);
+            a.mov_ri(SCRATCH2, end);
+            a.alu_rr(Alu::Add, true, SCRATCH, SCRATCH2);
         }
         // The vmctx's copies of the length and base: two independent loads, no chain.
         a.alu_rm(Alu::Cmp, true, SCRATCH, Mem::new(r::R15, VM_MEMORY_LEN));
@@ -328,6 +328,17 @@ impl X64Masm {
     /// Loads a float operand into an xmm register.
     fn load_xmm(&mut self, size: Size, xmm: u8, src: u8) {
         self.asm.movq_xr(Self::w(size), xmm, src);
+    }
+
+    /// Replaces a NaN in f64 register `x` by the canonical NaN (a branch predicted not
+    /// taken, off the value's dependency chain, as in [`Self::store_xmm0`]).
+    fn canon_f64(&mut self, x: u8) {
+        self.asm.ucomis(true, x, x);
+        let ordered = self.new_label();
+        self.jcc(Cond::Np, ordered);
+        self.asm.mov_ri(SCRATCH, keel_metering::nan::CANONICAL_NAN_F64);
+        self.asm.movq_xr(true, x, SCRATCH);
+        self.bind(ordered);
     }
 
     /// Writes xmm0 back to `dst`, canonicalizing NaN when asked.
@@ -454,8 +465,8 @@ impl MacroAssembler for X64Masm {
         if gas <= i32::MAX as u64 {
             self.asm.alu_ri(Alu::Sub, true, GAS, gas as i32);
         } else {
-            self.asm.mov_ri(r::RCX, gas);
-            self.asm.alu_rr(Alu::Sub, true, GAS, r::RCX);
+            self.asm.mov_ri(SCRATCH2, gas);
+            self.asm.alu_rr(Alu::Sub, true, GAS, SCRATCH2);
         }
         self.trap_if(Cond::B, TrapCode::OutOfGas);
     }
@@ -557,18 +568,37 @@ impl MacroAssembler for X64Masm {
                 let mask = if w { 63 } else { 31 };
                 self.asm.shift_ri(sh, w, d, (v & mask) as u8);
             }
+            // The count goes to cl; rcx is allocatable, so a value it holds waits in r11.
+            RegImm::Reg(s) if d == r::RCX => {
+                self.asm.mov_rr(true, SCRATCH2, d);
+                self.asm.mov_rr(false, r::RCX, s.0);
+                self.asm.shift_cl(sh, w, SCRATCH2);
+                self.asm.mov_rr(true, d, SCRATCH2);
+            }
+            RegImm::Reg(s) if s.0 == r::RCX => self.asm.shift_cl(sh, w, d),
             RegImm::Reg(s) => {
+                self.asm.mov_rr(true, SCRATCH2, r::RCX);
                 self.asm.mov_rr(false, r::RCX, s.0);
                 self.asm.shift_cl(sh, w, d);
+                self.asm.mov_rr(true, r::RCX, SCRATCH2);
             }
         }
     }
 
     fn int_div(&mut self, op: IntDiv, size: Size, dst: Reg, rhs: Reg) {
         let w = Self::w(size);
-        let (d, s) = (dst.0, rhs.0);
+        let (d, mut s) = (dst.0, rhs.0);
         self.asm.test_rr(w, s, s);
         self.trap_if(Cond::E, TrapCode::IntegerDivideByZero);
+        // `div` takes rdx:rax; rdx is allocatable, so unless it is the destination its
+        // value (maybe the divisor, maybe a local) waits in r11 and comes back after.
+        let keep_rdx = d != r::RDX;
+        if keep_rdx {
+            self.asm.mov_rr(true, SCRATCH2, r::RDX);
+            if s == r::RDX {
+                s = SCRATCH2;
+            }
+        }
         match op {
             IntDiv::DivU | IntDiv::RemU => {
                 self.asm.mov_rr(w, r::RAX, d);
@@ -590,12 +620,13 @@ impl MacroAssembler for X64Masm {
                 self.asm.div(true, w, s);
             }
             IntDiv::RemS => {
-                // x rem -1 = 0 (idiv would fault on MIN rem -1).
+                // x rem -1 = 0 (idiv would fault on MIN rem -1). The dividend is read
+                // before rdx is cleared: it may be in rdx.
+                self.asm.mov_rr(w, r::RAX, d);
                 self.asm.alu_rr(Alu::Xor, false, r::RDX, r::RDX);
                 self.asm.alu_ri(Alu::Cmp, w, s, -1);
                 let done = self.new_label();
                 self.jcc(Cond::E, done);
-                self.asm.mov_rr(w, r::RAX, d);
                 self.asm.sign_extend_rax(w);
                 self.asm.div(true, w, s);
                 self.bind(done);
@@ -603,6 +634,9 @@ impl MacroAssembler for X64Masm {
         }
         let res = if matches!(op, IntDiv::DivS | IntDiv::DivU) { r::RAX } else { r::RDX };
         self.asm.mov_rr(w, d, res);
+        if keep_rdx {
+            self.asm.mov_rr(true, r::RDX, SCRATCH2);
+        }
     }
 
     fn int_cmp(&mut self, cc: IntCmp, size: Size, dst: Reg, rhs: RegImm) {
@@ -632,6 +666,66 @@ impl MacroAssembler for X64Masm {
             IntUn::Extend16S => self.asm.movsx16_rr(w, d, d),
             IntUn::Extend32S => self.asm.movsxd_rr(d, d),
             IntUn::ZeroExtend32 => self.asm.mov_rr(false, d, d),
+        }
+    }
+
+    fn float_allocatable(&self) -> &'static [FReg] {
+        FLOAT_ALLOCATABLE
+    }
+
+    fn f64_mov(&mut self, dst: FReg, src: FReg) {
+        if dst != src {
+            self.asm.movaps_rr(dst.0, src.0);
+        }
+    }
+
+    fn f64_mov_imm(&mut self, dst: FReg, bits: u64) {
+        if bits == 0 {
+            self.asm.xorps_self(dst.0);
+        } else {
+            self.asm.mov_ri(SCRATCH, bits);
+            self.asm.movq_xr(true, dst.0, SCRATCH);
+        }
+    }
+
+    fn f64_from_gpr(&mut self, dst: FReg, src: Reg) {
+        self.asm.movq_xr(true, dst.0, src.0);
+    }
+
+    fn f64_to_gpr(&mut self, dst: Reg, src: FReg) {
+        self.asm.movq_rx(true, dst.0, src.0);
+    }
+
+    fn f64_load_slot(&mut self, dst: FReg, slot: u32) {
+        let m = self.slot_mem(slot);
+        self.asm.movsd_load(dst.0, m);
+    }
+
+    fn f64_store_slot(&mut self, slot: u32, src: FReg) {
+        let m = self.slot_mem(slot);
+        self.asm.movsd_store(m, src.0);
+    }
+
+    fn f64_load(&mut self, dst: FReg, addr: Reg, offset: u64) {
+        let d = dst.0;
+        self.memory_access(addr, offset, 8, |a, m| a.movsd_load(d, m));
+    }
+
+    fn f64_store(&mut self, addr: Reg, src: FReg, offset: u64) {
+        let v = src.0;
+        self.memory_access(addr, offset, 8, |a, m| a.movsd_store(m, v));
+    }
+
+    fn f64_bin(&mut self, op: FloatBin, dst: FReg, rhs: FReg, canon: bool) {
+        let opc = match op {
+            FloatBin::Add => 0x58,
+            FloatBin::Sub => 0x5C,
+            FloatBin::Mul => 0x59,
+            FloatBin::Div => 0x5E,
+        };
+        self.asm.sse_rr(0xF2, opc, dst.0, rhs.0);
+        if canon {
+            self.canon_f64(dst.0);
         }
     }
 
@@ -683,6 +777,12 @@ impl MacroAssembler for X64Masm {
             FloatUn::ConvertI64S => {
                 self.asm.cvtsi2f(w, true, 0, dst.0);
             }
+            FloatUn::ConvertI32U => {
+                // Zero-extended to 64 bits, the value is a non-negative i64: the signed
+                // conversion rounds it exactly as the unsigned one does.
+                self.asm.mov_rr(false, SCRATCH, dst.0);
+                self.asm.cvtsi2f(w, true, 0, SCRATCH);
+            }
         }
         self.store_xmm0(size, dst.0, canon);
     }
@@ -696,14 +796,14 @@ impl MacroAssembler for X64Masm {
             FloatCmp::Eq => {
                 self.asm.ucomis(w, 0, 1);
                 self.asm.setcc(Cond::E, SCRATCH);
-                self.asm.setcc(Cond::Np, r::RCX);
-                self.asm.alu_rr(Alu::And, false, SCRATCH, r::RCX);
+                self.asm.setcc(Cond::Np, SCRATCH2);
+                self.asm.alu_rr(Alu::And, false, SCRATCH, SCRATCH2);
             }
             FloatCmp::Ne => {
                 self.asm.ucomis(w, 0, 1);
                 self.asm.setcc(Cond::Ne, SCRATCH);
-                self.asm.setcc(Cond::P, r::RCX);
-                self.asm.alu_rr(Alu::Or, false, SCRATCH, r::RCX);
+                self.asm.setcc(Cond::P, SCRATCH2);
+                self.asm.alu_rr(Alu::Or, false, SCRATCH, SCRATCH2);
             }
             FloatCmp::Gt => {
                 self.asm.ucomis(w, 0, 1);
