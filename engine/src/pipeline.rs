@@ -86,7 +86,9 @@ fn one_thread<M: MacroAssembler>(
     cfg: &Config,
 ) -> Result<ModuleInfo, Error> {
     let (info, compiled) =
-        keel_metering::analyze_each(wasm, &cfg.profile, &cfg.cost_table, |fa, ops| compiler.compile_function(fa, ops))?;
+        keel_metering::analyze_each(wasm, &cfg.profile, &cfg.cost_table, |fa, ops| {
+        compiler.compile_analyzed(fa, ops, wasm)
+    })?;
     compiled?;
     Ok(info)
 }
@@ -108,7 +110,7 @@ fn two_threads<M: MacroAssembler>(
         let mut compiled = Ok(());
         'receive: while let Some(batch) = receive(&batches) {
             for (fa, ops) in &batch {
-                compiled = compiler.compile_function(fa, ops);
+                compiled = compiler.compile_analyzed(fa, ops, wasm);
                 if compiled.is_err() {
                     break 'receive;
                 }

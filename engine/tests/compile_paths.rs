@@ -236,3 +236,48 @@ fn parallel_compilation_keeps_validation_errors_and_their_precedence() {
         }
     }
 }
+
+/// A module whose second function's body is larger than
+/// `keel_metering::MAX_BUFFERED_BODY_BYTES` (a JIT-bomb shape: one straight-line block of
+/// `adds` additions), between two small ones.
+fn huge_body_module(adds: usize) -> Vec<u8> {
+    let mut body = String::with_capacity(adds * 48);
+    for i in 0..adds {
+        body.push_str(&format!("local.get 0 i32.const {} i32.add local.set 0\n", i % 100));
+    }
+    wat::parse_str(format!(
+        r#"(module
+            (func $small (export "small") (param i32) (result i32) local.get 0 i32.const 1 i32.add)
+            (func $huge (export "huge") (param i32) (result i32) {body} local.get 0 call $small)
+            (func (export "after") (result i32) i32.const 5 call $huge))"#
+    ))
+    .expect("wat")
+}
+
+/// A body too large to buffer is decoded again by the code generator: the code is the
+/// reference's, with one thread or two, on both ISAs, and it runs.
+#[test]
+fn bodies_too_large_to_buffer_compile_to_the_same_code() {
+    let adds = 70_000;
+    let wasm = huge_body_module(adds);
+    let body_bytes = code_section_bytes(&wasm) as usize;
+    assert!(body_bytes > keel_metering::MAX_BUFFERED_BODY_BYTES, "{body_bytes} bytes of code");
+    for isa in Isa::ALL {
+        let config = Config { isa, ..Config::permissive() };
+        check_same_code(config.clone(), &wasm, &format!("huge body {isa}"));
+        check_parallel_same(&config, &wasm, &format!("huge body {isa}")).expect("compiles");
+    }
+    let engine = Engine::new(Config::permissive()).expect("engine");
+    if !engine.can_execute() {
+        return;
+    }
+    let module = Module::new(&engine, &wasm).expect("compiles");
+    let mut store = keel_engine::Store::new(&engine, ());
+    store.set_gas_limit(u64::MAX / 2);
+    let inst = keel_engine::Linker::new().instantiate(&mut store, &module).expect("instantiates");
+    let f = inst.get_func(&mut store, "after").expect("export");
+    let mut res = [keel_engine::Val::I32(0)];
+    f.call(&mut store, &[], &mut res).expect("runs");
+    let sum: i64 = (0..adds as i64).map(|i| i % 100).sum();
+    assert_eq!(res[0], keel_engine::Val::I32((5 + sum + 1) as i32));
+}

@@ -73,9 +73,28 @@ pub struct FunctionAnalysis {
     /// that keeps locals of different types in different register files. Empty when
     /// computed by [`crate::validate`], as `local_weights`.
     pub local_types: Vec<ValType>,
+    /// The body's bytes in the module (offsets from the module's first byte, the locals
+    /// declaration included): what a consumer decodes itself when the walk did not keep
+    /// the operators ([`FunctionAnalysis::operators_buffered`]).
+    pub body: std::ops::Range<usize>,
 }
 
+/// Largest function body, in bytes, whose decoded operators [`crate::analyze_each`] and
+/// [`crate::analyze_each_mut`] keep for their callback. A decoded operator takes about 20
+/// times its encoded size, so a larger body (a JIT-bomb shape; real functions are far
+/// smaller) would need a buffer of tens of megabytes that the allocator maps and unmaps
+/// for every module: its callback gets no operators and decodes the body again, which
+/// costs less.
+pub const MAX_BUFFERED_BODY_BYTES: usize = 256 * 1024;
+
 impl FunctionAnalysis {
+    /// Whether [`crate::analyze_each`] hands this function's decoded operators to its
+    /// callback: false for a body larger than [`MAX_BUFFERED_BODY_BYTES`], whose
+    /// operators the callback decodes from [`FunctionAnalysis::body`] (already validated).
+    pub fn operators_buffered(&self) -> bool {
+        self.body.len() <= MAX_BUFFERED_BODY_BYTES
+    }
+
     /// Total gas of all charges, a quick checksum for tests and tools.
     pub fn static_gas(&self) -> u64 {
         self.charges.iter().map(|c| c.gas).sum()
@@ -181,9 +200,15 @@ impl<'c> FunctionWalker<'c> {
         ops_reader.set_features(*validator.features());
         let mut ops = wasmparser::OperatorsReader::new(ops_reader);
         forget_operators(operators);
-        // Wasm code averages two to three bytes per operator: one reservation up front
-        // spares most functions the buffer's repeated growth (and its copies).
-        operators.reserve(usize::try_from((body.range().end - body.range().start) / 2).unwrap_or(0));
+        let range = body.range();
+        let to_usize = |x: u64| usize::try_from(x).unwrap_or(usize::MAX);
+        let body_range = to_usize(range.start)..to_usize(range.end);
+        let keep = body_range.len() <= MAX_BUFFERED_BODY_BYTES;
+        if keep {
+            // Wasm code averages two to three bytes per operator: one reservation up front
+            // spares most functions the buffer's repeated growth (and its copies).
+            operators.reserve(body_range.len() / 2);
+        }
         self.frames.push((true, false));
         while !ops.eof() {
             let offset = ops.original_position();
@@ -192,6 +217,7 @@ impl<'c> FunctionWalker<'c> {
             let decoded = ops.visit_operator(&mut Decoder {
                 validator: validator.visitor(offset),
                 out: operators,
+                keep,
                 walker: self,
                 offset: offset as u32,
             });
@@ -221,6 +247,7 @@ impl<'c> FunctionWalker<'c> {
             charges: std::mem::take(&mut self.charges),
             local_weights: std::mem::take(&mut self.local_weights),
             local_types: std::mem::take(&mut self.local_types),
+            body: body_range,
         };
         Ok(())
     }

@@ -20,8 +20,10 @@ use crate::error::ValidationError;
 pub(crate) struct Decoder<'o, 'a, 'w, 'c, V> {
     /// The function validator's visitor for this operator.
     pub(crate) validator: V,
-    /// Where the decoded operator goes.
+    /// Where the decoded operator goes, when `keep`.
     pub(crate) out: &'o mut Vec<Operator<'a>>,
+    /// Whether to keep the decoded operators (see `crate::analyze::MAX_BUFFERED_BODY_BYTES`).
+    pub(crate) keep: bool,
     /// The metering analysis of the function.
     pub(crate) walker: &'w mut FunctionWalker<'c>,
     /// Byte offset of the operator.
@@ -55,7 +57,9 @@ macro_rules! define_visit {
                 self.validator.$visit($($($arg.clone()),*)?)?;
                 let op = Operator::$op $({ $($arg),* })?;
                 self.walker.visit(self.offset, &op).map_err(|e| Rejected::Limit(Box::new(e)))?;
-                self.out.push(op);
+                if self.keep {
+                    self.out.push(op);
+                }
                 Ok(())
             }
         )*
@@ -72,7 +76,9 @@ macro_rules! define_visit_simd {
                 }
                 let op = Operator::$op $({ $($arg),* })?;
                 self.walker.visit(self.offset, &op).map_err(|e| Rejected::Limit(Box::new(e)))?;
-                self.out.push(op);
+                if self.keep {
+                    self.out.push(op);
+                }
                 Ok(())
             }
         )*

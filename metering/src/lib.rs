@@ -32,6 +32,7 @@ pub mod profile;
 
 pub use analyze::{
     BlockCharge, FunctionAnalysis, ModuleAnalysis, DEFAULT_MAX_STACK_SLOTS, FRAME_OVERHEAD_SLOTS,
+    MAX_BUFFERED_BODY_BYTES,
 };
 pub use cost::{CostTable, DynamicCosts, DynamicKind, HostCost, OpClass};
 pub use error::{CostTableError, Feature, InstrumentError, Limit, ValidationError};

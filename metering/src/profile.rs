@@ -231,7 +231,9 @@ pub fn analyze(
 /// operator that [`crate::BlockCharge::op_index`] `i` names). A single-pass compiler can
 /// compile from these without decoding the body again, while the module is still being
 /// validated. Both arguments are only borrowed for the call (their buffers are reused for
-/// the next function).
+/// the next function). A body larger than [`crate::MAX_BUFFERED_BODY_BYTES`] comes with no
+/// operators ([`FunctionAnalysis::operators_buffered`] is false): the callback decodes it
+/// from [`FunctionAnalysis::body`].
 ///
 /// Returns the module's [`ModuleInfo`] with the outcome of the callbacks: `Ok(())`, or the
 /// first error `on_function` returned (it is not called again after an error, and the
@@ -252,7 +254,8 @@ pub fn analyze_each<'a, E>(
 
 /// Validates and analyzes `wasm` exactly as [`analyze_each`], handing each defined
 /// function's buffers themselves to `on_function`, in definition order: its
-/// [`FunctionAnalysis`] and its decoded operators (the final `end` included). The callback
+/// [`FunctionAnalysis`] and its decoded operators (the final `end` included; none for a
+/// body larger than [`crate::MAX_BUFFERED_BODY_BYTES`], as in [`analyze_each`]). The callback
 /// may keep them by swapping them with other buffers (empty ones, or ones it got earlier
 /// and is done with): the walk clears whatever it gets back (without running the
 /// operators' destructors, see `forget_operators` in `analyze.rs`) and refills it for the

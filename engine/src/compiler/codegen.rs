@@ -130,6 +130,28 @@ impl<'a, M: MacroAssembler> ModuleCompiler<'a, M> {
         }
     }
 
+    /// Compiles the next defined function of module `wasm` as [`keel_metering::analyze_each`]
+    /// hands it over: from `operators` when the walk kept them, else (a body larger than
+    /// [`keel_metering::MAX_BUFFERED_BODY_BYTES`]) decoding its body from `wasm`.
+    ///
+    /// Errors: as [`Self::compile_function_from_body`]; [`CompileError::Internal`] when
+    /// the analysis's body range is not inside `wasm`.
+    pub fn compile_analyzed(
+        &mut self,
+        fa: &FunctionAnalysis,
+        operators: &[Operator<'_>],
+        wasm: &[u8],
+    ) -> Result<(), CompileError> {
+        if fa.operators_buffered() {
+            return self.compile_function(fa, operators);
+        }
+        let bytes = wasm
+            .get(fa.body.clone())
+            .ok_or_else(|| CompileError::Internal("function body outside the module".into()))?;
+        let body = FunctionBody::new(wasmparser::BinaryReader::new(bytes, fa.body.start as u64));
+        self.compile_function_from_body(fa, &body)
+    }
+
     fn compile_from<'o, O: Borrow<Operator<'o>>>(
         &mut self,
         fa: &FunctionAnalysis,
