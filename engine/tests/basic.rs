@@ -316,3 +316,53 @@ fn loads_into_register_locals() {
     let (r, _) = run(wat, "f", &[Val::I32(12)], 1, 1_000_000);
     assert_eq!(r.unwrap(), vec![Val::I32(acc)]);
 }
+
+/// `i32.wrap_i64` feeding an i32 comparison or `add/sub/mul/and/or/xor` emits nothing (the
+/// next operator reads the low half only); its results, and addresses computed by 32-bit
+/// operations and used at once, are exact whatever the upper half held.
+#[test]
+fn wrapped_values_and_fresh_addresses_ignore_the_upper_half() {
+    let wat = r#"(module (memory 1)
+      (data (i32.const 16) "\2a\00\00\00\07\00\00\00")
+      (type $t (func (result i64)))
+      (table 8 funcref)
+      (elem (i32.const 4) $four $five)
+      (func $four (result i64) i64.const 400)
+      (func $five (result i64) i64.const 500)
+      (func (export "f") (param $x i64) (param $n i32) (result i64) (local $acc i64) (local $i i32)
+        block loop
+          local.get $i local.get $n i32.ge_u br_if 1
+          ;; 5 == wrap(x) for x = 0x1_0000_0005; lt_u on the low half only
+          i32.const 5 local.get $x i32.wrap_i64 i32.eq
+          i32.const 6 local.get $x i32.wrap_i64 i32.lt_u i32.add
+          local.get $x i32.wrap_i64 i32.eqz i32.add
+          i32.const 3 local.get $x i32.wrap_i64 i32.mul i32.add
+          i32.const 0 local.get $x i32.wrap_i64 i32.sub i32.add
+          ;; the sum is zero-extended into the i64 accumulator
+          i64.extend_i32_u local.get $acc i64.add local.set $acc
+          ;; an address computed by 32-bit operations, loaded at once: 16 + 4 * (i & 1)
+          i32.const 16 local.get $x i32.wrap_i64 i32.const 5 i32.sub local.get $i i32.const 1 i32.and i32.add i32.const 2 i32.shl i32.add
+          i32.load i64.extend_i32_u local.get $acc i64.add local.set $acc
+          ;; a wrapped table index (4 or 5 in the low half)
+          local.get $x i64.const 1 i64.sub local.get $i i64.extend_i32_u i64.const 1 i64.and i64.add
+          i32.wrap_i64 call_indirect (type $t) local.get $acc i64.add local.set $acc
+          local.get $i i32.const 1 i32.add local.set $i
+          br 0
+        end end
+        local.get $acc))"#;
+    let x: i64 = 0x1_0000_0005;
+    let lo = x as u32;
+    let mut acc: u64 = 0;
+    for i in 0..7u32 {
+        let s = u32::from(lo == 5)
+            .wrapping_add(u32::from(6 < lo))
+            .wrapping_add(u32::from(lo == 0))
+            .wrapping_add(3u32.wrapping_mul(lo))
+            .wrapping_add(0u32.wrapping_sub(lo));
+        acc = acc.wrapping_add(u64::from(s));
+        acc = acc.wrapping_add(if i & 1 == 0 { 42 } else { 7 });
+        acc = acc.wrapping_add(if i & 1 == 0 { 400 } else { 500 });
+    }
+    let (r, _) = run(wat, "f", &[Val::I64(x), Val::I32(7)], 1, 1_000_000);
+    assert_eq!(r.unwrap(), vec![Val::I64(acc as i64)]);
+}

@@ -283,6 +283,10 @@ struct FuncCodegen<'a, M: MacroAssembler> {
     /// result, and a NaN operand makes a NaN result, so the current result's NaN need not
     /// be canonicalized first.
     next_f64_arith: bool,
+    /// The next operator is an i32 comparison or one of `i32.add/sub/mul/and/or/xor`: it
+    /// takes the current operator's result (its right or only operand) with 32-bit
+    /// instructions, which read the low half of a register only.
+    next_reads_low32: bool,
 }
 
 /// An integer comparison whose emission is deferred (see [`FuncCodegen::cmp`]).
@@ -369,6 +373,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             next_set: None,
             next_fset: None,
             next_f64_arith: false,
+            next_reads_low32: false,
         };
         // The charges are in increasing `op_index` order; `next_charge` is the index of the
         // first operator still to be charged (u32::MAX when none is left).
@@ -378,7 +383,30 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         let mut operators = operators.peekable();
         let mut op_index: u32 = 0;
         while let Some(op) = operators.next() {
-            (cg.next_set, cg.next_fset, cg.next_f64_arith) = match operators.peek().map(Borrow::borrow) {
+            let next_op = operators.peek().map(Borrow::borrow);
+            cg.next_reads_low32 = matches!(
+                next_op,
+                Some(
+                    Operator::I32Eqz
+                        | Operator::I32Eq
+                        | Operator::I32Ne
+                        | Operator::I32LtS
+                        | Operator::I32LtU
+                        | Operator::I32GtS
+                        | Operator::I32GtU
+                        | Operator::I32LeS
+                        | Operator::I32LeU
+                        | Operator::I32GeS
+                        | Operator::I32GeU
+                        | Operator::I32Add
+                        | Operator::I32Sub
+                        | Operator::I32Mul
+                        | Operator::I32And
+                        | Operator::I32Or
+                        | Operator::I32Xor
+                )
+            );
+            (cg.next_set, cg.next_fset, cg.next_f64_arith) = match next_op {
                 Some(Operator::LocalSet { local_index } | Operator::LocalTee { local_index }) => (
                     cg.pinned.iter().find(|p| p.0 == *local_index).copied(),
                     cg.fpinned.iter().find(|p| p.0 == *local_index).copied(),
@@ -1113,7 +1141,8 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             O::F64Min => self.lib(LibCall::FloatMinMax, &[], 2, &[2], true),
             O::F64Max => self.lib(LibCall::FloatMinMax, &[], 2, &[3], true),
 
-            O::I32WrapI64 | O::I64ExtendI32U => self.unop(IntUn::ZeroExtend32, Size::S64),
+            O::I32WrapI64 => self.wrap(),
+            O::I64ExtendI32U => self.unop(IntUn::ZeroExtend32, Size::S64),
             O::I64ExtendI32S | O::I64Extend32S => self.unop(IntUn::Extend32S, Size::S64),
             O::I32Extend8S => self.unop(IntUn::Extend8S, Size::S32),
             O::I32Extend16S => self.unop(IntUn::Extend16S, Size::S32),
@@ -1290,6 +1319,19 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             None => self.masm.store_slot(local, r),
         }
         self.stack.push(Val::Reg(r));
+    }
+
+    /// `i32.wrap_i64`: folded into a constant; nothing at all when the next operator
+    /// reads only the low 32 bits ([`Self::next_reads_low32`]); else a zero-extension.
+    fn wrap(&mut self) {
+        match self.stack.get(self.stack.len() - 1) {
+            Val::Const(c) => {
+                self.stack.pop();
+                self.stack.push(Val::Const(c & 0xffff_ffff));
+            }
+            _ if self.next_reads_low32 => {}
+            _ => self.unop(IntUn::ZeroExtend32, Size::S64),
+        }
     }
 
     fn f2i(&mut self, kind: u64) {

@@ -54,6 +54,11 @@ pub struct X64Masm {
     trampoline: u32,
     /// Offsets of the unchecked memory accesses (see [`CompiledCode::memory_trap_sites`]).
     memory_trap_sites: Vec<u32>,
+    /// `(register, code offset)`: the instruction that ends at that offset wrote the
+    /// register with a 32-bit operation, which zeroes its upper half. A memory access
+    /// emitted right there (nothing emitted or bound in between) may use the register as
+    /// its 64-bit index without zero-extending it first.
+    zero_extended: Option<(u8, usize)>,
 }
 
 impl Default for X64Masm {
@@ -92,6 +97,7 @@ impl X64Masm {
             slots: 0,
             trampoline: 0,
             memory_trap_sites: Vec::new(),
+            zero_extended: None,
         };
         m.emit_trampoline();
         m
@@ -217,7 +223,11 @@ impl X64Masm {
     /// (`runtime::signals`): the instruction is then recorded as a trap site. Checked in
     /// code past that.
     fn memory_access(&mut self, addr: Reg, offset: u64, bytes: u32, access: impl FnOnce(&mut Asm, Mem)) {
-        if offset <= i32::MAX as u64 {
+        if offset <= i32::MAX as u64 && self.zero_extended == Some((addr.0, self.asm.pos())) {
+            // The address was just written by a 32-bit operation: already zero-extended.
+            self.memory_trap_sites.push(self.asm.pos() as u32);
+            access(&mut self.asm, Mem::indexed(MEM_BASE_REG, addr.0, offset as i32));
+        } else if offset <= i32::MAX as u64 {
             self.asm.mov_rr(false, SCRATCH, addr.0);
             self.memory_trap_sites.push(self.asm.pos() as u32);
             access(&mut self.asm, Mem::indexed(MEM_BASE_REG, SCRATCH, offset as i32));
@@ -225,6 +235,12 @@ impl X64Masm {
             self.bounds_check(addr, offset, bytes);
             access(&mut self.asm, Mem::indexed(SCRATCH2, SCRATCH, -(bytes as i32)));
         }
+    }
+
+    /// After an instruction that wrote `d` with a 64-bit (`w`) or 32-bit operation: records
+    /// that `d` is zero-extended here when it was a 32-bit one (see `zero_extended`).
+    fn note_zero_extended(&mut self, w: bool, d: u8) {
+        self.zero_extended = if w { None } else { Some((d, self.asm.pos())) };
     }
 
     /// Computes the effective address `zext(addr32) + offset + bytes` into rax, checks it
@@ -375,6 +391,8 @@ impl MacroAssembler for X64Masm {
 
     fn bind(&mut self, label: Label) {
         self.labels[label.0 as usize] = Some(self.asm.pos());
+        // Other paths may jump here with anything in any register.
+        self.zero_extended = None;
     }
 
     fn func_prologue(&mut self, params: u32, locals: u32, slots: u32) {
@@ -535,6 +553,7 @@ impl MacroAssembler for X64Masm {
                     }
                 }
             }
+            self.note_zero_extended(w, d);
             return;
         }
         if op == IntBin::Mul {
@@ -553,6 +572,7 @@ impl MacroAssembler for X64Masm {
                     }
                 }
             }
+            self.note_zero_extended(w, d);
             return;
         }
         let sh = match op {
@@ -567,6 +587,7 @@ impl MacroAssembler for X64Masm {
             RegImm::Imm(v) => {
                 let mask = if w { 63 } else { 31 };
                 self.asm.shift_ri(sh, w, d, (v & mask) as u8);
+                self.note_zero_extended(w, d);
             }
             // The count goes to cl; rcx is allocatable, so a value it holds waits in r11.
             RegImm::Reg(s) if d == r::RCX => {
@@ -845,6 +866,8 @@ impl MacroAssembler for X64Masm {
             LoadKind::S8To32 => a.load_s8(false, d, m),
             LoadKind::S8To64 => a.load_s8(true, d, m),
         });
+        let w = matches!(kind, LoadKind::U64 | LoadKind::S32To64 | LoadKind::S16To64 | LoadKind::S8To64);
+        self.note_zero_extended(w, d);
     }
 
     fn store(&mut self, bytes: u32, addr: Reg, value: Reg, offset: u64) {
