@@ -496,7 +496,12 @@ impl MacroAssembler for X64Masm {
 
     fn store_slot(&mut self, slot: u32, src: Reg) {
         let m = self.slot_mem(slot);
+        // A store writes no register: a zero-extended one stays so past it.
+        let kept = self.zero_extended.filter(|z| z.1 == self.asm.pos());
         self.asm.store(true, m, src.0);
+        if let Some((r, _)) = kept {
+            self.zero_extended = Some((r, self.asm.pos()));
+        }
     }
 
     fn store_slot_imm(&mut self, slot: u32, imm: u64) {
@@ -686,7 +691,13 @@ impl MacroAssembler for X64Masm {
             IntUn::Extend8S => self.asm.movsx8_rr(w, d, d),
             IntUn::Extend16S => self.asm.movsx16_rr(w, d, d),
             IntUn::Extend32S => self.asm.movsxd_rr(d, d),
-            IntUn::ZeroExtend32 => self.asm.mov_rr(false, d, d),
+            IntUn::ZeroExtend32 => {
+                // Nothing to do right after a 32-bit instruction wrote `d`.
+                if self.zero_extended != Some((d, self.asm.pos())) {
+                    self.asm.mov_rr(false, d, d);
+                }
+                self.note_zero_extended(false, d);
+            }
         }
     }
 
