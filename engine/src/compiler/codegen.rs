@@ -344,8 +344,6 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 masm.f64_mov_imm(x, 0);
             }
         }
-        let reserved: Vec<Reg> = pinned.iter().map(|p| p.1).collect();
-        let freserved: Vec<FReg> = fpinned.iter().map(|p| p.1).collect();
         let ret = masm.new_label();
         let mut control = std::mem::take(&mut scratch.control);
         control.clear();
@@ -357,8 +355,8 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             costs,
             stack: ValueStack::with_buffer(
                 std::mem::take(&mut scratch.vals),
-                (regs, &reserved),
-                (fregs, &freserved),
+                (regs, pinned.iter().map(|p| p.1)),
+                (fregs, fpinned.iter().map(|p| p.1)),
                 nlocals,
             ),
             control,

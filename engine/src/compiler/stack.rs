@@ -58,8 +58,8 @@ impl ValueStack {
     /// every function of a module); height 0 lives in `base_slot`.
     pub fn with_buffer(
         mut buffer: Vec<Val>,
-        (regs, reserved): (&'static [Reg], &[Reg]),
-        (fregs, freserved): (&'static [FReg], &[FReg]),
+        (regs, reserved): (&'static [Reg], impl Iterator<Item = Reg>),
+        (fregs, freserved): (&'static [FReg], impl Iterator<Item = FReg>),
         base_slot: u32,
     ) -> ValueStack {
         buffer.clear();
@@ -80,10 +80,10 @@ impl ValueStack {
     }
 
     /// Bit i set for each of the first 32 of `regs` not in `reserved`.
-    fn pool_of<R: PartialEq>(regs: &[R], reserved: &[R]) -> u32 {
+    fn pool_of<R: PartialEq>(regs: &[R], reserved: impl Iterator<Item = R>) -> u32 {
         let mut pool = if regs.len() >= 32 { u32::MAX } else { (1u32 << regs.len()) - 1 };
         for r in reserved {
-            if let Some(i) = regs.iter().position(|x| x == r).filter(|i| *i < 32) {
+            if let Some(i) = regs.iter().position(|x| *x == r).filter(|i| *i < 32) {
                 pool &= !(1 << i);
             }
         }
