@@ -45,5 +45,5 @@ pub use isa::Isa;
 pub use module::{ExportIndex, ExternType, GlobalType, ImportDesc, MemoryType, Module, TableType};
 pub use runtime::instance::{TypedFunc, WasmParams, WasmResults, WasmTy};
 pub use runtime::linker::{IntoHostFunc, Linker};
-pub use runtime::store::{AsContextMut, Caller, Extern, Func, Global, Instance, Memory, Store, Table};
+pub use runtime::store::{AsContextMut, Caller, Extern, Func, Global, Instance, Memory, Store, Table, MAX_GAS_LIMIT};
 pub use values::{FuncType, Val, ValType};

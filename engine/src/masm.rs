@@ -340,8 +340,19 @@ pub trait MacroAssembler {
     /// Releases the frame's stack slots: `used -= cost` (no code at all for an ISA that
     /// passes `used` to callees by value).
     fn stack_exit(&mut self, cost: u32);
-    /// Charges `gas` (traps `OutOfGas`, leaving 0 remaining, when not enough is left).
+    /// Charges `gas` (traps `OutOfGas`, leaving 0 remaining, when not enough is left,
+    /// including when [`Self::charge_gas_unchecked`] overdrew the counter before).
     fn charge_gas(&mut self, gas: u64);
+    /// Subtracts `gas` without checking: the counter may go below zero, which the next
+    /// [`Self::charge_gas`] or [`Self::check_gas`] turns into `OutOfGas`. The code generator
+    /// uses it only for [`keel_metering::BlockCharge::pure`] blocks, and checks before the
+    /// function returns. The default checks (an ISA whose counter is unsigned).
+    fn charge_gas_unchecked(&mut self, gas: u64) {
+        self.charge_gas(gas);
+    }
+    /// Traps `OutOfGas`, leaving 0 remaining, when unchecked charges overdrew the counter.
+    /// The default does nothing: it goes with the default [`Self::charge_gas_unchecked`].
+    fn check_gas(&mut self) {}
 
     /// `dst = slot[n]`.
     fn load_slot(&mut self, dst: Reg, slot: u32);

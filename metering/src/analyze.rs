@@ -43,6 +43,16 @@ pub struct BlockCharge {
     /// Gas charged before the operator runs: the sum of the class costs of every operator
     /// of the block. Never 0.
     pub gas: u64,
+    /// The block cannot trap and leaves no trace a trap would show: no call, no memory,
+    /// table or global write, no load (which may trap out of bounds), no division or
+    /// trapping conversion, no `unreachable`, `return` or `br_table`; and it does not branch
+    /// back to a `loop`. Were its charge more than the gas left, running it anyway and
+    /// trapping `OutOfGas` at a later check is indistinguishable from trapping before it
+    /// (same trap, same gas used, same memory, globals and tables), as long as that check
+    /// comes before anything observable. Every cycle of the control-flow graph contains a
+    /// branch back to a loop, so it contains a block that is not pure. A compiler may
+    /// subtract a pure block's gas without checking it (see keel-engine's codegen).
+    pub pure: bool,
 }
 
 /// What the analysis knows about one defined function.
@@ -137,7 +147,7 @@ pub(crate) struct FunctionWalker<'c> {
     local_types: Vec<ValType>,
     reachable: bool,
     /// The open block: (first op index, its offset, gas so far).
-    open: Option<(u32, u32, u64)>,
+    open: Option<(u32, u32, u64, bool)>,
     charges: Vec<BlockCharge>,
     max_height: u32,
     op_index: u32,
@@ -253,9 +263,9 @@ impl<'c> FunctionWalker<'c> {
     }
 
     fn close(&mut self) {
-        if let Some((op_index, offset, gas)) = self.open.take() {
+        if let Some((op_index, offset, gas, pure)) = self.open.take() {
             if gas > 0 {
-                self.charges.push(BlockCharge { op_index, offset, gas });
+                self.charges.push(BlockCharge { op_index, offset, gas, pure });
             }
         }
     }
@@ -267,11 +277,19 @@ impl<'c> FunctionWalker<'c> {
     pub(crate) fn visit(&mut self, offset: u32, op: &Operator<'_>) -> Result<(), ValidationError> {
         if self.reachable {
             if let Some(costs) = self.costs {
-                let open = self.open.get_or_insert((self.op_index, offset, 0));
+                let branches_back = match *op {
+                    Operator::Br { relative_depth } | Operator::BrIf { relative_depth } => {
+                        let i = self.frames.len().checked_sub(1 + relative_depth as usize);
+                        i.and_then(|i| self.frames.get(i)).is_none_or(|f| f.1)
+                    }
+                    _ => false,
+                };
+                let open = self.open.get_or_insert((self.op_index, offset, 0, true));
                 // Validation has accepted `op`, so it is in the profile and has a class; an
                 // operator without one would be a bug in `OpClass::of`, priced as a branch.
                 let class = OpClass::of(op).unwrap_or(OpClass::Branch);
                 open.2 = open.2.saturating_add(costs.class_cost(class));
+                open.3 = open.3 && !branches_back && is_pure(op, class);
                 if let Operator::LocalGet { local_index }
                 | Operator::LocalSet { local_index }
                 | Operator::LocalTee { local_index } = *op
@@ -344,4 +362,37 @@ fn forget_operators(operators: &mut Vec<Operator<'_>>) {
     // SAFETY: a length of 0 is at most the capacity and leaves no element to be
     // initialized; the elements are forgotten (not dropped), which is always sound.
     unsafe { operators.set_len(0) }
+}
+
+/// Whether `op` (of cost class `class`) can neither trap nor change anything a trap leaves
+/// observable (memory, tables, globals, the host): see [`BlockCharge::pure`]. Branches
+/// count as pure here; the caller rules out branches back to a loop.
+fn is_pure(op: &Operator<'_>, class: OpClass) -> bool {
+    use Operator as O;
+    match class {
+        OpClass::Structure
+        | OpClass::Const
+        | OpClass::Local
+        | OpClass::Parametric
+        | OpClass::IntAlu
+        | OpClass::IntMul
+        | OpClass::FloatSimple
+        | OpClass::FloatArith
+        | OpClass::FloatDiv
+        | OpClass::MemorySize => true,
+        OpClass::Global => matches!(op, O::GlobalGet { .. }),
+        OpClass::Branch => matches!(op, O::Br { .. } | O::BrIf { .. } | O::If { .. }),
+        OpClass::Conversion => !matches!(
+            op,
+            O::I32TruncF32S
+                | O::I32TruncF32U
+                | O::I32TruncF64S
+                | O::I32TruncF64U
+                | O::I64TruncF32S
+                | O::I64TruncF32U
+                | O::I64TruncF64S
+                | O::I64TruncF64U
+        ),
+        _ => false,
+    }
 }

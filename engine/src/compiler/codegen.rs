@@ -380,6 +380,8 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         let mut next_charge = next.map_or(u32::MAX, |c| c.op_index);
         let mut operators = operators.peekable();
         let mut op_index: u32 = 0;
+        // Whether a charge of this function went unchecked (`BlockCharge::pure`).
+        let mut unchecked = false;
         while let Some(op) = operators.next() {
             let next_op = operators.peek().map(Borrow::borrow);
             cg.next_reads_low32 = matches!(
@@ -421,7 +423,13 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                         break;
                     }
                     if c.op_index == op_index && cg.reachable && env.metering {
-                        cg.masm.charge_gas(c.gas);
+                        if c.pure {
+                            // Checked later: by the next checked charge or before returning.
+                            cg.masm.charge_gas_unchecked(c.gas);
+                            unchecked = true;
+                        } else {
+                            cg.masm.charge_gas(c.gas);
+                        }
                     }
                     next = charges.next();
                 }
@@ -434,6 +442,10 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             return Err(CompileError::Internal("unbalanced control frames".into()));
         }
         cg.masm.bind(ret);
+        if unchecked {
+            // The caller resumes in the middle of a block whose charge it checked already.
+            cg.masm.check_gas();
+        }
         cg.masm.stack_exit(fa.frame_cost);
         cg.masm.func_epilogue(nlocals, results);
         scratch.control = cg.control;

@@ -12,6 +12,12 @@ use crate::masm::TrapCode;
 use crate::module::{GlobalType, MemoryType, Module, TableType};
 use crate::values::{FuncType, Val, ValType};
 
+
+/// The largest gas limit a store takes ([`Store::set_gas_limit`]): `i64::MAX`. Generated
+/// code keeps the counter signed, so that gas subtracted without a check (the charges of
+/// blocks that cannot trap, `keel_metering::BlockCharge::pure`) may take it below zero
+/// until the next check.
+pub const MAX_GAS_LIMIT: u64 = i64::MAX as u64;
 /// Whether `[start, start + len)` lies inside `[0, size)`.
 fn fits(start: u64, len: u64, size: u64) -> bool {
     start.checked_add(len).is_some_and(|end| end <= size)
@@ -388,8 +394,11 @@ impl<T> Store<T> {
     pub fn data_mut(&mut self) -> &mut T {
         &mut self.inner.data
     }
-    /// Sets the gas limit: remaining gas becomes `limit`, gas used 0.
+    /// Sets the gas limit: remaining gas becomes `limit`, gas used 0. Limits above
+    /// [`MAX_GAS_LIMIT`] (`i64::MAX`) are lowered to it.
     pub fn set_gas_limit(&mut self, limit: u64) {
+        // Generated code keeps the counter signed (see `MacroAssembler::charge_gas`).
+        let limit = limit.min(MAX_GAS_LIMIT);
         self.inner.core.gas_limit = limit;
         self.inner.core.ctx.gas = limit;
     }

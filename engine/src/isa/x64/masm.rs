@@ -479,14 +479,26 @@ impl MacroAssembler for X64Masm {
     /// Nothing: the count is passed by value, the caller's own is in its frame.
     fn stack_exit(&mut self, _cost: u32) {}
 
+    /// `sub r14, gas; jl out_of_gas`: the counter is signed (at most `i64::MAX`, see
+    /// `Store::set_gas_limit`), so a counter that unchecked charges left below zero traps
+    /// too.
     fn charge_gas(&mut self, gas: u64) {
+        self.charge_gas_unchecked(gas);
+        self.trap_if(Cond::L, TrapCode::OutOfGas);
+    }
+
+    fn charge_gas_unchecked(&mut self, gas: u64) {
         if gas <= i32::MAX as u64 {
             self.asm.alu_ri(Alu::Sub, true, GAS, gas as i32);
         } else {
             self.asm.mov_ri(SCRATCH2, gas);
             self.asm.alu_rr(Alu::Sub, true, GAS, SCRATCH2);
         }
-        self.trap_if(Cond::B, TrapCode::OutOfGas);
+    }
+
+    fn check_gas(&mut self) {
+        self.asm.test_rr(true, GAS, GAS);
+        self.trap_if(Cond::S, TrapCode::OutOfGas);
     }
 
     fn load_slot(&mut self, dst: Reg, slot: u32) {
