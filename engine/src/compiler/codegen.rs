@@ -287,6 +287,14 @@ struct FuncCodegen<'a, M: MacroAssembler> {
     /// takes the current operator's result (its right or only operand) with 32-bit
     /// instructions, which read the low half of a register only.
     next_reads_low32: bool,
+    /// Gas of the pure blocks (`BlockCharge::pure`) run since the last charge, not
+    /// subtracted yet: the next block's charge takes it (so a loop's pure exit test costs
+    /// no instruction of its own), and it is subtracted, unchecked, before every other
+    /// way out of the straight-line code (branches, labels, the return).
+    pending_gas: u64,
+    /// `(stub, gas, target)`: a taken `br_if` out of code with pending gas goes through a
+    /// stub, emitted after the function, that subtracts the gas and jumps on.
+    gas_stubs: Vec<(Label, u64, Label)>,
 }
 
 /// An integer comparison whose emission is deferred (see [`FuncCodegen::cmp`]).
@@ -372,6 +380,8 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             next_fset: None,
             next_f64_arith: false,
             next_reads_low32: false,
+            pending_gas: 0,
+            gas_stubs: Vec::new(),
         };
         // The charges are in increasing `op_index` order; `next_charge` is the index of the
         // first operator still to be charged (u32::MAX when none is left).
@@ -424,11 +434,13 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                     }
                     if c.op_index == op_index && cg.reachable && env.metering {
                         if c.pure {
-                            // Checked later: by the next checked charge or before returning.
-                            cg.masm.charge_gas_unchecked(c.gas);
+                            // Subtracted with the next charge or on the way out, checked
+                            // by the next checked charge or before returning.
+                            cg.pending_gas = cg.pending_gas.saturating_add(c.gas);
                             unchecked = true;
                         } else {
-                            cg.masm.charge_gas(c.gas);
+                            cg.masm.charge_gas(c.gas.saturating_add(cg.pending_gas));
+                            cg.pending_gas = 0;
                         }
                     }
                     next = charges.next();
@@ -448,6 +460,11 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         }
         cg.masm.stack_exit(fa.frame_cost);
         cg.masm.func_epilogue(nlocals, results);
+        for (stub, gas, target) in std::mem::take(&mut cg.gas_stubs) {
+            cg.masm.bind(stub);
+            cg.masm.charge_gas_unchecked(gas);
+            cg.masm.jump(target);
+        }
         scratch.control = cg.control;
         scratch.vals = cg.stack.into_buffer();
         Ok(())
@@ -469,6 +486,14 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             self.fdirty |= 1 << k;
         }
         Some(self.fpinned[k].1)
+    }
+
+    /// Subtracts the pending gas of pure blocks (see [`Self::pending_gas`]), unchecked.
+    fn flush_gas(&mut self) {
+        if self.pending_gas > 0 {
+            self.masm.charge_gas_unchecked(self.pending_gas);
+            self.pending_gas = 0;
+        }
     }
 
     /// Binds `label`, a point other paths may jump to: every local may be dirty there.
@@ -851,6 +876,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             O::Loop { blockty } => {
                 let l = self.masm.new_label();
                 self.enter_frame(FrameKind::Loop, blockty, l);
+                self.flush_gas();
                 self.bind_merge(l);
             }
             O::If { blockty } => {
@@ -858,35 +884,48 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 let end = self.masm.new_label();
                 let else_label = self.masm.new_label();
                 self.enter_frame(FrameKind::If { else_label: Some(else_label) }, blockty, end);
+                self.flush_gas();
                 self.masm.branch_cmp(cond.cc.negate(), cond.size, cond.lhs, cond.rhs, else_label);
                 self.free_cond(cond);
             }
             O::Else => {
                 let f = self.frame(0);
                 self.stack.materialize_top(self.masm, f.results as usize);
+                self.flush_gas();
                 self.masm.jump(f.label);
                 self.begin_else();
             }
             O::End => {
                 let f = self.frame(0);
                 self.stack.materialize_top(self.masm, f.results as usize);
+                self.flush_gas();
                 self.end_frame();
             }
             O::Br { relative_depth } => {
                 let f = self.frame(relative_depth);
                 self.branch_moves(&f);
+                self.flush_gas();
                 self.masm.jump(f.label);
                 self.reachable = false;
             }
             O::BrIf { relative_depth } => {
                 let c = self.pop_cond();
                 let f = self.frame(relative_depth);
-                if f.branch_arity() == 0 {
+                if f.branch_arity() == 0 && self.pending_gas == 0 {
                     self.masm.branch_cmp(c.cc, c.size, c.lhs, c.rhs, f.label);
+                } else if f.branch_arity() == 0 {
+                    // The taken edge pays the pending gas in a stub; the fall-through
+                    // still owes it to the next charge.
+                    let stub = self.masm.new_label();
+                    self.masm.branch_cmp(c.cc, c.size, c.lhs, c.rhs, stub);
+                    self.gas_stubs.push((stub, self.pending_gas, f.label));
                 } else {
                     let skip = self.masm.new_label();
                     self.masm.branch_cmp(c.cc.negate(), c.size, c.lhs, c.rhs, skip);
                     self.branch_moves(&f);
+                    if self.pending_gas > 0 {
+                        self.masm.charge_gas_unchecked(self.pending_gas);
+                    }
                     self.masm.jump(f.label);
                     self.masm.bind(skip);
                 }
@@ -913,6 +952,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                     labels.push(resolve(self, t));
                 }
                 let default = resolve(self, targets.default());
+                self.flush_gas();
                 self.masm.br_table(index, &labels, default);
                 self.stack.free_reg(index);
                 for (depth, l) in pending {
@@ -926,6 +966,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             O::Return => {
                 let f = self.control[0];
                 self.branch_moves(&f);
+                self.flush_gas();
                 self.masm.jump(f.label);
                 self.reachable = false;
             }
