@@ -613,20 +613,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         let rhs = self.stack.pop_regimm(self.masm);
         let lhs = self.stack.pop();
         self.claim_local(x);
-        match lhs {
-            Val::Local(r) => self.masm.mov(lr, r),
-            Val::Reg(r) => {
-                self.masm.mov(lr, r);
-                self.stack.free_reg(r);
-            }
-            Val::Const(c) => self.masm.mov_imm(lr, c),
-            Val::Slot => self.masm.load_slot(lr, self.stack.slot_of(h - 2)),
-            Val::FReg(x) => {
-                self.masm.f64_to_gpr(lr, x);
-                self.stack.ffree_reg(x);
-            }
-            Val::FLocal(x) => self.masm.f64_to_gpr(lr, x),
-        }
+        self.set_reg(lr, lhs, h - 2);
         self.masm.int_bin(op, size, lr, rhs);
         self.stack.free_regimm(rhs);
         self.stack.push(Val::Local(lr));
@@ -641,6 +628,12 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         // Other copies of the local still on the stack must keep its old value.
         self.stack.materialize_locals(self.masm);
         self.local_reg(x, true);
+    }
+
+    /// As [`Self::claim_local`], for f64 local `x` in a float register.
+    fn claim_flocal(&mut self, x: u32) {
+        self.stack.materialize_locals(self.masm);
+        self.local_freg(x, true);
     }
 
     /// An integer comparison: emitted when its result is consumed (fused into the branch
@@ -733,23 +726,8 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             if h >= 2 && !(self.stack.get(h - 1) == Val::FLocal(fx) && self.stack.get(h - 2) != Val::FLocal(fx)) {
                 let rhs = self.stack.pop_f64_read(self.masm);
                 let lhs = self.stack.pop();
-                // Copies of the local's old value still on the stack keep it.
-                self.stack.materialize_locals(self.masm);
-                self.local_freg(x, true);
-                match lhs {
-                    Val::FLocal(y) => self.masm.f64_mov(fx, y),
-                    Val::FReg(y) => {
-                        self.masm.f64_mov(fx, y);
-                        self.stack.ffree_reg(y);
-                    }
-                    Val::Reg(r) => {
-                        self.masm.f64_from_gpr(fx, r);
-                        self.stack.free_reg(r);
-                    }
-                    Val::Local(r) => self.masm.f64_from_gpr(fx, r),
-                    Val::Const(c) => self.masm.f64_mov_imm(fx, c),
-                    Val::Slot => self.masm.f64_load_slot(fx, self.stack.slot_of(h - 2)),
-                }
+                self.claim_flocal(x);
+                self.set_freg(fx, lhs, h - 2);
                 self.masm.f64_bin(op, fx, rhs, canon);
                 self.stack.ffree_reg(rhs);
                 self.stack.push(Val::FLocal(fx));
@@ -766,17 +744,19 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     /// `f64.load` into a float register (the f64 local the next operator sets, if any).
     fn load_f64(&mut self, offset: u64) {
         let addr = self.stack.pop_read(self.masm);
-        let dst = match self.next_fset {
+        let (dst, entry) = match self.next_fset {
             Some((x, fx)) => {
-                self.stack.materialize_locals(self.masm);
-                self.local_freg(x, true);
-                fx
+                self.claim_flocal(x);
+                (fx, Val::FLocal(fx))
             }
-            None => self.stack.falloc(self.masm),
+            None => {
+                let x = self.stack.falloc(self.masm);
+                (x, Val::FReg(x))
+            }
         };
         self.masm.f64_load(dst, addr, offset);
         self.stack.free_reg(addr);
-        self.stack.push(if self.next_fset.is_some() { Val::FLocal(dst) } else { Val::FReg(dst) });
+        self.stack.push(entry);
     }
 
     /// `f64.store` of a value in a float register (else as any 8-byte store).
@@ -1283,42 +1263,48 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     fn local_set(&mut self, local: u32) {
         let h = self.stack.len() - 1;
         let v = self.stack.pop();
+        // Copies of the local's old value still on the stack must not see the write.
         if let Some(fx) = self.local_freg(local, true) {
-            // Copies of the local's old value still on the stack must not see the write.
             self.stack.materialize_locals(self.masm);
-            self.set_freg(fx, v, h);
-            return;
+            return self.set_freg(fx, v, h);
         }
-        let lr = self.local_reg(local, true);
-        if lr.is_some() {
+        if let Some(lr) = self.local_reg(local, true) {
             self.stack.materialize_locals(self.masm);
+            return self.set_reg(lr, v, h);
         }
-        match (lr, v) {
-            (Some(lr), Val::Const(c)) => self.masm.mov_imm(lr, c),
-            (Some(lr), Val::Reg(r) | Val::Local(r)) => {
-                self.masm.mov(lr, r);
-                self.stack.free_reg(r);
-            }
-            (Some(lr), Val::Slot) => self.masm.load_slot(lr, self.stack.slot_of(h)),
-            (Some(lr), Val::FReg(x) | Val::FLocal(x)) => {
-                self.masm.f64_to_gpr(lr, x);
-                self.stack.ffree_reg(x);
-            }
-            (None, Val::Const(c)) => self.masm.store_slot_imm(local, c),
-            (None, Val::Reg(r) | Val::Local(r)) => {
+        match v {
+            Val::Const(c) => self.masm.store_slot_imm(local, c),
+            Val::Reg(r) | Val::Local(r) => {
                 self.masm.store_slot(local, r);
                 self.stack.free_reg(r);
             }
-            (None, Val::Slot) => self.masm.copy_slot(local, self.stack.slot_of(h)),
-            (None, Val::FReg(x) | Val::FLocal(x)) => {
+            Val::Slot => self.masm.copy_slot(local, self.stack.slot_of(h)),
+            Val::FReg(x) | Val::FLocal(x) => {
                 self.masm.f64_store_slot(local, x);
                 self.stack.ffree_reg(x);
             }
         }
     }
 
+    /// Writes popped entry `v` (from height `h`) into general register `lr`, freeing its
+    /// register (nothing to free for a local's).
+    fn set_reg(&mut self, lr: Reg, v: Val, h: usize) {
+        match v {
+            Val::Const(c) => self.masm.mov_imm(lr, c),
+            Val::Reg(r) | Val::Local(r) => {
+                self.masm.mov(lr, r);
+                self.stack.free_reg(r);
+            }
+            Val::Slot => self.masm.load_slot(lr, self.stack.slot_of(h)),
+            Val::FReg(x) | Val::FLocal(x) => {
+                self.masm.f64_to_gpr(lr, x);
+                self.stack.ffree_reg(x);
+            }
+        }
+    }
+
     /// Writes popped entry `v` (from height `h`) into float register `fx`, freeing its
-    /// register.
+    /// register (nothing to free for a local's).
     fn set_freg(&mut self, fx: FReg, v: Val, h: usize) {
         match v {
             Val::Const(c) => self.masm.f64_mov_imm(fx, c),
