@@ -171,7 +171,13 @@ fn run_all(args: &Args) -> Result<(), String> {
         .into_iter()
         .filter(|w| args.only.as_ref().is_none_or(|f| w.id().contains(f.as_str())))
         .collect();
-    eprintln!("peers: {} engines x {} workloads; real inputs cached in {}", labels.len(), workloads.len(), real::cache_dir().display());
+    eprintln!(
+        "peers: {} engines x {} workloads; real inputs cached in {} and {}",
+        labels.len(),
+        workloads.len(),
+        real::cache_dir().display(),
+        keel_benches::peers::cosmwasm::cache_dir().display()
+    );
     let started = Instant::now();
     let load_before = loadavg();
     let mut cells = BTreeMap::new();

@@ -23,6 +23,7 @@
 //! wall clock, compile only), gives Keel's own two-thread figure; it is kept out of the
 //! ratio tables and the plot, which compare one compile thread per engine.
 
+pub mod cosmwasm;
 pub mod keel;
 pub mod measure;
 pub mod real;

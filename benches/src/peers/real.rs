@@ -83,13 +83,20 @@ pub const REAL_INPUTS: &[RealInput] = &[
     },
 ];
 
-/// The cache directory for fetched packages.
+/// The cache directory for fetched packages: `$KEEL_PEERS_CACHE`, else
+/// `$HOME/.cache/keel-benches/npm`.
 pub fn cache_dir() -> PathBuf {
+    std::env::var_os("KEEL_PEERS_CACHE").map_or_else(|| cache_root().join("npm"), PathBuf::from)
+}
+
+/// `$HOME/.cache/keel-benches` (or `$KEEL_PEERS_CACHE` when set): where the inputs fetched
+/// at bench time are kept.
+pub fn cache_root() -> PathBuf {
     if let Some(d) = std::env::var_os("KEEL_PEERS_CACHE") {
         return PathBuf::from(d);
     }
     let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
-    home.join(".cache/keel-benches/npm")
+    home.join(".cache/keel-benches")
 }
 
 /// The tarball name `npm pack` writes for `package@version` (`@scope/name` becomes

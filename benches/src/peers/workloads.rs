@@ -2,7 +2,8 @@
 //!
 //! * Compile throughput: the example contracts (`contracts/wasm`), a large generated module
 //!   ([`crate::large_module`]), the JIT-bomb shapes at 1x, 4x and 16x ([`crate::jit_bomb`])
-//!   and real-world modules from npm ([`super::real`]).
+//!   real-world modules from npm ([`super::real`]) and real CosmWasm contracts built from
+//!   crates.io ([`super::cosmwasm`]).
 //! * Instantiation latency: from the engine's serialized artifact (load + link +
 //!   instantiate), or from the in-memory module for engines without artifacts (wasmi).
 //! * Execution time: the compute kernels ([`crate::kernels`], `run(n) -> i64` at each
@@ -14,6 +15,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::cosmwasm::{self, COSMWASM_CONTRACTS};
 use super::measure::{sample, sample_on, Budget, Stats};
 use super::real::{self, RealInput, REAL_INPUTS};
 use super::{Peer, PeerError};
@@ -42,6 +44,9 @@ pub enum Workload {
     Bomb(BombShape, u32),
     /// A real-world module from npm (index into [`REAL_INPUTS`]): compile only.
     Real(usize),
+    /// A CosmWasm contract built from crates.io (index into [`COSMWASM_CONTRACTS`]):
+    /// compile only.
+    CosmWasm(usize),
     /// A compute kernel of [`crate::kernels`], by name: compile, instantiate, execute.
     Kernel(String),
 }
@@ -57,6 +62,7 @@ impl Workload {
             }
         }
         out.extend((0..REAL_INPUTS.len()).map(Workload::Real));
+        out.extend((0..COSMWASM_CONTRACTS.len()).map(Workload::CosmWasm));
         out.extend(kernels::ALL.iter().map(|k| Workload::Kernel(k.name.to_string())));
         out
     }
@@ -69,6 +75,7 @@ impl Workload {
             Workload::Large => "large".into(),
             Workload::Bomb(s, k) => format!("bomb:{}:{k}", s.name()),
             Workload::Real(i) => format!("real:{}", REAL_INPUTS[*i].name),
+            Workload::CosmWasm(i) => format!("cosmwasm:{}", COSMWASM_CONTRACTS[*i].name),
             Workload::Kernel(k) => format!("kernel:{k}"),
         }
     }
@@ -84,6 +91,7 @@ impl Workload {
                 Some(Workload::Bomb(shape, k.parse().ok()?))
             }
             ["real", n] => REAL_INPUTS.iter().position(|r| r.name == *n).map(Workload::Real),
+            ["cosmwasm", n] => COSMWASM_CONTRACTS.iter().position(|c| c.name == *n).map(Workload::CosmWasm),
             ["kernel", k] => Some(Workload::Kernel(k.to_string())),
             _ => None,
         }
@@ -97,7 +105,7 @@ impl Workload {
 
     /// Whether instantiation is measured (modules that import only functions).
     pub fn instantiates(&self) -> bool {
-        !matches!(self, Workload::Bomb(..) | Workload::Real(_))
+        !matches!(self, Workload::Bomb(..) | Workload::Real(_) | Workload::CosmWasm(_))
     }
 
     /// The execution measured, if any.
@@ -122,6 +130,7 @@ impl Workload {
             Workload::Large => Ok(large_module(LARGE_MODULE_FUNCTIONS)),
             Workload::Bomb(s, k) => Ok(jit_bomb(*s, *k)),
             Workload::Real(i) => real::fetch(&REAL_INPUTS[*i], &real::cache_dir()),
+            Workload::CosmWasm(i) => cosmwasm::fetch(&COSMWASM_CONTRACTS[*i], &cosmwasm::cache_dir()),
             Workload::Kernel(k) => {
                 let kernel = kernel(k).ok_or_else(|| format!("no kernel {k}"))?;
                 kernel.wasm().map_err(|e| format!("kernel {k}: {e}"))
