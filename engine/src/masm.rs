@@ -369,6 +369,14 @@ pub trait MacroAssembler {
 
     /// `dst = dst op rhs`.
     fn int_bin(&mut self, op: IntBin, size: Size, dst: Reg, rhs: RegImm);
+    /// `dst = src op rhs`, leaving `src` (a local's register) unchanged. `dst` differs from
+    /// `src` and from `rhs`'s register. One instruction where the ISA has a three-operand
+    /// form (aarch64 always; x86-64 `lea` for additions and subtractions, `imul r, r, imm`);
+    /// otherwise a copy and [`Self::int_bin`], which is the default.
+    fn int_bin_from(&mut self, op: IntBin, size: Size, dst: Reg, src: Reg, rhs: RegImm) {
+        self.mov(dst, src);
+        self.int_bin(op, size, dst, rhs);
+    }
     /// `dst = dst op rhs`, trapping on zero divisor / overflow.
     fn int_div(&mut self, op: IntDiv, size: Size, dst: Reg, rhs: Reg);
     /// `dst = (dst cc rhs) as i32`.

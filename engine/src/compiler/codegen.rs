@@ -591,6 +591,16 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             return;
         }
         let rhs = self.stack.pop_regimm(self.masm);
+        let h = self.stack.len();
+        if let Some(Val::Local(src)) = h.checked_sub(1).map(|i| self.stack.get(i)) {
+            // `local.get x; ...; op`: x's register is read in place, not copied first.
+            self.stack.pop();
+            let dst = self.stack.alloc(self.masm);
+            self.masm.int_bin_from(op, size, dst, src, rhs);
+            self.stack.free_regimm(rhs);
+            self.stack.push(Val::Reg(dst));
+            return;
+        }
         let lhs = self.stack.pop_reg(self.masm);
         self.masm.int_bin(op, size, lhs, rhs);
         self.stack.free_regimm(rhs);
@@ -613,8 +623,14 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         let rhs = self.stack.pop_regimm(self.masm);
         let lhs = self.stack.pop();
         self.claim_local(x);
-        self.set_reg(lr, lhs, h - 2);
-        self.masm.int_bin(op, size, lr, rhs);
+        match lhs {
+            // Another local's register (the right operand is not x's old value, see above).
+            Val::Local(src) if src != lr => self.masm.int_bin_from(op, size, lr, src, rhs),
+            _ => {
+                self.set_reg(lr, lhs, h - 2);
+                self.masm.int_bin(op, size, lr, rhs);
+            }
+        }
         self.stack.free_regimm(rhs);
         self.stack.push(Val::Local(lr));
         true

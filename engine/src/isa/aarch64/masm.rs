@@ -618,19 +618,23 @@ impl MacroAssembler for Aarch64Masm {
     }
 
     fn int_bin(&mut self, op: IntBin, size: Size, dst: Reg, rhs: RegImm) {
+        self.int_bin_from(op, size, dst, dst, rhs);
+    }
+
+    fn int_bin_from(&mut self, op: IntBin, size: Size, dst: Reg, src: Reg, rhs: RegImm) {
         self.room();
         let w = Self::w(size);
         let bits = if w { 64 } else { 32 };
-        let d = dst.0;
+        let (d, n) = (dst.0, src.0);
         match (op, rhs) {
             (IntBin::Add | IntBin::Sub, RegImm::Imm(v)) => {
                 let (alu, inv) = if op == IntBin::Add { (Alu::Add, Alu::Sub) } else { (Alu::Sub, Alu::Add) };
                 let v = Self::sized(size, v);
-                if !self.asm.try_addsub_imm(alu, w, d, d, v)
-                    && !self.asm.try_addsub_imm(inv, w, d, d, Self::neg_sized(size, v))
+                if !self.asm.try_addsub_imm(alu, w, d, n, v)
+                    && !self.asm.try_addsub_imm(inv, w, d, n, Self::neg_sized(size, v))
                 {
                     self.asm.mov_imm(S0, v);
-                    self.asm.alu_rr(alu, w, d, d, S0);
+                    self.asm.alu_rr(alu, w, d, n, S0);
                 }
             }
             (IntBin::And | IntBin::Or | IntBin::Xor, RegImm::Imm(v)) => {
@@ -640,43 +644,43 @@ impl MacroAssembler for Aarch64Masm {
                     _ => Alu::Eor,
                 };
                 let v = Self::sized(size, v);
-                if !self.asm.try_logical_imm(alu, w, d, d, v) {
+                if !self.asm.try_logical_imm(alu, w, d, n, v) {
                     self.asm.mov_imm(S0, v);
-                    self.asm.alu_rr(alu, w, d, d, S0);
+                    self.asm.alu_rr(alu, w, d, n, S0);
                 }
             }
             (IntBin::Mul, RegImm::Imm(v)) => {
                 self.asm.mov_imm(S0, Self::sized(size, v));
-                self.asm.mul(w, d, d, S0);
+                self.asm.mul(w, d, n, S0);
             }
             (IntBin::Shl | IntBin::ShrS | IntBin::ShrU | IntBin::Rotl | IntBin::Rotr, RegImm::Imm(v)) => {
-                let n = (v % bits) as u32;
-                let (sh, n) = match op {
-                    IntBin::Shl => (Shift::Lsl, n),
-                    IntBin::ShrS => (Shift::Asr, n),
-                    IntBin::ShrU => (Shift::Lsr, n),
-                    IntBin::Rotr => (Shift::Ror, n),
-                    _ => (Shift::Ror, (bits as u32 - n) % bits as u32),
+                let amount = (v % bits) as u32;
+                let (sh, amount) = match op {
+                    IntBin::Shl => (Shift::Lsl, amount),
+                    IntBin::ShrS => (Shift::Asr, amount),
+                    IntBin::ShrU => (Shift::Lsr, amount),
+                    IntBin::Rotr => (Shift::Ror, amount),
+                    _ => (Shift::Ror, (bits as u32 - amount) % bits as u32),
                 };
-                self.asm.shift_ri(sh, w, d, d, n);
+                self.asm.shift_ri(sh, w, d, n, amount);
             }
             (_, RegImm::Reg(s)) => {
                 let s = s.0;
                 match op {
-                    IntBin::Add => self.asm.alu_rr(Alu::Add, w, d, d, s),
-                    IntBin::Sub => self.asm.alu_rr(Alu::Sub, w, d, d, s),
-                    IntBin::And => self.asm.alu_rr(Alu::And, w, d, d, s),
-                    IntBin::Or => self.asm.alu_rr(Alu::Orr, w, d, d, s),
-                    IntBin::Xor => self.asm.alu_rr(Alu::Eor, w, d, d, s),
-                    IntBin::Mul => self.asm.mul(w, d, d, s),
-                    IntBin::Shl => self.asm.shift_rr(Shift::Lsl, w, d, d, s),
-                    IntBin::ShrS => self.asm.shift_rr(Shift::Asr, w, d, d, s),
-                    IntBin::ShrU => self.asm.shift_rr(Shift::Lsr, w, d, d, s),
-                    IntBin::Rotr => self.asm.shift_rr(Shift::Ror, w, d, d, s),
+                    IntBin::Add => self.asm.alu_rr(Alu::Add, w, d, n, s),
+                    IntBin::Sub => self.asm.alu_rr(Alu::Sub, w, d, n, s),
+                    IntBin::And => self.asm.alu_rr(Alu::And, w, d, n, s),
+                    IntBin::Or => self.asm.alu_rr(Alu::Orr, w, d, n, s),
+                    IntBin::Xor => self.asm.alu_rr(Alu::Eor, w, d, n, s),
+                    IntBin::Mul => self.asm.mul(w, d, n, s),
+                    IntBin::Shl => self.asm.shift_rr(Shift::Lsl, w, d, n, s),
+                    IntBin::ShrS => self.asm.shift_rr(Shift::Asr, w, d, n, s),
+                    IntBin::ShrU => self.asm.shift_rr(Shift::Lsr, w, d, n, s),
+                    IntBin::Rotr => self.asm.shift_rr(Shift::Ror, w, d, n, s),
                     IntBin::Rotl => {
                         // rotl(x, n) = rotr(x, -n); rorv takes the count modulo the width.
                         self.asm.alu_rr(Alu::Sub, w, S0, ZR, s);
-                        self.asm.shift_rr(Shift::Ror, w, d, d, S0);
+                        self.asm.shift_rr(Shift::Ror, w, d, n, S0);
                     }
                 }
             }

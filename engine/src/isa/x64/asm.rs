@@ -358,7 +358,25 @@ impl Asm {
     /// `lea dst, [m]`.
     #[inline(always)]
     pub fn lea(&mut self, dst: u8, m: Mem) {
-        self.op_rm(None, true, &[0x8D], dst, m, false);
+        self.lea_w(true, dst, m);
+    }
+    /// `lea dst, [m]`, 64-bit when `w`; else `lea dst32, [m]`: the address's low 32 bits,
+    /// zero-extended (a 32-bit addition that wraps, whatever the upper halves hold).
+    #[inline(always)]
+    pub fn lea_w(&mut self, w: bool, dst: u8, m: Mem) {
+        self.op_rm(None, w, &[0x8D], dst, m, false);
+    }
+    /// `lea dst, [index << shift]` (`shift` 1..=3; 64-bit when `w`, else the low 32 bits,
+    /// zero-extended). `index` is not `rsp`.
+    #[inline]
+    pub fn lea_scaled(&mut self, w: bool, dst: u8, index: u8, shift: u8) {
+        let mut i = Inst::new();
+        i.rex(w, dst, index, 0, false);
+        i.byte(0x8D);
+        i.byte(((dst & 7) << 3) | 4); // mod 00, rm 100: a SIB byte follows
+        i.byte(((shift & 3) << 6) | ((index & 7) << 3) | 5); // base 101 with mod 00: no base, disp32
+        i.u32(0);
+        self.put(i);
     }
     /// `movzx dst32, src8`.
     #[inline]
