@@ -366,3 +366,105 @@ fn wrapped_values_and_fresh_addresses_ignore_the_upper_half() {
     let (r, _) = run(wat, "f", &[Val::I64(x), Val::I32(7)], 1, 1_000_000);
     assert_eq!(r.unwrap(), vec![Val::I64(acc as i64)]);
 }
+
+/// Back-to-back memory accesses through one address register share its zero-extension
+/// on x86-64 (`rax`), unless an access loaded into that very register: a linked list is
+/// followed (each load's result is the next address), and fields are read and written
+/// through a local's register in a row.
+#[test]
+fn consecutive_accesses_through_one_address() {
+    let wat = r#"(module (memory 1)
+        (func (export "chase") (param i32) (result i32) (local $p i32) (local $k i32) (local $sum i32)
+          ;; node i at 16*i: next = 16*((7*i+3) mod 64), value = i*i+1
+          block loop
+            local.get $k i32.const 64 i32.ge_u br_if 1
+            local.get $k i32.const 16 i32.mul
+            local.get $k i32.const 7 i32.mul i32.const 3 i32.add i32.const 63 i32.and i32.const 16 i32.mul
+            i32.store
+            local.get $k i32.const 16 i32.mul
+            local.get $k local.get $k i32.mul i32.const 1 i32.add
+            i32.store offset=4
+            local.get $k i32.const 1 i32.add local.set $k
+            br 0
+          end end
+          ;; follow the list: the address register is overwritten by each load
+          local.get 0 i32.const 16 i32.mul
+          i32.load i32.load i32.load i32.load
+          local.set $p
+          i32.const 0 local.set $k
+          block loop
+            local.get $k local.get 0 i32.ge_u br_if 1
+            ;; three reads and a write through $p's register in a row
+            local.get $p i32.load offset=4
+            local.get $p i32.load offset=8
+            local.get $p i32.load offset=4
+            i32.add i32.add local.set $sum
+            local.get $p local.get $sum i32.store offset=8
+            local.get $p i32.load local.set $p
+            local.get $k i32.const 1 i32.add local.set $k
+            br 0
+          end end
+          local.get $sum local.get $p i32.add))"#;
+    let next = |i: u32| (7 * i + 3) % 64;
+    for start in [1u32, 5, 40] {
+        let mut field8 = [0u32; 64];
+        let mut p = next(next(next(next(start))));
+        let mut sum = 0u32;
+        for _ in 0..start {
+            let v = p * p + 1;
+            sum = v.wrapping_add(field8[p as usize]).wrapping_add(v);
+            field8[p as usize] = sum;
+            p = next(p);
+        }
+        let (r, _) = run(wat, "chase", &[Val::I32(start as i32)], 1, 10_000_000);
+        assert_eq!(r.unwrap(), vec![Val::I32(sum.wrapping_add(16 * p) as i32)], "start {start}");
+    }
+}
+
+/// A label right after a memory access: the path that jumps there may have another address
+/// in x86-64's `rax`, so the access after the label must not reuse it.
+#[test]
+fn access_after_a_label_recomputes_its_address() {
+    let wat = r#"(module (memory 1)
+        (data (i32.const 0) "\01\00\00\00\02\00\00\00\03\00\00\00\04\00\00\00")
+        (data (i32.const 64) "\10\00\00\00\20\00\00\00\30\00\00\00\40\00\00\00")
+        (func (export "f") (param $p i32) (param $q i32) (param $c i32) (result i32)
+              (local $k i32) (local $a i32) (local $b i32) (local $acc i32)
+          block loop
+            local.get $k i32.const 4 i32.ge_u br_if 1
+            local.get $q i32.load offset=0 local.set $a
+            block
+              local.get $c local.get $k i32.and br_if 0
+              local.get $p i32.load offset=4 local.set $b
+            end
+            local.get $p i32.load offset=8
+            local.get $acc i32.add local.get $a i32.add local.get $b i32.add local.set $acc
+            local.get $k i32.const 1 i32.add local.set $k
+            br 0
+          end end
+          local.get $acc))"#;
+    // p = 64, q = 0: each iteration adds mem[p+8] = 0x30, mem[q] = 1, and b, which is
+    // mem[p+4] = 0x20 once an iteration with (c & k) == 0 has run (k = 0 always does).
+    for c in [0i32, 1, 2, 3] {
+        let mut b = 0;
+        let mut acc = 0i32;
+        for k in 0..4 {
+            if c & k == 0 {
+                b = 0x20;
+            }
+            acc += 0x30 + 1 + b;
+        }
+        // Unmetered too: with metering, the block after a label starts with its charge.
+        for config in [Config::default(), Config::default().without_metering()] {
+            let engine = Engine::new(config).unwrap();
+            let module = Module::new(&engine, &wat::parse_str(wat).unwrap()).unwrap();
+            let mut store = Store::new(&engine, ());
+            store.set_gas_limit(10_000_000);
+            let inst = Linker::new().instantiate(&mut store, &module).unwrap();
+            let f = inst.get_func(&mut store, "f").unwrap();
+            let mut res = [Val::I32(0)];
+            f.call(&mut store, &[Val::I32(64), Val::I32(0), Val::I32(c)], &mut res).unwrap();
+            assert_eq!(res[0], Val::I32(acc), "c = {c}, metering {}", engine.config().metering);
+        }
+    }
+}

@@ -59,6 +59,11 @@ pub struct X64Masm {
     /// emitted right there (nothing emitted or bound in between) may use the register as
     /// its 64-bit index without zero-extending it first.
     zero_extended: Option<(u8, usize)>,
+    /// `(register, code offset)`: the instruction that ends at that offset was a memory
+    /// access that left the register's zero-extension in `rax` and wrote neither. A memory
+    /// access through the same register emitted right there (nothing emitted or bound in
+    /// between) reuses `rax`.
+    zext_in_scratch: Option<(u8, usize)>,
 }
 
 impl Default for X64Masm {
@@ -98,6 +103,7 @@ impl X64Masm {
             trampoline: 0,
             memory_trap_sites: Vec::new(),
             zero_extended: None,
+            zext_in_scratch: None,
         };
         m.emit_trampoline();
         m
@@ -222,15 +228,30 @@ impl X64Masm {
     /// inside the memory's guard reservation and a fault there is the out-of-bounds trap
     /// (`runtime::signals`): the instruction is then recorded as a trap site. Checked in
     /// code past that.
-    fn memory_access(&mut self, addr: Reg, offset: u64, bytes: u32, access: impl FnOnce(&mut Asm, Mem)) {
+    /// Emits `access` at `zext(addr32) + offset` in linear memory (`bytes` wide), `writes`
+    /// being the register the access writes, if any.
+    fn memory_access(
+        &mut self,
+        addr: Reg,
+        offset: u64,
+        bytes: u32,
+        writes: Option<u8>,
+        access: impl FnOnce(&mut Asm, Mem),
+    ) {
         if offset <= i32::MAX as u64 && self.zero_extended == Some((addr.0, self.asm.pos())) {
             // The address was just written by a 32-bit operation: already zero-extended.
             self.memory_trap_sites.push(self.asm.pos() as u32);
             access(&mut self.asm, Mem::indexed(MEM_BASE_REG, addr.0, offset as i32));
         } else if offset <= i32::MAX as u64 {
-            self.asm.mov_rr(false, SCRATCH, addr.0);
+            // The access right before went through the same register: rax still holds it.
+            if self.zext_in_scratch != Some((addr.0, self.asm.pos())) {
+                self.asm.mov_rr(false, SCRATCH, addr.0);
+            }
             self.memory_trap_sites.push(self.asm.pos() as u32);
             access(&mut self.asm, Mem::indexed(MEM_BASE_REG, SCRATCH, offset as i32));
+            if writes != Some(addr.0) && writes != Some(SCRATCH) {
+                self.zext_in_scratch = Some((addr.0, self.asm.pos()));
+            }
         } else {
             self.bounds_check(addr, offset, bytes);
             access(&mut self.asm, Mem::indexed(SCRATCH2, SCRATCH, -(bytes as i32)));
@@ -393,6 +414,7 @@ impl MacroAssembler for X64Masm {
         self.labels[label.0 as usize] = Some(self.asm.pos());
         // Other paths may jump here with anything in any register.
         self.zero_extended = None;
+        self.zext_in_scratch = None;
     }
 
     fn func_prologue(&mut self, params: u32, locals: u32, slots: u32) {
@@ -791,12 +813,12 @@ impl MacroAssembler for X64Masm {
 
     fn f64_load(&mut self, dst: FReg, addr: Reg, offset: u64) {
         let d = dst.0;
-        self.memory_access(addr, offset, 8, |a, m| a.movsd_load(d, m));
+        self.memory_access(addr, offset, 8, None, |a, m| a.movsd_load(d, m));
     }
 
     fn f64_store(&mut self, addr: Reg, src: FReg, offset: u64) {
         let v = src.0;
-        self.memory_access(addr, offset, 8, |a, m| a.movsd_store(m, v));
+        self.memory_access(addr, offset, 8, None, |a, m| a.movsd_store(m, v));
     }
 
     fn f64_bin(&mut self, op: FloatBin, dst: FReg, rhs: FReg, canon: bool) {
@@ -915,7 +937,7 @@ impl MacroAssembler for X64Masm {
 
     fn load(&mut self, kind: LoadKind, dst: Reg, addr: Reg, offset: u64) {
         let d = dst.0;
-        self.memory_access(addr, offset, kind.bytes(), |a, m| match kind {
+        self.memory_access(addr, offset, kind.bytes(), Some(d), |a, m| match kind {
             LoadKind::U64 => a.load(true, d, m),
             LoadKind::U32 => a.load(false, d, m),
             LoadKind::S32To64 => a.load_s32(d, m),
@@ -934,7 +956,7 @@ impl MacroAssembler for X64Masm {
 
     fn store(&mut self, bytes: u32, addr: Reg, value: Reg, offset: u64) {
         let v = value.0;
-        self.memory_access(addr, offset, bytes, |a, m| match bytes {
+        self.memory_access(addr, offset, bytes, None, |a, m| match bytes {
             8 => a.store(true, m, v),
             4 => a.store(false, m, v),
             2 => a.store16(m, v),
