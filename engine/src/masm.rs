@@ -356,6 +356,16 @@ pub trait MacroAssembler {
 
     /// `dst = slot[n]`.
     fn load_slot(&mut self, dst: Reg, slot: u32);
+    /// `dst = slot[n]`'s low 32 bits, zero-extended.
+    fn load_slot_u32(&mut self, dst: Reg, slot: u32);
+    /// Until the next [`Self::func_prologue`], each of `regs` holds an i32 value
+    /// zero-extended to 64 bits wherever the function reads it: the code generator fills
+    /// it with [`Self::load_slot_u32`] only and writes it no other way. An ISA that must
+    /// zero-extend a 32-bit address before using it as an index may use such a register as
+    /// it is. The default ignores it.
+    fn assume_zero_extended(&mut self, regs: &[Reg]) {
+        let _ = regs;
+    }
     /// `slot[n] = src`.
     fn store_slot(&mut self, slot: u32, src: Reg);
     /// `slot[n] = imm`.

@@ -262,6 +262,10 @@ struct FuncCodegen<'a, M: MacroAssembler> {
     /// for the whole function; its slot is only a save area across calls. A handful of
     /// entries (the allocatable registers beyond [`MIN_STACK_REGS`]).
     pinned: Vec<(u32, Reg)>,
+    /// Bit k set: `pinned[k]` is an i32 parameter nothing writes, whose register is
+    /// always filled with [`MacroAssembler::load_slot_u32`] (see
+    /// [`MacroAssembler::assume_zero_extended`]).
+    zero_extended: u64,
     /// Bit k set: `pinned[k]`'s register may differ from its slot, so a call must store
     /// it first. Cleared by every save and restore; set by writes to the local and, at
     /// every label other paths may jump to, for all (the paths' states are not merged).
@@ -338,8 +342,22 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         // frame larger than the remaining guest stack must trap, not write below it.
         masm.stack_enter(fa.frame_cost);
         masm.func_prologue(params, fa.locals, slots as u32);
-        for &(i, r) in &pinned {
-            if i < fa.params {
+        // i32 parameters no `local.set`/`local.tee` writes keep the caller's value: loaded
+        // zero-extended, their registers are addresses as they are (bit k: `pinned[k]`).
+        let mut zero_extended = 0u64;
+        for (k, &(i, _)) in pinned.iter().enumerate() {
+            let i32_param = i < fa.params && fa.local_types.get(i as usize) == Some(&wasmparser::ValType::I32);
+            if i32_param && fa.local_written.get(i as usize) == Some(&false) {
+                zero_extended |= 1 << k;
+            }
+        }
+        let zero_extended_regs: Vec<Reg> =
+            pinned.iter().enumerate().filter(|(k, _)| zero_extended >> k & 1 != 0).map(|(_, p)| p.1).collect();
+        masm.assume_zero_extended(&zero_extended_regs);
+        for (k, &(i, r)) in pinned.iter().enumerate() {
+            if zero_extended >> k & 1 != 0 {
+                masm.load_slot_u32(r, i);
+            } else if i < fa.params {
                 masm.load_slot(r, i);
             } else {
                 masm.mov_imm(r, 0);
@@ -371,6 +389,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             reachable: true,
             dead_depth: 0,
             pinned,
+            zero_extended,
             // Parameters come from their slots and other locals are 0 in both places.
             dirty: 0,
             fpinned,
@@ -522,8 +541,12 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
 
     /// After a call: locals in registers come back from their slots.
     fn restore_locals(&mut self) {
-        for &(i, r) in &self.pinned {
-            self.masm.load_slot(r, i);
+        for (k, &(i, r)) in self.pinned.iter().enumerate() {
+            if self.zero_extended >> k & 1 != 0 {
+                self.masm.load_slot_u32(r, i);
+            } else {
+                self.masm.load_slot(r, i);
+            }
         }
         for &(i, x) in &self.fpinned {
             self.masm.f64_load_slot(x, i);

@@ -581,6 +581,11 @@ impl MacroAssembler for Aarch64Masm {
         self.ldst_slot(Ldst::Ldr64, dst.0, slot);
     }
 
+    fn load_slot_u32(&mut self, dst: Reg, slot: u32) {
+        self.room();
+        self.ldst_slot(Ldst::Ldr32, dst.0, slot);
+    }
+
     fn store_slot(&mut self, slot: u32, src: Reg) {
         self.room();
         self.ldst_slot(Ldst::Str64, src.0, slot);

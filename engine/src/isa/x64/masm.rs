@@ -64,6 +64,9 @@ pub struct X64Masm {
     /// access through the same register emitted right there (nothing emitted or bound in
     /// between) reuses `rax`.
     zext_in_scratch: Option<(u8, usize)>,
+    /// Bit r set: register r always holds a zero-extended i32 in this function (see
+    /// [`MacroAssembler::assume_zero_extended`]).
+    zero_extended_regs: u16,
 }
 
 impl Default for X64Masm {
@@ -104,6 +107,7 @@ impl X64Masm {
             memory_trap_sites: Vec::new(),
             zero_extended: None,
             zext_in_scratch: None,
+            zero_extended_regs: 0,
         };
         m.emit_trampoline();
         m
@@ -238,8 +242,10 @@ impl X64Masm {
         writes: Option<u8>,
         access: impl FnOnce(&mut Asm, Mem),
     ) {
-        if offset <= i32::MAX as u64 && self.zero_extended == Some((addr.0, self.asm.pos())) {
-            // The address was just written by a 32-bit operation: already zero-extended.
+        let zext = self.zero_extended == Some((addr.0, self.asm.pos())) || self.zero_extended_regs >> addr.0 & 1 != 0;
+        if offset <= i32::MAX as u64 && zext {
+            // The address was just written by a 32-bit operation, or its register only ever
+            // holds zero-extended values: already zero-extended.
             self.memory_trap_sites.push(self.asm.pos() as u32);
             access(&mut self.asm, Mem::indexed(MEM_BASE_REG, addr.0, offset as i32));
         } else if offset <= i32::MAX as u64 {
@@ -418,6 +424,7 @@ impl MacroAssembler for X64Masm {
     }
 
     fn func_prologue(&mut self, params: u32, locals: u32, slots: u32) {
+        self.zero_extended_regs = 0;
         self.slots = slots;
         // At most 2^24 slots (the code generator's limit): far inside 32 bits.
         let frame = self.frame_bytes();
@@ -526,6 +533,18 @@ impl MacroAssembler for X64Masm {
     fn load_slot(&mut self, dst: Reg, slot: u32) {
         let m = self.slot_mem(slot);
         self.asm.load(true, dst.0, m);
+    }
+
+    fn load_slot_u32(&mut self, dst: Reg, slot: u32) {
+        let m = self.slot_mem(slot);
+        self.asm.load(false, dst.0, m);
+        self.note_zero_extended(false, dst.0);
+    }
+
+    fn assume_zero_extended(&mut self, regs: &[Reg]) {
+        for r in regs {
+            self.zero_extended_regs |= 1 << r.0;
+        }
     }
 
     fn store_slot(&mut self, slot: u32, src: Reg) {
