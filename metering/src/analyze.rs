@@ -83,10 +83,6 @@ pub struct FunctionAnalysis {
     /// that keeps locals of different types in different register files. Empty when
     /// computed by [`crate::validate`], as `local_weights`.
     pub local_types: Vec<ValType>,
-    /// Whether each local (parameters first) is the target of a `local.set` or
-    /// `local.tee` in reachable code: a parameter that is not keeps the caller's value for
-    /// the whole call. Empty when computed by [`crate::validate`], as `local_weights`.
-    pub local_written: Vec<bool>,
     /// The body's bytes in the module (offsets from the module's first byte, the locals
     /// declaration included): what a consumer decodes itself when the walk did not keep
     /// the operators ([`FunctionAnalysis::operators_buffered`]).
@@ -149,8 +145,6 @@ pub(crate) struct FunctionWalker<'c> {
     local_weights: Vec<u32>,
     /// See [`FunctionAnalysis::local_types`].
     local_types: Vec<ValType>,
-    /// See [`FunctionAnalysis::local_written`].
-    local_written: Vec<bool>,
     reachable: bool,
     /// The open block: (first op index, its offset, gas so far).
     open: Option<(u32, u32, u64, bool)>,
@@ -168,7 +162,6 @@ impl<'c> FunctionWalker<'c> {
             loop_depth: 0,
             local_weights: Vec::new(),
             local_types: Vec::new(),
-            local_written: Vec::new(),
             reachable: true,
             open: None,
             charges: Vec::new(),
@@ -203,8 +196,6 @@ impl<'c> FunctionWalker<'c> {
         self.local_weights.clear();
         self.local_types = std::mem::take(&mut out.local_types);
         self.local_types.clear();
-        self.local_written = std::mem::take(&mut out.local_written);
-        self.local_written.clear();
         let mut reader = body.get_binary_reader();
         validator.read_locals(&mut reader).map_err(ValidationError::from_wasmparser)?;
         let locals = validator.len_locals().saturating_sub(params);
@@ -212,7 +203,6 @@ impl<'c> FunctionWalker<'c> {
             self.local_weights.resize(validator.len_locals() as usize, 0);
             let n = validator.len_locals();
             self.local_types.extend((0..n).map(|i| validator.get_local_type(i).unwrap_or(ValType::I32)));
-            self.local_written.resize(n as usize, false);
         }
         // Operators are decoded under the profile's features (the default reader decodes
         // every proposal's encodings, overlong memory indices included).
@@ -267,7 +257,6 @@ impl<'c> FunctionWalker<'c> {
             charges: std::mem::take(&mut self.charges),
             local_weights: std::mem::take(&mut self.local_weights),
             local_types: std::mem::take(&mut self.local_types),
-            local_written: std::mem::take(&mut self.local_written),
             body: body_range,
         };
         Ok(())
@@ -307,11 +296,6 @@ impl<'c> FunctionWalker<'c> {
                 {
                     if let Some(w) = self.local_weights.get_mut(local_index as usize) {
                         *w = w.saturating_add(1 << (3 * self.loop_depth.min(4)));
-                    }
-                    if !matches!(op, Operator::LocalGet { .. }) {
-                        if let Some(w) = self.local_written.get_mut(local_index as usize) {
-                            *w = true;
-                        }
                     }
                 }
             }

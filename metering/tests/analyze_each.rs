@@ -201,21 +201,3 @@ fn a_simd_operator_in_a_body_is_rejected_as_before() {
         }
     }
 }
-
-/// `local_written` marks exactly the locals a reachable `local.set` or `local.tee` targets.
-#[test]
-fn local_written_marks_set_and_teed_locals() {
-    let wasm = wat::parse_str(
-        r#"(module (func (param i32 i32 i32) (result i32) (local i32 i32)
-            local.get 0 local.set 3
-            local.get 1 local.tee 4 drop
-            i32.const 7 return
-            i32.const 0 local.set 2
-            local.get 2))"#,
-    )
-    .unwrap();
-    let (_, analysis) = analyze(&wasm, &Profile::default(), &CostTable::default()).unwrap();
-    // Parameter 2 is set only after `return`, in unreachable code.
-    let written = &analysis.functions[0].local_written;
-    assert_eq!(written, &[false, false, false, true, true], "{written:?}");
-}

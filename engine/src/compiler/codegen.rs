@@ -262,8 +262,10 @@ struct FuncCodegen<'a, M: MacroAssembler> {
     /// for the whole function; its slot is only a save area across calls. A handful of
     /// entries (the allocatable registers beyond [`MIN_STACK_REGS`]).
     pinned: Vec<(u32, Reg)>,
-    /// Bit k set: `pinned[k]` is an i32 parameter nothing writes, whose register is
-    /// always filled with [`MacroAssembler::load_slot_u32`] (see
+    /// Bit k set: `pinned[k]` is an i32 local. Its register only ever receives
+    /// zero-extended values: every write to it is a 32-bit operation (`int_bin` and
+    /// `int_bin_from` at `Size::S32`, i32 loads), [`MacroAssembler::mov_u32`],
+    /// [`MacroAssembler::load_slot_u32`] or a constant below 2^32 (see
     /// [`MacroAssembler::assume_zero_extended`]).
     zero_extended: u64,
     /// Bit k set: `pinned[k]`'s register may differ from its slot, so a call must store
@@ -342,12 +344,11 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         // frame larger than the remaining guest stack must trap, not write below it.
         masm.stack_enter(fa.frame_cost);
         masm.func_prologue(params, fa.locals, slots as u32);
-        // i32 parameters no `local.set`/`local.tee` writes keep the caller's value: loaded
-        // zero-extended, their registers are addresses as they are (bit k: `pinned[k]`).
+        // i32 locals' registers only ever receive zero-extended values (see
+        // `FuncCodegen::zero_extended`): they are addresses as they are.
         let mut zero_extended = 0u64;
         for (k, &(i, _)) in pinned.iter().enumerate() {
-            let i32_param = i < fa.params && fa.local_types.get(i as usize) == Some(&wasmparser::ValType::I32);
-            if i32_param && fa.local_written.get(i as usize) == Some(&false) {
+            if fa.local_types.get(i as usize) == Some(&wasmparser::ValType::I32) {
                 zero_extended |= 1 << k;
             }
         }
@@ -1328,12 +1329,16 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     /// Writes popped entry `v` (from height `h`) into general register `lr`, freeing its
     /// register (nothing to free for a local's).
     fn set_reg(&mut self, lr: Reg, v: Val, h: usize) {
+        let zext = self.is_zero_extended(lr);
         match v {
+            // An i32 constant is below 2^32 already; the mask makes it evident.
+            Val::Const(c) if zext => self.masm.mov_imm(lr, c & 0xffff_ffff),
             Val::Const(c) => self.masm.mov_imm(lr, c),
             Val::Reg(r) | Val::Local(r) => {
-                self.masm.mov(lr, r);
+                self.copy_to_local(lr, r, zext);
                 self.stack.free_reg(r);
             }
+            Val::Slot if zext => self.masm.load_slot_u32(lr, self.stack.slot_of(h)),
             Val::Slot => self.masm.load_slot(lr, self.stack.slot_of(h)),
             Val::FReg(x) | Val::FLocal(x) => {
                 self.masm.f64_to_gpr(lr, x);
@@ -1384,17 +1389,39 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             self.stack.materialize_locals(self.masm);
         }
         match (self.stack.get(self.stack.len() - 1), lr) {
-            (Val::Const(c), Some(lr)) => return self.masm.mov_imm(lr, c),
+            (Val::Const(c), Some(lr)) => {
+                let c = if self.is_zero_extended(lr) { c & 0xffff_ffff } else { c };
+                return self.masm.mov_imm(lr, c);
+            }
             (Val::Const(c), None) => return self.masm.store_slot_imm(local, c),
             (Val::FReg(x) | Val::FLocal(x), None) => return self.masm.f64_store_slot(local, x),
             _ => {}
         }
         let r = self.stack.pop_reg(self.masm);
         match lr {
-            Some(lr) => self.masm.mov(lr, r),
+            Some(lr) => {
+                let zext = self.is_zero_extended(lr);
+                self.copy_to_local(lr, r, zext);
+            }
             None => self.masm.store_slot(local, r),
         }
         self.stack.push(Val::Reg(r));
+    }
+
+    /// Whether `lr` is the register of an i32 local (see [`Self::zero_extended`]).
+    fn is_zero_extended(&self, lr: Reg) -> bool {
+        self.pinned.iter().enumerate().any(|(k, p)| p.1 == lr && self.zero_extended >> k & 1 != 0)
+    }
+
+    /// `lr = r` into a local's register; 32 bits, zero-extended, when `zext`.
+    fn copy_to_local(&mut self, lr: Reg, r: Reg, zext: bool) {
+        if zext {
+            if lr != r {
+                self.masm.mov_u32(lr, r);
+            }
+        } else {
+            self.masm.mov(lr, r);
+        }
     }
 
     /// `i32.wrap_i64`: folded into a constant; nothing at all when the next operator

@@ -622,6 +622,11 @@ impl MacroAssembler for Aarch64Masm {
         self.asm.mov_imm(dst.0, imm);
     }
 
+    fn mov_u32(&mut self, dst: Reg, src: Reg) {
+        self.room();
+        self.asm.mov_rr(false, dst.0, src.0);
+    }
+
     fn int_bin(&mut self, op: IntBin, size: Size, dst: Reg, rhs: RegImm) {
         self.int_bin_from(op, size, dst, dst, rhs);
     }

@@ -587,6 +587,11 @@ impl MacroAssembler for X64Masm {
         self.asm.mov_ri(dst.0, imm);
     }
 
+    fn mov_u32(&mut self, dst: Reg, src: Reg) {
+        self.asm.mov_rr(false, dst.0, src.0);
+        self.note_zero_extended(false, dst.0);
+    }
+
     fn int_bin_from(&mut self, op: IntBin, size: Size, dst: Reg, src: Reg, rhs: RegImm) {
         let w = Self::w(size);
         let (d, s) = (dst.0, src.0);
