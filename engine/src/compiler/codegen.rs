@@ -356,12 +356,12 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             pinned.iter().enumerate().filter(|(k, _)| zero_extended >> k & 1 != 0).map(|(_, p)| p.1).collect();
         masm.assume_zero_extended(&zero_extended_regs);
         for (k, &(i, r)) in pinned.iter().enumerate() {
-            if zero_extended >> k & 1 != 0 {
-                masm.load_slot_u32(r, i);
-            } else if i < fa.params {
-                masm.load_slot(r, i);
-            } else {
+            if i >= fa.params {
                 masm.mov_imm(r, 0);
+            } else if zero_extended >> k & 1 != 0 {
+                masm.load_slot_u32(r, i);
+            } else {
+                masm.load_slot(r, i);
             }
         }
         for &(i, x) in &fpinned {
