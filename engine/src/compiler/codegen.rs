@@ -79,6 +79,13 @@ pub struct ModuleCompiler<'a, M: MacroAssembler> {
 struct Scratch {
     control: Vec<ControlFrame>,
     vals: Vec<Val>,
+    pinned: Vec<(u32, Reg)>,
+    fpinned: Vec<(u32, FReg)>,
+    /// [`FuncCodegen::pin_of`].
+    pin_of: Vec<u8>,
+    /// [`pick_local_regs`]' candidates.
+    chosen: Vec<(u32, u32)>,
+    gas_stubs: Vec<(Label, u64, Label)>,
 }
 
 impl<'a, M: MacroAssembler> ModuleCompiler<'a, M> {
@@ -229,11 +236,20 @@ const MIN_FLOAT_STACK_REGS: usize = 6;
 /// [`FunctionAnalysis::local_weights`] (ties to the lower index), as many as `regs`
 /// beyond the `keep` left to the value stack allow, never one weighing less than
 /// [`MIN_PIN_WEIGHT`]. Returns `(local index, register)` pairs, the registers taken from
-/// the end of `regs`; O(locals × registers).
-fn pick_local_regs<R: Copy>(regs: &[R], keep: usize, weights: &[u32], eligible: impl Fn(usize) -> bool) -> Vec<(u32, R)> {
+/// the end of `regs`, into `out` (cleared first; `chosen` is scratch space);
+/// O(locals × registers).
+fn pick_local_regs<R: Copy>(
+    regs: &[R],
+    keep: usize,
+    weights: &[u32],
+    eligible: impl Fn(usize) -> bool,
+    chosen: &mut Vec<(u32, u32)>,
+    out: &mut Vec<(u32, R)>,
+) {
     // At most 64: `FuncCodegen::dirty` has a bit per pinned local.
     let n = regs.len().saturating_sub(keep).min(64);
-    let mut chosen: Vec<(u32, u32)> = Vec::with_capacity(n + 1);
+    chosen.clear();
+    out.clear();
     for (i, &w) in weights.iter().enumerate() {
         if w < MIN_PIN_WEIGHT || !eligible(i) {
             continue;
@@ -245,8 +261,15 @@ fn pick_local_regs<R: Copy>(regs: &[R], keep: usize, weights: &[u32], eligible: 
             chosen.truncate(n);
         }
     }
-    chosen.iter().zip(regs.iter().rev()).map(|(&(i, _), &r)| (i, r)).collect()
+    out.extend(chosen.iter().zip(regs.iter().rev()).map(|(&(i, _), &r)| (i, r)));
 }
+
+/// [`FuncCodegen::pin_of`] of a local in no register.
+const UNPINNED: u8 = 0;
+
+/// [`FuncCodegen::pin_of`] of `fpinned[k]`'s local is `FPINNED_BASE + k` (that of
+/// `pinned[k]`'s is `k + 1`; each list has at most 64 entries).
+const FPINNED_BASE: u8 = 65;
 
 struct FuncCodegen<'a, M: MacroAssembler> {
     masm: &'a mut M,
@@ -262,6 +285,10 @@ struct FuncCodegen<'a, M: MacroAssembler> {
     /// for the whole function; its slot is only a save area across calls. A handful of
     /// entries (the allocatable registers beyond [`MIN_STACK_REGS`]).
     pinned: Vec<(u32, Reg)>,
+    /// For each local (parameters first): [`UNPINNED`], `k + 1` for `pinned[k]`, or
+    /// [`FPINNED_BASE`]` + k` for `fpinned[k]`. Spares `local.get`, `local.set` and
+    /// `local.tee` a search of `pinned` and `fpinned`.
+    pin_of: Vec<u8>,
     /// Bit k set: `pinned[k]`'s register may differ from its slot, so a call must store
     /// it first. Cleared by every save and restore; set by writes to the local and, at
     /// every label other paths may jump to, for all (the paths' states are not merged).
@@ -349,12 +376,27 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         let fregs = masm.float_allocatable();
         // f64 locals take float registers where the ISA has them; the rest compete for the
         // general ones (an f64 local in a float register is not moved between the files).
-        let fpinned = pick_local_regs(fregs, MIN_FLOAT_STACK_REGS, &fa.local_weights, |i| {
-            fa.local_types.get(i) == Some(&wasmparser::ValType::F64)
-        });
-        let pinned = pick_local_regs(regs, MIN_STACK_REGS, &fa.local_weights, |i| {
-            !fpinned.iter().any(|p| p.0 as usize == i)
-        });
+        let mut fpinned = std::mem::take(&mut scratch.fpinned);
+        let is_f64 = |i: usize| fa.local_types.get(i) == Some(&wasmparser::ValType::F64);
+        pick_local_regs(fregs, MIN_FLOAT_STACK_REGS, &fa.local_weights, is_f64, &mut scratch.chosen, &mut fpinned);
+        let mut pinned = std::mem::take(&mut scratch.pinned);
+        let not_fpinned = |i: usize| !fpinned.iter().any(|p| p.0 as usize == i);
+        pick_local_regs(regs, MIN_STACK_REGS, &fa.local_weights, not_fpinned, &mut scratch.chosen, &mut pinned);
+        let mut pin_of = std::mem::take(&mut scratch.pin_of);
+        pin_of.clear();
+        if !pinned.is_empty() || !fpinned.is_empty() {
+            pin_of.resize(nlocals as usize, UNPINNED);
+            for (k, p) in pinned.iter().enumerate() {
+                if let Some(e) = pin_of.get_mut(p.0 as usize) {
+                    *e = k as u8 + 1;
+                }
+            }
+            for (k, p) in fpinned.iter().enumerate() {
+                if let Some(e) = pin_of.get_mut(p.0 as usize) {
+                    *e = FPINNED_BASE + k as u8;
+                }
+            }
+        }
         // The deterministic budget is checked before the frame touches native memory: a
         // frame larger than the remaining guest stack must trap, not write below it.
         masm.stack_enter(fa.frame_cost);
@@ -392,13 +434,14 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             reachable: true,
             dead_depth: 0,
             pinned,
+            pin_of,
             // Parameters come from their slots and other locals are 0 in both places.
             dirty: 0,
             fpinned,
             fdirty: 0,
             pending: None,
             pending_gas: 0,
-            gas_stubs: Vec::new(),
+            gas_stubs: std::mem::take(&mut scratch.gas_stubs),
         };
         // The charges are in increasing `op_index` order; `next_charge` is the index of the
         // first operator still to be charged (u32::MAX when none is left).
@@ -443,19 +486,28 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         }
         cg.masm.stack_exit(fa.frame_cost);
         cg.masm.func_epilogue(nlocals, results);
-        for (stub, gas, target) in std::mem::take(&mut cg.gas_stubs) {
+        for &(stub, gas, target) in &cg.gas_stubs {
             cg.masm.bind(stub);
             cg.masm.charge_gas_unchecked(gas);
             cg.masm.jump(target);
         }
+        cg.gas_stubs.clear();
         scratch.control = cg.control;
         scratch.vals = cg.stack.into_buffer();
+        scratch.pinned = cg.pinned;
+        scratch.fpinned = cg.fpinned;
+        scratch.pin_of = cg.pin_of;
+        scratch.gas_stubs = cg.gas_stubs;
         Ok(())
     }
 
     /// The register of local `i`, if it has one; marks it dirty when `write`.
     fn local_reg(&mut self, i: u32, write: bool) -> Option<Reg> {
-        let k = self.pinned.iter().position(|p| p.0 == i)?;
+        let k = self.pin_of.get(i as usize).copied().unwrap_or(UNPINNED);
+        if k == UNPINNED || k >= FPINNED_BASE {
+            return None;
+        }
+        let k = usize::from(k - 1);
         if write {
             self.dirty |= 1 << k;
         }
@@ -464,7 +516,11 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
 
     /// The float register of f64 local `i`, if it has one; marks it dirty when `write`.
     fn local_freg(&mut self, i: u32, write: bool) -> Option<FReg> {
-        let k = self.fpinned.iter().position(|p| p.0 == i)?;
+        let k = self.pin_of.get(i as usize).copied().unwrap_or(UNPINNED);
+        if k < FPINNED_BASE {
+            return None;
+        }
+        let k = usize::from(k - FPINNED_BASE);
         if write {
             self.fdirty |= 1 << k;
         }
@@ -476,7 +532,10 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     fn next_set(&self, next: Option<&Operator<'_>>) -> Option<(u32, Reg)> {
         match next {
             Some(Operator::LocalSet { local_index } | Operator::LocalTee { local_index }) => {
-                self.pinned.iter().find(|p| p.0 == *local_index).copied()
+                match self.pin_of.get(*local_index as usize).copied().unwrap_or(UNPINNED) {
+                    k @ 1..FPINNED_BASE => Some(self.pinned[usize::from(k - 1)]),
+                    _ => None,
+                }
             }
             _ => None,
         }
@@ -486,7 +545,10 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     fn next_fset(&self, next: Option<&Operator<'_>>) -> Option<(u32, FReg)> {
         match next {
             Some(Operator::LocalSet { local_index } | Operator::LocalTee { local_index }) => {
-                self.fpinned.iter().find(|p| p.0 == *local_index).copied()
+                match self.pin_of.get(*local_index as usize).copied().unwrap_or(UNPINNED) {
+                    k @ FPINNED_BASE.. => Some(self.fpinned[usize::from(k - FPINNED_BASE)]),
+                    _ => None,
+                }
             }
             _ => None,
         }
