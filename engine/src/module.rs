@@ -403,14 +403,35 @@ impl Module {
         let code_hint = meta.code_bytes.saturating_mul(8).saturating_add(4096);
         let code_bytes = meta.code_bytes as u64;
         let helpers = &engine.inner.helpers;
-        let (info, compiled) = match cfg.isa {
-            Isa::X64 => compile(X64Masm::with_capacity(code_hint), wasm, cfg, &env, defined, code_bytes, helpers)?,
-            Isa::Aarch64 => compile(Aarch64Masm::with_capacity(code_hint), wasm, cfg, &env, defined, code_bytes, helpers)?,
+        // Buffers of earlier compilations (returned to the engine even after an error).
+        let pool = &engine.inner.compile_buffers;
+        let mut buffers = pool.take();
+        let code_buffer = std::mem::take(&mut buffers.code);
+        let compiled = match cfg.isa {
+            Isa::X64 => {
+                let masm = X64Masm::with_buffer(code_buffer, code_hint);
+                compile(masm, wasm, cfg, &env, defined, code_bytes, helpers, &mut buffers)
+            }
+            Isa::Aarch64 => {
+                let masm = Aarch64Masm::with_buffer(code_buffer, code_hint);
+                compile(masm, wasm, cfg, &env, defined, code_bytes, helpers, &mut buffers)
+            }
+        };
+        let (info, compiled) = match compiled {
+            Ok(compiled) => compiled,
+            Err(e) => {
+                pool.give(buffers);
+                return Err(e);
+            }
         };
         let max = info.memory_maximum_pages.unwrap_or(cfg.profile.limits.max_memory_pages);
         let CompiledCode { code, trampoline, functions, memory_trap_sites, memory_trap_stub } = compiled;
         let layout = CodeLayout { trampoline, functions, memory_trap_sites, memory_trap_stub };
-        Module::from_parts(engine, wasm.to_vec(), meta, &code, layout, max)
+        let module = Module::from_parts(engine, wasm.to_vec(), meta, &code, layout, max);
+        // The code was copied into the module's own memory: the buffer serves the next one.
+        buffers.code = code;
+        pool.give(buffers);
+        module
     }
 
     fn from_parts(

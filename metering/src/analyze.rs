@@ -154,11 +154,13 @@ pub(crate) struct FunctionWalker<'c> {
 }
 
 impl<'c> FunctionWalker<'c> {
-    pub(crate) fn new(costs: Option<&'c CostTable>, max_nesting: u32) -> FunctionWalker<'c> {
+    /// A walker pricing with `costs` (none: validation only), reusing `frames`' allocation.
+    pub(crate) fn new(costs: Option<&'c CostTable>, max_nesting: u32, mut frames: Vec<(bool, bool)>) -> FunctionWalker<'c> {
+        frames.clear();
         FunctionWalker {
             costs,
             max_nesting,
-            frames: Vec::new(),
+            frames,
             loop_depth: 0,
             local_weights: Vec::new(),
             local_types: Vec::new(),
@@ -168,6 +170,11 @@ impl<'c> FunctionWalker<'c> {
             max_height: 0,
             op_index: 0,
         }
+    }
+
+    /// The control-frame buffer, for the next walker.
+    pub(crate) fn into_frames(self) -> Vec<(bool, bool)> {
+        self.frames
     }
 
     /// Validates and analyzes one function body into `out` (whose vectors are reused:
@@ -358,7 +365,7 @@ impl<'c> FunctionWalker<'c> {
 /// [`crate::allowed_features`], which has neither proposal, so nothing forgotten owns
 /// memory; were such a proposal ever allowed, its operators' memory would leak, never be
 /// used after free.
-fn forget_operators(operators: &mut Vec<Operator<'_>>) {
+pub(crate) fn forget_operators(operators: &mut Vec<Operator<'_>>) {
     // SAFETY: a length of 0 is at most the capacity and leaves no element to be
     // initialized; the elements are forgotten (not dropped), which is always sound.
     unsafe { operators.set_len(0) }

@@ -74,9 +74,10 @@ pub struct ModuleCompiler<'a, M: MacroAssembler> {
 }
 
 /// The buffers one function's compilation needs, kept from one function to the next so
-/// that each is allocated once per module.
+/// that each is allocated once per module (and, through [`ModuleCompiler::with_scratch`],
+/// from one module to the next). Holds only capacity between functions.
 #[derive(Default)]
-struct Scratch {
+pub struct Scratch {
     control: Vec<ControlFrame>,
     vals: Vec<Val>,
     pinned: Vec<(u32, Reg)>,
@@ -90,16 +91,20 @@ struct Scratch {
 
 impl<'a, M: MacroAssembler> ModuleCompiler<'a, M> {
     /// A compiler for a module with `defined` defined functions.
-    pub fn new(mut masm: M, env: &'a CompileEnv, costs: &'a CostTable, defined: usize) -> Self {
+    pub fn new(masm: M, env: &'a CompileEnv, costs: &'a CostTable, defined: usize) -> Self {
+        Self::with_scratch(masm, env, costs, defined, Scratch::default())
+    }
+
+    /// As [`Self::new`], with the per-function buffers of an earlier compilation
+    /// (see [`Self::take_scratch`]).
+    pub fn with_scratch(mut masm: M, env: &'a CompileEnv, costs: &'a CostTable, defined: usize, scratch: Scratch) -> Self {
         let labels = (0..defined).map(|_| masm.new_label()).collect();
-        ModuleCompiler {
-            masm,
-            env,
-            costs,
-            labels,
-            offsets: Vec::with_capacity(defined),
-            scratch: Scratch::default(),
-        }
+        ModuleCompiler { masm, env, costs, labels, offsets: Vec::with_capacity(defined), scratch }
+    }
+
+    /// The per-function buffers, for the next module's compiler (this one gets empty ones).
+    pub fn take_scratch(&mut self) -> Scratch {
+        std::mem::take(&mut self.scratch)
     }
 
     /// Compiles the next defined function: `fa` is its analysis and `operators` its body's

@@ -85,18 +85,28 @@ impl X64Masm {
 
     /// A new assembler whose code buffer starts with room for `bytes` bytes.
     pub fn with_capacity(bytes: usize) -> X64Masm {
-        let mut asm = Asm::default();
-        asm.buf.reserve(bytes);
+        Self::with_buffer(Vec::new(), bytes)
+    }
+
+    /// As [`Self::with_capacity`], emitting into `buffer` (cleared first): a buffer kept
+    /// from an earlier compilation spares this one its allocation and growth.
+    pub fn with_buffer(mut buffer: Vec<u8>, bytes: usize) -> X64Masm {
+        buffer.clear();
+        buffer.reserve(bytes);
+        let asm = Asm { buf: buffer };
+        // Contracts' code has about one label per 90 bytes, one fixup per 40 and one
+        // memory access per 55, and `bytes` is usually about three times the code's size:
+        // room for that spares these vectors their growth.
         let mut m = X64Masm {
             asm,
-            labels: Vec::new(),
-            fixups: Vec::new(),
+            labels: Vec::with_capacity(bytes / 128),
+            fixups: Vec::with_capacity(bytes / 64),
             trap_labels: [None; TrapCode::COUNT],
             trap_eax: None,
             trap_rdx: None,
             slots: 0,
             trampoline: 0,
-            memory_trap_sites: Vec::new(),
+            memory_trap_sites: Vec::with_capacity(bytes / 128),
             zero_extended: None,
         };
         m.emit_trampoline();
