@@ -219,7 +219,7 @@ pub fn validate(wasm: &[u8], profile: &Profile) -> Result<ModuleInfo, Validation
 #[derive(Default)]
 pub struct WalkBuffers {
     allocs: FuncValidatorAllocations,
-    frames: Vec<(bool, bool)>,
+    walker: crate::analyze::WalkerBuffers,
     function: FunctionAnalysis,
     /// Always empty between walks (see [`WalkBuffers::keep_operators`]).
     operators: Vec<Operator<'static>>,
@@ -480,7 +480,7 @@ fn walk_inner<'a>(
     let mut defined_index = 0u32;
     let wp = ValidationError::from_wasmparser;
     let nesting = u32::try_from(l.max_nesting_depth).unwrap_or(u32::MAX);
-    let mut walker = FunctionWalker::new(costs, nesting, std::mem::take(&mut buffers.frames));
+    let mut walker = FunctionWalker::new(costs, nesting, std::mem::take(&mut buffers.walker));
     let mut function = std::mem::take(&mut buffers.function);
     let mut operators: Vec<Operator<'a>> = std::mem::take(&mut buffers.operators);
 
@@ -625,7 +625,7 @@ fn walk_inner<'a>(
     info.defined_functions = defined_index;
     analysis.imported_functions = info.imported_functions;
     buffers.allocs = allocs;
-    buffers.frames = walker.into_frames();
+    buffers.walker = walker.into_buffers();
     function.charges.clear();
     function.local_weights.clear();
     function.local_types.clear();
