@@ -488,13 +488,39 @@ fn walk_inner<'a>(
     parser.set_features(allowed_features());
     for payload in parser.parse_all(wasm) {
         let payload = payload.map_err(wp)?;
-        // Matched, not `map_err`ed: `ValidPayload` is large (its `End` variant holds the
-        // module's types), and every code-section entry would be copied through the
-        // converted `Result` twice.
-        let valid = match validator.payload(&payload) {
-            Ok(valid) => valid,
-            Err(e) => return Err(wp(e)),
-        };
+        // A function body, the most common payload, goes to the validator's own method:
+        // `Validator::payload` would return it in a `ValidPayload`, an enum as large as
+        // the module's types (its `End` variant), copied for every body.
+        if let Payload::CodeSectionEntry(body) = &payload {
+            let to_validate = match validator.code_section_entry(body) {
+                Ok(to_validate) => to_validate,
+                Err(e) => return Err(wp(e)),
+            };
+            let range = body.range();
+            limit(Limit::FunctionBodyBytes, range.end - range.start, l.max_function_body_bytes, range.start)?;
+            check_locals(l, body)?;
+            let func_index = info.imported_functions + defined_index;
+            let mut fv = to_validate.into_validator(std::mem::take(&mut allocs));
+            let params = fv.resources().type_id_of_function(func_index).map_or(0, |id| {
+                match &fv.resources().sub_type_at_id(id).composite_type.inner {
+                    wasmparser::CompositeInnerType::Func(f) => f.params().len() as u32,
+                    _ => 0,
+                }
+            });
+            walker.run(func_index, params, body, &mut fv, &mut function, &mut operators)?;
+            allocs = fv.into_allocations();
+            if costs.is_some() {
+                sink.function(&mut function, &mut operators);
+            }
+            defined_index += 1;
+            continue;
+        }
+        // Every other payload is validated whole; none of them is a function body, so the
+        // result (a `ValidPayload::End` holding the module's types, or nothing of use) is
+        // dropped. Matched, not `map_err`ed, so that the large `Ok` is not moved around.
+        if let Err(e) = validator.payload(&payload) {
+            return Err(wp(e));
+        }
         match &payload {
             Payload::TypeSection(s) => {
                 limit(Limit::Types, u64::from(s.count()), l.max_types, s.range().start)?;
@@ -588,37 +614,6 @@ fn walk_inner<'a>(
             Payload::DataSection(s) => {
                 limit(Limit::DataSegments, u64::from(s.count()), l.max_data_segments, s.range().start)?;
             }
-            _ => {}
-        }
-        match valid {
-            wasmparser::ValidPayload::Func(to_validate, body) => {
-                let range = body.range();
-                limit(
-                    Limit::FunctionBodyBytes,
-                    range.end - range.start,
-                    l.max_function_body_bytes,
-                    range.start,
-                )?;
-                check_locals(l, &body)?;
-                let func_index = info.imported_functions + defined_index;
-                let mut fv = to_validate.into_validator(std::mem::take(&mut allocs));
-                let params = fv
-                    .resources()
-                    .type_id_of_function(func_index)
-                    .map_or(0, |id| {
-                        match &fv.resources().sub_type_at_id(id).composite_type.inner {
-                            wasmparser::CompositeInnerType::Func(f) => f.params().len() as u32,
-                            _ => 0,
-                        }
-                    });
-                walker.run(func_index, params, &body, &mut fv, &mut function, &mut operators)?;
-                allocs = fv.into_allocations();
-                if costs.is_some() {
-                    sink.function(&mut function, &mut operators);
-                }
-                defined_index += 1;
-            }
-            wasmparser::ValidPayload::End(_) => {}
             _ => {}
         }
     }
