@@ -167,9 +167,35 @@ fn table_type(t: &wasmparser::TableType) -> TableType {
 impl ModuleMeta {
     /// Parses the module-level sections (the module was validated before).
     pub(crate) fn parse(wasm: &[u8]) -> Result<ModuleMeta, Error> {
+        Self::parse_sections(wasm, false)
+    }
+
+    /// As [`Self::parse`], stepping over the code section's function bodies without
+    /// reading them (for a module whose bodies are validated and compiled next, which
+    /// reports any error in them): the code section's header is still read.
+    pub(crate) fn parse_skipping_bodies(wasm: &[u8]) -> Result<ModuleMeta, Error> {
+        Self::parse_sections(wasm, true)
+    }
+
+    fn parse_sections(mut wasm: &[u8], skip_bodies: bool) -> Result<ModuleMeta, Error> {
         let mut m = ModuleMeta::default();
-        for payload in Parser::new(0).parse_all(wasm) {
-            match payload.map_err(wp)? {
+        let mut parser = Parser::new(0);
+        loop {
+            let payload = match parser.parse(wasm, true).map_err(wp)? {
+                wasmparser::Chunk::Parsed { consumed, payload } => {
+                    wasm = wasm.get(consumed..).unwrap_or_default();
+                    payload
+                }
+                // Not produced with `eof = true` (the parser reports the missing bytes).
+                wasmparser::Chunk::NeedMoreData(_) => return Err(Error::Artifact("truncated module".into())),
+            };
+            match payload {
+                Payload::End(_) => break,
+                Payload::CodeSectionStart { size, .. } if skip_bodies => {
+                    m.code_bytes = size as usize;
+                    parser.skip_section();
+                    wasm = wasm.get(size as usize..).unwrap_or_default();
+                }
                 Payload::TypeSection(s) => {
                     for rec in s {
                         for sub in rec.map_err(wp)?.types() {
@@ -388,7 +414,7 @@ impl Module {
         if wasm.len() as u64 > cfg.profile.limits.max_module_bytes {
             keel_metering::validate(wasm, &cfg.profile)?;
         }
-        let meta = match ModuleMeta::parse(wasm) {
+        let meta = match ModuleMeta::parse_skipping_bodies(wasm) {
             Ok(meta) => meta,
             Err(e) => {
                 keel_metering::validate(wasm, &cfg.profile)?;
@@ -679,5 +705,42 @@ impl<'a> Reader<'a> {
     fn string(&mut self) -> Option<&'a [u8]> {
         let n = self.u32()? as usize;
         self.take(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! `Module::new` reads the module-level sections without the function bodies
+    //! (`ModuleMeta::parse_skipping_bodies`): a body that is malformed or does not fit its
+    //! section must still fail with the validation error `keel_metering::validate` gives.
+
+    use super::*;
+    use crate::engine::Config;
+
+    /// `(module (func))` with its one body's bytes (size, locals, code) replaced.
+    fn with_body(body: &[u8]) -> Vec<u8> {
+        let mut wasm = b"\0asm\x01\0\0\0".to_vec();
+        wasm.extend_from_slice(&[0x01, 0x04, 0x01, 0x60, 0x00, 0x00]); // type section
+        wasm.extend_from_slice(&[0x03, 0x02, 0x01, 0x00]); // function section
+        wasm.extend_from_slice(&[0x0a, body.len() as u8 + 1, 0x01]); // code section, 1 body
+        wasm.extend_from_slice(body);
+        wasm
+    }
+
+    #[test]
+    fn bad_function_bodies_get_the_validation_error() {
+        let engine = Engine::new(Config::default()).expect("engine");
+        assert!(Module::new(&engine, &with_body(&[0x02, 0x00, 0x0b])).is_ok(), "the unbroken module compiles");
+        for body in [
+            &[0x02, 0x00, 0xff][..],       // an illegal opcode
+            &[0x03, 0x00, 0x41, 0x0b][..], // i32.const without its immediate
+            &[0x05, 0x00, 0x0b][..],       // a body longer than the section
+            &[0x02, 0x00, 0x01][..],       // no final `end`
+        ] {
+            let wasm = with_body(body);
+            let expected = keel_metering::validate(&wasm, &engine.config().profile).expect_err("invalid module");
+            let got = Module::new(&engine, &wasm).map(|_| ());
+            assert_eq!(got, Err(Error::Validation(expected)), "body {body:02x?}");
+        }
     }
 }
