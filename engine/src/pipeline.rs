@@ -63,6 +63,7 @@ const BATCHES_IN_FLIGHT: usize = 4;
 /// Errors: [`Error::Validation`] for a module the profile rejects, taking precedence over
 /// [`Error::Compile`] (the first function that fails to compile, or the ISA's limits in
 /// `finish`).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn compile<M: MacroAssembler>(
     masm: M,
     wasm: &[u8],
