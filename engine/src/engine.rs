@@ -155,13 +155,16 @@ pub(crate) struct CompileBuffers {
 /// this many.
 const MAX_POOLED_COMPILE_BUFFERS: usize = 4;
 
-/// Largest code buffer an engine keeps, bytes (the code of a module of about 1 MiB);
-/// buffers grown for larger modules are freed, so an engine holds at most a few MiB for
-/// its compilations.
-const MAX_POOLED_CODE_BYTES: usize = 8 << 20;
+/// Largest code buffer an engine keeps, bytes (`Module::new` reserves 8 bytes per byte of
+/// wasm code: room for modules of about 500 KiB); buffers grown for larger modules are
+/// freed.
+const MAX_POOLED_CODE_BYTES: usize = 4 << 20;
 
-/// Largest decoded-operator buffer an engine keeps, bytes.
-const MAX_POOLED_OPERATOR_BYTES: usize = 8 << 20;
+/// Largest decoded-operator buffer an engine keeps, bytes (the operators of a function of
+/// about 100 KiB of wasm; a decoded operator takes 56 bytes). With
+/// [`MAX_POOLED_CODE_BYTES`], an idle engine holds at most about
+/// `MAX_POOLED_COMPILE_BUFFERS * 8` MiB for compilation, typically a few hundred KiB.
+const MAX_POOLED_OPERATOR_BYTES: usize = 4 << 20;
 
 /// [`CompileBuffers`] waiting for the next compilation.
 #[derive(Default)]
