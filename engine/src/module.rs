@@ -727,6 +727,45 @@ mod tests {
         wasm
     }
 
+    /// The engine's compile buffers (`CompileBufferPool`) carry capacity, never content,
+    /// from one compilation to the next: a module compiles to the same artifact on an
+    /// engine that compiled others before it (valid ones of other sizes, and one that
+    /// fails validation in its last function, leaving its buffers half used) as on a new
+    /// engine, on one thread and on two.
+    #[test]
+    fn reused_compile_buffers_change_no_artifact() {
+        let contracts: [&[u8]; 3] = [
+            include_bytes!("../../contracts/wasm/token.wasm"),
+            include_bytes!("../../contracts/wasm/c_counter.wasm"),
+            include_bytes!("../../contracts/wasm/ed25519_verifier.wasm"),
+        ];
+        // Forty functions with loops and blocks, the last one ill-typed.
+        let mut text = String::from("(module (memory 1)");
+        for i in 0..40 {
+            text.push_str("(func (param i32) (result i32) (local i64) (block (loop local.get 0 i32.const 1 i32.sub");
+            text.push_str(" local.tee 0 i32.load i64.extend_i32_u local.set 1 local.get 0 br_if 0)) local.get 0");
+            text.push_str(if i == 39 { " i64.const 1 i32.add)" } else { ")" });
+        }
+        text.push(')');
+        let invalid = wat::parse_str(&text).expect("wat");
+        for parallel in [false, true] {
+            let config = Config::default().parallel_compilation(parallel);
+            let fresh: Vec<Vec<u8>> = contracts
+                .iter()
+                .map(|w| Module::new(&Engine::new(config.clone()).expect("engine"), w).expect("compiles").serialize())
+                .collect();
+            let engine = Engine::new(config.clone()).expect("engine");
+            for round in 0..2 {
+                for (i, w) in contracts.iter().enumerate() {
+                    let again = Module::new(&engine, w).expect("compiles").serialize();
+                    assert!(again == fresh[i], "parallel {parallel}, round {round}: contract {i} differs");
+                }
+                let broken = Module::new(&engine, &invalid).map(|_| ());
+                assert!(matches!(broken, Err(Error::Validation(_))), "the broken module fails validation");
+            }
+        }
+    }
+
     #[test]
     fn bad_function_bodies_get_the_validation_error() {
         let engine = Engine::new(Config::default()).expect("engine");
