@@ -137,6 +137,8 @@ pub(crate) struct EngineInner {
     pub(crate) helpers: crate::helper::HelperThreads,
     /// Compilation buffers reused across this engine's [`crate::Module::new`] calls.
     pub(crate) compile_buffers: CompileBufferPool,
+    /// Code mappings of dropped modules, reused for new ones.
+    pub(crate) code_pool: crate::runtime::code::CodePool,
 }
 
 /// The buffers one compilation allocates, kept for the next: the validation walk's
@@ -247,6 +249,7 @@ impl Engine {
                 memories: crate::runtime::memory::MemoryPool::new(),
                 helpers: crate::helper::HelperThreads::default(),
                 compile_buffers: CompileBufferPool::default(),
+                code_pool: crate::runtime::code::CodePool::default(),
                 config,
                 features,
                 executable,

@@ -362,6 +362,18 @@ pub(crate) struct ModuleInner {
     pub(crate) memory_max_pages: u64,
 }
 
+impl Drop for ModuleInner {
+    /// Unregisters the code from the fault handler, then gives its mapping to the engine's
+    /// [`crate::runtime::code::CodePool`]: nothing can run it any more (every store that
+    /// instantiated the module holds a reference to it).
+    fn drop(&mut self) {
+        self._trap_region = None;
+        if let Some(map) = self.code.release() {
+            self.engine.inner.code_pool.give(map);
+        }
+    }
+}
+
 /// A compiled module. Cheap to clone (shared, `Send + Sync`).
 ///
 /// ```
@@ -470,7 +482,7 @@ impl Module {
     ) -> Result<Module, Error> {
         let CodeLayout { trampoline, functions, memory_trap_sites, memory_trap_stub } = layout;
         let (code, trap_region) = if engine.can_execute() {
-            let code = CodeMemory::new(code).map_err(Error::Engine)?;
+            let code = CodeMemory::new_pooled(code, &engine.inner.code_pool).map_err(Error::Engine)?;
             let region = match (code.addr(0), memory_trap_sites.is_empty()) {
                 (Some(start), false) => Some(
                     TrapRegion::register(start, code.bytes().len(), memory_trap_stub, &memory_trap_sites)
@@ -764,6 +776,50 @@ mod tests {
                 assert!(matches!(broken, Err(Error::Validation(_))), "the broken module fails validation");
             }
         }
+    }
+
+    /// A dropped module's code mapping serves the next module (`CodePool`), which runs and
+    /// traps out of bounds (the fault handler's region moved with it) as from a fresh
+    /// mapping; a module a store still holds keeps its mapping.
+    #[test]
+    fn a_dropped_modules_code_mapping_serves_the_next_one() {
+        use crate::{Linker, Store, Trap};
+        let engine = Engine::new(Config::default()).expect("engine");
+        if !engine.can_execute() {
+            return;
+        }
+        let load = |offset: u32, add: i32| {
+            let text = format!(
+                "(module (memory 1) (func (export \"f\") (param i32) (result i32) \
+                 local.get 0 i32.load offset={offset} i32.const {add} i32.add))"
+            );
+            wat::parse_str(&text).expect("wat")
+        };
+        let run = |module: &Module, arg: i32| {
+            let mut store = Store::new(&engine, ());
+            store.set_gas_limit(1_000_000);
+            let instance = Linker::new().instantiate(&mut store, module).expect("instantiates");
+            let f = instance.get_typed_func::<(), i32, i32>(&mut store, "f").expect("f");
+            f.call(&mut store, arg)
+        };
+        let first = Module::new(&engine, &load(0, 1)).expect("compiles");
+        assert_eq!(run(&first, 0), Ok(1));
+        let at = first.inner.code.addr(0);
+        drop(first);
+        let second = Module::new(&engine, &load(4, 2)).expect("compiles");
+        assert_eq!(second.inner.code.addr(0), at, "the mapping is reused");
+        assert_eq!(run(&second, 0), Ok(2));
+        assert_eq!(run(&second, 65_530), Err(Error::Trap(Trap::MemoryOutOfBounds)));
+        // A store holding an instance keeps the module, and its code, alive.
+        let mut store = Store::new(&engine, ());
+        store.set_gas_limit(1_000_000);
+        let instance = Linker::new().instantiate(&mut store, &second).expect("instantiates");
+        drop(second);
+        let third = Module::new(&engine, &load(8, 3)).expect("compiles");
+        assert_ne!(third.inner.code.addr(0), at, "still in use");
+        let f = instance.get_typed_func::<(), i32, i32>(&mut store, "f").expect("f");
+        assert_eq!(f.call(&mut store, 0), Ok(2));
+        assert_eq!(run(&third, 0), Ok(3));
     }
 
     #[test]
