@@ -226,24 +226,25 @@ impl X64Masm {
         size == Size::S64
     }
 
-    /// Emits a `bytes`-wide access to `memory[zext(addr32) + offset]`, the instruction
-    /// itself by `access` on the operand. Unchecked (`[rbp + rax + offset]`, rbp = base,
-    /// rax = zext(addr)) when the offset fits a displacement, so that the access stays
-    /// inside the memory's guard reservation and a fault there is the out-of-bounds trap
-    /// (`runtime::signals`): the instruction is then recorded as a trap site. Checked in
-    /// code past that.
-    fn memory_access(&mut self, addr: Reg, offset: u64, bytes: u32, access: impl FnOnce(&mut Asm, Mem)) {
+    /// Prepares a `bytes`-wide access to `memory[zext(addr32) + offset]` and returns its
+    /// operand: the caller emits the access instruction right away (nothing in between).
+    /// Unchecked (`[rbp + rax + offset]`, rbp = base, rax = zext(addr)) when the offset
+    /// fits a displacement, so that the access stays inside the memory's guard reservation
+    /// and a fault there is the out-of-bounds trap (`runtime::signals`): the instruction
+    /// about to be emitted is then recorded as a trap site. Checked in code past that.
+    #[inline]
+    fn memory_operand(&mut self, addr: Reg, offset: u64, bytes: u32) -> Mem {
         if offset <= i32::MAX as u64 && self.zero_extended == Some((addr.0, self.asm.pos())) {
             // The address was just written by a 32-bit operation: already zero-extended.
             self.memory_trap_sites.push(self.asm.pos() as u32);
-            access(&mut self.asm, Mem::indexed(MEM_BASE_REG, addr.0, offset as i32));
+            Mem::indexed(MEM_BASE_REG, addr.0, offset as i32)
         } else if offset <= i32::MAX as u64 {
             self.asm.mov_rr(false, SCRATCH, addr.0);
             self.memory_trap_sites.push(self.asm.pos() as u32);
-            access(&mut self.asm, Mem::indexed(MEM_BASE_REG, SCRATCH, offset as i32));
+            Mem::indexed(MEM_BASE_REG, SCRATCH, offset as i32)
         } else {
             self.bounds_check(addr, offset, bytes);
-            access(&mut self.asm, Mem::indexed(SCRATCH2, SCRATCH, -(bytes as i32)));
+            Mem::indexed(SCRATCH2, SCRATCH, -(bytes as i32))
         }
     }
 
@@ -761,13 +762,13 @@ impl MacroAssembler for X64Masm {
     }
 
     fn f64_load(&mut self, dst: FReg, addr: Reg, offset: u64) {
-        let d = dst.0;
-        self.memory_access(addr, offset, 8, |a, m| a.movsd_load(d, m));
+        let m = self.memory_operand(addr, offset, 8);
+        self.asm.movsd_load(dst.0, m);
     }
 
     fn f64_store(&mut self, addr: Reg, src: FReg, offset: u64) {
-        let v = src.0;
-        self.memory_access(addr, offset, 8, |a, m| a.movsd_store(m, v));
+        let m = self.memory_operand(addr, offset, 8);
+        self.asm.movsd_store(m, src.0);
     }
 
     fn f64_bin(&mut self, op: FloatBin, dst: FReg, rhs: FReg, canon: bool) {
@@ -886,7 +887,9 @@ impl MacroAssembler for X64Masm {
 
     fn load(&mut self, kind: LoadKind, dst: Reg, addr: Reg, offset: u64) {
         let d = dst.0;
-        self.memory_access(addr, offset, kind.bytes(), |a, m| match kind {
+        let m = self.memory_operand(addr, offset, kind.bytes());
+        let a = &mut self.asm;
+        match kind {
             LoadKind::U64 => a.load(true, d, m),
             LoadKind::U32 => a.load(false, d, m),
             LoadKind::S32To64 => a.load_s32(d, m),
@@ -898,19 +901,21 @@ impl MacroAssembler for X64Masm {
             LoadKind::U8 => a.load_u8(d, m),
             LoadKind::S8To32 => a.load_s8(false, d, m),
             LoadKind::S8To64 => a.load_s8(true, d, m),
-        });
+        }
         let w = matches!(kind, LoadKind::U64 | LoadKind::S32To64 | LoadKind::S16To64 | LoadKind::S8To64);
         self.note_zero_extended(w, d);
     }
 
     fn store(&mut self, bytes: u32, addr: Reg, value: Reg, offset: u64) {
         let v = value.0;
-        self.memory_access(addr, offset, bytes, |a, m| match bytes {
+        let m = self.memory_operand(addr, offset, bytes);
+        let a = &mut self.asm;
+        match bytes {
             8 => a.store(true, m, v),
             4 => a.store(false, m, v),
             2 => a.store16(m, v),
             _ => a.store8(m, v),
-        });
+        }
     }
 
     fn memory_size(&mut self, dst: Reg) {
