@@ -675,3 +675,57 @@ fn check_memory(
     info.memory_maximum_pages = Some(m.maximum.unwrap_or(l.max_memory_pages));
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    //! [`analyze_each_with`] with one [`WalkBuffers`] for many modules hands over exactly
+    //! what [`analyze_each`] (fresh buffers) does: the buffers carry capacity, never content.
+
+    use super::*;
+
+    /// Everything the walk hands over for `wasm`: each function's analysis and its
+    /// operators (as their `Debug` text), or the error.
+    type Walked = Result<(ModuleInfo, Vec<(FunctionAnalysis, Vec<String>)>), ValidationError>;
+
+    fn walk_with(wasm: &[u8], buffers: Option<&mut WalkBuffers>) -> Walked {
+        let (profile, costs) = (Profile::default(), CostTable::default());
+        let mut seen = Vec::new();
+        let collect = |fa: &FunctionAnalysis, ops: &[Operator<'_>]| {
+            seen.push((fa.clone(), ops.iter().map(|op| format!("{op:?}")).collect()));
+            Ok::<(), ()>(())
+        };
+        let (info, outcome) = match buffers {
+            Some(buffers) => analyze_each_with(wasm, &profile, &costs, buffers, collect)?,
+            None => analyze_each(wasm, &profile, &costs, collect)?,
+        };
+        assert_eq!(outcome, Ok(()));
+        Ok((info, seen))
+    }
+
+    #[test]
+    fn reused_walk_buffers_change_nothing() {
+        let mut modules: Vec<Vec<u8>> = vec![
+            include_bytes!("../../contracts/wasm/token.wasm").to_vec(),
+            include_bytes!("../../contracts/wasm/c_counter.wasm").to_vec(),
+            include_bytes!("../../contracts/wasm/ed25519_verifier.wasm").to_vec(),
+        ];
+        // Nested blocks and loops (the walk's frame stacks), then an ill-typed last function.
+        let mut text = String::from("(module (memory 1)");
+        for i in 0..30 {
+            text.push_str("(func (param i32) (result i32) (local i64) (block (loop (block local.get 0");
+            text.push_str(" i32.const 1 i32.sub local.tee 0 i32.load i64.extend_i32_u local.set 1 local.get 0");
+            text.push_str(" br_if 1)) ) local.get 0");
+            text.push_str(if i == 29 { " i64.const 1 i32.add)" } else { ")" });
+        }
+        text.push(')');
+        modules.insert(1, wat::parse_str(&text).expect("wat"));
+        let fresh: Vec<Walked> = modules.iter().map(|w| walk_with(w, None)).collect();
+        assert!(fresh[1].is_err() && fresh.iter().filter(|r| r.is_ok()).count() == 3);
+        let mut buffers = WalkBuffers::default();
+        for round in 0..2 {
+            for (i, wasm) in modules.iter().enumerate() {
+                assert!(walk_with(wasm, Some(&mut buffers)) == fresh[i], "round {round}, module {i}");
+            }
+        }
+    }
+}
