@@ -192,9 +192,10 @@ impl ModuleMeta {
             match payload {
                 Payload::End(_) => break,
                 Payload::CodeSectionStart { size, .. } if skip_bodies => {
+                    // The parser does not check that the section fits in the module.
+                    wasm = wasm.get(size as usize..).ok_or_else(|| Error::Artifact("code section past the end".into()))?;
                     m.code_bytes = size as usize;
                     parser.skip_section();
-                    wasm = wasm.get(size as usize..).unwrap_or_default();
                 }
                 Payload::TypeSection(s) => {
                     for rec in s {
@@ -836,6 +837,17 @@ mod tests {
             let expected = keel_metering::validate(&wasm, &engine.config().profile).expect_err("invalid module");
             let got = Module::new(&engine, &wasm).map(|_| ());
             assert_eq!(got, Err(Error::Validation(expected)), "body {body:02x?}");
+        }
+        // A code section that claims to run past the end of the module (by 2 bytes, or
+        // by 4 GiB).
+        for size in [&[0x06][..], &[0xff, 0xff, 0xff, 0xff, 0x0f][..]] {
+            let mut wasm = with_body(&[0x02, 0x00, 0x0b]);
+            wasm.truncate(wasm.len() - 5);
+            wasm.extend_from_slice(size);
+            wasm.extend_from_slice(&[0x01, 0x02, 0x00, 0x0b]);
+            let expected = keel_metering::validate(&wasm, &engine.config().profile).expect_err("invalid module");
+            let got = Module::new(&engine, &wasm).map(|_| ());
+            assert_eq!(got, Err(Error::Validation(expected)), "section size {size:02x?}");
         }
     }
 }
