@@ -1,17 +1,22 @@
 //! Writes the machine code Keel generates for a WAT or wasm file to `OUT` (raw bytes, for
 //! `objdump -D -b binary -mi386:x86-64 OUT`): reads it out of the module's artifact.
 //!
-//! `cargo run --release -p keel-benches --example dump_code -- FILE OUT [unmetered]`
+//! `cargo run --release -p keel-benches --example dump_code -- FILE OUT [unmetered|metered] [ISA]`
+//! (ISA: x86_64 or aarch64, default the host's; `metered` is the default and lets an ISA
+//! follow).
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let (Some(input), Some(out)) = (args.get(1), args.get(2)) else {
-        return Err("usage: dump_code FILE OUT [unmetered]".into());
+        return Err("usage: dump_code FILE OUT [unmetered|metered] [ISA]".into());
     };
     let wasm = wat::parse_file(input)?;
     let mut config = keel_engine::Config::permissive();
     if args.get(3).is_some_and(|a| a == "unmetered") {
         config = config.without_metering();
+    }
+    if let Some(isa) = args.get(4) {
+        config.isa = keel_engine::Isa::from_name(isa).ok_or_else(|| format!("unknown ISA {isa}"))?;
     }
     let engine = keel_engine::Engine::new(config)?;
     let module = keel_engine::Module::new(&engine, &wasm)?;

@@ -135,6 +135,61 @@ pub(crate) struct EngineInner {
     pub(crate) memories: crate::runtime::memory::MemoryPool,
     /// Threads kept for [`Config::parallel_compilation`].
     pub(crate) helpers: crate::helper::HelperThreads,
+    /// Compilation buffers reused across this engine's [`crate::Module::new`] calls.
+    pub(crate) compile_buffers: CompileBufferPool,
+    /// Code mappings of dropped modules, reused for new ones.
+    pub(crate) code_pool: crate::runtime::code::CodePool,
+}
+
+/// The buffers one compilation allocates, kept for the next: the validation walk's
+/// ([`keel_metering::WalkBuffers`]), the code generator's per-function ones and the code
+/// buffer. Reusing them spares each compilation the allocations and the repeated growth
+/// (with its copies) of buffers that end up the same size module after module. They hold
+/// only capacity between compilations.
+#[derive(Default)]
+pub(crate) struct CompileBuffers {
+    pub(crate) walk: keel_metering::WalkBuffers,
+    pub(crate) codegen: crate::compiler::Scratch,
+    pub(crate) code: Vec<u8>,
+}
+
+/// Most [`CompileBuffers`] an engine keeps: one per compilation running at once, up to
+/// this many.
+const MAX_POOLED_COMPILE_BUFFERS: usize = 4;
+
+/// Largest code buffer an engine keeps, bytes (`Module::new` reserves 8 bytes per byte of
+/// wasm code: room for modules of about 500 KiB); buffers grown for larger modules are
+/// freed.
+const MAX_POOLED_CODE_BYTES: usize = 4 << 20;
+
+/// Largest decoded-operator buffer an engine keeps, bytes (the operators of a function of
+/// about 100 KiB of wasm; a decoded operator takes 56 bytes). With
+/// [`MAX_POOLED_CODE_BYTES`], an idle engine holds at most about
+/// `MAX_POOLED_COMPILE_BUFFERS * 8` MiB for compilation, typically a few hundred KiB.
+const MAX_POOLED_OPERATOR_BYTES: usize = 4 << 20;
+
+/// [`CompileBuffers`] waiting for the next compilation.
+#[derive(Default)]
+pub(crate) struct CompileBufferPool(Mutex<Vec<CompileBuffers>>);
+
+impl CompileBufferPool {
+    /// Buffers for a compilation: kept ones, or new (empty) ones.
+    pub(crate) fn take(&self) -> CompileBuffers {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default()
+    }
+
+    /// Keeps `buffers` for a later compilation, unless the pool is full or they grew
+    /// beyond [`MAX_POOLED_CODE_BYTES`] or [`MAX_POOLED_OPERATOR_BYTES`].
+    pub(crate) fn give(&self, mut buffers: CompileBuffers) {
+        if buffers.code.capacity() > MAX_POOLED_CODE_BYTES || buffers.walk.operator_bytes() > MAX_POOLED_OPERATOR_BYTES {
+            return;
+        }
+        buffers.code.clear();
+        let mut pool = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < MAX_POOLED_COMPILE_BUFFERS {
+            pool.push(buffers);
+        }
+    }
 }
 
 /// A compilation and execution environment. Cheap to clone (shared).
@@ -193,6 +248,8 @@ impl Engine {
                 stacks,
                 memories: crate::runtime::memory::MemoryPool::new(),
                 helpers: crate::helper::HelperThreads::default(),
+                compile_buffers: CompileBufferPool::default(),
+                code_pool: crate::runtime::code::CodePool::default(),
                 config,
                 features,
                 executable,

@@ -167,9 +167,36 @@ fn table_type(t: &wasmparser::TableType) -> TableType {
 impl ModuleMeta {
     /// Parses the module-level sections (the module was validated before).
     pub(crate) fn parse(wasm: &[u8]) -> Result<ModuleMeta, Error> {
+        Self::parse_sections(wasm, false)
+    }
+
+    /// As [`Self::parse`], stepping over the code section's function bodies without
+    /// reading them (for a module whose bodies are validated and compiled next, which
+    /// reports any error in them): the code section's header is still read.
+    pub(crate) fn parse_skipping_bodies(wasm: &[u8]) -> Result<ModuleMeta, Error> {
+        Self::parse_sections(wasm, true)
+    }
+
+    fn parse_sections(mut wasm: &[u8], skip_bodies: bool) -> Result<ModuleMeta, Error> {
         let mut m = ModuleMeta::default();
-        for payload in Parser::new(0).parse_all(wasm) {
-            match payload.map_err(wp)? {
+        let mut parser = Parser::new(0);
+        loop {
+            let payload = match parser.parse(wasm, true).map_err(wp)? {
+                wasmparser::Chunk::Parsed { consumed, payload } => {
+                    wasm = wasm.get(consumed..).unwrap_or_default();
+                    payload
+                }
+                // Not produced with `eof = true` (the parser reports the missing bytes).
+                wasmparser::Chunk::NeedMoreData(_) => return Err(Error::Artifact("truncated module".into())),
+            };
+            match payload {
+                Payload::End(_) => break,
+                Payload::CodeSectionStart { size, .. } if skip_bodies => {
+                    // The parser does not check that the section fits in the module.
+                    wasm = wasm.get(size as usize..).ok_or_else(|| Error::Artifact("code section past the end".into()))?;
+                    m.code_bytes = size as usize;
+                    parser.skip_section();
+                }
                 Payload::TypeSection(s) => {
                     for rec in s {
                         for sub in rec.map_err(wp)?.types() {
@@ -336,6 +363,18 @@ pub(crate) struct ModuleInner {
     pub(crate) memory_max_pages: u64,
 }
 
+impl Drop for ModuleInner {
+    /// Unregisters the code from the fault handler, then gives its mapping to the engine's
+    /// [`crate::runtime::code::CodePool`]: nothing can run it any more (every store that
+    /// instantiated the module holds a reference to it).
+    fn drop(&mut self) {
+        self._trap_region = None;
+        if let Some(map) = self.code.release() {
+            self.engine.inner.code_pool.give(map);
+        }
+    }
+}
+
 /// A compiled module. Cheap to clone (shared, `Send + Sync`).
 ///
 /// ```
@@ -388,7 +427,7 @@ impl Module {
         if wasm.len() as u64 > cfg.profile.limits.max_module_bytes {
             keel_metering::validate(wasm, &cfg.profile)?;
         }
-        let meta = match ModuleMeta::parse(wasm) {
+        let meta = match ModuleMeta::parse_skipping_bodies(wasm) {
             Ok(meta) => meta,
             Err(e) => {
                 keel_metering::validate(wasm, &cfg.profile)?;
@@ -403,14 +442,35 @@ impl Module {
         let code_hint = meta.code_bytes.saturating_mul(8).saturating_add(4096);
         let code_bytes = meta.code_bytes as u64;
         let helpers = &engine.inner.helpers;
-        let (info, compiled) = match cfg.isa {
-            Isa::X64 => compile(X64Masm::with_capacity(code_hint), wasm, cfg, &env, defined, code_bytes, helpers)?,
-            Isa::Aarch64 => compile(Aarch64Masm::with_capacity(code_hint), wasm, cfg, &env, defined, code_bytes, helpers)?,
+        // Buffers of earlier compilations (returned to the engine even after an error).
+        let pool = &engine.inner.compile_buffers;
+        let mut buffers = pool.take();
+        let code_buffer = std::mem::take(&mut buffers.code);
+        let compiled = match cfg.isa {
+            Isa::X64 => {
+                let masm = X64Masm::with_buffer(code_buffer, code_hint);
+                compile(masm, wasm, cfg, &env, defined, code_bytes, helpers, &mut buffers)
+            }
+            Isa::Aarch64 => {
+                let masm = Aarch64Masm::with_buffer(code_buffer, code_hint);
+                compile(masm, wasm, cfg, &env, defined, code_bytes, helpers, &mut buffers)
+            }
+        };
+        let (info, compiled) = match compiled {
+            Ok(compiled) => compiled,
+            Err(e) => {
+                pool.give(buffers);
+                return Err(e);
+            }
         };
         let max = info.memory_maximum_pages.unwrap_or(cfg.profile.limits.max_memory_pages);
         let CompiledCode { code, trampoline, functions, memory_trap_sites, memory_trap_stub } = compiled;
         let layout = CodeLayout { trampoline, functions, memory_trap_sites, memory_trap_stub };
-        Module::from_parts(engine, wasm.to_vec(), meta, &code, layout, max)
+        let module = Module::from_parts(engine, wasm.to_vec(), meta, &code, layout, max);
+        // The code was copied into the module's own memory: the buffer serves the next one.
+        buffers.code = code;
+        pool.give(buffers);
+        module
     }
 
     fn from_parts(
@@ -423,7 +483,7 @@ impl Module {
     ) -> Result<Module, Error> {
         let CodeLayout { trampoline, functions, memory_trap_sites, memory_trap_stub } = layout;
         let (code, trap_region) = if engine.can_execute() {
-            let code = CodeMemory::new(code).map_err(Error::Engine)?;
+            let code = CodeMemory::new_pooled(code, &engine.inner.code_pool).map_err(Error::Engine)?;
             let region = match (code.addr(0), memory_trap_sites.is_empty()) {
                 (Some(start), false) => Some(
                     TrapRegion::register(start, code.bytes().len(), memory_trap_stub, &memory_trap_sites)
@@ -658,5 +718,136 @@ impl<'a> Reader<'a> {
     fn string(&mut self) -> Option<&'a [u8]> {
         let n = self.u32()? as usize;
         self.take(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! `Module::new` reads the module-level sections without the function bodies
+    //! (`ModuleMeta::parse_skipping_bodies`): a body that is malformed or does not fit its
+    //! section must still fail with the validation error `keel_metering::validate` gives.
+
+    use super::*;
+    use crate::engine::Config;
+
+    /// `(module (func))` with its one body's bytes (size, locals, code) replaced.
+    fn with_body(body: &[u8]) -> Vec<u8> {
+        let mut wasm = b"\0asm\x01\0\0\0".to_vec();
+        wasm.extend_from_slice(&[0x01, 0x04, 0x01, 0x60, 0x00, 0x00]); // type section
+        wasm.extend_from_slice(&[0x03, 0x02, 0x01, 0x00]); // function section
+        wasm.extend_from_slice(&[0x0a, body.len() as u8 + 1, 0x01]); // code section, 1 body
+        wasm.extend_from_slice(body);
+        wasm
+    }
+
+    /// The engine's compile buffers (`CompileBufferPool`) carry capacity, never content,
+    /// from one compilation to the next: a module compiles to the same artifact on an
+    /// engine that compiled others before it (valid ones of other sizes, and one that
+    /// fails validation in its last function, leaving its buffers half used) as on a new
+    /// engine, on one thread and on two.
+    #[test]
+    fn reused_compile_buffers_change_no_artifact() {
+        let contracts: [&[u8]; 3] = [
+            include_bytes!("../../contracts/wasm/token.wasm"),
+            include_bytes!("../../contracts/wasm/c_counter.wasm"),
+            include_bytes!("../../contracts/wasm/ed25519_verifier.wasm"),
+        ];
+        // Forty functions with loops and blocks, the last one ill-typed.
+        let mut text = String::from("(module (memory 1)");
+        for i in 0..40 {
+            text.push_str("(func (param i32) (result i32) (local i64) (block (loop local.get 0 i32.const 1 i32.sub");
+            text.push_str(" local.tee 0 i32.load i64.extend_i32_u local.set 1 local.get 0 br_if 0)) local.get 0");
+            text.push_str(if i == 39 { " i64.const 1 i32.add)" } else { ")" });
+        }
+        text.push(')');
+        let invalid = wat::parse_str(&text).expect("wat");
+        for parallel in [false, true] {
+            let config = Config::default().parallel_compilation(parallel);
+            let fresh: Vec<Vec<u8>> = contracts
+                .iter()
+                .map(|w| Module::new(&Engine::new(config.clone()).expect("engine"), w).expect("compiles").serialize())
+                .collect();
+            let engine = Engine::new(config.clone()).expect("engine");
+            for round in 0..2 {
+                for (i, w) in contracts.iter().enumerate() {
+                    let again = Module::new(&engine, w).expect("compiles").serialize();
+                    assert!(again == fresh[i], "parallel {parallel}, round {round}: contract {i} differs");
+                }
+                let broken = Module::new(&engine, &invalid).map(|_| ());
+                assert!(matches!(broken, Err(Error::Validation(_))), "the broken module fails validation");
+            }
+        }
+    }
+
+    /// A dropped module's code mapping serves the next module (`CodePool`), which runs and
+    /// traps out of bounds (the fault handler's region moved with it) as from a fresh
+    /// mapping; a module a store still holds keeps its mapping.
+    #[test]
+    fn a_dropped_modules_code_mapping_serves_the_next_one() {
+        use crate::{Linker, Store, Trap};
+        let engine = Engine::new(Config::default()).expect("engine");
+        if !engine.can_execute() {
+            return;
+        }
+        let load = |offset: u32, add: i32| {
+            let text = format!(
+                "(module (memory 1) (func (export \"f\") (param i32) (result i32) \
+                 local.get 0 i32.load offset={offset} i32.const {add} i32.add))"
+            );
+            wat::parse_str(&text).expect("wat")
+        };
+        let run = |module: &Module, arg: i32| {
+            let mut store = Store::new(&engine, ());
+            store.set_gas_limit(1_000_000);
+            let instance = Linker::new().instantiate(&mut store, module).expect("instantiates");
+            let f = instance.get_typed_func::<(), i32, i32>(&mut store, "f").expect("f");
+            f.call(&mut store, arg)
+        };
+        let first = Module::new(&engine, &load(0, 1)).expect("compiles");
+        assert_eq!(run(&first, 0), Ok(1));
+        let at = first.inner.code.addr(0);
+        drop(first);
+        let second = Module::new(&engine, &load(4, 2)).expect("compiles");
+        assert_eq!(second.inner.code.addr(0), at, "the mapping is reused");
+        assert_eq!(run(&second, 0), Ok(2));
+        assert_eq!(run(&second, 65_530), Err(Error::Trap(Trap::MemoryOutOfBounds)));
+        // A store holding an instance keeps the module, and its code, alive.
+        let mut store = Store::new(&engine, ());
+        store.set_gas_limit(1_000_000);
+        let instance = Linker::new().instantiate(&mut store, &second).expect("instantiates");
+        drop(second);
+        let third = Module::new(&engine, &load(8, 3)).expect("compiles");
+        assert_ne!(third.inner.code.addr(0), at, "still in use");
+        let f = instance.get_typed_func::<(), i32, i32>(&mut store, "f").expect("f");
+        assert_eq!(f.call(&mut store, 0), Ok(2));
+        assert_eq!(run(&third, 0), Ok(3));
+    }
+
+    #[test]
+    fn bad_function_bodies_get_the_validation_error() {
+        let engine = Engine::new(Config::default()).expect("engine");
+        assert!(Module::new(&engine, &with_body(&[0x02, 0x00, 0x0b])).is_ok(), "the unbroken module compiles");
+        for body in [
+            &[0x02, 0x00, 0xff][..],       // an illegal opcode
+            &[0x03, 0x00, 0x41, 0x0b][..], // i32.const without its immediate
+            &[0x05, 0x00, 0x0b][..],       // a body longer than the section
+            &[0x02, 0x00, 0x01][..],       // no final `end`
+        ] {
+            let wasm = with_body(body);
+            let expected = keel_metering::validate(&wasm, &engine.config().profile).expect_err("invalid module");
+            let got = Module::new(&engine, &wasm).map(|_| ());
+            assert_eq!(got, Err(Error::Validation(expected)), "body {body:02x?}");
+        }
+        // A code section that claims to run past the end of the module (by 2 bytes, or
+        // by 4 GiB).
+        for size in [&[0x06][..], &[0xff, 0xff, 0xff, 0xff, 0x0f][..]] {
+            let mut wasm = with_body(&[0x02, 0x00, 0x0b]);
+            wasm.truncate(wasm.len() - 5);
+            wasm.extend_from_slice(size);
+            wasm.extend_from_slice(&[0x01, 0x02, 0x00, 0x0b]);
+            let expected = keel_metering::validate(&wasm, &engine.config().profile).expect_err("invalid module");
+            let got = Module::new(&engine, &wasm).map(|_| ());
+            assert_eq!(got, Err(Error::Validation(expected)), "section size {size:02x?}");
+        }
     }
 }

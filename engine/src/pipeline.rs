@@ -21,11 +21,11 @@
 
 use std::sync::mpsc::{self, Receiver, SyncSender};
 
-use keel_metering::{FunctionAnalysis, ModuleInfo, ValidationError};
+use keel_metering::{FunctionAnalysis, ModuleInfo, ValidationError, WalkBuffers};
 use wasmparser::Operator;
 
 use crate::compiler::{CompileEnv, ModuleCompiler};
-use crate::engine::{Config, PARALLEL_COMPILATION_MIN_CODE_BYTES};
+use crate::engine::{CompileBuffers, Config, PARALLEL_COMPILATION_MIN_CODE_BYTES};
 use crate::error::Error;
 use crate::helper::HelperThreads;
 use crate::masm::{CompiledCode, MacroAssembler};
@@ -56,11 +56,14 @@ const BATCHES_IN_FLIGHT: usize = 4;
 /// with `masm`: on two threads (the second one of `helpers`) when
 /// `cfg.parallel_compilation` is on and the code section is at least
 /// [`PARALLEL_COMPILATION_MIN_CODE_BYTES`], else (or when no second thread can be
-/// started) on the calling thread. `defined` is the number of defined functions.
+/// started) on the calling thread. `defined` is the number of defined functions. The
+/// walk's and the code generator's buffers come from `buffers` and go back there (the
+/// code buffer is `masm`'s).
 ///
 /// Errors: [`Error::Validation`] for a module the profile rejects, taking precedence over
 /// [`Error::Compile`] (the first function that fails to compile, or the ISA's limits in
 /// `finish`).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn compile<M: MacroAssembler>(
     masm: M,
     wasm: &[u8],
@@ -69,13 +72,18 @@ pub(crate) fn compile<M: MacroAssembler>(
     defined: usize,
     code_bytes: u64,
     helpers: &HelperThreads,
+    buffers: &mut CompileBuffers,
 ) -> Result<(ModuleInfo, CompiledCode), Error> {
-    let mut compiler = ModuleCompiler::new(masm, env, &cfg.cost_table, defined);
+    let scratch = std::mem::take(&mut buffers.codegen);
+    let mut compiler = ModuleCompiler::with_scratch(masm, env, &cfg.cost_table, defined, scratch);
     let two = cfg.parallel_compilation && code_bytes >= PARALLEL_COMPILATION_MIN_CODE_BYTES;
-    let info = match two.then(|| two_threads(&mut compiler, wasm, cfg, code_bytes, helpers)).flatten() {
-        Some(outcome) => outcome?,
-        None => one_thread(&mut compiler, wasm, cfg)?,
+    let walk = &mut buffers.walk;
+    let outcome = match two.then(|| two_threads(&mut compiler, wasm, cfg, code_bytes, helpers, walk)).flatten() {
+        Some(outcome) => outcome,
+        None => one_thread(&mut compiler, wasm, cfg, walk),
     };
+    buffers.codegen = compiler.take_scratch();
+    let info = outcome?;
     Ok((info, compiler.finish()?))
 }
 
@@ -84,9 +92,9 @@ fn one_thread<M: MacroAssembler>(
     compiler: &mut ModuleCompiler<'_, M>,
     wasm: &[u8],
     cfg: &Config,
+    walk: &mut WalkBuffers,
 ) -> Result<ModuleInfo, Error> {
-    let (info, compiled) =
-        keel_metering::analyze_each(wasm, &cfg.profile, &cfg.cost_table, |fa, ops| {
+    let (info, compiled) = keel_metering::analyze_each_with(wasm, &cfg.profile, &cfg.cost_table, walk, |fa, ops| {
         compiler.compile_analyzed(fa, ops, wasm)
     })?;
     compiled?;
@@ -102,10 +110,11 @@ fn two_threads<M: MacroAssembler>(
     cfg: &Config,
     code_bytes: u64,
     helpers: &HelperThreads,
+    walk: &mut WalkBuffers,
 ) -> Option<Result<ModuleInfo, Error>> {
     let (to_compiler, batches) = mpsc::sync_channel::<Vec<Item<'_>>>(BATCHES_IN_FLIGHT);
     let (to_validator, recycled) = mpsc::channel::<Vec<Item<'_>>>();
-    let validate = move || validate_and_send(wasm, cfg, code_bytes, to_compiler, recycled);
+    let validate = move || validate_and_send(wasm, cfg, code_bytes, to_compiler, recycled, walk);
     let generate = move || {
         let mut compiled = Ok(());
         'receive: while let Some(batch) = receive(&batches) {
@@ -165,6 +174,7 @@ fn validate_and_send<'a>(
     code_bytes: u64,
     to_compiler: SyncSender<Vec<Item<'a>>>,
     recycled: Receiver<Vec<Item<'a>>>,
+    walk: &mut WalkBuffers,
 ) -> Result<ModuleInfo, ValidationError> {
     let mut to_compiler = Some(to_compiler);
     // Buffers the code generator is done with, and emptied batch vectors.
@@ -174,7 +184,7 @@ fn validate_and_send<'a>(
     let mut batch_operators = 0usize;
     let mut batch_target = FIRST_BATCH_OPERATORS;
     let cap = batch_cap(code_bytes);
-    let info = keel_metering::analyze_each_mut(wasm, &cfg.profile, &cfg.cost_table, |fa, ops| {
+    let info = keel_metering::analyze_each_mut_with(wasm, &cfg.profile, &cfg.cost_table, walk, |fa, ops| {
         let Some(sender) = &to_compiler else {
             return; // the code generator stopped: validate only
         };
@@ -246,9 +256,10 @@ mod tests {
     ) -> Result<(ModuleInfo, Vec<u8>), Error> {
         let mut compiler = ModuleCompiler::new(masm, env, &cfg.cost_table, defined);
         let info = if two {
-            two_threads(&mut compiler, wasm, cfg, 0, &HelperThreads::default()).expect("the validating thread starts")?
+            let walk = &mut WalkBuffers::default();
+            two_threads(&mut compiler, wasm, cfg, 0, &HelperThreads::default(), walk).expect("the validating thread starts")?
         } else {
-            one_thread(&mut compiler, wasm, cfg)?
+            one_thread(&mut compiler, wasm, cfg, &mut WalkBuffers::default())?
         };
         Ok((info, compiler.finish()?.code))
     }

@@ -130,6 +130,9 @@ impl ModuleAnalysis {
     }
 }
 
+/// A [`FunctionWalker`]'s buffers: its control frames and the operator reader's.
+pub(crate) type WalkerBuffers = (Vec<(bool, bool)>, wasmparser::OperatorsReaderAllocations);
+
 /// Walks function bodies: validates every operator, enforces the nesting-depth limit, and
 /// (when `costs` is given) records the metered basic blocks. One walker serves every
 /// function of a module, so its buffers are allocated once.
@@ -141,6 +144,8 @@ pub(crate) struct FunctionWalker<'c> {
     frames: Vec<(bool, bool)>,
     /// Open `loop` frames.
     loop_depth: u32,
+    /// The operator reader's frame stack, kept from one function to the next.
+    reader_allocs: wasmparser::OperatorsReaderAllocations,
     /// See [`FunctionAnalysis::local_weights`].
     local_weights: Vec<u32>,
     /// See [`FunctionAnalysis::local_types`].
@@ -154,11 +159,18 @@ pub(crate) struct FunctionWalker<'c> {
 }
 
 impl<'c> FunctionWalker<'c> {
-    pub(crate) fn new(costs: Option<&'c CostTable>, max_nesting: u32) -> FunctionWalker<'c> {
+    /// A walker pricing with `costs` (none: validation only), reusing `frames`' allocation.
+    pub(crate) fn new(
+        costs: Option<&'c CostTable>,
+        max_nesting: u32,
+        (mut frames, reader_allocs): WalkerBuffers,
+    ) -> FunctionWalker<'c> {
+        frames.clear();
         FunctionWalker {
             costs,
             max_nesting,
-            frames: Vec::new(),
+            frames,
+            reader_allocs,
             loop_depth: 0,
             local_weights: Vec::new(),
             local_types: Vec::new(),
@@ -168,6 +180,11 @@ impl<'c> FunctionWalker<'c> {
             max_height: 0,
             op_index: 0,
         }
+    }
+
+    /// The buffers, for the next walker.
+    pub(crate) fn into_buffers(self) -> WalkerBuffers {
+        (self.frames, self.reader_allocs)
     }
 
     /// Validates and analyzes one function body into `out` (whose vectors are reused:
@@ -208,7 +225,7 @@ impl<'c> FunctionWalker<'c> {
         // every proposal's encodings, overlong memory indices included).
         let mut ops_reader = reader;
         ops_reader.set_features(*validator.features());
-        let mut ops = wasmparser::OperatorsReader::new(ops_reader);
+        let mut ops = wasmparser::OperatorsReader::new_with_allocs(ops_reader, std::mem::take(&mut self.reader_allocs));
         forget_operators(operators);
         let range = body.range();
         let to_usize = |x: u64| usize::try_from(x).unwrap_or(usize::MAX);
@@ -243,6 +260,7 @@ impl<'c> FunctionWalker<'c> {
             self.op_index += 1;
         }
         ops.finish().map_err(ValidationError::from_wasmparser)?;
+        self.reader_allocs = ops.into_allocations();
         let frame_cost = FRAME_OVERHEAD_SLOTS
             .saturating_add(params)
             .saturating_add(locals)
@@ -358,7 +376,7 @@ impl<'c> FunctionWalker<'c> {
 /// [`crate::allowed_features`], which has neither proposal, so nothing forgotten owns
 /// memory; were such a proposal ever allowed, its operators' memory would leak, never be
 /// used after free.
-fn forget_operators(operators: &mut Vec<Operator<'_>>) {
+pub(crate) fn forget_operators(operators: &mut Vec<Operator<'_>>) {
     // SAFETY: a length of 0 is at most the capacity and leaves no element to be
     // initialized; the elements are forgotten (not dropped), which is always sound.
     unsafe { operators.set_len(0) }

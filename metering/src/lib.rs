@@ -38,6 +38,6 @@ pub use cost::{CostTable, DynamicCosts, DynamicKind, HostCost, OpClass};
 pub use error::{CostTableError, Feature, InstrumentError, Limit, ValidationError};
 pub use instrument::{instrument, InstrumentConfig, Instrumented};
 pub use profile::{
-    allowed_features, analyze, analyze_each, analyze_each_mut, validate, ImportPolicy, Limits, ModuleInfo, Profile,
-    RESERVED_EXPORT_PREFIX,
+    allowed_features, analyze, analyze_each, analyze_each_mut, analyze_each_mut_with, analyze_each_with, validate,
+    ImportPolicy, Limits, ModuleInfo, Profile, WalkBuffers, RESERVED_EXPORT_PREFIX,
 };

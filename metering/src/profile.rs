@@ -209,7 +209,52 @@ pub struct ModuleInfo {
 /// Errors: [`ValidationError`], naming the feature or limit, the value found and the byte
 /// offset where there is one. Never panics on any input.
 pub fn validate(wasm: &[u8], profile: &Profile) -> Result<ModuleInfo, ValidationError> {
-    walk(wasm, profile, None, &mut Discard).map(|(info, _)| info)
+    walk(wasm, profile, None, &mut Discard, &mut WalkBuffers::default()).map(|(info, _)| info)
+}
+
+/// The buffers a validation walk allocates (wasmparser's operand and control stacks, the
+/// analysis' vectors, the decoded-operator buffer), kept from one walk to the next by a
+/// caller that validates many modules ([`analyze_each_with`]), so that each walk starts
+/// with buffers already grown. Holds no data between walks: only capacity.
+#[derive(Default)]
+pub struct WalkBuffers {
+    allocs: FuncValidatorAllocations,
+    walker: crate::analyze::WalkerBuffers,
+    function: FunctionAnalysis,
+    /// Always empty between walks (see [`WalkBuffers::keep_operators`]).
+    operators: Vec<Operator<'static>>,
+}
+
+// `Engine`s keep these behind a mutex, shared between threads.
+const _: () = {
+    const fn assert_send<T: Send>() {}
+    assert_send::<WalkBuffers>();
+};
+
+impl std::fmt::Debug for WalkBuffers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WalkBuffers").field("operators_capacity", &self.operators.capacity()).finish()
+    }
+}
+
+impl WalkBuffers {
+    /// Bytes of heap the decoded-operator buffer holds (its capacity), for a caller
+    /// that bounds what it keeps.
+    pub fn operator_bytes(&self) -> usize {
+        self.operators.capacity() * std::mem::size_of::<Operator<'static>>()
+    }
+
+    /// Keeps `operators`' allocation (not its contents) for the next walk.
+    fn keep_operators(&mut self, mut operators: Vec<Operator<'_>>) {
+        crate::analyze::forget_operators(&mut operators);
+        let mut operators = std::mem::ManuallyDrop::new(operators);
+        let (ptr, capacity) = (operators.as_mut_ptr(), operators.capacity());
+        // SAFETY: the allocation comes from a `Vec` of a type with the same layout (the
+        // types differ only in a lifetime), with this capacity; its length is 0, so no
+        // element outlives the data it borrowed. `ManuallyDrop` keeps the old `Vec` from
+        // freeing it.
+        self.operators = unsafe { Vec::from_raw_parts(ptr.cast::<Operator<'static>>(), 0, capacity) };
+    }
 }
 
 /// Validates `wasm` (exactly as [`validate`]) and, in the same pass, analyzes every
@@ -220,7 +265,7 @@ pub fn analyze(
     costs: &CostTable,
 ) -> Result<(ModuleInfo, ModuleAnalysis), ValidationError> {
     let mut collect = Collect(Vec::new());
-    let (info, mut analysis) = walk(wasm, profile, Some(costs), &mut collect)?;
+    let (info, mut analysis) = walk(wasm, profile, Some(costs), &mut collect, &mut WalkBuffers::default())?;
     analysis.functions = collect.0;
     Ok((info, analysis))
 }
@@ -247,8 +292,21 @@ pub fn analyze_each<'a, E>(
     costs: &CostTable,
     on_function: impl FnMut(&FunctionAnalysis, &[Operator<'a>]) -> Result<(), E>,
 ) -> Result<(ModuleInfo, Result<(), E>), ValidationError> {
+    analyze_each_with(wasm, profile, costs, &mut WalkBuffers::default(), on_function)
+}
+
+/// [`analyze_each`], with its buffers taken from `buffers` and left there for the next
+/// call (a caller compiling many modules spares each walk the buffers' allocation and
+/// growth). Same results and errors as [`analyze_each`].
+pub fn analyze_each_with<'a, E>(
+    wasm: &'a [u8],
+    profile: &Profile,
+    costs: &CostTable,
+    buffers: &mut WalkBuffers,
+    on_function: impl FnMut(&FunctionAnalysis, &[Operator<'a>]) -> Result<(), E>,
+) -> Result<(ModuleInfo, Result<(), E>), ValidationError> {
     let mut sink = Each { on_function, outcome: Ok(()) };
-    let (info, _) = walk(wasm, profile, Some(costs), &mut sink)?;
+    let (info, _) = walk(wasm, profile, Some(costs), &mut sink, buffers)?;
     Ok((info, sink.outcome))
 }
 
@@ -274,8 +332,20 @@ pub fn analyze_each_mut<'a>(
     costs: &CostTable,
     on_function: impl FnMut(&mut FunctionAnalysis, &mut Vec<Operator<'a>>),
 ) -> Result<ModuleInfo, ValidationError> {
+    analyze_each_mut_with(wasm, profile, costs, &mut WalkBuffers::default(), on_function)
+}
+
+/// [`analyze_each_mut`], with its buffers taken from `buffers` and left there for the next
+/// call, as [`analyze_each_with`]. Same results and errors as [`analyze_each_mut`].
+pub fn analyze_each_mut_with<'a>(
+    wasm: &'a [u8],
+    profile: &Profile,
+    costs: &CostTable,
+    buffers: &mut WalkBuffers,
+    on_function: impl FnMut(&mut FunctionAnalysis, &mut Vec<Operator<'a>>),
+) -> Result<ModuleInfo, ValidationError> {
     let mut sink = EachMut(on_function);
-    walk(wasm, profile, Some(costs), &mut sink).map(|(info, _)| info)
+    walk(wasm, profile, Some(costs), &mut sink, buffers).map(|(info, _)| info)
 }
 
 /// [`analyze_each_mut`]: the caller's callback, with the buffers.
@@ -342,10 +412,11 @@ fn walk<'a>(
     profile: &Profile,
     costs: Option<&CostTable>,
     sink: &mut dyn FunctionSink<'a>,
+    buffers: &mut WalkBuffers,
 ) -> Result<(ModuleInfo, ModuleAnalysis), ValidationError> {
     let l = &profile.limits;
     limit(Limit::ModuleBytes, wasm.len() as u64, l.max_module_bytes, 0)?;
-    match walk_inner(wasm, profile, costs, sink) {
+    match walk_inner(wasm, profile, costs, sink, buffers) {
         Err(ValidationError::Invalid { message, offset }) => {
             Err(explain_invalid(wasm, message, offset))
         }
@@ -395,6 +466,7 @@ fn walk_inner<'a>(
     profile: &Profile,
     costs: Option<&CostTable>,
     sink: &mut dyn FunctionSink<'a>,
+    buffers: &mut WalkBuffers,
 ) -> Result<(ModuleInfo, ModuleAnalysis), ValidationError> {
     let l = &profile.limits;
     let mut validator = Validator::new_with_features(allowed_features());
@@ -403,26 +475,52 @@ fn walk_inner<'a>(
         cost_table_hash: costs.map(|c| c.hash()).unwrap_or_default(),
         ..ModuleAnalysis::default()
     };
-    let mut allocs = FuncValidatorAllocations::default();
+    let mut allocs = std::mem::take(&mut buffers.allocs);
     let mut counts = Counts::default();
     let mut defined_index = 0u32;
     let wp = ValidationError::from_wasmparser;
     let nesting = u32::try_from(l.max_nesting_depth).unwrap_or(u32::MAX);
-    let mut walker = FunctionWalker::new(costs, nesting);
-    let mut function = FunctionAnalysis::default();
-    let mut operators: Vec<Operator<'a>> = Vec::new();
+    let mut walker = FunctionWalker::new(costs, nesting, std::mem::take(&mut buffers.walker));
+    let mut function = std::mem::take(&mut buffers.function);
+    let mut operators: Vec<Operator<'a>> = std::mem::take(&mut buffers.operators);
 
     let mut parser = Parser::new(0);
     parser.set_features(allowed_features());
     for payload in parser.parse_all(wasm) {
         let payload = payload.map_err(wp)?;
-        // Matched, not `map_err`ed: `ValidPayload` is large (its `End` variant holds the
-        // module's types), and every code-section entry would be copied through the
-        // converted `Result` twice.
-        let valid = match validator.payload(&payload) {
-            Ok(valid) => valid,
-            Err(e) => return Err(wp(e)),
-        };
+        // A function body, the most common payload, goes to the validator's own method:
+        // `Validator::payload` would return it in a `ValidPayload`, an enum as large as
+        // the module's types (its `End` variant), copied for every body.
+        if let Payload::CodeSectionEntry(body) = &payload {
+            let to_validate = match validator.code_section_entry(body) {
+                Ok(to_validate) => to_validate,
+                Err(e) => return Err(wp(e)),
+            };
+            let range = body.range();
+            limit(Limit::FunctionBodyBytes, range.end - range.start, l.max_function_body_bytes, range.start)?;
+            check_locals(l, body)?;
+            let func_index = info.imported_functions + defined_index;
+            let mut fv = to_validate.into_validator(std::mem::take(&mut allocs));
+            let params = fv.resources().type_id_of_function(func_index).map_or(0, |id| {
+                match &fv.resources().sub_type_at_id(id).composite_type.inner {
+                    wasmparser::CompositeInnerType::Func(f) => f.params().len() as u32,
+                    _ => 0,
+                }
+            });
+            walker.run(func_index, params, body, &mut fv, &mut function, &mut operators)?;
+            allocs = fv.into_allocations();
+            if costs.is_some() {
+                sink.function(&mut function, &mut operators);
+            }
+            defined_index += 1;
+            continue;
+        }
+        // Every other payload is validated whole; none of them is a function body, so the
+        // result (a `ValidPayload::End` holding the module's types, or nothing of use) is
+        // dropped. Matched, not `map_err`ed, so that the large `Ok` is not moved around.
+        if let Err(e) = validator.payload(&payload) {
+            return Err(wp(e));
+        }
         match &payload {
             Payload::TypeSection(s) => {
                 limit(Limit::Types, u64::from(s.count()), l.max_types, s.range().start)?;
@@ -518,40 +616,21 @@ fn walk_inner<'a>(
             }
             _ => {}
         }
-        match valid {
-            wasmparser::ValidPayload::Func(to_validate, body) => {
-                let range = body.range();
-                limit(
-                    Limit::FunctionBodyBytes,
-                    range.end - range.start,
-                    l.max_function_body_bytes,
-                    range.start,
-                )?;
-                check_locals(l, &body)?;
-                let func_index = info.imported_functions + defined_index;
-                let mut fv = to_validate.into_validator(std::mem::take(&mut allocs));
-                let params = fv
-                    .resources()
-                    .type_id_of_function(func_index)
-                    .map_or(0, |id| {
-                        match &fv.resources().sub_type_at_id(id).composite_type.inner {
-                            wasmparser::CompositeInnerType::Func(f) => f.params().len() as u32,
-                            _ => 0,
-                        }
-                    });
-                walker.run(func_index, params, &body, &mut fv, &mut function, &mut operators)?;
-                allocs = fv.into_allocations();
-                if costs.is_some() {
-                    sink.function(&mut function, &mut operators);
-                }
-                defined_index += 1;
-            }
-            wasmparser::ValidPayload::End(_) => {}
-            _ => {}
-        }
     }
     info.defined_functions = defined_index;
     analysis.imported_functions = info.imported_functions;
+    buffers.allocs = allocs;
+    buffers.walker = walker.into_buffers();
+    function.charges.clear();
+    function.local_weights.clear();
+    function.local_types.clear();
+    buffers.function = FunctionAnalysis {
+        charges: function.charges,
+        local_weights: function.local_weights,
+        local_types: function.local_types,
+        ..FunctionAnalysis::default()
+    };
+    buffers.keep_operators(operators);
     Ok((info, analysis))
 }
 
@@ -595,4 +674,58 @@ fn check_memory(
     info.memory_initial_pages = Some(m.initial);
     info.memory_maximum_pages = Some(m.maximum.unwrap_or(l.max_memory_pages));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! [`analyze_each_with`] with one [`WalkBuffers`] for many modules hands over exactly
+    //! what [`analyze_each`] (fresh buffers) does: the buffers carry capacity, never content.
+
+    use super::*;
+
+    /// Everything the walk hands over for `wasm`: each function's analysis and its
+    /// operators (as their `Debug` text), or the error.
+    type Walked = Result<(ModuleInfo, Vec<(FunctionAnalysis, Vec<String>)>), ValidationError>;
+
+    fn walk_with(wasm: &[u8], buffers: Option<&mut WalkBuffers>) -> Walked {
+        let (profile, costs) = (Profile::default(), CostTable::default());
+        let mut seen = Vec::new();
+        let collect = |fa: &FunctionAnalysis, ops: &[Operator<'_>]| {
+            seen.push((fa.clone(), ops.iter().map(|op| format!("{op:?}")).collect()));
+            Ok::<(), ()>(())
+        };
+        let (info, outcome) = match buffers {
+            Some(buffers) => analyze_each_with(wasm, &profile, &costs, buffers, collect)?,
+            None => analyze_each(wasm, &profile, &costs, collect)?,
+        };
+        assert_eq!(outcome, Ok(()));
+        Ok((info, seen))
+    }
+
+    #[test]
+    fn reused_walk_buffers_change_nothing() {
+        let mut modules: Vec<Vec<u8>> = vec![
+            include_bytes!("../../contracts/wasm/token.wasm").to_vec(),
+            include_bytes!("../../contracts/wasm/c_counter.wasm").to_vec(),
+            include_bytes!("../../contracts/wasm/ed25519_verifier.wasm").to_vec(),
+        ];
+        // Nested blocks and loops (the walk's frame stacks), then an ill-typed last function.
+        let mut text = String::from("(module (memory 1)");
+        for i in 0..30 {
+            text.push_str("(func (param i32) (result i32) (local i64) (block (loop (block local.get 0");
+            text.push_str(" i32.const 1 i32.sub local.tee 0 i32.load i64.extend_i32_u local.set 1 local.get 0");
+            text.push_str(" br_if 1)) ) local.get 0");
+            text.push_str(if i == 29 { " i64.const 1 i32.add)" } else { ")" });
+        }
+        text.push(')');
+        modules.insert(1, wat::parse_str(&text).expect("wat"));
+        let fresh: Vec<Walked> = modules.iter().map(|w| walk_with(w, None)).collect();
+        assert!(fresh[1].is_err() && fresh.iter().filter(|r| r.is_ok()).count() == 3);
+        let mut buffers = WalkBuffers::default();
+        for round in 0..2 {
+            for (i, wasm) in modules.iter().enumerate() {
+                assert!(walk_with(wasm, Some(&mut buffers)) == fresh[i], "round {round}, module {i}");
+            }
+        }
+    }
 }

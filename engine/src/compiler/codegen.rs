@@ -74,25 +74,37 @@ pub struct ModuleCompiler<'a, M: MacroAssembler> {
 }
 
 /// The buffers one function's compilation needs, kept from one function to the next so
-/// that each is allocated once per module.
+/// that each is allocated once per module (and, through [`ModuleCompiler::with_scratch`],
+/// from one module to the next). Holds only capacity between functions.
 #[derive(Default)]
-struct Scratch {
+pub struct Scratch {
     control: Vec<ControlFrame>,
     vals: Vec<Val>,
+    pinned: Vec<(u32, Reg)>,
+    fpinned: Vec<(u32, FReg)>,
+    /// [`FuncCodegen::pin_of`].
+    pin_of: Vec<u8>,
+    /// [`pick_local_regs`]' candidates.
+    chosen: Vec<(u32, u32)>,
+    gas_stubs: Vec<(Label, u64, Label)>,
 }
 
 impl<'a, M: MacroAssembler> ModuleCompiler<'a, M> {
     /// A compiler for a module with `defined` defined functions.
-    pub fn new(mut masm: M, env: &'a CompileEnv, costs: &'a CostTable, defined: usize) -> Self {
+    pub fn new(masm: M, env: &'a CompileEnv, costs: &'a CostTable, defined: usize) -> Self {
+        Self::with_scratch(masm, env, costs, defined, Scratch::default())
+    }
+
+    /// As [`Self::new`], with the per-function buffers of an earlier compilation
+    /// (see [`Self::take_scratch`]).
+    pub fn with_scratch(mut masm: M, env: &'a CompileEnv, costs: &'a CostTable, defined: usize, scratch: Scratch) -> Self {
         let labels = (0..defined).map(|_| masm.new_label()).collect();
-        ModuleCompiler {
-            masm,
-            env,
-            costs,
-            labels,
-            offsets: Vec::with_capacity(defined),
-            scratch: Scratch::default(),
-        }
+        ModuleCompiler { masm, env, costs, labels, offsets: Vec::with_capacity(defined), scratch }
+    }
+
+    /// The per-function buffers, for the next module's compiler (this one gets empty ones).
+    pub fn take_scratch(&mut self) -> Scratch {
+        std::mem::take(&mut self.scratch)
     }
 
     /// Compiles the next defined function: `fa` is its analysis and `operators` its body's
@@ -229,11 +241,20 @@ const MIN_FLOAT_STACK_REGS: usize = 6;
 /// [`FunctionAnalysis::local_weights`] (ties to the lower index), as many as `regs`
 /// beyond the `keep` left to the value stack allow, never one weighing less than
 /// [`MIN_PIN_WEIGHT`]. Returns `(local index, register)` pairs, the registers taken from
-/// the end of `regs`; O(locals × registers).
-fn pick_local_regs<R: Copy>(regs: &[R], keep: usize, weights: &[u32], eligible: impl Fn(usize) -> bool) -> Vec<(u32, R)> {
+/// the end of `regs`, into `out` (cleared first; `chosen` is scratch space);
+/// O(locals × registers).
+fn pick_local_regs<R: Copy>(
+    regs: &[R],
+    keep: usize,
+    weights: &[u32],
+    eligible: impl Fn(usize) -> bool,
+    chosen: &mut Vec<(u32, u32)>,
+    out: &mut Vec<(u32, R)>,
+) {
     // At most 64: `FuncCodegen::dirty` has a bit per pinned local.
     let n = regs.len().saturating_sub(keep).min(64);
-    let mut chosen: Vec<(u32, u32)> = Vec::with_capacity(n + 1);
+    chosen.clear();
+    out.clear();
     for (i, &w) in weights.iter().enumerate() {
         if w < MIN_PIN_WEIGHT || !eligible(i) {
             continue;
@@ -245,8 +266,15 @@ fn pick_local_regs<R: Copy>(regs: &[R], keep: usize, weights: &[u32], eligible: 
             chosen.truncate(n);
         }
     }
-    chosen.iter().zip(regs.iter().rev()).map(|(&(i, _), &r)| (i, r)).collect()
+    out.extend(chosen.iter().zip(regs.iter().rev()).map(|(&(i, _), &r)| (i, r)));
 }
+
+/// [`FuncCodegen::pin_of`] of a local in no register.
+const UNPINNED: u8 = 0;
+
+/// [`FuncCodegen::pin_of`] of `fpinned[k]`'s local is `FPINNED_BASE + k` (that of
+/// `pinned[k]`'s is `k + 1`; each list has at most 64 entries).
+const FPINNED_BASE: u8 = 65;
 
 struct FuncCodegen<'a, M: MacroAssembler> {
     masm: &'a mut M,
@@ -268,6 +296,10 @@ struct FuncCodegen<'a, M: MacroAssembler> {
     /// [`MacroAssembler::load_slot_u32`] or a constant below 2^32 (see
     /// [`MacroAssembler::assume_zero_extended`]).
     zero_extended: u64,
+    /// For each local (parameters first): [`UNPINNED`], `k + 1` for `pinned[k]`, or
+    /// [`FPINNED_BASE`]` + k` for `fpinned[k]`. Spares `local.get`, `local.set` and
+    /// `local.tee` a search of `pinned` and `fpinned`.
+    pin_of: Vec<u8>,
     /// Bit k set: `pinned[k]`'s register may differ from its slot, so a call must store
     /// it first. Cleared by every save and restore; set by writes to the local and, at
     /// every label other paths may jump to, for all (the paths' states are not merged).
@@ -279,20 +311,6 @@ struct FuncCodegen<'a, M: MacroAssembler> {
     /// A comparison not emitted yet, whose i32 result is the top entry (`Val::Reg(lhs)`).
     /// Only `br_if`, `if` and `i32.eqz` see it; every other operator emits it first.
     pending: Option<PendingCmp>,
-    /// The register local the next operator writes (`local.set`/`local.tee`) and its
-    /// register, if any: a value computed now can go straight there.
-    next_set: Option<(u32, Reg)>,
-    /// As `next_set`, for an f64 local in a float register.
-    next_fset: Option<(u32, FReg)>,
-    /// The next operator is f64 arithmetic (`add`, `sub`, `mul`, `div`): it takes the
-    /// current operator's result as its right operand and canonicalizes its own NaN
-    /// result, and a NaN operand makes a NaN result, so the current result's NaN need not
-    /// be canonicalized first.
-    next_f64_arith: bool,
-    /// The next operator is an i32 comparison or one of `i32.add/sub/mul/and/or/xor`: it
-    /// takes the current operator's result (its right or only operand) with 32-bit
-    /// instructions, which read the low half of a register only.
-    next_reads_low32: bool,
     /// Gas of the pure blocks (`BlockCharge::pure`) run since the last charge, not
     /// subtracted yet: the next block's charge takes it (so a loop's pure exit test costs
     /// no instruction of its own), and it is subtracted, unchecked, before every other
@@ -301,6 +319,41 @@ struct FuncCodegen<'a, M: MacroAssembler> {
     /// `(stub, gas, target)`: a taken `br_if` out of code with pending gas goes through a
     /// stub, emitted after the function, that subtracts the gas and jumps on.
     gas_stubs: Vec<(Label, u64, Label)>,
+}
+
+/// Whether `next` is f64 arithmetic (`add`, `sub`, `mul`, `div`): it takes the current
+/// operator's result as its right operand and canonicalizes its own NaN result, and a NaN
+/// operand makes a NaN result, so the current result's NaN need not be canonicalized first.
+fn next_is_f64_arith(next: Option<&Operator<'_>>) -> bool {
+    matches!(next, Some(Operator::F64Add | Operator::F64Sub | Operator::F64Mul | Operator::F64Div))
+}
+
+/// Whether `next` is an i32 comparison or one of `i32.add/sub/mul/and/or/xor`: it takes
+/// the current operator's result (its right or only operand) with 32-bit instructions,
+/// which read the low half of a register only.
+fn next_reads_low32(next: Option<&Operator<'_>>) -> bool {
+    matches!(
+        next,
+        Some(
+            Operator::I32Eqz
+                | Operator::I32Eq
+                | Operator::I32Ne
+                | Operator::I32LtS
+                | Operator::I32LtU
+                | Operator::I32GtS
+                | Operator::I32GtU
+                | Operator::I32LeS
+                | Operator::I32LeU
+                | Operator::I32GeS
+                | Operator::I32GeU
+                | Operator::I32Add
+                | Operator::I32Sub
+                | Operator::I32Mul
+                | Operator::I32And
+                | Operator::I32Or
+                | Operator::I32Xor
+        )
+    )
 }
 
 /// An integer comparison whose emission is deferred (see [`FuncCodegen::cmp`]).
@@ -334,12 +387,27 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         let fregs = masm.float_allocatable();
         // f64 locals take float registers where the ISA has them; the rest compete for the
         // general ones (an f64 local in a float register is not moved between the files).
-        let fpinned = pick_local_regs(fregs, MIN_FLOAT_STACK_REGS, &fa.local_weights, |i| {
-            fa.local_types.get(i) == Some(&wasmparser::ValType::F64)
-        });
-        let pinned = pick_local_regs(regs, MIN_STACK_REGS, &fa.local_weights, |i| {
-            !fpinned.iter().any(|p| p.0 as usize == i)
-        });
+        let mut fpinned = std::mem::take(&mut scratch.fpinned);
+        let is_f64 = |i: usize| fa.local_types.get(i) == Some(&wasmparser::ValType::F64);
+        pick_local_regs(fregs, MIN_FLOAT_STACK_REGS, &fa.local_weights, is_f64, &mut scratch.chosen, &mut fpinned);
+        let mut pinned = std::mem::take(&mut scratch.pinned);
+        let not_fpinned = |i: usize| !fpinned.iter().any(|p| p.0 as usize == i);
+        pick_local_regs(regs, MIN_STACK_REGS, &fa.local_weights, not_fpinned, &mut scratch.chosen, &mut pinned);
+        let mut pin_of = std::mem::take(&mut scratch.pin_of);
+        pin_of.clear();
+        if !pinned.is_empty() || !fpinned.is_empty() {
+            pin_of.resize(nlocals as usize, UNPINNED);
+            for (k, p) in pinned.iter().enumerate() {
+                if let Some(e) = pin_of.get_mut(p.0 as usize) {
+                    *e = k as u8 + 1;
+                }
+            }
+            for (k, p) in fpinned.iter().enumerate() {
+                if let Some(e) = pin_of.get_mut(p.0 as usize) {
+                    *e = FPINNED_BASE + k as u8;
+                }
+            }
+        }
         // The deterministic budget is checked before the frame touches native memory: a
         // frame larger than the remaining guest stack must trap, not write below it.
         masm.stack_enter(fa.frame_cost);
@@ -391,17 +459,14 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             dead_depth: 0,
             pinned,
             zero_extended,
+            pin_of,
             // Parameters come from their slots and other locals are 0 in both places.
             dirty: 0,
             fpinned,
             fdirty: 0,
             pending: None,
-            next_set: None,
-            next_fset: None,
-            next_f64_arith: false,
-            next_reads_low32: false,
             pending_gas: 0,
-            gas_stubs: Vec::new(),
+            gas_stubs: std::mem::take(&mut scratch.gas_stubs),
         };
         // The charges are in increasing `op_index` order; `next_charge` is the index of the
         // first operator still to be charged (u32::MAX when none is left).
@@ -413,40 +478,6 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         // Whether a charge of this function went unchecked (`BlockCharge::pure`).
         let mut unchecked = false;
         while let Some(op) = operators.next() {
-            let next_op = operators.peek().map(Borrow::borrow);
-            cg.next_reads_low32 = matches!(
-                next_op,
-                Some(
-                    Operator::I32Eqz
-                        | Operator::I32Eq
-                        | Operator::I32Ne
-                        | Operator::I32LtS
-                        | Operator::I32LtU
-                        | Operator::I32GtS
-                        | Operator::I32GtU
-                        | Operator::I32LeS
-                        | Operator::I32LeU
-                        | Operator::I32GeS
-                        | Operator::I32GeU
-                        | Operator::I32Add
-                        | Operator::I32Sub
-                        | Operator::I32Mul
-                        | Operator::I32And
-                        | Operator::I32Or
-                        | Operator::I32Xor
-                )
-            );
-            (cg.next_set, cg.next_fset, cg.next_f64_arith) = match next_op {
-                Some(Operator::LocalSet { local_index } | Operator::LocalTee { local_index }) => (
-                    cg.pinned.iter().find(|p| p.0 == *local_index).copied(),
-                    cg.fpinned.iter().find(|p| p.0 == *local_index).copied(),
-                    false,
-                ),
-                Some(Operator::F64Add | Operator::F64Sub | Operator::F64Mul | Operator::F64Div) => {
-                    (None, None, true)
-                }
-                _ => (None, None, false),
-            };
             if op_index >= next_charge {
                 while let Some(c) = next {
                     if c.op_index > op_index {
@@ -467,7 +498,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 }
                 next_charge = next.map_or(u32::MAX, |c| c.op_index);
             }
-            cg.visit(op.borrow())?;
+            cg.visit(op.borrow(), operators.peek().map(Borrow::borrow))?;
             op_index += 1;
         }
         if !cg.control.is_empty() {
@@ -480,19 +511,28 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         }
         cg.masm.stack_exit(fa.frame_cost);
         cg.masm.func_epilogue(nlocals, results);
-        for (stub, gas, target) in std::mem::take(&mut cg.gas_stubs) {
+        for &(stub, gas, target) in &cg.gas_stubs {
             cg.masm.bind(stub);
             cg.masm.charge_gas_unchecked(gas);
             cg.masm.jump(target);
         }
+        cg.gas_stubs.clear();
         scratch.control = cg.control;
         scratch.vals = cg.stack.into_buffer();
+        scratch.pinned = cg.pinned;
+        scratch.fpinned = cg.fpinned;
+        scratch.pin_of = cg.pin_of;
+        scratch.gas_stubs = cg.gas_stubs;
         Ok(())
     }
 
     /// The register of local `i`, if it has one; marks it dirty when `write`.
     fn local_reg(&mut self, i: u32, write: bool) -> Option<Reg> {
-        let k = self.pinned.iter().position(|p| p.0 == i)?;
+        let k = self.pin_of.get(i as usize).copied().unwrap_or(UNPINNED);
+        if k == UNPINNED || k >= FPINNED_BASE {
+            return None;
+        }
+        let k = usize::from(k - 1);
         if write {
             self.dirty |= 1 << k;
         }
@@ -501,11 +541,42 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
 
     /// The float register of f64 local `i`, if it has one; marks it dirty when `write`.
     fn local_freg(&mut self, i: u32, write: bool) -> Option<FReg> {
-        let k = self.fpinned.iter().position(|p| p.0 == i)?;
+        let k = self.pin_of.get(i as usize).copied().unwrap_or(UNPINNED);
+        if k < FPINNED_BASE {
+            return None;
+        }
+        let k = usize::from(k - FPINNED_BASE);
         if write {
             self.fdirty |= 1 << k;
         }
         Some(self.fpinned[k].1)
+    }
+
+    /// The register local `next` writes (`local.set`/`local.tee`) and its register, if
+    /// any: a value computed now can go straight there.
+    fn next_set(&self, next: Option<&Operator<'_>>) -> Option<(u32, Reg)> {
+        match next {
+            Some(Operator::LocalSet { local_index } | Operator::LocalTee { local_index }) => {
+                match self.pin_of.get(*local_index as usize).copied().unwrap_or(UNPINNED) {
+                    k @ 1..FPINNED_BASE => Some(self.pinned[usize::from(k - 1)]),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// As [`Self::next_set`], for an f64 local in a float register.
+    fn next_fset(&self, next: Option<&Operator<'_>>) -> Option<(u32, FReg)> {
+        match next {
+            Some(Operator::LocalSet { local_index } | Operator::LocalTee { local_index }) => {
+                match self.pin_of.get(*local_index as usize).copied().unwrap_or(UNPINNED) {
+                    k @ FPINNED_BASE.. => Some(self.fpinned[usize::from(k - FPINNED_BASE)]),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
     }
 
     /// Subtracts the pending gas of pure blocks (see [`Self::pending_gas`]), unchecked.
@@ -610,8 +681,8 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         }
     }
 
-    fn binop(&mut self, op: IntBin, size: Size) {
-        if self.binop_in_place(op, size) {
+    fn binop(&mut self, op: IntBin, size: Size, next: Option<&Operator<'_>>) {
+        if self.binop_in_place(op, size, next) {
             return;
         }
         let rhs = self.stack.pop_regimm(self.masm);
@@ -638,8 +709,8 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     /// `x`'s old value still on the stack keep it. Returns false, emitting nothing, when
     /// the pattern does not apply (no such `local.set`, or the right operand is `x`'s old
     /// value and the left one is not).
-    fn binop_in_place(&mut self, op: IntBin, size: Size) -> bool {
-        let Some((x, lr)) = self.next_set else { return false };
+    fn binop_in_place(&mut self, op: IntBin, size: Size, next: Option<&Operator<'_>>) -> bool {
+        let Some((x, lr)) = self.next_set(next) else { return false };
         let h = self.stack.len();
         if h < 2 || (self.stack.get(h - 2) != Val::Local(lr) && self.stack.get(h - 1) == Val::Local(lr)) {
             return false;
@@ -745,9 +816,9 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         self.stack.push(Val::Reg(r));
     }
 
-    fn fbin(&mut self, op: FloatBin, size: Size, canon: bool) {
+    fn fbin(&mut self, op: FloatBin, size: Size, canon: bool, next: Option<&Operator<'_>>) {
         if size == Size::S64 && self.stack.has_fregs() {
-            return self.fbin64(op, canon);
+            return self.fbin64(op, canon, next);
         }
         let rhs = self.stack.pop_read(self.masm);
         let lhs = self.stack.pop_reg(self.masm);
@@ -758,9 +829,9 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
 
     /// An f64 operation in float registers; into the f64 local the next operator sets, when
     /// it has one (as [`Self::binop_in_place`]).
-    fn fbin64(&mut self, op: FloatBin, canon: bool) {
+    fn fbin64(&mut self, op: FloatBin, canon: bool, next: Option<&Operator<'_>>) {
         let h = self.stack.len();
-        if let Some((x, fx)) = self.next_fset {
+        if let Some((x, fx)) = self.next_fset(next) {
             // Not when the right operand is the local's old value and the left one is not:
             // writing the left one into the register first would clobber it.
             if h >= 2 && !(self.stack.get(h - 1) == Val::FLocal(fx) && self.stack.get(h - 2) != Val::FLocal(fx)) {
@@ -776,15 +847,15 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         }
         let rhs = self.stack.pop_f64_read(self.masm);
         let lhs = self.stack.pop_f64(self.masm);
-        self.masm.f64_bin(op, lhs, rhs, canon && !self.next_f64_arith);
+        self.masm.f64_bin(op, lhs, rhs, canon && !next_is_f64_arith(next));
         self.stack.ffree_reg(rhs);
         self.stack.push(Val::FReg(lhs));
     }
 
     /// `f64.load` into a float register (the f64 local the next operator sets, if any).
-    fn load_f64(&mut self, offset: u64) {
+    fn load_f64(&mut self, offset: u64, next: Option<&Operator<'_>>) {
         let addr = self.stack.pop_read(self.masm);
-        let (dst, entry) = match self.next_fset {
+        let (dst, entry) = match self.next_fset(next) {
             Some((x, fx)) => {
                 self.claim_flocal(x);
                 (fx, Val::FLocal(fx))
@@ -826,9 +897,9 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         self.stack.push(Val::Reg(lhs));
     }
 
-    fn load(&mut self, kind: LoadKind, offset: u64) {
+    fn load(&mut self, kind: LoadKind, offset: u64, next: Option<&Operator<'_>>) {
         let addr = self.stack.pop_read(self.masm);
-        if let Some((x, lr)) = self.next_set {
+        if let Some((x, lr)) = self.next_set(next) {
             self.claim_local(x);
             // Loaded straight into the register local the next operator sets (the address
             // is read before the register is written, even when it is that local).
@@ -873,8 +944,10 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         DynamicKind::of(op).map_or(0, |k| self.costs.unit_cost(k))
     }
 
+    /// Emits `op`; `next` is the operator after it (`None` after the final `end`), which
+    /// a few operators look at (see [`Self::next_set`]).
     #[inline(always)]
-    fn visit(&mut self, op: &Operator<'_>) -> Result<(), CompileError> {
+    fn visit(&mut self, op: &Operator<'_>, next: Option<&Operator<'_>>) -> Result<(), CompileError> {
         if !self.reachable {
             return self.visit_dead(op);
         }
@@ -882,7 +955,8 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         if self.pending.is_some() && !matches!(op, O::BrIf { .. } | O::If { .. } | O::I32Eqz) {
             self.materialize_pending();
         }
-        let canon = canonicalized_result(op).is_some();
+        // Whether `op`'s NaN result is canonicalized: asked by the float operators only.
+        let canon = || canonicalized_result(op).is_some();
         match *op {
             O::Unreachable => {
                 self.masm.trap(TrapCode::Unreachable);
@@ -1050,20 +1124,20 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 self.stack.free_reg(r);
             }
 
-            O::I32Load { memarg } | O::F32Load { memarg } => self.load(LoadKind::U32, memarg.offset),
-            O::I64Load { memarg } => self.load(LoadKind::U64, memarg.offset),
-            O::F64Load { memarg } if self.stack.has_fregs() => self.load_f64(memarg.offset),
-            O::F64Load { memarg } => self.load(LoadKind::U64, memarg.offset),
-            O::I32Load8S { memarg } => self.load(LoadKind::S8To32, memarg.offset),
-            O::I32Load8U { memarg } | O::I64Load8U { memarg } => self.load(LoadKind::U8, memarg.offset),
-            O::I32Load16S { memarg } => self.load(LoadKind::S16To32, memarg.offset),
+            O::I32Load { memarg } | O::F32Load { memarg } => self.load(LoadKind::U32, memarg.offset, next),
+            O::I64Load { memarg } => self.load(LoadKind::U64, memarg.offset, next),
+            O::F64Load { memarg } if self.stack.has_fregs() => self.load_f64(memarg.offset, next),
+            O::F64Load { memarg } => self.load(LoadKind::U64, memarg.offset, next),
+            O::I32Load8S { memarg } => self.load(LoadKind::S8To32, memarg.offset, next),
+            O::I32Load8U { memarg } | O::I64Load8U { memarg } => self.load(LoadKind::U8, memarg.offset, next),
+            O::I32Load16S { memarg } => self.load(LoadKind::S16To32, memarg.offset, next),
             O::I32Load16U { memarg } | O::I64Load16U { memarg } => {
-                self.load(LoadKind::U16, memarg.offset)
+                self.load(LoadKind::U16, memarg.offset, next)
             }
-            O::I64Load8S { memarg } => self.load(LoadKind::S8To64, memarg.offset),
-            O::I64Load16S { memarg } => self.load(LoadKind::S16To64, memarg.offset),
-            O::I64Load32S { memarg } => self.load(LoadKind::S32To64, memarg.offset),
-            O::I64Load32U { memarg } => self.load(LoadKind::U32, memarg.offset),
+            O::I64Load8S { memarg } => self.load(LoadKind::S8To64, memarg.offset, next),
+            O::I64Load16S { memarg } => self.load(LoadKind::S16To64, memarg.offset, next),
+            O::I64Load32S { memarg } => self.load(LoadKind::S32To64, memarg.offset, next),
+            O::I64Load32U { memarg } => self.load(LoadKind::U32, memarg.offset, next),
             O::I32Store { memarg } | O::F32Store { memarg } | O::I64Store32 { memarg } => {
                 self.store(4, memarg.offset)
             }
@@ -1149,39 +1223,39 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             O::I32Clz => self.unop(IntUn::Clz, Size::S32),
             O::I32Ctz => self.unop(IntUn::Ctz, Size::S32),
             O::I32Popcnt => self.unop(IntUn::Popcnt, Size::S32),
-            O::I32Add => self.binop(IntBin::Add, Size::S32),
-            O::I32Sub => self.binop(IntBin::Sub, Size::S32),
-            O::I32Mul => self.binop(IntBin::Mul, Size::S32),
+            O::I32Add => self.binop(IntBin::Add, Size::S32, next),
+            O::I32Sub => self.binop(IntBin::Sub, Size::S32, next),
+            O::I32Mul => self.binop(IntBin::Mul, Size::S32, next),
             O::I32DivS => self.div(IntDiv::DivS, Size::S32),
             O::I32DivU => self.div(IntDiv::DivU, Size::S32),
             O::I32RemS => self.div(IntDiv::RemS, Size::S32),
             O::I32RemU => self.div(IntDiv::RemU, Size::S32),
-            O::I32And => self.binop(IntBin::And, Size::S32),
-            O::I32Or => self.binop(IntBin::Or, Size::S32),
-            O::I32Xor => self.binop(IntBin::Xor, Size::S32),
-            O::I32Shl => self.binop(IntBin::Shl, Size::S32),
-            O::I32ShrS => self.binop(IntBin::ShrS, Size::S32),
-            O::I32ShrU => self.binop(IntBin::ShrU, Size::S32),
-            O::I32Rotl => self.binop(IntBin::Rotl, Size::S32),
-            O::I32Rotr => self.binop(IntBin::Rotr, Size::S32),
+            O::I32And => self.binop(IntBin::And, Size::S32, next),
+            O::I32Or => self.binop(IntBin::Or, Size::S32, next),
+            O::I32Xor => self.binop(IntBin::Xor, Size::S32, next),
+            O::I32Shl => self.binop(IntBin::Shl, Size::S32, next),
+            O::I32ShrS => self.binop(IntBin::ShrS, Size::S32, next),
+            O::I32ShrU => self.binop(IntBin::ShrU, Size::S32, next),
+            O::I32Rotl => self.binop(IntBin::Rotl, Size::S32, next),
+            O::I32Rotr => self.binop(IntBin::Rotr, Size::S32, next),
             O::I64Clz => self.unop(IntUn::Clz, Size::S64),
             O::I64Ctz => self.unop(IntUn::Ctz, Size::S64),
             O::I64Popcnt => self.unop(IntUn::Popcnt, Size::S64),
-            O::I64Add => self.binop(IntBin::Add, Size::S64),
-            O::I64Sub => self.binop(IntBin::Sub, Size::S64),
-            O::I64Mul => self.binop(IntBin::Mul, Size::S64),
+            O::I64Add => self.binop(IntBin::Add, Size::S64, next),
+            O::I64Sub => self.binop(IntBin::Sub, Size::S64, next),
+            O::I64Mul => self.binop(IntBin::Mul, Size::S64, next),
             O::I64DivS => self.div(IntDiv::DivS, Size::S64),
             O::I64DivU => self.div(IntDiv::DivU, Size::S64),
             O::I64RemS => self.div(IntDiv::RemS, Size::S64),
             O::I64RemU => self.div(IntDiv::RemU, Size::S64),
-            O::I64And => self.binop(IntBin::And, Size::S64),
-            O::I64Or => self.binop(IntBin::Or, Size::S64),
-            O::I64Xor => self.binop(IntBin::Xor, Size::S64),
-            O::I64Shl => self.binop(IntBin::Shl, Size::S64),
-            O::I64ShrS => self.binop(IntBin::ShrS, Size::S64),
-            O::I64ShrU => self.binop(IntBin::ShrU, Size::S64),
-            O::I64Rotl => self.binop(IntBin::Rotl, Size::S64),
-            O::I64Rotr => self.binop(IntBin::Rotr, Size::S64),
+            O::I64And => self.binop(IntBin::And, Size::S64, next),
+            O::I64Or => self.binop(IntBin::Or, Size::S64, next),
+            O::I64Xor => self.binop(IntBin::Xor, Size::S64, next),
+            O::I64Shl => self.binop(IntBin::Shl, Size::S64, next),
+            O::I64ShrS => self.binop(IntBin::ShrS, Size::S64, next),
+            O::I64ShrU => self.binop(IntBin::ShrU, Size::S64, next),
+            O::I64Rotl => self.binop(IntBin::Rotl, Size::S64, next),
+            O::I64Rotr => self.binop(IntBin::Rotr, Size::S64, next),
 
             O::F32Abs => self.bits(IntBin::And, Size::S32, 0x7fff_ffff),
             O::F32Neg => self.bits(IntBin::Xor, Size::S32, 0x8000_0000),
@@ -1189,38 +1263,38 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             O::F64Neg => self.bits(IntBin::Xor, Size::S64, 0x8000_0000_0000_0000),
             O::F32Copysign => self.copysign(Size::S32, 0x8000_0000),
             O::F64Copysign => self.copysign(Size::S64, 0x8000_0000_0000_0000),
-            O::F32Ceil => self.fun(FloatUn::Ceil, Size::S32, canon),
-            O::F32Floor => self.fun(FloatUn::Floor, Size::S32, canon),
-            O::F32Trunc => self.fun(FloatUn::Trunc, Size::S32, canon),
-            O::F32Nearest => self.fun(FloatUn::Nearest, Size::S32, canon),
-            O::F32Sqrt => self.fun(FloatUn::Sqrt, Size::S32, canon),
-            O::F64Ceil => self.fun(FloatUn::Ceil, Size::S64, canon),
-            O::F64Floor => self.fun(FloatUn::Floor, Size::S64, canon),
-            O::F64Trunc => self.fun(FloatUn::Trunc, Size::S64, canon),
-            O::F64Nearest => self.fun(FloatUn::Nearest, Size::S64, canon),
-            O::F64Sqrt => self.fun(FloatUn::Sqrt, Size::S64, canon),
-            O::F32Add => self.fbin(FloatBin::Add, Size::S32, canon),
-            O::F32Sub => self.fbin(FloatBin::Sub, Size::S32, canon),
-            O::F32Mul => self.fbin(FloatBin::Mul, Size::S32, canon),
-            O::F32Div => self.fbin(FloatBin::Div, Size::S32, canon),
-            O::F64Add => self.fbin(FloatBin::Add, Size::S64, canon),
-            O::F64Sub => self.fbin(FloatBin::Sub, Size::S64, canon),
-            O::F64Mul => self.fbin(FloatBin::Mul, Size::S64, canon),
-            O::F64Div => self.fbin(FloatBin::Div, Size::S64, canon),
+            O::F32Ceil => self.fun(FloatUn::Ceil, Size::S32, canon()),
+            O::F32Floor => self.fun(FloatUn::Floor, Size::S32, canon()),
+            O::F32Trunc => self.fun(FloatUn::Trunc, Size::S32, canon()),
+            O::F32Nearest => self.fun(FloatUn::Nearest, Size::S32, canon()),
+            O::F32Sqrt => self.fun(FloatUn::Sqrt, Size::S32, canon()),
+            O::F64Ceil => self.fun(FloatUn::Ceil, Size::S64, canon()),
+            O::F64Floor => self.fun(FloatUn::Floor, Size::S64, canon()),
+            O::F64Trunc => self.fun(FloatUn::Trunc, Size::S64, canon()),
+            O::F64Nearest => self.fun(FloatUn::Nearest, Size::S64, canon()),
+            O::F64Sqrt => self.fun(FloatUn::Sqrt, Size::S64, canon()),
+            O::F32Add => self.fbin(FloatBin::Add, Size::S32, canon(), next),
+            O::F32Sub => self.fbin(FloatBin::Sub, Size::S32, canon(), next),
+            O::F32Mul => self.fbin(FloatBin::Mul, Size::S32, canon(), next),
+            O::F32Div => self.fbin(FloatBin::Div, Size::S32, canon(), next),
+            O::F64Add => self.fbin(FloatBin::Add, Size::S64, canon(), next),
+            O::F64Sub => self.fbin(FloatBin::Sub, Size::S64, canon(), next),
+            O::F64Mul => self.fbin(FloatBin::Mul, Size::S64, canon(), next),
+            O::F64Div => self.fbin(FloatBin::Div, Size::S64, canon(), next),
             O::F32Min => self.lib(LibCall::FloatMinMax, &[], 2, &[0], true),
             O::F32Max => self.lib(LibCall::FloatMinMax, &[], 2, &[1], true),
             O::F64Min => self.lib(LibCall::FloatMinMax, &[], 2, &[2], true),
             O::F64Max => self.lib(LibCall::FloatMinMax, &[], 2, &[3], true),
 
-            O::I32WrapI64 => self.wrap(),
+            O::I32WrapI64 => self.wrap(next),
             O::I64ExtendI32U => self.unop(IntUn::ZeroExtend32, Size::S64),
             O::I64ExtendI32S | O::I64Extend32S => self.unop(IntUn::Extend32S, Size::S64),
             O::I32Extend8S => self.unop(IntUn::Extend8S, Size::S32),
             O::I32Extend16S => self.unop(IntUn::Extend16S, Size::S32),
             O::I64Extend8S => self.unop(IntUn::Extend8S, Size::S64),
             O::I64Extend16S => self.unop(IntUn::Extend16S, Size::S64),
-            O::F32DemoteF64 => self.fun(FloatUn::Demote, Size::S32, canon),
-            O::F64PromoteF32 => self.fun(FloatUn::Promote, Size::S64, canon),
+            O::F32DemoteF64 => self.fun(FloatUn::Demote, Size::S32, canon()),
+            O::F64PromoteF32 => self.fun(FloatUn::Promote, Size::S64, canon()),
             O::F32ConvertI32S => self.fun(FloatUn::ConvertI32S, Size::S32, false),
             O::F32ConvertI64S => self.fun(FloatUn::ConvertI64S, Size::S32, false),
             O::F64ConvertI32S => self.fun(FloatUn::ConvertI32S, Size::S64, false),
@@ -1425,14 +1499,14 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     }
 
     /// `i32.wrap_i64`: folded into a constant; nothing at all when the next operator
-    /// reads only the low 32 bits ([`Self::next_reads_low32`]); else a zero-extension.
-    fn wrap(&mut self) {
+    /// reads only the low 32 bits ([`next_reads_low32`]); else a zero-extension.
+    fn wrap(&mut self, next: Option<&Operator<'_>>) {
         match self.stack.get(self.stack.len() - 1) {
             Val::Const(c) => {
                 self.stack.pop();
                 self.stack.push(Val::Const(c & 0xffff_ffff));
             }
-            _ if self.next_reads_low32 => {}
+            _ if next_reads_low32(next) => {}
             _ => self.unop(IntUn::ZeroExtend32, Size::S64),
         }
     }

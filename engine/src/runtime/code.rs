@@ -31,6 +31,36 @@ impl CodeMemory {
         Ok(CodeMemory { storage: Storage::Executable(map), len: code.len() })
     }
 
+    /// As [`CodeMemory::new`], in a mapping a dropped module gave back to `pool` when one
+    /// fits (made writable again, written, its tail zeroed, made executable): no mapping
+    /// to create, no fresh pages to fault in, none to unmap later. Else a fresh mapping.
+    ///
+    /// Errors: as [`CodeMemory::new`].
+    pub fn new_pooled(code: &[u8], pool: &CodePool) -> Result<CodeMemory, String> {
+        let Some(map) = pool.take(code.len()) else {
+            return CodeMemory::new(code);
+        };
+        map.commit(0, map.len())?;
+        map.write_code(code)?;
+        // The previous module's code past this one's: zero, as a fresh mapping would be.
+        // SAFETY: `take` returned a mapping of at least `code.len()` bytes, read-write now,
+        // owned by this value alone (its module was dropped before it went back to the pool).
+        unsafe { std::ptr::write_bytes(map.as_ptr().add(code.len()), 0, map.len() - code.len()) };
+        map.make_executable()?;
+        Ok(CodeMemory { storage: Storage::Executable(map), len: code.len() })
+    }
+
+    /// The executable mapping, for [`CodePool::give`] once nothing can run this code any
+    /// more; this value keeps no code. `None` for inert code.
+    pub(crate) fn release(&mut self) -> Option<Mapping> {
+        let storage = std::mem::replace(&mut self.storage, Storage::Inert(Vec::new()));
+        self.len = 0;
+        match storage {
+            Storage::Executable(map) => Some(map),
+            Storage::Inert(_) => None,
+        }
+    }
+
     /// Keeps cross-compiled `code` as data: it can be serialized and inspected, never run.
     pub fn inert(code: &[u8]) -> CodeMemory {
         CodeMemory { storage: Storage::Inert(code.to_vec()), len: code.len() }
@@ -55,6 +85,50 @@ impl CodeMemory {
             // SAFETY: the first `len` bytes were initialized in `new` and are readable.
             Storage::Executable(map) => unsafe { std::slice::from_raw_parts(map.as_ptr(), self.len) },
             Storage::Inert(v) => v,
+        }
+    }
+}
+
+/// Code mappings of dropped modules, kept by an engine for its next modules' code
+/// ([`CodeMemory::new_pooled`]): creating, populating and unmapping a code mapping were
+/// about a tenth of a contract's compile time (system calls and fresh pages). At most
+/// [`CodePool::MAX_POOLED`] mappings wait, none larger than [`CodePool::MAX_BYTES`]; they
+/// stay read+execute while they wait. Reuse never changes results: a module's code is
+/// written whole, the rest of the mapping zeroed, before it runs. Not used where code
+/// mappings are `MAP_JIT` (macOS on aarch64), whose protection works differently.
+#[derive(Debug, Default)]
+pub struct CodePool {
+    free: Mutex<Vec<Mapping>>,
+}
+
+impl CodePool {
+    /// Mappings kept at most (more are unmapped on return).
+    pub const MAX_POOLED: usize = 8;
+    /// Largest mapping kept, bytes.
+    pub const MAX_BYTES: usize = 2 << 20;
+
+    /// A kept mapping that holds `len` bytes, at most twice the pages they need; `None`
+    /// when there is none.
+    fn take(&self, len: usize) -> Option<Mapping> {
+        if cfg!(all(target_os = "macos", target_arch = "aarch64")) {
+            return None;
+        }
+        let need = len.max(1).next_multiple_of(PAGE);
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        let i = free.iter().position(|m| m.len() >= need && m.len() <= 2 * need)?;
+        Some(free.swap_remove(i))
+    }
+
+    /// Keeps `map` (code no module can run any more: its module was dropped and its trap
+    /// region unregistered) for a later module, or unmaps it when the pool is full or it
+    /// is larger than [`CodePool::MAX_BYTES`].
+    pub(crate) fn give(&self, map: Mapping) {
+        if map.len() > Self::MAX_BYTES || cfg!(all(target_os = "macos", target_arch = "aarch64")) {
+            return;
+        }
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        if free.len() < Self::MAX_POOLED {
+            free.push(map);
         }
     }
 }

@@ -77,8 +77,15 @@ impl Aarch64Masm {
 
     /// A new assembler whose code buffer starts with room for `bytes` bytes.
     pub fn with_capacity(bytes: usize) -> Aarch64Masm {
-        let mut asm = Asm::default();
-        asm.buf.reserve(bytes);
+        Self::with_buffer(Vec::new(), bytes)
+    }
+
+    /// As [`Self::with_capacity`], emitting into `buffer` (cleared first): a buffer kept
+    /// from an earlier compilation spares this one its allocation and growth.
+    pub fn with_buffer(mut buffer: Vec<u8>, bytes: usize) -> Aarch64Masm {
+        buffer.clear();
+        buffer.reserve(bytes);
+        let asm = Asm { buf: buffer };
         let mut m = Aarch64Masm {
             asm,
             labels: Vec::new(),

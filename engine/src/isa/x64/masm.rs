@@ -64,6 +64,9 @@ pub struct X64Masm {
     /// access through the same register emitted right there (nothing emitted or bound in
     /// between) reuses `rax`.
     zext_in_scratch: Option<(u8, usize)>,
+    /// The address register whose zero-extension [`Self::memory_operand`] just put in rax
+    /// for the access being emitted (see [`Self::after_access`]).
+    scratch_addr: Option<u8>,
     /// Bit r set: register r always holds a zero-extended i32 in this function (see
     /// [`MacroAssembler::assume_zero_extended`]).
     zero_extended_regs: u16,
@@ -93,20 +96,31 @@ impl X64Masm {
 
     /// A new assembler whose code buffer starts with room for `bytes` bytes.
     pub fn with_capacity(bytes: usize) -> X64Masm {
-        let mut asm = Asm::default();
-        asm.buf.reserve(bytes);
+        Self::with_buffer(Vec::new(), bytes)
+    }
+
+    /// As [`Self::with_capacity`], emitting into `buffer` (cleared first): a buffer kept
+    /// from an earlier compilation spares this one its allocation and growth.
+    pub fn with_buffer(mut buffer: Vec<u8>, bytes: usize) -> X64Masm {
+        buffer.clear();
+        buffer.reserve(bytes);
+        let asm = Asm { buf: buffer };
+        // Contracts' code has about one label per 90 bytes, one fixup per 40 and one
+        // memory access per 55, and `bytes` is usually about three times the code's size:
+        // room for that spares these vectors their growth.
         let mut m = X64Masm {
             asm,
-            labels: Vec::new(),
-            fixups: Vec::new(),
+            labels: Vec::with_capacity(bytes / 128),
+            fixups: Vec::with_capacity(bytes / 64),
             trap_labels: [None; TrapCode::COUNT],
             trap_eax: None,
             trap_rdx: None,
             slots: 0,
             trampoline: 0,
-            memory_trap_sites: Vec::new(),
+            memory_trap_sites: Vec::with_capacity(bytes / 128),
             zero_extended: None,
             zext_in_scratch: None,
+            scratch_addr: None,
             zero_extended_regs: 0,
         };
         m.emit_trampoline();
@@ -226,41 +240,46 @@ impl X64Masm {
         size == Size::S64
     }
 
-    /// Emits a `bytes`-wide access to `memory[zext(addr32) + offset]`, the instruction
-    /// itself by `access` on the operand. Unchecked (`[rbp + rax + offset]`, rbp = base,
-    /// rax = zext(addr)) when the offset fits a displacement, so that the access stays
-    /// inside the memory's guard reservation and a fault there is the out-of-bounds trap
-    /// (`runtime::signals`): the instruction is then recorded as a trap site. Checked in
-    /// code past that.
-    /// Emits `access` at `zext(addr32) + offset` in linear memory (`bytes` wide), `writes`
-    /// being the register the access writes, if any.
-    fn memory_access(
-        &mut self,
-        addr: Reg,
-        offset: u64,
-        bytes: u32,
-        writes: Option<u8>,
-        access: impl FnOnce(&mut Asm, Mem),
-    ) {
+    /// Prepares a `bytes`-wide access to `memory[zext(addr32) + offset]` and returns its
+    /// operand: the caller emits the access instruction right away (nothing in between),
+    /// then calls [`Self::after_access`]. Unchecked (`[rbp + index + offset]`, rbp = base)
+    /// when the offset fits a displacement, so that the access stays inside the memory's
+    /// guard reservation and a fault there is the out-of-bounds trap (`runtime::signals`):
+    /// the instruction about to be emitted is then recorded as a trap site. The index is
+    /// the address register itself when it is known to be zero-extended, else rax =
+    /// zext(addr) (kept from the access right before when that went through the same
+    /// register). Checked in code past that.
+    #[inline]
+    fn memory_operand(&mut self, addr: Reg, offset: u64, bytes: u32) -> Mem {
         let zext = self.zero_extended == Some((addr.0, self.asm.pos())) || self.zero_extended_regs >> addr.0 & 1 != 0;
+        self.scratch_addr = None;
         if offset <= i32::MAX as u64 && zext {
             // The address was just written by a 32-bit operation, or its register only ever
             // holds zero-extended values: already zero-extended.
             self.memory_trap_sites.push(self.asm.pos() as u32);
-            access(&mut self.asm, Mem::indexed(MEM_BASE_REG, addr.0, offset as i32));
+            Mem::indexed(MEM_BASE_REG, addr.0, offset as i32)
         } else if offset <= i32::MAX as u64 {
             // The access right before went through the same register: rax still holds it.
             if self.zext_in_scratch != Some((addr.0, self.asm.pos())) {
                 self.asm.mov_rr(false, SCRATCH, addr.0);
             }
             self.memory_trap_sites.push(self.asm.pos() as u32);
-            access(&mut self.asm, Mem::indexed(MEM_BASE_REG, SCRATCH, offset as i32));
-            if writes != Some(addr.0) && writes != Some(SCRATCH) {
-                self.zext_in_scratch = Some((addr.0, self.asm.pos()));
-            }
+            self.scratch_addr = Some(addr.0);
+            Mem::indexed(MEM_BASE_REG, SCRATCH, offset as i32)
         } else {
             self.bounds_check(addr, offset, bytes);
-            access(&mut self.asm, Mem::indexed(SCRATCH2, SCRATCH, -(bytes as i32)));
+            Mem::indexed(SCRATCH2, SCRATCH, -(bytes as i32))
+        }
+    }
+
+    /// After the access [`Self::memory_operand`] prepared, `writes` being the register it
+    /// wrote, if any: when it indexed with rax = zext(addr) and wrote neither, records that
+    /// rax still holds it (see `zext_in_scratch`).
+    fn after_access(&mut self, writes: Option<u8>) {
+        if let Some(a) = self.scratch_addr.take() {
+            if writes != Some(a) && writes != Some(SCRATCH) {
+                self.zext_in_scratch = Some((a, self.asm.pos()));
+            }
         }
     }
 
@@ -836,13 +855,15 @@ impl MacroAssembler for X64Masm {
     }
 
     fn f64_load(&mut self, dst: FReg, addr: Reg, offset: u64) {
-        let d = dst.0;
-        self.memory_access(addr, offset, 8, None, |a, m| a.movsd_load(d, m));
+        let m = self.memory_operand(addr, offset, 8);
+        self.asm.movsd_load(dst.0, m);
+        self.after_access(None);
     }
 
     fn f64_store(&mut self, addr: Reg, src: FReg, offset: u64) {
-        let v = src.0;
-        self.memory_access(addr, offset, 8, None, |a, m| a.movsd_store(m, v));
+        let m = self.memory_operand(addr, offset, 8);
+        self.asm.movsd_store(m, src.0);
+        self.after_access(None);
     }
 
     fn f64_bin(&mut self, op: FloatBin, dst: FReg, rhs: FReg, canon: bool) {
@@ -961,7 +982,9 @@ impl MacroAssembler for X64Masm {
 
     fn load(&mut self, kind: LoadKind, dst: Reg, addr: Reg, offset: u64) {
         let d = dst.0;
-        self.memory_access(addr, offset, kind.bytes(), Some(d), |a, m| match kind {
+        let m = self.memory_operand(addr, offset, kind.bytes());
+        let a = &mut self.asm;
+        match kind {
             LoadKind::U64 => a.load(true, d, m),
             LoadKind::U32 => a.load(false, d, m),
             LoadKind::S32To64 => a.load_s32(d, m),
@@ -973,19 +996,23 @@ impl MacroAssembler for X64Masm {
             LoadKind::U8 => a.load_u8(d, m),
             LoadKind::S8To32 => a.load_s8(false, d, m),
             LoadKind::S8To64 => a.load_s8(true, d, m),
-        });
+        }
+        self.after_access(Some(d));
         let w = matches!(kind, LoadKind::U64 | LoadKind::S32To64 | LoadKind::S16To64 | LoadKind::S8To64);
         self.note_zero_extended(w, d);
     }
 
     fn store(&mut self, bytes: u32, addr: Reg, value: Reg, offset: u64) {
         let v = value.0;
-        self.memory_access(addr, offset, bytes, None, |a, m| match bytes {
+        let m = self.memory_operand(addr, offset, bytes);
+        let a = &mut self.asm;
+        match bytes {
             8 => a.store(true, m, v),
             4 => a.store(false, m, v),
             2 => a.store16(m, v),
             _ => a.store8(m, v),
-        });
+        }
+        self.after_access(None);
     }
 
     fn memory_size(&mut self, dst: Reg) {
