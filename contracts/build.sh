@@ -22,8 +22,10 @@ OUT=$(cd "$OUT" && pwd -P)
 RUST_CONTRACTS=(counter token escrow registry sha2-hasher ed25519-verifier)
 TARGET=wasm32v1-none
 CLANG=${CLANG:-clang-14}
+WASM_LD=${WASM_LD:-wasm-ld-14}
 
 command -v "$CLANG" >/dev/null || { echo "build.sh: $CLANG not found (apt-get install clang-14 lld-14)" >&2; exit 1; }
+command -v "$WASM_LD" >/dev/null || { echo "build.sh: $WASM_LD not found (apt-get install lld-14)" >&2; exit 1; }
 rustup target list --installed | grep -qx "$TARGET" || { echo "build.sh: rust target $TARGET missing (rustup target add $TARGET)" >&2; exit 1; }
 
 # Paths that could leak into the bytes (panic locations of dependencies and of our crates).
@@ -43,12 +45,17 @@ for c in "${RUST_CONTRACTS[@]}"; do
   cp "target/$TARGET/release/${c//-/_}.wasm" "$OUT/${c//-/_}.wasm"
 done
 
-echo "== C contract ($CLANG)"
+echo "== C contract ($CLANG, $WASM_LD)"
+# Compiled and linked in two steps: clang's driver, when it links an optimized build, runs
+# `wasm-opt` over the result if one is on PATH (binaryen), so a one-step build would give
+# different bytes on machines with and without binaryen.
+C_OBJ=$(mktemp --suffix=.o)
+trap 'rm -f "$C_OBJ"' EXIT
 "$CLANG" --target=wasm32 -mcpu=mvp -mmutable-globals -nostdlib -ffreestanding -fno-builtin -O2 \
-  -Wall -Wextra -Werror \
-  -Wl,--no-entry -Wl,--allow-undefined -Wl,--strip-all \
-  -Wl,-z,stack-size=16384 -Wl,--initial-memory=131072 \
-  -o "$OUT/c_counter.wasm" examples/c-counter/counter.c
+  -Wall -Wextra -Werror -c -o "$C_OBJ" examples/c-counter/counter.c
+"$WASM_LD" -m wasm32 --no-entry --allow-undefined --strip-all \
+  -z stack-size=16384 --initial-memory=131072 \
+  -o "$OUT/c_counter.wasm" "$C_OBJ"
 
 echo "== adversarial modules"
 (unset CARGO_TARGET_WASM32V1_NONE_RUSTFLAGS; cargo run --locked --release -q -p keel-wasmgen -- adversarial "$OUT")
