@@ -283,6 +283,17 @@ impl X64Masm {
         }
     }
 
+    /// `d = d sh n` for a count `n` already reduced modulo the width. A shift by 0 leaves
+    /// its destination alone, upper half included, so a 32-bit one is a `mov d32, d32`
+    /// instead: an i32 result always comes out zero-extended.
+    fn shift_imm(&mut self, sh: Shift, w: bool, d: u8, n: u8) {
+        if n == 0 && !w {
+            self.asm.mov_rr(false, d, d);
+        } else {
+            self.asm.shift_ri(sh, w, d, n);
+        }
+    }
+
     /// After an instruction that wrote `d` with a 64-bit (`w`) or 32-bit operation: records
     /// that `d` is zero-extended here when it was a 32-bit one (see `zero_extended`).
     fn note_zero_extended(&mut self, w: bool, d: u8) {
@@ -684,7 +695,7 @@ impl MacroAssembler for X64Masm {
                     let v = if w { v as i64 } else { i64::from(v as u32 as i32) };
                     if v > 0 && (v as u64).is_power_of_two() {
                         // Multiplying by 2^k is shifting left by k (wrapping alike).
-                        self.asm.shift_ri(Shift::Shl, w, d, v.trailing_zeros() as u8);
+                        self.shift_imm(Shift::Shl, w, d, v.trailing_zeros() as u8);
                     } else if v >= i64::from(i32::MIN) && v <= i64::from(i32::MAX) {
                         self.asm.imul_rri(w, d, d, v as i32);
                     } else {
@@ -707,7 +718,7 @@ impl MacroAssembler for X64Masm {
         match rhs {
             RegImm::Imm(v) => {
                 let mask = if w { 63 } else { 31 };
-                self.asm.shift_ri(sh, w, d, (v & mask) as u8);
+                self.shift_imm(sh, w, d, (v & mask) as u8);
                 self.note_zero_extended(w, d);
             }
             // The count goes to cl; rcx is allocatable, so a value it holds waits in r11.
