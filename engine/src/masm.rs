@@ -380,12 +380,14 @@ pub trait MacroAssembler {
     /// `dst = src`'s low 32 bits, zero-extended.
     fn mov_u32(&mut self, dst: Reg, src: Reg);
 
-    /// `dst = dst op rhs`.
+    /// `dst = dst op rhs`. At [`Size::S32`] the result is zero-extended to 64 bits (i32
+    /// locals' registers rely on it, see [`Self::assume_zero_extended`]).
     fn int_bin(&mut self, op: IntBin, size: Size, dst: Reg, rhs: RegImm);
     /// `dst = src op rhs`, leaving `src` (a local's register) unchanged. `dst` differs from
     /// `src` and from `rhs`'s register. One instruction where the ISA has a three-operand
     /// form (aarch64 always; x86-64 `lea` for additions and subtractions, `imul r, r, imm`);
-    /// otherwise a copy and [`Self::int_bin`], which is the default.
+    /// otherwise a copy and [`Self::int_bin`], which is the default. At [`Size::S32`] the
+    /// result is zero-extended, as [`Self::int_bin`]'s.
     fn int_bin_from(&mut self, op: IntBin, size: Size, dst: Reg, src: Reg, rhs: RegImm) {
         self.mov(dst, src);
         self.int_bin(op, size, dst, rhs);
@@ -429,7 +431,8 @@ pub trait MacroAssembler {
     /// `dst = if cond32 != 0 { dst } else { alt }`.
     fn select(&mut self, dst: Reg, alt: Reg, cond: Reg);
 
-    /// `dst = load(memory[addr32 + offset])`, trapping `MemoryOutOfBounds`.
+    /// `dst = load(memory[addr32 + offset])`, trapping `MemoryOutOfBounds`. The kinds
+    /// with an i32 result leave it zero-extended to 64 bits.
     fn load(&mut self, kind: LoadKind, dst: Reg, addr: Reg, offset: u64);
     /// `memory[addr32 + offset] = value` (low `bytes` bytes), trapping `MemoryOutOfBounds`.
     fn store(&mut self, bytes: u32, addr: Reg, value: Reg, offset: u64);
