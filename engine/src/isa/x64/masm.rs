@@ -623,42 +623,51 @@ impl MacroAssembler for X64Masm {
     }
 
     fn int_bin_from(&mut self, op: IntBin, size: Size, dst: Reg, src: Reg, rhs: RegImm) {
+        /// A three-operand x86-64 form of `dst = src op rhs`.
+        enum Form {
+            /// `lea dst, [m]`.
+            Lea(Mem),
+            /// `lea dst, [src << k]`.
+            LeaScaled(u8),
+            /// `imul dst, src, imm`.
+            Imul(i32),
+        }
         let w = Self::w(size);
         let (d, s) = (dst.0, src.0);
         // The immediate as the instruction sign-extends it, if it fits in 32 bits.
         let imm32 = |v: u64| i32::try_from(if w { v as i64 } else { i64::from(v as u32 as i32) }).ok();
-        let done = match (op, rhs) {
-            (IntBin::Add, RegImm::Imm(v)) => imm32(v).map(|i| self.asm.lea_w(w, d, Mem::new(s, i))),
+        let form = match (op, rhs) {
+            (IntBin::Add, RegImm::Imm(v)) => imm32(v).map(|i| Form::Lea(Mem::new(s, i))),
             // 32-bit: the negation wraps as the subtraction does. 64-bit: -i32::MIN does not
             // fit a displacement.
             (IntBin::Sub, RegImm::Imm(v)) => imm32(v)
                 .and_then(|i| if w { i.checked_neg() } else { Some(i.wrapping_neg()) })
-                .map(|i| self.asm.lea_w(w, d, Mem::new(s, i))),
-            (IntBin::Add, RegImm::Reg(r)) => Some(self.asm.lea_w(w, d, Mem::indexed(s, r.0, 0))),
-            (IntBin::Mul, RegImm::Imm(v)) => {
-                let v = if w { v } else { u64::from(v as u32) };
-                match v {
-                    2 => Some(self.asm.lea_w(w, d, Mem::indexed(s, s, 0))),
-                    4 | 8 => Some(self.asm.lea_scaled(w, d, s, v.trailing_zeros() as u8)),
-                    // Other powers of two stay shifts (`int_bin`).
-                    _ if v.is_power_of_two() => None,
-                    _ => imm32(v).map(|i| self.asm.imul_rri(w, d, s, i)),
-                }
-            }
+                .map(|i| Form::Lea(Mem::new(s, i))),
+            (IntBin::Add, RegImm::Reg(r)) => Some(Form::Lea(Mem::indexed(s, r.0, 0))),
+            (IntBin::Mul, RegImm::Imm(v)) => match if w { v } else { u64::from(v as u32) } {
+                2 => Some(Form::Lea(Mem::indexed(s, s, 0))),
+                v @ (4 | 8) => Some(Form::LeaScaled(v.trailing_zeros() as u8)),
+                // Other powers of two stay shifts (`int_bin`).
+                v if v.is_power_of_two() => None,
+                v => imm32(v).map(Form::Imul),
+            },
             (IntBin::Shl, RegImm::Imm(v)) => match v % if w { 64 } else { 32 } {
-                1 => Some(self.asm.lea_w(w, d, Mem::indexed(s, s, 0))),
-                k @ 2..=3 => Some(self.asm.lea_scaled(w, d, s, k as u8)),
+                1 => Some(Form::Lea(Mem::indexed(s, s, 0))),
+                k @ 2..=3 => Some(Form::LeaScaled(k as u8)),
                 _ => None,
             },
             _ => None,
         };
-        match done {
-            Some(()) => self.note_zero_extended(w, d),
+        match form {
+            Some(Form::Lea(m)) => self.asm.lea_w(w, d, m),
+            Some(Form::LeaScaled(k)) => self.asm.lea_scaled(w, d, s, k),
+            Some(Form::Imul(i)) => self.asm.imul_rri(w, d, s, i),
             None => {
                 self.mov(dst, src);
-                self.int_bin(op, size, dst, rhs);
+                return self.int_bin(op, size, dst, rhs);
             }
         }
+        self.note_zero_extended(w, d);
     }
 
     fn int_bin(&mut self, op: IntBin, size: Size, dst: Reg, rhs: RegImm) {
