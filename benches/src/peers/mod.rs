@@ -17,11 +17,14 @@
 //! `engine/tests/contracts_diff.rs`). Modules with non-function imports are not
 //! instantiated (real-world inputs are only compiled).
 //!
-//! All engines compile on one thread (Wasmtime without `parallel-compilation`, Wasmer
-//! singlepass with `num_threads(1)`, Keel with `Config::parallel_compilation(false)`).
-//! One extra configuration, `keel-2threads` (Keel with parallel compilation, timed on the
-//! wall clock, compile only), gives Keel's own two-thread figure; it is kept out of the
-//! ratio tables and the plot, which compare one compile thread per engine.
+//! All engines compile on one thread (Wasmtime with `Config::parallel_compilation(false)`,
+//! Wasmer singlepass with `num_threads(1)`, Keel with `Config::parallel_compilation(false)`).
+//! Three extra configurations compile on two threads, each engine's default on a two-core
+//! machine, timed on the wall clock, compile only: `keel-2threads` (Keel with parallel
+//! compilation), `wasmtime-winch-2threads` and `wasmer-singlepass-2threads` (functions
+//! compiled on a rayon pool). They are kept out of the ratio tables and the plot, which
+//! compare one compile thread per engine, and calibrate the published compile
+//! figures, which are those engines' defaults.
 
 pub mod cosmwasm;
 pub mod keel;
@@ -97,7 +100,7 @@ pub trait Peer {
 
 /// Labels of configurations that give an extra figure rather than a compared engine: kept
 /// out of the ratio tables, the plot and every absolute table but compile throughput.
-pub const EXTRA_FIGURES: [&str; 1] = [keel::KEEL_2THREADS];
+pub const EXTRA_FIGURES: [&str; 3] = [keel::KEEL_2THREADS, wasmtime::WINCH_2THREADS, wasmer::WASMER_2THREADS];
 
 /// A compiled module of one [`Peer`].
 pub trait PeerModule {
@@ -147,8 +150,8 @@ impl HostStub {
 /// workload here, far from any overflow.
 pub const FUEL: u64 = 1 << 60;
 
-/// Every configuration compared, Keel (metered) first: the baseline of every ratio, then
-/// the extra `keel-2threads` figure ([`EXTRA_FIGURES`]). Keel validates against the
+/// Every configuration compared, Keel (metered) first: the baseline of every ratio, and
+/// the extra two-thread figures ([`EXTRA_FIGURES`]). Keel validates against the
 /// permissive profile if `permissive`, else the chain profile.
 ///
 /// Errors: an engine that cannot be created on this machine (message names it).
@@ -165,9 +168,11 @@ pub fn all_peers(permissive: bool) -> Result<Vec<Box<dyn Peer>>, PeerError> {
             peers.push(Box::new(wasmtime::WasmtimePeer::new(strategy, fuel)?));
         }
     }
+    peers.push(Box::new(wasmtime::WasmtimePeer::winch_two_threads()?));
     for metering in [true, false] {
         peers.push(Box::new(wasmer::WasmerPeer::new(metering)));
     }
+    peers.push(Box::new(wasmer::WasmerPeer::two_threads()));
     for mode in [WasmiMode::Eager, WasmiMode::Lazy] {
         for fuel in [true, false] {
             peers.push(Box::new(wasmi::WasmiPeer::new(mode, fuel)));
@@ -187,7 +192,7 @@ mod tests {
         let verifier = Workload::Contract("ed25519_verifier".into()).wasm().expect("contract binary present");
         let (export, input, args) = Exec::Ed25519VerifyMany.call(2);
         let peers = all_peers(false).expect("engines");
-        assert_eq!(peers.len(), 13);
+        assert_eq!(peers.len(), 15);
         for mut peer in peers {
             let label = peer.label();
             peer.before_compile();

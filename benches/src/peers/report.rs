@@ -11,6 +11,8 @@ use super::cosmwasm::COSMWASM_CONTRACTS;
 use super::real::REAL_INPUTS;
 use super::workloads::{CellResult, Measured, Workload, CONTRACTS};
 use super::keel::KEEL_2THREADS;
+use super::wasmer::WASMER_2THREADS;
+use super::wasmtime::WINCH_2THREADS;
 use super::{PeerError, EXTRA_FIGURES};
 
 /// The label of the baseline.
@@ -244,8 +246,13 @@ pub fn goals(run: &Run) -> Vec<Goal> {
         None => "none".into(),
     };
     let calibration = format!(
-        "; the same run's peers (worst-geomean MB/s): wasmer-singlepass {}, wasmi-eager {} (the issue measured 15-21 and 43-56 on its CosmWasm contracts)",
+        "; the same run's peers (worst-geomean MB/s): wasmer-singlepass {} (two threads, its default: {}), \
+         wasmtime-winch {} (two threads, its default: {}), wasmi-eager {} (the issue measured 15-21, 7-8.5 \
+         and 43-56 on its CosmWasm contracts)",
         fmt_peer("wasmer-singlepass"),
+        fmt_peer(WASMER_2THREADS),
+        fmt_peer("wasmtime-winch"),
+        fmt_peer(WINCH_2THREADS),
         fmt_peer("wasmi-eager")
     );
     out.push(throughput_goal(run, &cosmwasm, "real CosmWasm contracts (cw-plus, built as deployed)", &calibration));
@@ -382,9 +389,11 @@ pub fn markdown(run: &Run) -> String {
     let _ = write!(
         out,
         "\n## Absolute figures\n\nCompile throughput, MB/s of input wasm. Every engine compiles on one thread, \
-         timed in CPU time; the extra column `{KEEL_2THREADS}` is Keel with `Config::parallel_compilation(true)` \
+         timed in CPU time; the extra columns compile on two threads, timed on the wall clock, and show a gain \
+         only when a second core is free: `{KEEL_2THREADS}` is Keel with `Config::parallel_compilation(true)` \
          (validation on a second thread while the first generates code, for code sections of at least {} KiB), \
-         timed on the wall clock: it shows a gain only when a second core is free.\n\n",
+         `{WINCH_2THREADS}` and `{WASMER_2THREADS}` are those engines' defaults (functions compiled on a \
+         two-thread rayon pool).\n\n",
         keel_engine::PARALLEL_COMPILATION_MIN_CODE_BYTES >> 10
     );
     abs_table(run, &compile_ws, Metric::Compile, &mut out);

@@ -1,6 +1,8 @@
 //! Wasmer 7.4 singlepass (the compiler NEAR and CosmWasm use) behind the [`Peer`] traits,
 //! with or without `wasmer-middlewares`' metering (one point per operator, the cost
-//! function of its examples), artifacts from `Module::serialize`. One compile thread.
+//! function of its examples), artifacts from `Module::serialize`. One compile thread, or
+//! two ([`WASMER_2THREADS`]: singlepass's default on this machine, which compiles
+//! functions in parallel on `available_parallelism` threads).
 
 use std::num::NonZero;
 use std::sync::Arc;
@@ -9,21 +11,28 @@ use ::wasmer as w;
 use w::sys::{CompilerConfig, EngineBuilder, Singlepass};
 use wasmer_middlewares::metering::{set_remaining_points, Metering};
 
+use super::measure::Clock;
 use super::{HostStub, Peer, PeerError, PeerInstance, PeerModule, FUEL};
+
+/// Label of Wasmer singlepass compiling on two threads ([`WasmerPeer::two_threads`]).
+pub const WASMER_2THREADS: &str = "wasmer-singlepass-2threads";
 
 /// Wasmer singlepass in one configuration.
 pub struct WasmerPeer {
     engine: w::Engine,
     metering: bool,
+    /// Compiles on two threads, timed on the wall clock, compile only.
+    two_threads: bool,
     /// Whether `engine`'s metering middleware has already compiled a module.
     used: bool,
 }
 
-/// A singlepass engine on one thread; with a fresh metering middleware if `metering` (the
-/// middleware keeps per-module state, so each compiled module needs its own).
-fn engine(metering: bool) -> w::Engine {
+/// A singlepass engine compiling on `threads` threads; with a fresh metering middleware if
+/// `metering` (the middleware keeps per-module state, so each compiled module needs its
+/// own).
+fn engine(metering: bool, threads: NonZero<usize>) -> w::Engine {
     let mut config = Singlepass::new();
-    config.num_threads(NonZero::<usize>::MIN);
+    config.num_threads(threads);
     if metering {
         config.push_middleware(Arc::new(Metering::new(FUEL, |_: &w::wasmparser::Operator| 1u64)));
     }
@@ -33,13 +42,33 @@ fn engine(metering: bool) -> w::Engine {
 impl WasmerPeer {
     /// Wasmer singlepass with (`metering`) or without the metering middleware.
     pub fn new(metering: bool) -> WasmerPeer {
-        WasmerPeer { engine: engine(metering), metering, used: false }
+        WasmerPeer { engine: engine(metering, NonZero::<usize>::MIN), metering, two_threads: false, used: false }
+    }
+
+    /// Wasmer singlepass without metering, compiling functions in parallel on two threads
+    /// (its default `num_threads` on a two-core machine), labelled [`WASMER_2THREADS`]:
+    /// compile only, timed on the wall clock, the counterpart of `keel-2threads`.
+    pub fn two_threads() -> WasmerPeer {
+        let two = NonZero::<usize>::MIN.saturating_add(1);
+        WasmerPeer { engine: engine(false, two), metering: false, two_threads: true, used: false }
     }
 }
 
 impl Peer for WasmerPeer {
     fn label(&self) -> String {
-        if self.metering { "wasmer-singlepass+metering".into() } else { "wasmer-singlepass".into() }
+        match (self.two_threads, self.metering) {
+            (true, _) => WASMER_2THREADS.into(),
+            (false, true) => "wasmer-singlepass+metering".into(),
+            (false, false) => "wasmer-singlepass".into(),
+        }
+    }
+
+    fn compile_clock(&self) -> Clock {
+        if self.two_threads { Clock::Wall } else { Clock::ProcessCpu }
+    }
+
+    fn compile_only(&self) -> bool {
+        self.two_threads
     }
 
     fn metered(&self) -> bool {
@@ -48,7 +77,7 @@ impl Peer for WasmerPeer {
 
     fn before_compile(&mut self) {
         if self.metering && self.used {
-            self.engine = engine(true);
+            self.engine = engine(true, NonZero::<usize>::MIN);
             self.used = false;
         }
     }

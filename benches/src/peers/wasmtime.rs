@@ -1,10 +1,15 @@
 //! Wasmtime 48 behind the [`Peer`] traits: Cranelift (the optimizing upper bound) or Winch
 //! (its baseline single-pass compiler), fuel metering on or off, artifacts from
-//! `Module::serialize`. Built without `parallel-compilation`: one compile thread, like Keel.
+//! `Module::serialize`. One compile thread (`Config::parallel_compilation(false)`), like
+//! Keel, or Winch with Wasmtime's default parallel compilation ([`WINCH_2THREADS`]).
 
 use ::wasmtime as w;
 
+use super::measure::Clock;
 use super::{HostStub, Peer, PeerError, PeerInstance, PeerModule, FUEL};
+
+/// Label of Winch with Wasmtime's parallel compilation ([`WasmtimePeer::winch_two_threads`]).
+pub const WINCH_2THREADS: &str = "wasmtime-winch-2threads";
 
 /// Wasmtime's compiler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +25,8 @@ pub struct WasmtimePeer {
     engine: w::Engine,
     strategy: Strategy,
     fuel: bool,
+    /// Compiles in parallel, timed on the wall clock, compile only.
+    parallel: bool,
 }
 
 fn err(e: impl std::fmt::Display) -> String {
@@ -31,19 +38,36 @@ impl WasmtimePeer {
     ///
     /// Errors: [`PeerError::Compile`] when Wasmtime refuses the configuration.
     pub fn new(strategy: Strategy, fuel: bool) -> Result<WasmtimePeer, PeerError> {
+        WasmtimePeer::with_threads(strategy, fuel, false)
+    }
+
+    /// Winch without fuel, with Wasmtime's default parallel compilation (functions on a
+    /// rayon pool, two threads on a two-core machine), labelled [`WINCH_2THREADS`]: compile
+    /// only, timed on the wall clock, the counterpart of `keel-2threads`.
+    ///
+    /// Errors: [`PeerError::Compile`] when Wasmtime refuses the configuration.
+    pub fn winch_two_threads() -> Result<WasmtimePeer, PeerError> {
+        WasmtimePeer::with_threads(Strategy::Winch, false, true)
+    }
+
+    fn with_threads(strategy: Strategy, fuel: bool, parallel: bool) -> Result<WasmtimePeer, PeerError> {
         let mut config = w::Config::new();
+        config.parallel_compilation(parallel);
         config.strategy(match strategy {
             Strategy::Cranelift => w::Strategy::Cranelift,
             Strategy::Winch => w::Strategy::Winch,
         });
         config.consume_fuel(fuel);
         let engine = w::Engine::new(&config).map_err(|e| PeerError::Compile(err(e)))?;
-        Ok(WasmtimePeer { engine, strategy, fuel })
+        Ok(WasmtimePeer { engine, strategy, fuel, parallel })
     }
 }
 
 impl Peer for WasmtimePeer {
     fn label(&self) -> String {
+        if self.parallel {
+            return WINCH_2THREADS.into();
+        }
         let s = match self.strategy {
             Strategy::Cranelift => "wasmtime-cranelift",
             Strategy::Winch => "wasmtime-winch",
@@ -53,6 +77,14 @@ impl Peer for WasmtimePeer {
 
     fn metered(&self) -> bool {
         self.fuel
+    }
+
+    fn compile_clock(&self) -> Clock {
+        if self.parallel { Clock::Wall } else { Clock::ProcessCpu }
+    }
+
+    fn compile_only(&self) -> bool {
+        self.parallel
     }
 
     fn compile(&mut self, wasm: &[u8]) -> Result<Box<dyn PeerModule>, PeerError> {
