@@ -23,7 +23,9 @@ fn gas() -> u64 {
 }
 
 /// Seeds whose divergence is a confirmed wasmi bug, not Keel's (see the named test).
-const KNOWN_WASMI_BUGS: &[(u64, &str)] = &[];
+const KNOWN_WASMI_BUGS: &[(u64, &str)] = &[
+    (100859, "select(1, x, x == 0) as a divisor: wasmi divides by 1 (see wasmi_select_div_repro)"),
+];
 
 fn random_bytes(seed: u64, n: usize) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(0x1234_5678);
@@ -130,4 +132,32 @@ fn wasmi_select_rem_repro() {
     let inst = Linker::new().instantiate(&mut store, &module).unwrap();
     let f = inst.get_typed_func::<(), (i32, i32), i32>(&mut store, "f").unwrap();
     assert_eq!(f.call(&mut store, (5, 0)).unwrap(), 0);
+}
+
+/// The same wasmi 2.0.0 miscompile without a trap (seeds 100859 and 118944): with the
+/// divisor `select(1, x, x == 0)` and x = 33554431, wasmi divides by 1 (1 / 1 = 1); Keel
+/// must compute 1 / 33554431 = 0.
+#[test]
+fn wasmi_select_div_repro() {
+    let wasm = wat::parse_str(
+        r#"(module (data "x") (func (export "f") (result i32) (local i32)
+        i64.const -2929023707471207499 i64.const -6686715583797820608 i64.mul
+        i64.const -524288 i64.clz data.drop 0 i64.gt_s
+        i32.const 33554431 local.set 0
+        i32.const 1 local.get 0 local.get 0 i32.eqz select i32.div_u))"#,
+    )
+    .unwrap();
+    let wengine = wasmi::Engine::default();
+    let wmodule = wasmi::Module::new(&wengine, &wasm[..]).unwrap();
+    let mut wstore = wasmi::Store::new(&wengine, ());
+    let winst = wasmi::Linker::<()>::new(&wengine).instantiate_and_start(&mut wstore, &wmodule).unwrap();
+    let f = winst.get_typed_func::<(), i32>(&wstore, "f").unwrap();
+    println!("wasmi f() = {:?} (the correct result is Ok(0))", f.call(&mut wstore, ()));
+    let engine = Engine::default();
+    let module = Module::new(&engine, &wasm).unwrap();
+    let mut store = Store::new(&engine, ());
+    store.set_gas_limit(10_000_000);
+    let inst = Linker::new().instantiate(&mut store, &module).unwrap();
+    let f = inst.get_typed_func::<(), (), i32>(&mut store, "f").unwrap();
+    assert_eq!(f.call(&mut store, ()).unwrap(), 0);
 }

@@ -269,6 +269,11 @@ fn pick_local_regs<R: Copy>(
     out.extend(chosen.iter().zip(regs.iter().rev()).map(|(&(i, _), &r)| (i, r)));
 }
 
+/// A mask of the `n` low bits (all 64 for `n >= 64`).
+fn low_bits(n: usize) -> u64 {
+    if n >= 64 { u64::MAX } else { (1u64 << n) - 1 }
+}
+
 /// [`FuncCodegen::pin_of`] of a local in no register.
 const UNPINNED: u8 = 0;
 
@@ -304,10 +309,18 @@ struct FuncCodegen<'a, M: MacroAssembler> {
     /// it first. Cleared by every save and restore; set by writes to the local and, at
     /// every label other paths may jump to, for all (the paths' states are not merged).
     dirty: u64,
+    /// Bit k set: `pinned[k]`'s register does not hold the local, its slot does (a call
+    /// ran since and the register is the callee's). Loaded back lazily: by the first read
+    /// of the local ([`Self::local_reg`]), or for all at once before any branch and at
+    /// any label ([`Self::unstale`]), so that every path into a label arrives with none
+    /// set. A write to the local clears its bit without a load. Never set with `dirty`.
+    stale: u64,
     /// The f64 locals that live in float registers, as `pinned`.
     fpinned: Vec<(u32, FReg)>,
     /// As `dirty`, for `fpinned`.
     fdirty: u64,
+    /// As `stale`, for `fpinned`.
+    fstale: u64,
     /// A comparison not emitted yet, whose i32 result is the top entry (`Val::Reg(lhs)`).
     /// Only `br_if`, `if` and `i32.eqz` see it; every other operator emits it first.
     pending: Option<PendingCmp>,
@@ -462,8 +475,10 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             pin_of,
             // Parameters come from their slots and other locals are 0 in both places.
             dirty: 0,
+            stale: 0,
             fpinned,
             fdirty: 0,
+            fstale: 0,
             pending: None,
             pending_gas: 0,
             gas_stubs: std::mem::take(&mut scratch.gas_stubs),
@@ -526,30 +541,51 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         Ok(())
     }
 
-    /// The register of local `i`, if it has one; marks it dirty when `write`.
+    /// The register of local `i`, if it has one. `write`: the caller writes the whole
+    /// register before it reads it (the local becomes dirty; a stale register is not
+    /// loaded). Otherwise the register holds the local's value on return (a stale one is
+    /// loaded from the slot first).
     fn local_reg(&mut self, i: u32, write: bool) -> Option<Reg> {
         let k = self.pin_of.get(i as usize).copied().unwrap_or(UNPINNED);
         if k == UNPINNED || k >= FPINNED_BASE {
             return None;
         }
         let k = usize::from(k - 1);
+        let (local, r) = self.pinned[k];
         if write {
             self.dirty |= 1 << k;
+        } else if self.stale >> k & 1 != 0 {
+            self.load_local(k, local, r);
         }
-        Some(self.pinned[k].1)
+        self.stale &= !(1 << k);
+        Some(r)
     }
 
-    /// The float register of f64 local `i`, if it has one; marks it dirty when `write`.
+    /// The float register of f64 local `i`, if it has one; `write` as in
+    /// [`Self::local_reg`].
     fn local_freg(&mut self, i: u32, write: bool) -> Option<FReg> {
         let k = self.pin_of.get(i as usize).copied().unwrap_or(UNPINNED);
         if k < FPINNED_BASE {
             return None;
         }
         let k = usize::from(k - FPINNED_BASE);
+        let (local, x) = self.fpinned[k];
         if write {
             self.fdirty |= 1 << k;
+        } else if self.fstale >> k & 1 != 0 {
+            self.masm.f64_load_slot(x, local);
         }
-        Some(self.fpinned[k].1)
+        self.fstale &= !(1 << k);
+        Some(x)
+    }
+
+    /// Loads `pinned[k]` (local `local`, register `r`) from its slot.
+    fn load_local(&mut self, k: usize, local: u32, r: Reg) {
+        if self.zero_extended >> k & 1 != 0 {
+            self.masm.load_slot_u32(r, local);
+        } else {
+            self.masm.load_slot(r, local);
+        }
     }
 
     /// The register local `next` writes (`local.set`/`local.tee`) and its register, if
@@ -588,10 +624,33 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     }
 
     /// Binds `label`, a point other paths may jump to: every local may be dirty there.
+    /// The path falling through, if any, first loads its stale locals (see [`Self::stale`]).
     fn bind_merge(&mut self, label: Label) {
+        if self.reachable {
+            self.unstale();
+        }
         self.masm.bind(label);
         self.dirty = u64::MAX;
         self.fdirty = u64::MAX;
+        self.stale = 0;
+        self.fstale = 0;
+    }
+
+    /// Loads every stale local (see [`Self::stale`]) back into its register: before a
+    /// branch, so that every path into a label arrives with all locals in registers.
+    fn unstale(&mut self) {
+        while self.stale != 0 {
+            let k = self.stale.trailing_zeros() as usize;
+            self.stale &= self.stale - 1;
+            let (local, r) = self.pinned[k];
+            self.load_local(k, local, r);
+        }
+        while self.fstale != 0 {
+            let k = self.fstale.trailing_zeros() as usize;
+            self.fstale &= self.fstale - 1;
+            let (local, x) = self.fpinned[k];
+            self.masm.f64_load_slot(x, local);
+        }
     }
 
     /// Before a call: locals in registers go to their slots (every register is the
@@ -611,18 +670,11 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         self.fdirty = 0;
     }
 
-    /// After a call: locals in registers come back from their slots.
+    /// After a call: locals in registers are in their slots only, and come back from
+    /// there when next read or at the next branch or label (see [`Self::stale`]).
     fn restore_locals(&mut self) {
-        for (k, &(i, r)) in self.pinned.iter().enumerate() {
-            if self.zero_extended >> k & 1 != 0 {
-                self.masm.load_slot_u32(r, i);
-            } else {
-                self.masm.load_slot(r, i);
-            }
-        }
-        for &(i, x) in &self.fpinned {
-            self.masm.f64_load_slot(x, i);
-        }
+        self.stale = low_bits(self.pinned.len());
+        self.fstale = low_bits(self.fpinned.len());
     }
 
     fn block_arity(&self, bt: BlockType) -> (u32, u32) {
@@ -979,6 +1031,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 let else_label = self.masm.new_label();
                 self.enter_frame(FrameKind::If { else_label: Some(else_label) }, blockty, end);
                 self.flush_gas();
+                self.unstale();
                 self.masm.branch_cmp(cond.cc.negate(), cond.size, cond.lhs, cond.rhs, else_label);
                 self.free_cond(cond);
             }
@@ -986,6 +1039,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 let f = self.frame(0);
                 self.stack.materialize_top(self.masm, f.results as usize);
                 self.flush_gas();
+                self.unstale();
                 self.masm.jump(f.label);
                 self.begin_else();
             }
@@ -999,12 +1053,14 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 let f = self.frame(relative_depth);
                 self.branch_moves(&f);
                 self.flush_gas();
+                self.unstale();
                 self.masm.jump(f.label);
                 self.reachable = false;
             }
             O::BrIf { relative_depth } => {
                 let c = self.pop_cond();
                 let f = self.frame(relative_depth);
+                self.unstale();
                 if f.branch_arity() == 0 && self.pending_gas == 0 {
                     self.masm.branch_cmp(c.cc, c.size, c.lhs, c.rhs, f.label);
                 } else if f.branch_arity() == 0 {
@@ -1047,6 +1103,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 }
                 let default = resolve(self, targets.default());
                 self.flush_gas();
+                self.unstale();
                 self.masm.br_table(index, &labels, default);
                 self.stack.free_reg(index);
                 for (depth, l) in pending {
@@ -1552,6 +1609,9 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         };
         match f.kind {
             FrameKind::If { else_label: Some(l) } => {
+                if self.reachable {
+                    self.unstale();
+                }
                 self.masm.bind(l);
                 self.bind_merge(f.label);
             }
