@@ -358,14 +358,14 @@ pub trait MacroAssembler {
     fn load_slot(&mut self, dst: Reg, slot: u32);
     /// `dst = slot[n]`'s low 32 bits, zero-extended.
     fn load_slot_u32(&mut self, dst: Reg, slot: u32);
-    /// Until the next [`Self::func_prologue`], each of `regs` holds an i32 value
-    /// zero-extended to 64 bits wherever the function reads it: the code generator writes
-    /// it only with 32-bit operations ([`Self::int_bin`] and [`Self::int_bin_from`] at
-    /// [`Size::S32`], i32 loads), [`Self::mov_u32`], [`Self::load_slot_u32`] and constants
-    /// below 2^32. An ISA that must zero-extend a 32-bit address before using it as an
-    /// index may use such a register as it is. The default ignores it.
-    fn assume_zero_extended(&mut self, regs: &[Reg]) {
-        let _ = regs;
+    /// Until the next [`Self::func_prologue`], `reg` holds an i32 value zero-extended to
+    /// 64 bits wherever the function reads it: the code generator writes it only with
+    /// 32-bit operations ([`Self::int_bin`] and [`Self::int_bin_from`] at [`Size::S32`],
+    /// i32 loads), [`Self::mov_u32`], [`Self::load_slot_u32`] and constants below 2^32.
+    /// An ISA that must zero-extend a 32-bit address before using it as an index may use
+    /// such a register as it is. The default ignores it.
+    fn assume_zero_extended(&mut self, reg: Reg) {
+        let _ = reg;
     }
     /// `slot[n] = src`.
     fn store_slot(&mut self, slot: u32, src: Reg);

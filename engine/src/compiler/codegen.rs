@@ -306,8 +306,8 @@ struct FuncCodegen<'a, M: MacroAssembler> {
     /// `local.tee` a search of `pinned` and `fpinned`.
     pin_of: Vec<u8>,
     /// Bit k set: `pinned[k]`'s register may differ from its slot, so a call must store
-    /// it first. Cleared by every save and restore; set by writes to the local and, at
-    /// every label other paths may jump to, for all (the paths' states are not merged).
+    /// it first. Cleared by every save; set by writes to the local and, at every label
+    /// other paths may jump to, for all (the paths' states are not merged).
     dirty: u64,
     /// Bit k set: `pinned[k]`'s register does not hold the local, its slot does (a call
     /// ran since and the register is the callee's). Loaded back lazily: by the first read
@@ -428,28 +428,10 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         // i32 locals' registers only ever receive zero-extended values (see
         // `FuncCodegen::zero_extended`): they are addresses as they are.
         let mut zero_extended = 0u64;
-        for (k, &(i, _)) in pinned.iter().enumerate() {
+        for (k, &(i, r)) in pinned.iter().enumerate() {
             if fa.local_types.get(i as usize) == Some(&wasmparser::ValType::I32) {
                 zero_extended |= 1 << k;
-            }
-        }
-        let zero_extended_regs: Vec<Reg> =
-            pinned.iter().enumerate().filter(|(k, _)| zero_extended >> k & 1 != 0).map(|(_, p)| p.1).collect();
-        masm.assume_zero_extended(&zero_extended_regs);
-        for (k, &(i, r)) in pinned.iter().enumerate() {
-            if i >= fa.params {
-                masm.mov_imm(r, 0);
-            } else if zero_extended >> k & 1 != 0 {
-                masm.load_slot_u32(r, i);
-            } else {
-                masm.load_slot(r, i);
-            }
-        }
-        for &(i, x) in &fpinned {
-            if i < fa.params {
-                masm.f64_load_slot(x, i);
-            } else {
-                masm.f64_mov_imm(x, 0);
+                masm.assume_zero_extended(r);
             }
         }
         let ret = masm.new_label();
@@ -483,6 +465,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             pending_gas: 0,
             gas_stubs: std::mem::take(&mut scratch.gas_stubs),
         };
+        cg.enter_locals(fa.params);
         // The charges are in increasing `op_index` order; `next_charge` is the index of the
         // first operator still to be charged (u32::MAX when none is left).
         let mut charges = fa.charges.iter();
@@ -579,6 +562,26 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         Some(x)
     }
 
+    /// At function entry: the parameters that live in registers come from their slots,
+    /// the other register locals start at 0 (in their slots too).
+    fn enter_locals(&mut self, params: u32) {
+        for k in 0..self.pinned.len() {
+            let (i, r) = self.pinned[k];
+            if i < params {
+                self.load_local(k, i, r);
+            } else {
+                self.masm.mov_imm(r, 0);
+            }
+        }
+        for &(i, x) in &self.fpinned {
+            if i < params {
+                self.masm.f64_load_slot(x, i);
+            } else {
+                self.masm.f64_mov_imm(x, 0);
+            }
+        }
+    }
+
     /// Loads `pinned[k]` (local `local`, register `r`) from its slot.
     fn load_local(&mut self, k: usize, local: u32, r: Reg) {
         if self.zero_extended >> k & 1 != 0 {
@@ -672,7 +675,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
 
     /// After a call: locals in registers are in their slots only, and come back from
     /// there when next read or at the next branch or label (see [`Self::stale`]).
-    fn restore_locals(&mut self) {
+    fn mark_locals_stale(&mut self) {
         self.stale = low_bits(self.pinned.len());
         self.fstale = low_bits(self.fpinned.len());
     }
@@ -983,7 +986,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         let slot = if result { Some(self.stack.slot_of(self.stack.len())) } else { None };
         self.save_locals();
         self.masm.libcall(lc, &args, slot);
-        self.restore_locals();
+        self.mark_locals_stale();
         if result {
             self.stack.push(Val::Slot);
         }
@@ -1137,7 +1140,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                     })?;
                     self.masm.call_direct(l, args_slot);
                 }
-                self.restore_locals();
+                self.mark_locals_stale();
                 self.reset_to(h, nr);
             }
             O::CallIndirect { type_index, table_index } => {
@@ -1150,7 +1153,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 let args_slot = self.stack.slot_of(h);
                 self.save_locals();
                 self.masm.call_indirect(table_index, type_index, idx, args_slot);
-                self.restore_locals();
+                self.mark_locals_stale();
                 self.reset_to(h, nr);
             }
             O::Drop => match self.stack.pop() {
@@ -1609,10 +1612,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         };
         match f.kind {
             FrameKind::If { else_label: Some(l) } => {
-                if self.reachable {
-                    self.unstale();
-                }
-                self.masm.bind(l);
+                self.bind_merge(l);
                 self.bind_merge(f.label);
             }
             FrameKind::If { else_label: None } | FrameKind::Block => self.bind_merge(f.label),

@@ -571,10 +571,8 @@ impl MacroAssembler for X64Masm {
         self.note_zero_extended(false, dst.0);
     }
 
-    fn assume_zero_extended(&mut self, regs: &[Reg]) {
-        for r in regs {
-            self.zero_extended_regs |= 1 << r.0;
-        }
+    fn assume_zero_extended(&mut self, reg: Reg) {
+        self.zero_extended_regs |= 1 << reg.0;
     }
 
     fn store_slot(&mut self, slot: u32, src: Reg) {
