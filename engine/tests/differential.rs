@@ -25,6 +25,7 @@ fn gas() -> u64 {
 /// Seeds whose divergence is a confirmed wasmi bug, not Keel's (see the named test).
 const KNOWN_WASMI_BUGS: &[(u64, &str)] = &[
     (100859, "select(1, x, x == 0) as a divisor: wasmi divides by 1 (see wasmi_select_div_repro)"),
+    (118944, "a local.get under an if's f64 parameter: wasmi reads it as 0 (see wasmi_if_param_local_repro)"),
 ];
 
 fn random_bytes(seed: u64, n: usize) -> Vec<u8> {
@@ -134,7 +135,7 @@ fn wasmi_select_rem_repro() {
     assert_eq!(f.call(&mut store, (5, 0)).unwrap(), 0);
 }
 
-/// The same wasmi 2.0.0 miscompile without a trap (seeds 100859 and 118944): with the
+/// The same wasmi 2.0.0 miscompile without a trap (seed 100859): with the
 /// divisor `select(1, x, x == 0)` and x = 33554431, wasmi divides by 1 (1 / 1 = 1); Keel
 /// must compute 1 / 33554431 = 0.
 #[test]
@@ -160,4 +161,43 @@ fn wasmi_select_div_repro() {
     let inst = Linker::new().instantiate(&mut store, &module).unwrap();
     let f = inst.get_typed_func::<(), (), i32>(&mut store, "f").unwrap();
     assert_eq!(f.call(&mut store, ()).unwrap(), 0);
+}
+
+/// wasmi 2.0.0 miscompiles this shape (seed 118944, reduced from keel-metering's
+/// instrumentation of that module): a `local.get 0` left on the stack under an `if` that
+/// takes an f64 parameter, whose then-branch holds a constant-condition `if` and a `br 0`.
+/// After the `if`, wasmi reads the local's value as 0 instead of the argument -2.25; wabt's
+/// `wasm-interp` agrees with Keel. Keel must store the bits of -2.25.
+#[test]
+fn wasmi_if_param_local_repro() {
+    let wasm = wat::parse_str(
+        r#"(module (table 0 funcref) (global $out (mut i64) (i64.const 0))
+        (func $f (param f64)
+          local.get 0
+          f64.const 1.5
+          table.size 0
+          if (param f64)
+            i32.const 1 if end
+            br 0
+          else
+            i64.reinterpret_f64 global.set $out
+          end
+          i64.reinterpret_f64 global.set $out)
+        (func (export "t") (result i64) (call $f (f64.const -2.25)) (global.get $out)))"#,
+    )
+    .unwrap();
+    let expected = (-2.25f64).to_bits() as i64;
+    let wengine = wasmi::Engine::default();
+    let wmodule = wasmi::Module::new(&wengine, &wasm[..]).unwrap();
+    let mut wstore = wasmi::Store::new(&wengine, ());
+    let winst = wasmi::Linker::<()>::new(&wengine).instantiate_and_start(&mut wstore, &wmodule).unwrap();
+    let t = winst.get_typed_func::<(), i64>(&wstore, "t").unwrap();
+    println!("wasmi t() = {:x?} (the correct result is Ok({expected:x}))", t.call(&mut wstore, ()));
+    let engine = Engine::default();
+    let module = Module::new(&engine, &wasm).unwrap();
+    let mut store = Store::new(&engine, ());
+    store.set_gas_limit(10_000_000);
+    let inst = Linker::new().instantiate(&mut store, &module).unwrap();
+    let t = inst.get_typed_func::<(), (), i64>(&mut store, "t").unwrap();
+    assert_eq!(t.call(&mut store, ()).unwrap(), expected);
 }
