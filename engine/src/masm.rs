@@ -367,6 +367,20 @@ pub trait MacroAssembler {
     fn assume_zero_extended(&mut self, reg: Reg) {
         let _ = reg;
     }
+    /// Whether the instruction emitted last wrote `reg` with a 32-bit operation, so that
+    /// it holds a value zero-extended to 64 bits. `false` when unknown (the default).
+    fn is_zero_extended(&self, reg: Reg) -> bool {
+        let _ = reg;
+        false
+    }
+    /// `reg` holds a value zero-extended to 64 bits right now: the code generator saw it
+    /// written by a 32-bit operation ([`Self::is_zero_extended`]) and has not let anything
+    /// write it since. Holds until the next instruction is emitted; an ISA that must
+    /// zero-extend a 32-bit address (or an `i64.extend_i32_u` operand) may skip that for
+    /// `reg` in the operation emitted next. The default ignores it.
+    fn set_zero_extended(&mut self, reg: Reg) {
+        let _ = reg;
+    }
     /// `slot[n] = src`.
     fn store_slot(&mut self, slot: u32, src: Reg);
     /// `slot[n] = imm`.

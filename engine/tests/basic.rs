@@ -510,32 +510,82 @@ fn pointer_locals_address_memory() {
     }
 }
 
+/// The zero-extensions in `wat`'s x86-64 code: the number of `mov eax, r32` (a 32-bit
+/// address into `rax` before a memory access) and of `mov r32, r32` with the same register
+/// on both sides (in place).
+fn x86_64_zero_extensions(wat: &str) -> (usize, usize) {
+    use yaxpeax_arch::LengthedInstruction;
+    use yaxpeax_x86::long_mode::{InstDecoder, Opcode, Operand, RegSpec};
+    let engine = Engine::new(Config { isa: keel_engine::Isa::X64, ..Config::default() }).unwrap();
+    let module = Module::new(&engine, &wat::parse_str(wat).unwrap()).unwrap();
+    let code = module.code();
+    let decoder = InstDecoder::default();
+    let (mut at, mut moves, mut in_place) = (0, 0, 0);
+    // The functions come first; the decoder stops at the first byte it cannot read
+    // (tables or padding after them, if any).
+    while let Ok(inst) = decoder.decode_slice(&code[at..]) {
+        let into_eax = inst.operand(0) == Operand::Register { reg: RegSpec::eax() };
+        let from_reg = matches!(inst.operand(1), Operand::Register { .. });
+        if inst.opcode() == Opcode::MOV && into_eax && from_reg {
+            moves += 1;
+        }
+        if inst.opcode() == Opcode::MOV && from_reg && inst.operand(0) == inst.operand(1) {
+            in_place += 1;
+        }
+        at += inst.len().to_const() as usize;
+        if at >= code.len() {
+            break;
+        }
+    }
+    assert!(at > code.len() / 2, "decoded only {at} of {} bytes", code.len());
+    (moves, in_place)
+}
+
 /// The x86-64 code of [`pointer_locals_wat`] never zero-extends an address into `eax`:
 /// every access indexes with the local's register.
 #[test]
 fn x86_64_pointer_locals_need_no_zero_extension() {
-    use yaxpeax_arch::LengthedInstruction;
-    use yaxpeax_x86::long_mode::{InstDecoder, Opcode, Operand, RegSpec};
-    let engine = Engine::new(Config { isa: keel_engine::Isa::X64, ..Config::default() }).unwrap();
     for write_first in [false, true] {
-        let wasm = wat::parse_str(pointer_locals_wat(write_first)).unwrap();
-        let module = Module::new(&engine, &wasm).unwrap();
-        let code = module.code();
-        let decoder = InstDecoder::default();
-        let (mut at, mut moves) = (0, 0);
-        // The functions come first; the decoder stops at the first byte it cannot read
-        // (tables or padding after them, if any).
-        while let Ok(inst) = decoder.decode_slice(&code[at..]) {
-            let into_eax = inst.operand(0) == Operand::Register { reg: RegSpec::eax() };
-            if inst.opcode() == Opcode::MOV && into_eax && matches!(inst.operand(1), Operand::Register { .. }) {
-                moves += 1;
-            }
-            at += inst.len().to_const() as usize;
-            if at >= code.len() {
-                break;
-            }
-        }
-        assert!(at > code.len() / 2, "decoded only {at} of {} bytes", code.len());
+        let (moves, _) = x86_64_zero_extensions(&pointer_locals_wat(write_first));
         assert_eq!(moves, 0, "write_first {write_first}: {moves} zero-extensions into eax");
     }
+}
+
+/// Addresses computed by 32-bit operations on the value stack: a store's address computed
+/// before its value, an address spilled across a call (reloaded with a 32-bit load), and a
+/// zero-extension (`i64.extend_i32_u`) of an i32 computed before other code.
+const COMPUTED_ADDRESSES_WAT: &str = r#"(module (memory 1)
+    (func $id (param i32) (result i32) local.get 0)
+    (func (export "f") (param $p i32) (param $v i32) (result i64)
+      local.get $p i32.const 4 i32.mul
+      local.get $v i32.const 7 i32.xor
+      i32.store
+      local.get $p i32.const 8 i32.add
+      local.get $v call $id
+      i32.store offset=4
+      local.get $p i32.const 4 i32.mul i32.load
+      local.get $p i32.const 8 i32.add i32.load offset=4
+      i32.sub
+      local.get $v i32.const 3 i32.add local.set $v
+      i64.extend_i32_u))"#;
+
+/// [`COMPUTED_ADDRESSES_WAT`] computes right, and its addresses stay 32-bit: one that
+/// wraps to 4 GiB minus a little is out of bounds, not a negative offset.
+#[test]
+fn computed_addresses_address_memory() {
+    // p = 1, v = 5: mem[4] = 5 ^ 7 = 2, mem[13] = 5; 2 - 5 wraps to 2^32 - 3.
+    let (r, _) = run(COMPUTED_ADDRESSES_WAT, "f", &[Val::I32(1), Val::I32(5)], 1, 1_000_000);
+    assert_eq!(r.unwrap(), vec![Val::I64((1 << 32) - 3)]);
+    for p in [-1, -4, i32::MIN / 2] {
+        let (r, _) = run(COMPUTED_ADDRESSES_WAT, "f", &[Val::I32(p), Val::I32(5)], 1, 1_000_000);
+        assert!(matches!(r, Err(Error::Trap(Trap::MemoryOutOfBounds))), "p {p}: {r:?}");
+    }
+}
+
+/// The x86-64 code of [`COMPUTED_ADDRESSES_WAT`] zero-extends no address into `eax`, and
+/// its `i64.extend_i32_u` emits no `mov r32, r32`: the value stack knows which registers a
+/// 32-bit operation wrote.
+#[test]
+fn x86_64_computed_addresses_need_no_zero_extension() {
+    assert_eq!(x86_64_zero_extensions(COMPUTED_ADDRESSES_WAT), (0, 0));
 }

@@ -748,13 +748,13 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             let dst = self.stack.alloc(self.masm);
             self.masm.int_bin_from(op, size, dst, src, rhs);
             self.stack.free_regimm(rhs);
-            self.stack.push(Val::Reg(dst));
+            self.push_result(dst);
             return;
         }
         let lhs = self.stack.pop_reg(self.masm);
         self.masm.int_bin(op, size, lhs, rhs);
         self.stack.free_regimm(rhs);
-        self.stack.push(Val::Reg(lhs));
+        self.push_result(lhs);
     }
 
     /// `...; op; local.set x` (or `local.tee x`) with `x` in a register: computes into
@@ -862,13 +862,23 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         let lhs = self.stack.pop_reg(self.masm);
         self.masm.int_div(op, size, lhs, rhs);
         self.stack.free_reg(rhs);
-        self.stack.push(Val::Reg(lhs));
+        self.push_result(lhs);
     }
 
     fn unop(&mut self, op: IntUn, size: Size) {
+        // A zero-extension of a value known to be zero-extended already emits nothing.
+        let zext = op == IntUn::ZeroExtend32
+            && match self.stack.get(self.stack.len() - 1) {
+                Val::Reg(_) => self.stack.top_zero_extended(),
+                Val::Local(lr) => self.is_zero_extended(lr),
+                _ => false,
+            };
         let r = self.stack.pop_reg(self.masm);
+        if zext {
+            self.masm.set_zero_extended(r);
+        }
         self.masm.int_un(op, size, r);
-        self.stack.push(Val::Reg(r));
+        self.push_result(r);
     }
 
     fn fbin(&mut self, op: FloatBin, size: Size, canon: bool, next: Option<&Operator<'_>>) {
@@ -879,7 +889,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         let lhs = self.stack.pop_reg(self.masm);
         self.masm.float_bin(op, size, lhs, rhs, canon);
         self.stack.free_reg(rhs);
-        self.stack.push(Val::Reg(lhs));
+        self.push_result(lhs);
     }
 
     /// An f64 operation in float registers; into the f64 local the next operator sets, when
@@ -909,7 +919,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
 
     /// `f64.load` into a float register (the f64 local the next operator sets, if any).
     fn load_f64(&mut self, offset: u64, next: Option<&Operator<'_>>) {
-        let addr = self.stack.pop_read(self.masm);
+        let addr = self.stack.pop_addr(self.masm);
         let (dst, entry) = match self.next_fset(next) {
             Some((x, fx)) => {
                 self.claim_flocal(x);
@@ -932,7 +942,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             return self.store(8, offset);
         }
         let val = self.stack.pop_f64_read(self.masm);
-        let addr = self.stack.pop_read(self.masm);
+        let addr = self.stack.pop_addr(self.masm);
         self.masm.f64_store(addr, val, offset);
         self.stack.ffree_reg(val);
         self.stack.free_reg(addr);
@@ -941,7 +951,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     fn fun(&mut self, op: FloatUn, size: Size, canon: bool) {
         let r = self.stack.pop_reg(self.masm);
         self.masm.float_un(op, size, r, canon);
-        self.stack.push(Val::Reg(r));
+        self.push_result(r);
     }
 
     fn fcmp(&mut self, cc: FloatCmp, size: Size) {
@@ -949,11 +959,11 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         let lhs = self.stack.pop_reg(self.masm);
         self.masm.float_cmp(cc, size, lhs, rhs);
         self.stack.free_reg(rhs);
-        self.stack.push(Val::Reg(lhs));
+        self.push_result(lhs);
     }
 
     fn load(&mut self, kind: LoadKind, offset: u64, next: Option<&Operator<'_>>) {
-        let addr = self.stack.pop_read(self.masm);
+        let addr = self.stack.pop_addr(self.masm);
         if let Some((x, lr)) = self.next_set(next) {
             self.claim_local(x);
             // Loaded straight into the register local the next operator sets (the address
@@ -965,12 +975,12 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         }
         let dst = if self.stack.owns(addr) { addr } else { self.stack.alloc(self.masm) };
         self.masm.load(kind, dst, addr, offset);
-        self.stack.push(Val::Reg(dst));
+        self.push_result(dst);
     }
 
     fn store(&mut self, bytes: u32, offset: u64) {
         let val = self.stack.pop_read(self.masm);
-        let addr = self.stack.pop_read(self.masm);
+        let addr = self.stack.pop_addr(self.masm);
         self.masm.store(bytes, addr, val, offset);
         self.stack.free_reg(val);
         self.stack.free_reg(addr);
@@ -1168,7 +1178,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 self.masm.select(a, b, cond);
                 self.stack.free_reg(b);
                 self.stack.free_reg(cond);
-                self.stack.push(Val::Reg(a));
+                self.push_result(a);
             }
             O::LocalGet { local_index } => self.local_get(local_index),
             O::LocalSet { local_index } => self.local_set(local_index),
@@ -1176,7 +1186,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             O::GlobalGet { global_index } => {
                 let r = self.stack.alloc(self.masm);
                 self.masm.global_get(r, global_index);
-                self.stack.push(Val::Reg(r));
+                self.push_result(r);
             }
             O::GlobalSet { global_index } => {
                 let r = self.stack.pop_read(self.masm);
@@ -1208,7 +1218,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             O::MemorySize { .. } => {
                 let r = self.stack.alloc(self.masm);
                 self.masm.memory_size(r);
-                self.stack.push(Val::Reg(r));
+                self.push_result(r);
             }
             O::MemoryGrow { .. } => {
                 let u = self.unit(op);
@@ -1368,7 +1378,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 // take general registers only.
                 if let Val::FReg(_) | Val::FLocal(_) = self.stack.get(self.stack.len() - 1) {
                     let r = self.stack.pop_reg(self.masm);
-                    self.stack.push(Val::Reg(r));
+                    self.push_result(r);
                 }
             }
             O::I32ReinterpretF32 | O::F32ReinterpretI32 | O::F64ReinterpretI64 => {}
@@ -1420,6 +1430,14 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         Ok(())
     }
 
+    /// Pushes `r`, just written by an operation, noting whether that operation left it
+    /// zero-extended ([`MacroAssembler::is_zero_extended`]): a memory access that takes
+    /// it as its address may then skip the zero-extension ([`ValueStack::pop_addr`]).
+    fn push_result(&mut self, r: Reg) {
+        let zext = self.masm.is_zero_extended(r);
+        self.stack.push_reg(r, zext);
+    }
+
     /// `local.get`: the local's register (a lazy copy), or a load from its slot.
     fn local_get(&mut self, local: u32) {
         if let Some(lr) = self.local_reg(local, false) {
@@ -1429,7 +1447,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         } else {
             let r = self.stack.alloc(self.masm);
             self.masm.load_slot(r, local);
-            self.stack.push(Val::Reg(r));
+            self.push_result(r);
         }
     }
 
@@ -1539,7 +1557,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             }
             None => self.masm.store_slot(local, r),
         }
-        self.stack.push(Val::Reg(r));
+        self.push_result(r);
     }
 
     /// Whether `lr` is the register of an i32 local (see [`Self::zero_extended`]).
@@ -1578,7 +1596,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     fn bits(&mut self, op: IntBin, size: Size, mask: u64) {
         let r = self.stack.pop_reg(self.masm);
         self.masm.int_bin(op, size, r, RegImm::Imm(mask));
-        self.stack.push(Val::Reg(r));
+        self.push_result(r);
     }
 
     fn copysign(&mut self, size: Size, sign: u64) {
@@ -1589,7 +1607,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         self.masm.int_bin(IntBin::And, size, b, RegImm::Imm(sign));
         self.masm.int_bin(IntBin::Or, size, a, RegImm::Reg(b));
         self.stack.free_reg(b);
-        self.stack.push(Val::Reg(a));
+        self.push_result(a);
     }
 
     /// `else` of the innermost `if`: switch to the condition-false path.

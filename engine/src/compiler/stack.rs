@@ -49,6 +49,11 @@ pub struct ValueStack {
     fpool: u32,
     /// No [`Val::Local`] entry below this height (`usize::MAX`: none at all).
     lazy_low: usize,
+    /// Bit r set = the [`Val::Reg`] entry in register number r holds an i32 zero-extended to 64
+    /// bits: the operation that produced it was a 32-bit one ([`ValueStack::push_reg`]).
+    /// An entry's register is written by nothing else while the entry lives, so the bit
+    /// stays true until the entry is popped; `push` and `alloc` clear it.
+    zext: u32,
 }
 
 impl ValueStack {
@@ -73,6 +78,7 @@ impl ValueStack {
             pool,
             base_slot,
             lazy_low: usize::MAX,
+            zext: 0,
             fregs,
             ffree: fpool,
             fpool,
@@ -117,10 +123,33 @@ impl ValueStack {
 
     /// Pushes an entry.
     pub fn push(&mut self, v: Val) {
-        if let Val::Local(_) | Val::FLocal(_) = v {
-            self.lazy_low = self.lazy_low.min(self.vals.len());
+        match v {
+            Val::Local(_) | Val::FLocal(_) => self.lazy_low = self.lazy_low.min(self.vals.len()),
+            Val::Reg(r) => self.zext &= !Self::zext_bit(r),
+            _ => {}
         }
         self.vals.push(v);
+    }
+
+    /// Pushes register `r`, which holds a value zero-extended to 64 bits when
+    /// `zero_extended` ([`MacroAssembler::is_zero_extended`] right after the operation that
+    /// wrote it); [`ValueStack::pop_addr`] passes that on.
+    pub fn push_reg(&mut self, r: Reg, zero_extended: bool) {
+        self.push(Val::Reg(r));
+        if zero_extended {
+            self.zext |= Self::zext_bit(r);
+        }
+    }
+
+    /// Whether the top entry is a register pushed zero-extended ([`ValueStack::push_reg`]).
+    pub fn top_zero_extended(&self) -> bool {
+        matches!(self.vals.last(), Some(Val::Reg(r)) if self.zext & Self::zext_bit(*r) != 0)
+    }
+
+    /// `r`'s bit in [`ValueStack::zext`] (keyed by register number: both ISAs have 32
+    /// general registers at most).
+    fn zext_bit(r: Reg) -> u32 {
+        1 << (r.0 & 31)
     }
 
     /// Whether `r` is a value-stack register (not a local's).
@@ -236,7 +265,9 @@ impl ValueStack {
         // With all stack entries spilled, only the (at most three) registers an operator
         // is holding remain allocated, far fewer than the allocatable set.
         self.free &= !(1 << i);
-        self.regs[i.min(self.regs.len() - 1)]
+        let r = self.regs[i.min(self.regs.len() - 1)];
+        self.zext &= !Self::zext_bit(r);
+        r
     }
 
     /// Writes every register entry to its slot and frees the registers.
@@ -377,6 +408,29 @@ impl ValueStack {
             return lr;
         }
         self.pop_reg(masm)
+    }
+
+    /// Pops the top entry, an i32 memory address, into a register read only (as
+    /// [`ValueStack::pop_read`]) for the memory access the caller emits next. When the
+    /// register is known to hold the address zero-extended (an entry pushed zero-extended,
+    /// or a slot, loaded with a 32-bit load), tells `masm` so
+    /// ([`MacroAssembler::set_zero_extended`]).
+    pub fn pop_addr<M: MacroAssembler>(&mut self, masm: &mut M) -> Reg {
+        match self.vals.last().copied() {
+            Some(Val::Reg(r)) if self.zext & Self::zext_bit(r) != 0 => {
+                self.pop();
+                masm.set_zero_extended(r);
+                r
+            }
+            Some(Val::Slot) => {
+                let h = self.vals.len() - 1;
+                self.pop();
+                let r = self.alloc(masm);
+                masm.load_slot_u32(r, self.base_slot + h as u32);
+                r
+            }
+            _ => self.pop_read(masm),
+        }
     }
 
     /// Pops the top entry as a register (read only, as [`ValueStack::pop_read`]) or an

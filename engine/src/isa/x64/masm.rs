@@ -57,7 +57,8 @@ pub struct X64Masm {
     /// `(register, code offset)`: the instruction that ends at that offset wrote the
     /// register with a 32-bit operation, which zeroes its upper half. A memory access
     /// emitted right there (nothing emitted or bound in between) may use the register as
-    /// its 64-bit index without zero-extending it first.
+    /// its 64-bit index without zero-extending it first. The code generator also sets it
+    /// for a value it knows is zero-extended ([`MacroAssembler::set_zero_extended`]).
     zero_extended: Option<(u8, usize)>,
     /// `(register, code offset)`: the instruction that ends at that offset was a memory
     /// access that left the register's zero-extension in `rax` and wrote neither. A memory
@@ -575,6 +576,14 @@ impl MacroAssembler for X64Masm {
         self.zero_extended_regs |= 1 << reg.0;
     }
 
+    fn is_zero_extended(&self, reg: Reg) -> bool {
+        self.zero_extended == Some((reg.0, self.asm.pos()))
+    }
+
+    fn set_zero_extended(&mut self, reg: Reg) {
+        self.zero_extended = Some((reg.0, self.asm.pos()));
+    }
+
     fn store_slot(&mut self, slot: u32, src: Reg) {
         let m = self.slot_mem(slot);
         // A store writes no register: a zero-extended one stays so past it.
@@ -613,6 +622,8 @@ impl MacroAssembler for X64Masm {
 
     fn mov_imm(&mut self, dst: Reg, imm: u64) {
         self.asm.mov_ri(dst.0, imm);
+        // Below 2^32 it is a `mov r32, imm32`.
+        self.note_zero_extended(imm > u64::from(u32::MAX), dst.0);
     }
 
     fn mov_u32(&mut self, dst: Reg, src: Reg) {
