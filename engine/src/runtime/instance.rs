@@ -88,6 +88,7 @@ impl<T> StoreInner<T> {
             memory_base: std::ptr::null_mut(),
             memory_len: 0,
             inline_globals: [std::ptr::null_mut(); INLINE_GLOBALS],
+            stack_limit: core.ctx.stack_limit,
         });
         let vmctx_addr = &mut *vmctx as *mut VMContext as usize;
 

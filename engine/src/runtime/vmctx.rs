@@ -65,6 +65,9 @@ pub struct VMContext {
     /// code reaches these cells with one load less. A toolchain's shadow-stack pointer is
     /// global 0, read and written by most functions' prologues and epilogues.
     pub inline_globals: [*mut u64; INLINE_GLOBALS],
+    /// Copy of [`StoreContext::stack_limit`] (the engine's, the same in every store):
+    /// generated code checks a frame against it with one load less.
+    pub stack_limit: u64,
 }
 
 /// How many global cell pointers the vmctx holds inline ([`VMContext::inline_globals`]).
@@ -88,6 +91,8 @@ pub const VM_MEMORY_BASE: i32 = 64;
 pub const VM_MEMORY_LEN: i32 = 72;
 /// Offset of [`VMContext::inline_globals`].
 pub const VM_INLINE_GLOBALS: i32 = 80;
+/// Offset of [`VMContext::stack_limit`].
+pub const VM_STACK_LIMIT: i32 = VM_INLINE_GLOBALS + 8 * INLINE_GLOBALS as i32;
 
 /// Where generated code finds the pointer to global `index`'s cell: `Ok(offset)` in the
 /// vmctx for the first [`INLINE_GLOBALS`], else `Err(offset)` in the array at
@@ -170,6 +175,7 @@ const _: () = {
     assert!(offset_of!(VMContext, memory_base) == VM_MEMORY_BASE as usize);
     assert!(offset_of!(VMContext, memory_len) == VM_MEMORY_LEN as usize);
     assert!(offset_of!(VMContext, inline_globals) == VM_INLINE_GLOBALS as usize);
+    assert!(offset_of!(VMContext, stack_limit) == VM_STACK_LIMIT as usize);
     assert!(offset_of!(VMTable, base) == TBL_BASE as usize);
     assert!(offset_of!(VMTable, len) == TBL_LEN as usize);
     assert!(offset_of!(VMMemory, base) == MEM_BASE as usize);

@@ -15,12 +15,14 @@
 //! guest code (imports, `call_indirect`), for host functions that re-enter wasm; the entry
 //! trampoline reads it.
 //!
-//! `rbp` is not a frame pointer: it holds the instance's memory base (loaded by every
-//! function's prologue and again after calls that may enter another instance), so that a
-//! memory access is `[rbp + zext(addr) + offset]`. Frames are addressed from `rsp`, which
-//! does not move inside a function body: `slots` 8-byte slots from `rsp` up, slot 0
-//! lowest, then the saved vmctx, the caller's argument pointer and the stack slots in use
-//! including this frame; `rsp` is 16-byte aligned in the body. Values that are floats
+//! `rbp` is not a frame pointer: it holds the instance's memory base, so that a memory
+//! access is `[rbp + zext(addr) + offset]`. A function's entry loads it, for callers from
+//! outside the instance (the trampoline, `call_indirect`, imports); a direct call stays in
+//! the instance and enters past that load. Callers reload it after calls that may enter
+//! another instance. Frames are addressed from `rsp`, which does not move inside a
+//! function body: `slots` 8-byte slots from `rsp` up, slot 0 lowest, then the vmctx (saved
+//! there only before a call that may switch it), the caller's argument pointer and the
+//! stack slots in use including this frame; `rsp` is 16-byte aligned in the body. Values that are floats
 //! travel in general-purpose registers and visit `xmm0`/`xmm1` only inside one operation.
 
 use super::asm::{r, Alu, Asm, Cond, Mem, Shift};
@@ -32,6 +34,9 @@ use crate::runtime::vmctx::*;
 enum Fixup {
     /// rel32 relative to the end of the field.
     Rel32 { at: usize, label: Label },
+    /// A direct call's rel32 to the function whose entry is `label`: its direct entry,
+    /// [`DIRECT_ENTRY_SKIP`] bytes in.
+    DirectCall { at: usize, label: Label },
     /// A jump table of `len` 32-bit entries at `at`, each holding a label number until
     /// `finish` replaces it by the label's offset from `at` (one fixup per table keeps
     /// huge `br_table`s at 4 bytes of memory per target).
@@ -83,6 +88,11 @@ impl Default for X64Masm {
 const FRAME_HEADER: u64 = 24;
 /// The memory base register.
 const MEM_BASE_REG: u8 = r::RBP;
+
+/// Bytes from a function's entry to its direct entry: the `mov rbp, [r15 +
+/// VM_MEMORY_BASE]` that callers from outside the instance need (an 8-bit displacement).
+const DIRECT_ENTRY_SKIP: usize = 4;
+const _: () = assert!(VM_MEMORY_BASE < 128, "DIRECT_ENTRY_SKIP assumes an 8-bit displacement");
 
 const SCRATCH: u8 = r::RAX;
 const SCRATCH2: u8 = r::R11;
@@ -341,10 +351,11 @@ impl X64Masm {
         a.store(true, Mem::new(SCRATCH2, SC_STACK_USED), r::RCX);
         a.lea(r::RSI, m);
         a.mov_rr(true, r::RDX, r::R15);
-        a.mov_rr(true, r::R15, r::RDI);
-        a.call_r(r::RAX);
         let vmctx = self.header_mem(0);
         let a = &mut self.asm;
+        a.store(true, vmctx, r::R15);
+        a.mov_rr(true, r::R15, r::RDI);
+        a.call_r(r::RAX);
         a.load(true, r::R15, vmctx);
         a.load(true, MEM_BASE_REG, Mem::new(r::R15, VM_MEMORY_BASE));
         a.mov_rr(true, GAS, r::RDX);
@@ -460,13 +471,13 @@ impl MacroAssembler for X64Masm {
         // At most 2^24 slots (the code generator's limit): far inside 32 bits.
         let frame = self.frame_bytes();
         self.asm.alu_ri(Alu::Sub, true, r::RSP, frame as i32);
-        let (h0, h1, h2) = (self.header_mem(0), self.header_mem(1), self.header_mem(2));
+        let (h1, h2) = (self.header_mem(1), self.header_mem(2));
         let a = &mut self.asm;
-        a.store(true, h0, r::R15);
+        // The vmctx is saved only before a call that may switch it
+        // (`call_rax_with_vmctx_rdi`); the memory base was loaded by `stack_enter`.
         a.store(true, h1, r::RSI);
         // `stack_enter` left the count including this frame in rdx.
         a.store(true, h2, r::RDX);
-        a.load(true, MEM_BASE_REG, Mem::new(r::R15, VM_MEMORY_BASE));
         for i in 0..params {
             self.asm.load(true, SCRATCH, Mem::new(r::RSI, (8 * i) as i32));
             let m = self.slot_mem(i);
@@ -523,7 +534,13 @@ impl MacroAssembler for X64Masm {
 
     /// `rdx = rcx + cost`, trapping when above the store's limit; `func_prologue` keeps
     /// rdx in the frame.
+    /// Also the function's entry (the trait emits it first): the memory base is loaded
+    /// here, where callers from outside the instance enter; direct calls enter right after
+    /// ([`DIRECT_ENTRY_SKIP`]).
     fn stack_enter(&mut self, cost: u32) {
+        let entry = self.asm.pos();
+        self.asm.load(true, MEM_BASE_REG, Mem::new(r::R15, VM_MEMORY_BASE));
+        debug_assert_eq!(self.asm.pos() - entry, DIRECT_ENTRY_SKIP, "direct entry offset");
         let a = &mut self.asm;
         if cost <= i32::MAX as u32 {
             a.lea(r::RDX, Mem::new(r::RCX, cost as i32));
@@ -531,8 +548,7 @@ impl MacroAssembler for X64Masm {
             a.mov_ri(r::RDX, u64::from(cost));
             a.alu_rr(Alu::Add, true, r::RDX, r::RCX);
         }
-        self.load_store_ctx(SCRATCH2);
-        self.asm.alu_rm(Alu::Cmp, true, r::RDX, Mem::new(SCRATCH2, SC_STACK_LIMIT));
+        self.asm.alu_rm(Alu::Cmp, true, r::RDX, Mem::new(r::R15, VM_STACK_LIMIT));
         self.trap_if(Cond::A, TrapCode::StackExhausted);
     }
 
@@ -1099,12 +1115,14 @@ impl MacroAssembler for X64Masm {
         self.fixups.push(Fixup::Table { at: table, len: targets.len() });
     }
 
+    /// The callee shares the caller's instance, so `rbp` already holds its memory base:
+    /// the call enters past the load of it ([`DIRECT_ENTRY_SKIP`]).
     fn call_direct(&mut self, func: Label, args_slot: u32) {
         let m = self.slot_mem(args_slot);
         self.load_stack_used_rcx();
         self.asm.lea(r::RSI, m);
         let at = self.asm.call_rel32();
-        self.use_label_rel32(at, func);
+        self.fixups.push(Fixup::DirectCall { at, label: func });
     }
 
     fn call_import(&mut self, import: u32, args_slot: u32) {
@@ -1193,8 +1211,11 @@ impl MacroAssembler for X64Masm {
 
         for f in std::mem::take(&mut self.fixups) {
             match f {
-                Fixup::Rel32 { at, label } => {
-                    let target = self.labels[label.0 as usize].expect("label bound before finish");
+                Fixup::Rel32 { at, label } | Fixup::DirectCall { at, label } => {
+                    let mut target = self.labels[label.0 as usize].expect("label bound before finish");
+                    if matches!(f, Fixup::DirectCall { .. }) {
+                        target += DIRECT_ENTRY_SKIP;
+                    }
                     let rel = target as i64 - (at as i64 + 4);
                     self.asm.patch_u32(at, rel as i32 as u32);
                 }
@@ -1248,5 +1269,23 @@ impl X64Masm {
         // charge gas.
         self.load_store_ctx(SCRATCH2);
         self.asm.load(true, GAS, Mem::new(SCRATCH2, SC_GAS));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Direct calls enter [`DIRECT_ENTRY_SKIP`] bytes into a function: exactly past the
+    /// memory-base load that `stack_enter` emits first, never inside an instruction.
+    #[test]
+    fn the_direct_entry_skips_exactly_the_memory_base_load() {
+        let mut load = Asm::default();
+        load.load(true, MEM_BASE_REG, Mem::new(r::R15, VM_MEMORY_BASE));
+        assert_eq!(load.buf.len(), DIRECT_ENTRY_SKIP);
+        let mut m = X64Masm::default();
+        let entry = m.asm.pos();
+        m.stack_enter(7);
+        assert_eq!(&m.asm.buf[entry..entry + DIRECT_ENTRY_SKIP], &load.buf[..]);
     }
 }
