@@ -423,18 +423,25 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         }
         // The deterministic budget is checked before the frame touches native memory: a
         // frame larger than the remaining guest stack must trap, not write below it.
-        masm.stack_enter(fa.frame_cost);
-        masm.func_prologue(params, fa.locals, slots as u32);
         // i32 locals' registers only ever receive zero-extended values (see
         // `FuncCodegen::zero_extended`): they are addresses as they are.
         let mut zero_extended = 0u64;
-        for (k, &(i, r)) in pinned.iter().enumerate() {
+        for (k, &(i, _)) in pinned.iter().enumerate() {
             if fa.local_types.get(i as usize) == Some(&wasmparser::ValType::I32) {
                 zero_extended |= 1 << k;
+            }
+        }
+        masm.stack_enter(fa.frame_cost);
+        // The locals in general registers start there (parameters straight from the
+        // caller's arguments), their slots not written: they start dirty.
+        masm.func_prologue(params, fa.locals, slots as u32, &pinned, zero_extended);
+        for (k, &(_, r)) in pinned.iter().enumerate() {
+            if zero_extended >> k & 1 != 0 {
                 masm.assume_zero_extended(r);
             }
         }
         let ret = masm.new_label();
+        let dirty = low_bits(pinned.len());
         let mut control = std::mem::take(&mut scratch.control);
         control.clear();
         control.push(ControlFrame { kind: FrameKind::Function, label: ret, height: 0, params: 0, results });
@@ -455,8 +462,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             pinned,
             zero_extended,
             pin_of,
-            // Parameters come from their slots and other locals are 0 in both places.
-            dirty: 0,
+            dirty,
             stale: 0,
             fpinned,
             fdirty: 0,
@@ -562,17 +568,10 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         Some(x)
     }
 
-    /// At function entry: the parameters that live in registers come from their slots,
-    /// the other register locals start at 0 (in their slots too).
+    /// At function entry: the f64 parameters that live in float registers come from their
+    /// slots, the other f64 register locals start at 0 (in their slots too). Locals in
+    /// general registers got their values in the prologue.
     fn enter_locals(&mut self, params: u32) {
-        for k in 0..self.pinned.len() {
-            let (i, r) = self.pinned[k];
-            if i < params {
-                self.load_local(k, i, r);
-            } else {
-                self.masm.mov_imm(r, 0);
-            }
-        }
         for &(i, x) in &self.fpinned {
             if i < params {
                 self.masm.f64_load_slot(x, i);

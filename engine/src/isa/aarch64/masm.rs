@@ -500,8 +500,8 @@ impl MacroAssembler for Aarch64Masm {
         self.window = None;
     }
 
-    fn func_prologue(&mut self, params: u32, locals: u32, slots: u32) {
-        self.ensure_room(96 + 16 * params as usize);
+    fn func_prologue(&mut self, params: u32, locals: u32, slots: u32, in_regs: &[(u32, Reg)], zero_extend: u64) {
+        self.ensure_room(96 + 16 * params as usize + 8 * in_regs.len());
         self.slots = slots;
         self.window = None;
         let frame = (16u64 + 8 * u64::from(slots)).next_multiple_of(16);
@@ -515,9 +515,19 @@ impl MacroAssembler for Aarch64Masm {
         }
         a.ldst_simm9(Ldst::Str64, VMCTX, r::FP, -8);
         a.ldst_simm9(Ldst::Str64, r::X1, r::FP, -16);
-        for i in 0..params {
+        let in_reg = |i: u32| in_regs.iter().any(|p| p.0 == i);
+        for i in (0..params).filter(|&i| !in_reg(i)) {
             self.ldst(Ldst::Ldr64, S0, r::X1, 8 * i64::from(i));
             self.ldst_slot(Ldst::Str64, S0, i);
+        }
+        // x1 (the arguments) is not allocatable: no local's register is it.
+        for (k, &(i, reg)) in in_regs.iter().enumerate() {
+            if i < params {
+                let ldr = if zero_extend >> k & 1 != 0 { Ldst::Ldr32 } else { Ldst::Ldr64 };
+                self.ldst(ldr, reg.0, r::X1, 8 * i64::from(i));
+            } else {
+                self.asm.mov_imm(reg.0, 0);
+            }
         }
         if locals > 0 {
             if locals <= 8 {

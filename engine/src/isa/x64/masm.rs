@@ -465,7 +465,7 @@ impl MacroAssembler for X64Masm {
         self.zext_in_scratch = None;
     }
 
-    fn func_prologue(&mut self, params: u32, locals: u32, slots: u32) {
+    fn func_prologue(&mut self, params: u32, locals: u32, slots: u32, in_regs: &[(u32, Reg)], zero_extend: u64) {
         self.zero_extended_regs = 0;
         self.slots = slots;
         // At most 2^24 slots (the code generator's limit): far inside 32 bits.
@@ -478,15 +478,20 @@ impl MacroAssembler for X64Masm {
         a.store(true, h1, r::RSI);
         // `stack_enter` left the count including this frame in rdx.
         a.store(true, h2, r::RDX);
-        for i in 0..params {
+        let in_reg = |i: u32| in_regs.iter().any(|p| p.0 == i);
+        for i in (0..params).filter(|&i| !in_reg(i)) {
             self.asm.load(true, SCRATCH, Mem::new(r::RSI, (8 * i) as i32));
             let m = self.slot_mem(i);
             self.asm.store(true, m, SCRATCH);
         }
         if locals > 0 {
             if locals <= 4 {
-                self.asm.alu_rr(Alu::Xor, false, SCRATCH, SCRATCH);
-                for i in params..params + locals {
+                let mut zeroed = false;
+                for i in (params..params + locals).filter(|&i| !in_reg(i)) {
+                    if !zeroed {
+                        self.asm.alu_rr(Alu::Xor, false, SCRATCH, SCRATCH);
+                        zeroed = true;
+                    }
                     let m = self.slot_mem(i);
                     self.asm.store(true, m, SCRATCH);
                 }
@@ -510,6 +515,18 @@ impl MacroAssembler for X64Masm {
                 self.asm.mov_ri(r::RCX, u64::from(locals));
                 self.asm.alu_rr(Alu::Xor, false, SCRATCH, SCRATCH);
                 self.asm.rep_stosq();
+            }
+        }
+        // The locals in registers, after the zeroing (`rep stosq` takes rdi and rcx); one
+        // in rsi, which points at the arguments, last.
+        let not_rsi = in_regs.iter().enumerate().filter(|(_, p)| p.1 .0 != r::RSI);
+        let rsi = in_regs.iter().enumerate().filter(|(_, p)| p.1 .0 == r::RSI);
+        for (k, &(i, reg)) in not_rsi.chain(rsi) {
+            if i < params {
+                let zext = zero_extend >> k & 1 != 0;
+                self.asm.load(!zext, reg.0, Mem::new(r::RSI, (8 * i) as i32));
+            } else {
+                self.asm.alu_rr(Alu::Xor, false, reg.0, reg.0);
             }
         }
     }
