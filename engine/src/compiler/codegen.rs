@@ -234,19 +234,26 @@ const MIN_STACK_REGS: usize = 4;
 /// load on entry, a store and a load around every call).
 const MIN_PIN_WEIGHT: u32 = 8;
 
+/// As [`MIN_PIN_WEIGHT`], for a parameter that would live in a general register: one use.
+/// The prologue loads it from the caller's arguments straight into its register, which
+/// costs less than the copy into its slot that it replaces.
+const MIN_PARAM_PIN_WEIGHT: u32 = 1;
+
 /// Float registers always left to the value stack when f64 locals take float registers.
 const MIN_FLOAT_STACK_REGS: usize = 6;
 
 /// Picks the locals that live in registers among those `eligible` accepts: the heaviest by
 /// [`FunctionAnalysis::local_weights`] (ties to the lower index), as many as `regs`
 /// beyond the `keep` left to the value stack allow, never one weighing less than
-/// [`MIN_PIN_WEIGHT`]. Returns `(local index, register)` pairs, the registers taken from
-/// the end of `regs`, into `out` (cleared first; `chosen` is scratch space);
-/// O(locals × registers).
+/// [`MIN_PIN_WEIGHT`] (the first `params`: [`MIN_PARAM_PIN_WEIGHT`]). Returns `(local
+/// index, register)` pairs, the registers taken from the end of `regs`, into `out`
+/// (cleared first; `chosen` is scratch space); O(locals × registers).
+#[allow(clippy::too_many_arguments)]
 fn pick_local_regs<R: Copy>(
     regs: &[R],
     keep: usize,
     weights: &[u32],
+    params: usize,
     eligible: impl Fn(usize) -> bool,
     chosen: &mut Vec<(u32, u32)>,
     out: &mut Vec<(u32, R)>,
@@ -256,7 +263,8 @@ fn pick_local_regs<R: Copy>(
     chosen.clear();
     out.clear();
     for (i, &w) in weights.iter().enumerate() {
-        if w < MIN_PIN_WEIGHT || !eligible(i) {
+        let min = if i < params { MIN_PARAM_PIN_WEIGHT } else { MIN_PIN_WEIGHT };
+        if w < min || !eligible(i) {
             continue;
         }
         // Insertion into a list sorted by descending weight, of at most n entries.
@@ -402,10 +410,12 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         // general ones (an f64 local in a float register is not moved between the files).
         let mut fpinned = std::mem::take(&mut scratch.fpinned);
         let is_f64 = |i: usize| fa.local_types.get(i) == Some(&wasmparser::ValType::F64);
-        pick_local_regs(fregs, MIN_FLOAT_STACK_REGS, &fa.local_weights, is_f64, &mut scratch.chosen, &mut fpinned);
+        // f64 parameters still go through their slots (see `enter_locals`).
+        pick_local_regs(fregs, MIN_FLOAT_STACK_REGS, &fa.local_weights, 0, is_f64, &mut scratch.chosen, &mut fpinned);
         let mut pinned = std::mem::take(&mut scratch.pinned);
         let not_fpinned = |i: usize| !fpinned.iter().any(|p| p.0 as usize == i);
-        pick_local_regs(regs, MIN_STACK_REGS, &fa.local_weights, not_fpinned, &mut scratch.chosen, &mut pinned);
+        let nparams = fa.params as usize;
+        pick_local_regs(regs, MIN_STACK_REGS, &fa.local_weights, nparams, not_fpinned, &mut scratch.chosen, &mut pinned);
         let mut pin_of = std::mem::take(&mut scratch.pin_of);
         pin_of.clear();
         if !pinned.is_empty() || !fpinned.is_empty() {
