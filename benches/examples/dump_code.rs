@@ -3,7 +3,9 @@
 //!
 //! `cargo run --release -p keel-benches --example dump_code -- FILE OUT [unmetered|metered] [ISA]`
 //! (ISA: x86_64 or aarch64, default the host's; `metered` is the default and lets an ISA
-//! follow).
+//! follow). A `.wasm` FILE compiles under `Config::default()`, a WAT one under
+//! `Config::permissive()`, as the peers harness does, so that the code's offsets match a
+//! profile of it.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -11,7 +13,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: dump_code FILE OUT [unmetered|metered] [ISA]".into());
     };
     let wasm = wat::parse_file(input)?;
-    let mut config = keel_engine::Config::permissive();
+    // As the peers harness compiles them: contracts (.wasm) under the default profile,
+    // kernels and shapes (.wat) under the permissive one.
+    let mut config =
+        if input.ends_with(".wasm") { keel_engine::Config::default() } else { keel_engine::Config::permissive() };
     if args.get(3).is_some_and(|a| a == "unmetered") {
         config = config.without_metering();
     }

@@ -331,8 +331,8 @@ pub trait MacroAssembler {
     /// slots `params..params+locals`, except for the locals in `in_regs` (`(local,
     /// register)` pairs): each of those gets its initial value in its register instead
     /// (a parameter straight from the caller's argument area, 32 bits zero-extended when
-    /// bit k of `zero_extend` is set for `in_regs[k]`; any other local 0), and its slot is
-    /// left undefined (a parameter's) or zero.
+    /// bit k of `zero_extend` is set for `in_regs[k]`; any other local 0), and its slot may
+    /// be left unwritten.
     fn func_prologue(&mut self, params: u32, locals: u32, slots: u32, in_regs: &[(u32, Reg)], zero_extend: u64);
     /// Copies `results` values from slots `first_result..` to the caller's result area and
     /// returns to the caller.

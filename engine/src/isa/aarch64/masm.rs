@@ -531,7 +531,7 @@ impl MacroAssembler for Aarch64Masm {
         }
         if locals > 0 {
             if locals <= 8 {
-                for i in params..params + locals {
+                for i in (params..params + locals).filter(|&i| !in_reg(i)) {
                     self.ldst_slot(Ldst::Str64, ZR, i);
                 }
             } else {

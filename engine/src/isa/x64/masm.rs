@@ -498,16 +498,22 @@ impl MacroAssembler for X64Masm {
             } else if locals <= 64 {
                 // 16 bytes per store; `rep stosq` costs tens of cycles to start, more
                 // than a typical function's locals take to zero this way.
+                // Slots of locals in registers are skipped (a pair with one is stored
+                // whole).
                 self.asm.xorps_self(0);
                 let mut i = params;
-                while i + 2 <= params + locals {
-                    let m = self.slot_mem(i);
-                    self.asm.movups_store(m, 0);
-                    i += 2;
-                }
-                if i < params + locals {
-                    let m = self.slot_mem(i);
-                    self.asm.store_imm32_q(m, 0);
+                while i < params + locals {
+                    if in_reg(i) {
+                        i += 1;
+                    } else if i + 2 <= params + locals {
+                        let m = self.slot_mem(i);
+                        self.asm.movups_store(m, 0);
+                        i += 2;
+                    } else {
+                        let m = self.slot_mem(i);
+                        self.asm.store_imm32_q(m, 0);
+                        i += 1;
+                    }
                 }
             } else {
                 let m = self.slot_mem(params);
