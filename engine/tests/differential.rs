@@ -27,6 +27,9 @@ const KNOWN_WASMI_BUGS: &[(u64, &str)] = &[
     (100859, "select(1, x, x == 0) as a divisor: wasmi divides by 1 (see wasmi_select_div_repro)"),
     (118944, "a local.get under an if's f64 parameter: wasmi reads it as 0 (see wasmi_if_param_local_repro)"),
     (201851, "select(1, x, x == 0) as a divisor: wasmi divides by 1, so its br_table loops until out of gas"),
+    (304729, "gas of call \"4\": wabt's wasm-interp runs the same instrumented module to Keel's 163, wasmi 229"),
+    (319875, "gas of call \"1\": wabt's wasm-interp runs the same instrumented module to Keel's 137, wasmi 119"),
+    (411087, "a local.get under an if's i64 parameter (as 118944): by hand global 1 is 4 after call \"\"(0), as Keel; wasmi 1447"),
 ];
 
 fn random_bytes(seed: u64, n: usize) -> Vec<u8> {
