@@ -636,9 +636,10 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     }
 
     /// Binds `label`, a point other paths may jump to: every local may be dirty there.
-    /// The path falling through, if any, first loads its stale locals (see [`Self::stale`]).
-    fn bind_merge(&mut self, label: Label) {
-        if self.reachable {
+    /// The path falling through, if any, first loads its stale locals (see [`Self::stale`]),
+    /// unless `tail`: only the function's return follows, which reads no local.
+    fn bind_merge(&mut self, label: Label, tail: bool) {
+        if self.reachable && !tail {
             self.unstale();
         }
         self.masm.bind(label);
@@ -1045,7 +1046,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 let l = self.masm.new_label();
                 self.enter_frame(FrameKind::Loop, blockty, l);
                 self.flush_gas();
-                self.bind_merge(l);
+                self.bind_merge(l, false);
             }
             O::If { blockty } => {
                 let cond = self.pop_cond();
@@ -1069,7 +1070,10 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 let f = self.frame(0);
                 self.stack.materialize_top(self.masm, f.results as usize);
                 self.flush_gas();
-                self.end_frame();
+                // Ending the last block before the function's own end (or a `return`): no
+                // local is read again, so none needs to come back into its register.
+                let tail = self.control.len() == 2 && matches!(next, Some(Operator::End | Operator::Return));
+                self.end_frame(tail);
             }
             O::Br { relative_depth } => {
                 let f = self.frame(relative_depth);
@@ -1624,7 +1628,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         let i = self.control.len() - 1;
         let f = self.control[i];
         if let FrameKind::If { else_label: Some(l) } = f.kind {
-            self.bind_merge(l);
+            self.bind_merge(l, false);
         }
         self.control[i].kind = FrameKind::If { else_label: None };
         self.reset_to(f.height, f.params);
@@ -1632,17 +1636,17 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     }
 
     /// `end` of the innermost frame (results already in their slots if reachable).
-    fn end_frame(&mut self) {
+    fn end_frame(&mut self, tail: bool) {
         let f = match self.control.pop() {
             Some(f) => f,
             None => return,
         };
         match f.kind {
             FrameKind::If { else_label: Some(l) } => {
-                self.bind_merge(l);
-                self.bind_merge(f.label);
+                self.bind_merge(l, tail);
+                self.bind_merge(f.label, tail);
             }
-            FrameKind::If { else_label: None } | FrameKind::Block => self.bind_merge(f.label),
+            FrameKind::If { else_label: None } | FrameKind::Block => self.bind_merge(f.label, tail),
             FrameKind::Loop | FrameKind::Function => {}
         }
         self.reset_to(f.height, f.results);
@@ -1655,7 +1659,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 self.dead_depth += 1;
             }
             Operator::Else if self.dead_depth == 0 => self.begin_else(),
-            Operator::End if self.dead_depth == 0 => self.end_frame(),
+            Operator::End if self.dead_depth == 0 => self.end_frame(false),
             Operator::End => self.dead_depth -= 1,
             _ => {}
         }
