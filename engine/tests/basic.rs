@@ -589,3 +589,30 @@ fn computed_addresses_address_memory() {
 fn x86_64_computed_addresses_need_no_zero_extension() {
     assert_eq!(x86_64_zero_extensions(COMPUTED_ADDRESSES_WAT), (0, 0));
 }
+
+/// A register local read only at the top of a loop is live across a call later in the
+/// loop body (through the back edge), so the call saves it; a local never read again is
+/// not saved. The callee clobbers the caller's local registers with its own locals.
+#[test]
+fn locals_live_through_a_loop_survive_calls() {
+    let wat = r#"(module
+      (func $clobber (param $v i32) (result i32) (local $a i32) (local $b i32) (local $c i32) (local $k i32)
+        loop $l
+          local.get $a local.get $v i32.add local.set $a
+          local.get $b local.get $a i32.xor local.set $b
+          local.get $c local.get $b i32.add local.set $c
+          local.get $k i32.const 1 i32.add local.tee $k i32.const 8 i32.lt_u br_if $l
+        end
+        local.get $c)
+      (func (export "f") (param $x i32) (param $n i32) (result i32) (local $i i32) (local $acc i32) (local $dead i32)
+        i32.const 77 local.set $dead
+        local.get $dead drop
+        loop $l
+          local.get $acc local.get $x i32.add local.set $acc
+          local.get $i call $clobber drop
+          local.get $i i32.const 1 i32.add local.tee $i local.get $n i32.lt_u br_if $l
+        end
+        local.get $acc))"#;
+    let (r, _) = run(wat, "f", &[Val::I32(1000), Val::I32(5)], 1, 10_000_000);
+    assert_eq!(r.unwrap(), vec![Val::I32(5000)]);
+}

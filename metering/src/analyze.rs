@@ -83,6 +83,12 @@ pub struct FunctionAnalysis {
     /// that keeps locals of different types in different register files. Empty when
     /// computed by [`crate::validate`], as `local_weights`.
     pub local_types: Vec<ValType>,
+    /// For each local (parameters first), 1 + the operator index of its last `local.get`
+    /// in the body (reachable or not), 0 when it is never read: past that operator and
+    /// outside every loop that contains a read, the local's value is dead, so a compiler
+    /// need not save it around a call. Empty when computed by [`crate::validate`], as
+    /// `local_weights`.
+    pub last_reads: Vec<u32>,
     /// The body's bytes in the module (offsets from the module's first byte, the locals
     /// declaration included): what a consumer decodes itself when the walk did not keep
     /// the operators ([`FunctionAnalysis::operators_buffered`]).
@@ -150,6 +156,8 @@ pub(crate) struct FunctionWalker<'c> {
     local_weights: Vec<u32>,
     /// See [`FunctionAnalysis::local_types`].
     local_types: Vec<ValType>,
+    /// See [`FunctionAnalysis::last_reads`].
+    last_reads: Vec<u32>,
     reachable: bool,
     /// The open block: (first op index, its offset, gas so far).
     open: Option<(u32, u32, u64, bool)>,
@@ -174,6 +182,7 @@ impl<'c> FunctionWalker<'c> {
             loop_depth: 0,
             local_weights: Vec::new(),
             local_types: Vec::new(),
+            last_reads: Vec::new(),
             reachable: true,
             open: None,
             charges: Vec::new(),
@@ -213,11 +222,14 @@ impl<'c> FunctionWalker<'c> {
         self.local_weights.clear();
         self.local_types = std::mem::take(&mut out.local_types);
         self.local_types.clear();
+        self.last_reads = std::mem::take(&mut out.last_reads);
+        self.last_reads.clear();
         let mut reader = body.get_binary_reader();
         validator.read_locals(&mut reader).map_err(ValidationError::from_wasmparser)?;
         let locals = validator.len_locals().saturating_sub(params);
         if self.costs.is_some() {
             self.local_weights.resize(validator.len_locals() as usize, 0);
+            self.last_reads.resize(validator.len_locals() as usize, 0);
             let n = validator.len_locals();
             self.local_types.extend((0..n).map(|i| validator.get_local_type(i).unwrap_or(ValType::I32)));
         }
@@ -275,6 +287,7 @@ impl<'c> FunctionWalker<'c> {
             charges: std::mem::take(&mut self.charges),
             local_weights: std::mem::take(&mut self.local_weights),
             local_types: std::mem::take(&mut self.local_types),
+            last_reads: std::mem::take(&mut self.last_reads),
             body: body_range,
         };
         Ok(())
@@ -293,6 +306,12 @@ impl<'c> FunctionWalker<'c> {
     /// methods, where `op`'s variant is known and the matches below fold away.
     #[inline(always)]
     pub(crate) fn visit(&mut self, offset: u32, op: &Operator<'_>) -> Result<(), ValidationError> {
+        if let Operator::LocalGet { local_index } = *op {
+            // Empty without a cost table: nothing to record.
+            if let Some(r) = self.last_reads.get_mut(local_index as usize) {
+                *r = self.op_index + 1;
+            }
+        }
         if self.reachable {
             if let Some(costs) = self.costs {
                 let branches_back = match *op {

@@ -624,10 +624,12 @@ fn walk_inner<'a>(
     function.charges.clear();
     function.local_weights.clear();
     function.local_types.clear();
+    function.last_reads.clear();
     buffers.function = FunctionAnalysis {
         charges: function.charges,
         local_weights: function.local_weights,
         local_types: function.local_types,
+        last_reads: function.last_reads,
         ..FunctionAnalysis::default()
     };
     buffers.keep_operators(operators);

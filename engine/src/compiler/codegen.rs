@@ -340,6 +340,14 @@ struct FuncCodegen<'a, M: MacroAssembler> {
     /// `(stub, gas, target)`: a taken `br_if` out of code with pending gas goes through a
     /// stub, emitted after the function, that subtracts the gas and jumps on.
     gas_stubs: Vec<(Label, u64, Label)>,
+    /// [`FunctionAnalysis::last_reads`]: a local whose last read is behind the current
+    /// operator and outside every open loop is dead, and a call does not save it.
+    last_reads: &'a [u32],
+    /// Index of the operator being compiled (as the analysis counts them).
+    op_index: u32,
+    /// Open `loop` frames, and the operator index of the outermost one's `loop`.
+    open_loops: u32,
+    outer_loop_start: u32,
 }
 
 /// Whether `next` is f64 arithmetic (`add`, `sub`, `mul`, `div`): it takes the current
@@ -393,7 +401,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         env: &'a CompileEnv,
         labels: &'a [Label],
         operators: impl Iterator<Item = O>,
-        fa: &FunctionAnalysis,
+        fa: &'a FunctionAnalysis,
         (params, results): (u32, u32),
         costs: &'a CostTable,
         scratch: &mut Scratch,
@@ -480,6 +488,10 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             pending: None,
             pending_gas: 0,
             gas_stubs: std::mem::take(&mut scratch.gas_stubs),
+            last_reads: &fa.last_reads,
+            op_index: 0,
+            open_loops: 0,
+            outer_loop_start: 0,
         };
         cg.enter_locals(fa.params);
         // The charges are in increasing `op_index` order; `next_charge` is the index of the
@@ -512,6 +524,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 }
                 next_charge = next.map_or(u32::MAX, |c| c.op_index);
             }
+            cg.op_index = op_index;
             cg.visit(op.borrow(), operators.peek().map(Borrow::borrow))?;
             op_index += 1;
         }
@@ -667,15 +680,18 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     }
 
     /// Before a call: locals in registers go to their slots (every register is the
-    /// callee's).
+    /// callee's), except dead ones ([`Self::last_reads`]): never read again, they may
+    /// come back from their slots as anything.
     fn save_locals(&mut self) {
+        let limit = if self.open_loops > 0 { self.outer_loop_start } else { self.op_index };
+        let live = |i: u32| self.last_reads.get(i as usize).is_none_or(|&last| last > limit);
         for (k, &(i, r)) in self.pinned.iter().enumerate() {
-            if self.dirty & (1 << k) != 0 {
+            if self.dirty & (1 << k) != 0 && live(i) {
                 self.masm.store_slot(i, r);
             }
         }
         for (k, &(i, x)) in self.fpinned.iter().enumerate() {
-            if self.fdirty & (1 << k) != 0 {
+            if self.fdirty & (1 << k) != 0 && live(i) {
                 self.masm.f64_store_slot(i, x);
             }
         }
@@ -1043,6 +1059,10 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 self.enter_frame(FrameKind::Block, blockty, l);
             }
             O::Loop { blockty } => {
+                if self.open_loops == 0 {
+                    self.outer_loop_start = self.op_index;
+                }
+                self.open_loops += 1;
                 let l = self.masm.new_label();
                 self.enter_frame(FrameKind::Loop, blockty, l);
                 self.flush_gas();
@@ -1647,7 +1667,8 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 self.bind_merge(f.label, tail);
             }
             FrameKind::If { else_label: None } | FrameKind::Block => self.bind_merge(f.label, tail),
-            FrameKind::Loop | FrameKind::Function => {}
+            FrameKind::Loop => self.open_loops = self.open_loops.saturating_sub(1),
+            FrameKind::Function => {}
         }
         self.reset_to(f.height, f.results);
         self.reachable = true;
