@@ -663,35 +663,48 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     }
 
     /// Loads every stale local (see [`Self::stale`]) back into its register: before a
-    /// branch, so that every path into a label arrives with all locals in registers.
+    /// branch, so that every path into a label arrives with all live locals in registers
+    /// (a dead one, [`Self::is_live`], is left as it is).
     fn unstale(&mut self) {
         while self.stale != 0 {
             let k = self.stale.trailing_zeros() as usize;
             self.stale &= self.stale - 1;
             let (local, r) = self.pinned[k];
-            self.load_local(k, local, r);
+            if self.is_live(local) {
+                self.load_local(k, local, r);
+            }
         }
         while self.fstale != 0 {
             let k = self.fstale.trailing_zeros() as usize;
             self.fstale &= self.fstale - 1;
             let (local, x) = self.fpinned[k];
-            self.masm.f64_load_slot(x, local);
+            if self.is_live(local) {
+                self.masm.f64_load_slot(x, local);
+            }
         }
     }
 
-    /// Before a call: locals in registers go to their slots (every register is the
-    /// callee's), except dead ones ([`Self::last_reads`]): never read again, they may
-    /// come back from their slots as anything.
-    fn save_locals(&mut self) {
+    /// Whether `local` may still be read ([`Self::last_reads`]): a read ahead of the
+    /// current operator, or inside an open loop (reached again through its back edge).
+    /// A dead local's register and slot may hold anything.
+    fn is_live(&self, local: u32) -> bool {
         let limit = if self.open_loops > 0 { self.outer_loop_start } else { self.op_index };
-        let live = |i: u32| self.last_reads.get(i as usize).is_none_or(|&last| last > limit);
-        for (k, &(i, r)) in self.pinned.iter().enumerate() {
-            if self.dirty & (1 << k) != 0 && live(i) {
+        self.last_reads.get(local as usize).is_none_or(|&last| last > limit)
+    }
+
+    /// Before a call: locals in registers go to their slots (every register is the
+    /// callee's), except dead ones ([`Self::is_live`]): never read again, they may come
+    /// back from their slots as anything.
+    fn save_locals(&mut self) {
+        for k in 0..self.pinned.len() {
+            let (i, r) = self.pinned[k];
+            if self.dirty & (1 << k) != 0 && self.is_live(i) {
                 self.masm.store_slot(i, r);
             }
         }
-        for (k, &(i, x)) in self.fpinned.iter().enumerate() {
-            if self.fdirty & (1 << k) != 0 && live(i) {
+        for k in 0..self.fpinned.len() {
+            let (i, x) = self.fpinned[k];
+            if self.fdirty & (1 << k) != 0 && self.is_live(i) {
                 self.masm.f64_store_slot(i, x);
             }
         }
