@@ -1122,8 +1122,14 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 self.unstale();
                 if f.branch_arity() == 0 && self.pending_gas == 0 {
                     self.masm.branch_cmp(c.cc, c.size, c.lhs, c.rhs, f.label);
+                } else if f.branch_arity() == 0 && self.open_loops == 0 {
+                    // Outside loops both edges pay the pending gas, subtracted before the
+                    // branch: either may be the common one.
+                    self.flush_gas();
+                    self.masm.branch_cmp(c.cc, c.size, c.lhs, c.rhs, f.label);
                 } else if f.branch_arity() == 0 {
-                    // The taken edge pays the pending gas in a stub; the fall-through
+                    // In a loop the fall-through is the common edge (a loop's exit test):
+                    // the taken edge pays the pending gas in a stub; the fall-through
                     // still owes it to the next charge.
                     let stub = self.masm.new_label();
                     self.masm.branch_cmp(c.cc, c.size, c.lhs, c.rhs, stub);

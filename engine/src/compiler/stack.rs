@@ -417,10 +417,16 @@ impl ValueStack {
     /// ([`MacroAssembler::set_zero_extended`]).
     pub fn pop_addr<M: MacroAssembler>(&mut self, masm: &mut M) -> Reg {
         match self.vals.last().copied() {
-            Some(Val::Reg(r)) if self.zext & Self::zext_bit(r) != 0 => {
+            Some(Val::Reg(r)) => {
                 self.pop();
-                masm.set_zero_extended(r);
+                if self.zext & Self::zext_bit(r) != 0 {
+                    masm.set_zero_extended(r);
+                }
                 r
+            }
+            Some(Val::Local(lr)) => {
+                self.pop();
+                lr
             }
             Some(Val::Slot) => {
                 let h = self.vals.len() - 1;
@@ -429,7 +435,7 @@ impl ValueStack {
                 masm.load_slot_u32(r, self.base_slot + h as u32);
                 r
             }
-            _ => self.pop_read(masm),
+            _ => self.pop_reg(masm),
         }
     }
 
