@@ -119,8 +119,9 @@ impl Config {
 
 /// Native bytes one deterministic stack slot may cost at most: a guest frame of `c` slots
 /// (`c >= FRAME_OVERHEAD_SLOTS`) uses at most `8c + 32` native bytes (return address,
-/// frame link, vmctx, argument pointer, slots in use, slots, alignment, two spare slots),
-/// which is at most `16c`.
+/// frame link, vmctx, argument pointer, slots in use, slots, alignment, and two spare
+/// slots, which on x86-64 hold the 16 bytes of a function's entry thunk when it is called
+/// through a function reference), which is at most `16c`.
 pub const NATIVE_BYTES_PER_SLOT: usize = 16;
 
 pub(crate) struct EngineInner {

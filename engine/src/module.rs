@@ -406,8 +406,9 @@ struct CodeLayout {
 const MAGIC: &[u8; 8] = b"KEELART\0";
 /// Bumped whenever generated code changes its conventions (3: gas counter in a register;
 /// 4: stack count passed by value, memory accesses checked by the MMU on x86-64;
-/// 5: stack limit in the vmctx, x86-64 direct calls enter past the memory-base load).
-const FORMAT_VERSION: u32 = 5;
+/// 5: stack limit in the vmctx; 6: x86-64 functions reached from outside through
+/// entry thunks, bodies return no status).
+const FORMAT_VERSION: u32 = 6;
 
 impl Module {
     /// Validates `wasm` against the engine's profile, analyzes its metering and compiles

@@ -4,8 +4,11 @@
 //! (the store context's counter, written back to the store context before every call that
 //! leaves guest code, reloaded from the callee's second return register after it, and
 //! stored by the entry trampoline when guest code returns or traps), `rbp` the frame;
-//! `rax`, `rcx`, `rdx` and `r11` are scratch and never allocated. Every function returns
-//! the gas in `rdx`, as the host shim does.
+//! `rax` and `r11` are scratch and never allocated. A function's body returns nothing
+//! but its results; its external entry (a thunk emitted by `finish`, what function
+//! references, exports and the trampoline point at) returns `eax = 0` and the gas in
+//! `rdx`, as the host shim does, so that callers through a function reference need not
+//! know which kind they called.
 //!
 //! The deterministic stack count is passed by value: a function is entered with the slots
 //! its callers use in `rcx`, checks its own frame against the budget, keeps the sum in its
@@ -16,10 +19,10 @@
 //! trampoline reads it.
 //!
 //! `rbp` is not a frame pointer: it holds the instance's memory base, so that a memory
-//! access is `[rbp + zext(addr) + offset]`. A function's entry loads it, for callers from
-//! outside the instance (the trampoline, `call_indirect`, imports); a direct call stays in
-//! the instance and enters past that load. Callers reload it after calls that may enter
-//! another instance. Frames are addressed from `rsp`, which does not move inside a
+//! access is `[rbp + zext(addr) + offset]`. A function's external entry loads it, for
+//! callers from outside the instance (the trampoline, `call_indirect`, imports); a direct
+//! call stays in the instance and enters the body. Callers reload it after calls that may
+//! enter another instance. Frames are addressed from `rsp`, which does not move inside a
 //! function body: `slots` 8-byte slots from `rsp` up, slot 0 lowest, then the vmctx (saved
 //! there only before a call that may switch it), the caller's argument pointer and the
 //! stack slots in use including this frame; `rsp` is 16-byte aligned in the body. Values that are floats
@@ -34,9 +37,6 @@ use crate::runtime::vmctx::*;
 enum Fixup {
     /// rel32 relative to the end of the field.
     Rel32 { at: usize, label: Label },
-    /// A direct call's rel32 to the function whose entry is `label`: its direct entry,
-    /// [`DIRECT_ENTRY_SKIP`] bytes in.
-    DirectCall { at: usize, label: Label },
     /// A jump table of `len` 32-bit entries at `at`, each holding a label number until
     /// `finish` replaces it by the label's offset from `at` (one fixup per table keeps
     /// huge `br_table`s at 4 bytes of memory per target).
@@ -89,10 +89,6 @@ const FRAME_HEADER: u64 = 24;
 /// The memory base register.
 const MEM_BASE_REG: u8 = r::RBP;
 
-/// Bytes from a function's entry to its direct entry: the `mov rbp, [r15 +
-/// VM_MEMORY_BASE]` that callers from outside the instance need (an 8-bit displacement).
-const DIRECT_ENTRY_SKIP: usize = 4;
-const _: () = assert!(VM_MEMORY_BASE < 128, "DIRECT_ENTRY_SKIP assumes an 8-bit displacement");
 
 const SCRATCH: u8 = r::RAX;
 const SCRATCH2: u8 = r::R11;
@@ -547,23 +543,12 @@ impl MacroAssembler for X64Masm {
                 self.asm.store(true, Mem::new(r::RDX, (8 * i) as i32), SCRATCH);
             }
         }
-        let a = &mut self.asm;
-        a.alu_rr(Alu::Xor, false, r::RAX, r::RAX);
-        a.mov_rr(true, r::RDX, GAS);
         let frame = self.frame_bytes();
         self.asm.alu_ri(Alu::Add, true, r::RSP, frame as i32);
         self.asm.ret();
     }
 
-    /// `rdx = rcx + cost`, trapping when above the store's limit; `func_prologue` keeps
-    /// rdx in the frame.
-    /// Also the function's entry (the trait emits it first): the memory base is loaded
-    /// here, where callers from outside the instance enter; direct calls enter right after
-    /// ([`DIRECT_ENTRY_SKIP`]).
     fn stack_enter(&mut self, cost: u32) {
-        let entry = self.asm.pos();
-        self.asm.load(true, MEM_BASE_REG, Mem::new(r::R15, VM_MEMORY_BASE));
-        debug_assert_eq!(self.asm.pos() - entry, DIRECT_ENTRY_SKIP, "direct entry offset");
         let a = &mut self.asm;
         if cost <= i32::MAX as u32 {
             a.lea(r::RDX, Mem::new(r::RCX, cost as i32));
@@ -1138,14 +1123,14 @@ impl MacroAssembler for X64Masm {
         self.fixups.push(Fixup::Table { at: table, len: targets.len() });
     }
 
-    /// The callee shares the caller's instance, so `rbp` already holds its memory base:
-    /// the call enters past the load of it ([`DIRECT_ENTRY_SKIP`]).
+    /// The callee's body itself (not its external entry): it shares the caller's
+    /// instance, so `rbp` already holds its memory base, and the caller reads no status.
     fn call_direct(&mut self, func: Label, args_slot: u32) {
         let m = self.slot_mem(args_slot);
         self.load_stack_used_rcx();
         self.asm.lea(r::RSI, m);
         let at = self.asm.call_rel32();
-        self.fixups.push(Fixup::DirectCall { at, label: func });
+        self.use_label_rel32(at, func);
     }
 
     fn call_import(&mut self, import: u32, args_slot: u32) {
@@ -1200,6 +1185,24 @@ impl MacroAssembler for X64Masm {
     }
 
     fn finish(mut self, functions: Vec<u32>) -> Result<CompiledCode, crate::error::CompileError> {
+        // Each function's external entry, for callers from outside its body's instance
+        // or from the host (the trampoline, `call_indirect`, imports, exports): loads the
+        // memory base, calls the body (`rsp` stays 16-byte aligned at its entry as at any
+        // call) and returns a status of 0 in `eax` and the gas in `rdx`, as a host
+        // function does. Direct calls enter the bodies and need neither.
+        let mut entries = Vec::with_capacity(functions.len());
+        for &body in &functions {
+            entries.push(self.asm.pos() as u32);
+            self.asm.load(true, MEM_BASE_REG, Mem::new(r::R15, VM_MEMORY_BASE));
+            self.asm.alu_ri(Alu::Sub, true, r::RSP, 8);
+            let at = self.asm.call_rel32();
+            let rel = i64::from(body) - (at as i64 + 4);
+            self.asm.patch_u32(at, rel as i32 as u32);
+            self.asm.alu_ri(Alu::Add, true, r::RSP, 8);
+            self.asm.alu_rr(Alu::Xor, false, r::RAX, r::RAX);
+            self.asm.mov_rr(true, r::RDX, GAS);
+            self.asm.ret();
+        }
         // Shared trap stubs; a faulting unchecked access resumes at the out-of-bounds one.
         if !self.memory_trap_sites.is_empty() {
             self.trap_label(TrapCode::MemoryOutOfBounds);
@@ -1234,11 +1237,8 @@ impl MacroAssembler for X64Masm {
 
         for f in std::mem::take(&mut self.fixups) {
             match f {
-                Fixup::Rel32 { at, label } | Fixup::DirectCall { at, label } => {
-                    let mut target = self.labels[label.0 as usize].expect("label bound before finish");
-                    if matches!(f, Fixup::DirectCall { .. }) {
-                        target += DIRECT_ENTRY_SKIP;
-                    }
+                Fixup::Rel32 { at, label } => {
+                    let target = self.labels[label.0 as usize].expect("label bound before finish");
                     let rel = target as i64 - (at as i64 + 4);
                     self.asm.patch_u32(at, rel as i32 as u32);
                 }
@@ -1266,7 +1266,7 @@ impl MacroAssembler for X64Masm {
         Ok(CompiledCode {
             code: self.asm.buf,
             trampoline: self.trampoline,
-            functions,
+            functions: entries,
             memory_trap_sites: self.memory_trap_sites,
             memory_trap_stub,
         })
@@ -1295,20 +1295,3 @@ impl X64Masm {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Direct calls enter [`DIRECT_ENTRY_SKIP`] bytes into a function: exactly past the
-    /// memory-base load that `stack_enter` emits first, never inside an instruction.
-    #[test]
-    fn the_direct_entry_skips_exactly_the_memory_base_load() {
-        let mut load = Asm::default();
-        load.load(true, MEM_BASE_REG, Mem::new(r::R15, VM_MEMORY_BASE));
-        assert_eq!(load.buf.len(), DIRECT_ENTRY_SKIP);
-        let mut m = X64Masm::default();
-        let entry = m.asm.pos();
-        m.stack_enter(7);
-        assert_eq!(&m.asm.buf[entry..entry + DIRECT_ENTRY_SKIP], &load.buf[..]);
-    }
-}
