@@ -333,7 +333,19 @@ pub trait MacroAssembler {
     /// (a parameter straight from the caller's argument area, 32 bits zero-extended when
     /// bit k of `zero_extend` is set for `in_regs[k]`; any other local 0), and its slot may
     /// be left unwritten.
-    fn func_prologue(&mut self, params: u32, locals: u32, slots: u32, in_regs: &[(u32, Reg)], zero_extend: u64);
+    ///
+    /// `results` is the function's result count: the caller's result area is kept for
+    /// [`Self::func_epilogue`] only when it is nonzero.
+    #[allow(clippy::too_many_arguments)]
+    fn func_prologue(
+        &mut self,
+        params: u32,
+        results: u32,
+        locals: u32,
+        slots: u32,
+        in_regs: &[(u32, Reg)],
+        zero_extend: u64,
+    );
     /// Copies `results` values from slots `first_result..` to the caller's result area and
     /// returns to the caller.
     fn func_epilogue(&mut self, first_result: u32, results: u32);

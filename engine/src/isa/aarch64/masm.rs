@@ -500,7 +500,15 @@ impl MacroAssembler for Aarch64Masm {
         self.window = None;
     }
 
-    fn func_prologue(&mut self, params: u32, locals: u32, slots: u32, in_regs: &[(u32, Reg)], zero_extend: u64) {
+    fn func_prologue(
+        &mut self,
+        params: u32,
+        results: u32,
+        locals: u32,
+        slots: u32,
+        in_regs: &[(u32, Reg)],
+        zero_extend: u64,
+    ) {
         self.ensure_room(96 + 16 * params as usize + 8 * in_regs.len());
         self.slots = slots;
         self.window = None;
@@ -514,7 +522,9 @@ impl MacroAssembler for Aarch64Masm {
             a.addsub_ext(true, SP, SP, S0);
         }
         a.ldst_simm9(Ldst::Str64, VMCTX, r::FP, -8);
-        a.ldst_simm9(Ldst::Str64, r::X1, r::FP, -16);
+        if results > 0 {
+            a.ldst_simm9(Ldst::Str64, r::X1, r::FP, -16);
+        }
         let in_reg = |i: u32| in_regs.iter().any(|p| p.0 == i);
         for i in (0..params).filter(|&i| !in_reg(i)) {
             self.ldst(Ldst::Ldr64, S0, r::X1, 8 * i64::from(i));

@@ -461,7 +461,15 @@ impl MacroAssembler for X64Masm {
         self.zext_in_scratch = None;
     }
 
-    fn func_prologue(&mut self, params: u32, locals: u32, slots: u32, in_regs: &[(u32, Reg)], zero_extend: u64) {
+    fn func_prologue(
+        &mut self,
+        params: u32,
+        results: u32,
+        locals: u32,
+        slots: u32,
+        in_regs: &[(u32, Reg)],
+        zero_extend: u64,
+    ) {
         self.zero_extended_regs = 0;
         self.slots = slots;
         // At most 2^24 slots (the code generator's limit): far inside 32 bits.
@@ -471,7 +479,9 @@ impl MacroAssembler for X64Masm {
         let a = &mut self.asm;
         // The vmctx is saved only before a call that may switch it
         // (`call_rax_with_vmctx_rdi`); the memory base was loaded by `stack_enter`.
-        a.store(true, h1, r::RSI);
+        if results > 0 {
+            a.store(true, h1, r::RSI);
+        }
         // `stack_enter` left the count including this frame in rdx.
         a.store(true, h2, r::RDX);
         let in_reg = |i: u32| in_regs.iter().any(|p| p.0 == i);
