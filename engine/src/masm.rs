@@ -317,6 +317,33 @@ pub struct CompiledCode {
     pub memory_trap_stub: u32,
 }
 
+/// What [`MacroAssembler::func_prologue`] sets up: a frame of `slots` slots (the
+/// `params` parameters first, then the `locals` declared locals, then the operand stack).
+/// The arguments are copied into slots `0..params` and slots `params..params+locals` are
+/// zeroed, except for the locals in `in_regs` (`(local, register)` pairs): each of those
+/// gets its initial value in its register instead (a parameter straight from the caller's
+/// argument area, 32 bits zero-extended when bit k of `zero_extend` is set for
+/// `in_regs[k]`; any other local 0), and its slot may be left unwritten.
+#[derive(Debug, Clone, Copy)]
+pub struct Prologue<'a> {
+    /// Parameters.
+    pub params: u32,
+    /// Results: the caller's result area is kept for [`MacroAssembler::func_epilogue`]
+    /// only when nonzero.
+    pub results: u32,
+    /// Declared locals.
+    pub locals: u32,
+    /// Frame slots.
+    pub slots: u32,
+    /// The locals that live in registers.
+    pub in_regs: &'a [(u32, Reg)],
+    /// Bit k: `in_regs[k]` is an i32 local (loaded 32 bits, zero-extended).
+    pub zero_extend: u64,
+    /// Whether the body calls (`call`, `call_indirect`): only then does the frame keep
+    /// what callees are entered with (the deterministic stack count).
+    pub calls: bool,
+}
+
 /// The arch-neutral interface every ISA implements. See the module docs for the model.
 pub trait MacroAssembler {
     /// Registers the code generator may allocate.
@@ -326,26 +353,8 @@ pub trait MacroAssembler {
     /// Binds `label` to the current position.
     fn bind(&mut self, label: Label);
 
-    /// Starts a function whose frame has `slots` slots (params first, then locals, then
-    /// operand stack). Copies the `params` arguments into slots `0..params` and zeroes
-    /// slots `params..params+locals`, except for the locals in `in_regs` (`(local,
-    /// register)` pairs): each of those gets its initial value in its register instead
-    /// (a parameter straight from the caller's argument area, 32 bits zero-extended when
-    /// bit k of `zero_extend` is set for `in_regs[k]`; any other local 0), and its slot may
-    /// be left unwritten.
-    ///
-    /// `results` is the function's result count: the caller's result area is kept for
-    /// [`Self::func_epilogue`] only when it is nonzero.
-    #[allow(clippy::too_many_arguments)]
-    fn func_prologue(
-        &mut self,
-        params: u32,
-        results: u32,
-        locals: u32,
-        slots: u32,
-        in_regs: &[(u32, Reg)],
-        zero_extend: u64,
-    );
+    /// Starts a function: see [`Prologue`].
+    fn func_prologue(&mut self, p: &Prologue<'_>);
     /// Copies `results` values from slots `first_result..` to the caller's result area and
     /// returns to the caller.
     fn func_epilogue(&mut self, first_result: u32, results: u32);

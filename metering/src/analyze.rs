@@ -89,6 +89,8 @@ pub struct FunctionAnalysis {
     /// need not save it around a call. Empty when computed by [`crate::validate`], as
     /// `local_weights`.
     pub last_reads: Vec<u32>,
+    /// Whether the body has a `call` or `call_indirect` (reachable or not).
+    pub calls: bool,
     /// The body's bytes in the module (offsets from the module's first byte, the locals
     /// declaration included): what a consumer decodes itself when the walk did not keep
     /// the operators ([`FunctionAnalysis::operators_buffered`]).
@@ -158,6 +160,8 @@ pub(crate) struct FunctionWalker<'c> {
     local_types: Vec<ValType>,
     /// See [`FunctionAnalysis::last_reads`].
     last_reads: Vec<u32>,
+    /// See [`FunctionAnalysis::calls`].
+    calls: bool,
     reachable: bool,
     /// The open block: (first op index, its offset, gas so far).
     open: Option<(u32, u32, u64, bool)>,
@@ -183,6 +187,7 @@ impl<'c> FunctionWalker<'c> {
             local_weights: Vec::new(),
             local_types: Vec::new(),
             last_reads: Vec::new(),
+            calls: false,
             reachable: true,
             open: None,
             charges: Vec::new(),
@@ -224,6 +229,7 @@ impl<'c> FunctionWalker<'c> {
         self.local_types.clear();
         self.last_reads = std::mem::take(&mut out.last_reads);
         self.last_reads.clear();
+        self.calls = false;
         let mut reader = body.get_binary_reader();
         validator.read_locals(&mut reader).map_err(ValidationError::from_wasmparser)?;
         let locals = validator.len_locals().saturating_sub(params);
@@ -288,6 +294,7 @@ impl<'c> FunctionWalker<'c> {
             local_weights: std::mem::take(&mut self.local_weights),
             local_types: std::mem::take(&mut self.local_types),
             last_reads: std::mem::take(&mut self.last_reads),
+            calls: self.calls,
             body: body_range,
         };
         Ok(())
@@ -306,11 +313,15 @@ impl<'c> FunctionWalker<'c> {
     /// methods, where `op`'s variant is known and the matches below fold away.
     #[inline(always)]
     pub(crate) fn visit(&mut self, offset: u32, op: &Operator<'_>) -> Result<(), ValidationError> {
-        if let Operator::LocalGet { local_index } = *op {
-            // Empty without a cost table: nothing to record.
-            if let Some(r) = self.last_reads.get_mut(local_index as usize) {
-                *r = self.op_index + 1;
+        match *op {
+            Operator::LocalGet { local_index } => {
+                // Empty without a cost table: nothing to record.
+                if let Some(r) = self.last_reads.get_mut(local_index as usize) {
+                    *r = self.op_index + 1;
+                }
             }
+            Operator::Call { .. } | Operator::CallIndirect { .. } => self.calls = true,
+            _ => {}
         }
         if self.reachable {
             if let Some(costs) = self.costs {

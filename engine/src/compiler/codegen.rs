@@ -452,7 +452,15 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         masm.stack_enter(fa.frame_cost);
         // The locals in general registers start there (parameters straight from the
         // caller's arguments), their slots not written: they start dirty.
-        masm.func_prologue(params, results, fa.locals, slots as u32, &pinned, zero_extended);
+        masm.func_prologue(&Prologue {
+            params,
+            results,
+            locals: fa.locals,
+            slots: slots as u32,
+            in_regs: &pinned,
+            zero_extend: zero_extended,
+            calls: fa.calls,
+        });
         for (k, &(_, r)) in pinned.iter().enumerate() {
             if zero_extended >> k & 1 != 0 {
                 masm.assume_zero_extended(r);

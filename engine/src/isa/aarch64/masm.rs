@@ -500,15 +500,8 @@ impl MacroAssembler for Aarch64Masm {
         self.window = None;
     }
 
-    fn func_prologue(
-        &mut self,
-        params: u32,
-        results: u32,
-        locals: u32,
-        slots: u32,
-        in_regs: &[(u32, Reg)],
-        zero_extend: u64,
-    ) {
+    fn func_prologue(&mut self, p: &Prologue<'_>) {
+        let Prologue { params, results, locals, slots, in_regs, zero_extend, .. } = *p;
         self.ensure_room(96 + 16 * params as usize + 8 * in_regs.len());
         self.slots = slots;
         self.window = None;

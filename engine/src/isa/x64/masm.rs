@@ -461,15 +461,8 @@ impl MacroAssembler for X64Masm {
         self.zext_in_scratch = None;
     }
 
-    fn func_prologue(
-        &mut self,
-        params: u32,
-        results: u32,
-        locals: u32,
-        slots: u32,
-        in_regs: &[(u32, Reg)],
-        zero_extend: u64,
-    ) {
+    fn func_prologue(&mut self, p: &Prologue<'_>) {
+        let Prologue { params, results, locals, slots, in_regs, zero_extend, calls } = *p;
         self.zero_extended_regs = 0;
         self.slots = slots;
         // At most 2^24 slots (the code generator's limit): far inside 32 bits.
@@ -482,8 +475,11 @@ impl MacroAssembler for X64Masm {
         if results > 0 {
             a.store(true, h1, r::RSI);
         }
-        // `stack_enter` left the count including this frame in rdx.
-        a.store(true, h2, r::RDX);
+        // `stack_enter` left the count including this frame in rdx: what callees are
+        // entered with.
+        if calls {
+            a.store(true, h2, r::RDX);
+        }
         let in_reg = |i: u32| in_regs.iter().any(|p| p.0 == i);
         for i in (0..params).filter(|&i| !in_reg(i)) {
             self.asm.load(true, SCRATCH, Mem::new(r::RSI, (8 * i) as i32));
