@@ -323,8 +323,9 @@ pub struct CompiledCode {
 /// zeroed, except for the locals in `in_regs` (`(local, register)` pairs): each of those
 /// gets its initial value in its register instead (a parameter straight from the caller's
 /// argument area, 32 bits zero-extended when bit k of `zero_extend` is set for
-/// `in_regs[k]`; any other local 0), and its slot may be left unwritten.
-#[derive(Debug, Clone, Copy)]
+/// `in_regs[k]`; any other local 0), and its slot may be left unwritten. A declared local
+/// for which `zero_observed` is false is not zeroed at all (in its register or slot).
+#[derive(Clone, Copy)]
 pub struct Prologue<'a> {
     /// Parameters.
     pub params: u32,
@@ -342,6 +343,9 @@ pub struct Prologue<'a> {
     /// Whether the body calls (`call`, `call_indirect`): only then does the frame keep
     /// what callees are entered with (the deterministic stack count).
     pub calls: bool,
+    /// Whether a declared local's initial 0 may be read
+    /// (`keel_metering::FunctionAnalysis::zero_observed`).
+    pub zero_observed: &'a dyn Fn(u32) -> bool,
 }
 
 /// The arch-neutral interface every ISA implements. See the module docs for the model.

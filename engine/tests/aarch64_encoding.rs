@@ -230,7 +230,7 @@ fn logical_immediates_round_trip_through_the_decoder() {
 /// disassembly (the trampoline and prologue excluded).
 fn masm_op(slots: u32, f: impl FnOnce(&mut Aarch64Masm)) -> Vec<String> {
     let mut m = Aarch64Masm::new();
-    m.func_prologue(&Prologue { params: 0, results: 0, locals: 0, slots, in_regs: &[], zero_extend: 0, calls: false });
+    m.func_prologue(&Prologue { params: 0, results: 0, locals: 0, slots, in_regs: &[], zero_extend: 0, calls: false, zero_observed: &|_| true });
     let start = m.offset() as usize;
     f(&mut m);
     let end = m.offset() as usize;
@@ -302,7 +302,7 @@ fn trap_branches_reach_their_stub_through_veneer_islands_in_huge_code() {
     // 300,000 gas charges (4 instructions each, ~4.8 MB): far beyond a conditional
     // branch's 1 MiB reach from the trap stubs emitted at the end.
     let mut m = Aarch64Masm::new();
-    m.func_prologue(&Prologue { params: 0, results: 0, locals: 0, slots: 2, in_regs: &[], zero_extend: 0, calls: false });
+    m.func_prologue(&Prologue { params: 0, results: 0, locals: 0, slots: 2, in_regs: &[], zero_extend: 0, calls: false, zero_observed: &|_| true });
     let first = m.offset() as usize;
     for _ in 0..300_000 {
         m.charge_gas(1);

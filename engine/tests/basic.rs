@@ -616,3 +616,33 @@ fn locals_live_through_a_loop_survive_calls() {
     let (r, _) = run(wat, "f", &[Val::I32(1000), Val::I32(5)], 1, 10_000_000);
     assert_eq!(r.unwrap(), vec![Val::I32(5000)]);
 }
+
+/// Locals whose first access is a write outside every block are not zeroed on entry; every
+/// other local still reads 0 before its first write, even where an earlier call left
+/// other values in the frame's stack memory and registers.
+#[test]
+fn locals_first_written_in_a_block_still_start_at_zero() {
+    let wat = r#"(module
+      (func $dirty (result i32) (local i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32)
+        i32.const -1 local.set 0 i32.const -1 local.set 1 i32.const -1 local.set 2
+        i32.const -1 local.set 3 i32.const -1 local.set 4 i32.const -1 local.set 5
+        i32.const -1 local.set 6 i32.const -1 local.set 7 i32.const -1 local.set 8
+        i32.const -1 local.set 9 i32.const -1 local.set 10 i32.const -1 local.set 11
+        local.get 0 local.get 11 i32.add)
+      (func $f (param $skip i32) (result i32) (local $top i32) (local $x i32) (local $y i32) (local $z i32)
+        i32.const 7 local.set $top
+        block
+          local.get $skip br_if 0
+          i32.const 5 local.set $x
+          i32.const 6 local.set $y
+        end
+        local.get $z local.get $x i32.add local.get $y i32.add
+        i32.const 100 i32.mul local.get $top i32.add)
+      (func (export "run") (param $skip i32) (result i32)
+        call $dirty drop
+        local.get $skip call $f))"#;
+    let (r, _) = run(wat, "run", &[Val::I32(1)], 1, 1_000_000);
+    assert_eq!(r.unwrap(), vec![Val::I32(7)]);
+    let (r, _) = run(wat, "run", &[Val::I32(0)], 1, 1_000_000);
+    assert_eq!(r.unwrap(), vec![Val::I32(1107)]);
+}

@@ -91,6 +91,13 @@ pub struct FunctionAnalysis {
     pub last_reads: Vec<u32>,
     /// Whether the body has a `call` or `call_indirect` (reachable or not).
     pub calls: bool,
+    /// For each local (parameters first), how the body first touches it:
+    /// [`FIRST_WRITE_AT_TOP`] when the first access (in body order) is a `local.set` or
+    /// `local.tee` outside every block, so that the local's initial 0 is never observed
+    /// (nothing reaches a later read without passing that write; see
+    /// [`FunctionAnalysis::zero_observed`]). Empty when computed by [`crate::validate`],
+    /// as `local_weights`.
+    pub first_access: Vec<u8>,
     /// The body's bytes in the module (offsets from the module's first byte, the locals
     /// declaration included): what a consumer decodes itself when the walk did not keep
     /// the operators ([`FunctionAnalysis::operators_buffered`]).
@@ -105,7 +112,20 @@ pub struct FunctionAnalysis {
 /// costs less.
 pub const MAX_BUFFERED_BODY_BYTES: usize = 256 * 1024;
 
+/// [`FunctionAnalysis::first_access`] of a local not touched (yet).
+pub const UNTOUCHED: u8 = 0;
+/// [`FunctionAnalysis::first_access`] of a local first written outside every block.
+pub const FIRST_WRITE_AT_TOP: u8 = 1;
+/// [`FunctionAnalysis::first_access`] of a local first read, or first written in a block.
+pub const FIRST_OTHER: u8 = 2;
+
 impl FunctionAnalysis {
+    /// Whether local `local`'s initial 0 may be read (true when unknown): a compiler need
+    /// not zero a local for which this is false.
+    pub fn zero_observed(&self, local: u32) -> bool {
+        self.first_access.get(local as usize) != Some(&FIRST_WRITE_AT_TOP)
+    }
+
     /// Whether [`crate::analyze_each`] hands this function's decoded operators to its
     /// callback: false for a body larger than [`MAX_BUFFERED_BODY_BYTES`], whose
     /// operators the callback decodes from [`FunctionAnalysis::body`] (already validated).
@@ -162,6 +182,8 @@ pub(crate) struct FunctionWalker<'c> {
     last_reads: Vec<u32>,
     /// See [`FunctionAnalysis::calls`].
     calls: bool,
+    /// See [`FunctionAnalysis::first_access`].
+    first_access: Vec<u8>,
     reachable: bool,
     /// The open block: (first op index, its offset, gas so far).
     open: Option<(u32, u32, u64, bool)>,
@@ -188,6 +210,7 @@ impl<'c> FunctionWalker<'c> {
             local_types: Vec::new(),
             last_reads: Vec::new(),
             calls: false,
+            first_access: Vec::new(),
             reachable: true,
             open: None,
             charges: Vec::new(),
@@ -230,12 +253,15 @@ impl<'c> FunctionWalker<'c> {
         self.last_reads = std::mem::take(&mut out.last_reads);
         self.last_reads.clear();
         self.calls = false;
+        self.first_access = std::mem::take(&mut out.first_access);
+        self.first_access.clear();
         let mut reader = body.get_binary_reader();
         validator.read_locals(&mut reader).map_err(ValidationError::from_wasmparser)?;
         let locals = validator.len_locals().saturating_sub(params);
         if self.costs.is_some() {
             self.local_weights.resize(validator.len_locals() as usize, 0);
             self.last_reads.resize(validator.len_locals() as usize, 0);
+            self.first_access.resize(validator.len_locals() as usize, UNTOUCHED);
             let n = validator.len_locals();
             self.local_types.extend((0..n).map(|i| validator.get_local_type(i).unwrap_or(ValType::I32)));
         }
@@ -295,6 +321,7 @@ impl<'c> FunctionWalker<'c> {
             local_types: std::mem::take(&mut self.local_types),
             last_reads: std::mem::take(&mut self.last_reads),
             calls: self.calls,
+            first_access: std::mem::take(&mut self.first_access),
             body: body_range,
         };
         Ok(())
@@ -318,6 +345,16 @@ impl<'c> FunctionWalker<'c> {
                 // Empty without a cost table: nothing to record.
                 if let Some(r) = self.last_reads.get_mut(local_index as usize) {
                     *r = self.op_index + 1;
+                }
+                if let Some(f @ &mut UNTOUCHED) = self.first_access.get_mut(local_index as usize) {
+                    *f = FIRST_OTHER;
+                }
+            }
+            Operator::LocalSet { local_index } | Operator::LocalTee { local_index } => {
+                // Only the function's own frame is open: no block to branch past the write.
+                let at_top = self.frames.len() == 1;
+                if let Some(f @ &mut UNTOUCHED) = self.first_access.get_mut(local_index as usize) {
+                    *f = if at_top { FIRST_WRITE_AT_TOP } else { FIRST_OTHER };
                 }
             }
             Operator::Call { .. } | Operator::CallIndirect { .. } => self.calls = true,

@@ -460,6 +460,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             in_regs: &pinned,
             zero_extend: zero_extended,
             calls: fa.calls,
+            zero_observed: &|i| fa.zero_observed(i),
         });
         for (k, &(_, r)) in pinned.iter().enumerate() {
             if zero_extended >> k & 1 != 0 {

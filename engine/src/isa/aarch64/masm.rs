@@ -501,7 +501,7 @@ impl MacroAssembler for Aarch64Masm {
     }
 
     fn func_prologue(&mut self, p: &Prologue<'_>) {
-        let Prologue { params, results, locals, slots, in_regs, zero_extend, .. } = *p;
+        let Prologue { params, results, locals, slots, in_regs, zero_extend, zero_observed, .. } = *p;
         self.ensure_room(96 + 16 * params as usize + 8 * in_regs.len());
         self.slots = slots;
         self.window = None;
@@ -528,13 +528,13 @@ impl MacroAssembler for Aarch64Masm {
             if i < params {
                 let ldr = if zero_extend >> k & 1 != 0 { Ldst::Ldr32 } else { Ldst::Ldr64 };
                 self.ldst(ldr, reg.0, r::X1, 8 * i64::from(i));
-            } else {
+            } else if zero_observed(i) {
                 self.asm.mov_imm(reg.0, 0);
             }
         }
         if locals > 0 {
             if locals <= 8 {
-                for i in (params..params + locals).filter(|&i| !in_reg(i)) {
+                for i in (params..params + locals).filter(|&i| !in_reg(i) && zero_observed(i)) {
                     self.ldst_slot(Ldst::Str64, ZR, i);
                 }
             } else {

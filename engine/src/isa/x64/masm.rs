@@ -462,7 +462,7 @@ impl MacroAssembler for X64Masm {
     }
 
     fn func_prologue(&mut self, p: &Prologue<'_>) {
-        let Prologue { params, results, locals, slots, in_regs, zero_extend, calls } = *p;
+        let Prologue { params, results, locals, slots, in_regs, zero_extend, calls, zero_observed } = *p;
         self.zero_extended_regs = 0;
         self.slots = slots;
         // At most 2^24 slots (the code generator's limit): far inside 32 bits.
@@ -481,6 +481,8 @@ impl MacroAssembler for X64Masm {
             a.store(true, h2, r::RDX);
         }
         let in_reg = |i: u32| in_regs.iter().any(|p| p.0 == i);
+        // A declared local whose slot needs no zero: in a register, or never read at 0.
+        let no_zero = |i: u32| in_reg(i) || !zero_observed(i);
         for i in (0..params).filter(|&i| !in_reg(i)) {
             self.asm.load(true, SCRATCH, Mem::new(r::RSI, (8 * i) as i32));
             let m = self.slot_mem(i);
@@ -489,7 +491,7 @@ impl MacroAssembler for X64Masm {
         if locals > 0 {
             if locals <= 4 {
                 let mut zeroed = false;
-                for i in (params..params + locals).filter(|&i| !in_reg(i)) {
+                for i in (params..params + locals).filter(|&i| !no_zero(i)) {
                     if !zeroed {
                         self.asm.alu_rr(Alu::Xor, false, SCRATCH, SCRATCH);
                         zeroed = true;
@@ -505,7 +507,7 @@ impl MacroAssembler for X64Masm {
                 self.asm.xorps_self(0);
                 let mut i = params;
                 while i < params + locals {
-                    if in_reg(i) {
+                    if no_zero(i) {
                         i += 1;
                     } else if i + 2 <= params + locals {
                         let m = self.slot_mem(i);
@@ -533,7 +535,7 @@ impl MacroAssembler for X64Masm {
             if i < params {
                 let zext = zero_extend >> k & 1 != 0;
                 self.asm.load(!zext, reg.0, Mem::new(r::RSI, (8 * i) as i32));
-            } else {
+            } else if zero_observed(i) {
                 self.asm.alu_rr(Alu::Xor, false, reg.0, reg.0);
             }
         }
