@@ -3,7 +3,10 @@
 //! (`keel_metering::instrument`). Results, trap kinds, gas used, and a blake3 hash of the
 //! final exported memory and globals must match exactly.
 //!
-//! `KEEL_DIFF_SEEDS=n` runs `n` seeds instead of the default.
+//! `KEEL_DIFF_SEEDS=n` runs `n` seeds instead of the default, from `KEEL_DIFF_FIRST`;
+//! `KEEL_DIFF_DUMP=1` writes each diverging seed's module and its instrumentation to
+//! `/tmp/keel-diff-SEED.wasm` and `.inst.wasm` (see `scripts/wabt-crosscheck.py`);
+//! `KEEL_DIFF_TRACE=1` prints every call's outcome and gas.
 //!
 //! The test runs on every ISA the engine targets (aarch64 under QEMU, see engine/README.md)
 //! and writes a per-seed digest of Keel's outcomes that the run on the other ISA compares
@@ -84,13 +87,24 @@ fn differential_against_wasmi_reference() {
                 inst_traps += usize::from(r.instantiation_trap);
                 div_bugs += usize::from(r.wasmi_div_bug);
             }
-            Some(Err(e)) if KNOWN_WASMI_BUGS.iter().any(|(s, _)| *s == seed) => {
-                println!("seed {seed}: known wasmi bug: {e}");
-            }
             Some(Err(e)) => {
-                failures.push(format!("seed {seed}: {e}"));
                 if std::env::var("KEEL_DIFF_DUMP").is_ok() {
+                    // The module, and the reference instrumentation wasmi ran, for a third
+                    // opinion (`scripts/wabt-crosscheck.py`).
                     std::fs::write(format!("/tmp/keel-diff-{seed}.wasm"), &wasm).ok();
+                    let cfg = keel_metering::InstrumentConfig {
+                        initial_gas: limits.gas,
+                        stack_limit: limits.stack_limit,
+                        ..keel_metering::InstrumentConfig::default()
+                    };
+                    if let Ok(i) = keel_metering::instrument(&wasm, &cfg) {
+                        std::fs::write(format!("/tmp/keel-diff-{seed}.inst.wasm"), i.wasm).ok();
+                    }
+                }
+                if KNOWN_WASMI_BUGS.iter().any(|(s, _)| *s == seed) {
+                    println!("seed {seed}: known wasmi bug: {e}");
+                } else {
+                    failures.push(format!("seed {seed}: {e}"));
                 }
             }
         }
