@@ -130,6 +130,25 @@ fn differential_against_wasmi_reference() {
     }
 }
 
+/// `wasm` instantiated on raw wasmi (no instrumentation), for the miscompile repros.
+fn on_wasmi(wasm: &[u8]) -> (wasmi::Store<()>, wasmi::Instance) {
+    let engine = wasmi::Engine::default();
+    let module = wasmi::Module::new(&engine, wasm).unwrap();
+    let mut store = wasmi::Store::new(&engine, ());
+    let inst = wasmi::Linker::<()>::new(&engine).instantiate_and_start(&mut store, &module).unwrap();
+    (store, inst)
+}
+
+/// `wasm` instantiated on Keel with a gas limit of 10,000,000.
+fn on_keel(wasm: &[u8]) -> (Store<()>, keel_engine::Instance) {
+    let engine = Engine::default();
+    let module = Module::new(&engine, wasm).unwrap();
+    let mut store = Store::new(&engine, ());
+    store.set_gas_limit(10_000_000);
+    let inst = Linker::new().instantiate(&mut store, &module).unwrap();
+    (store, inst)
+}
+
 /// wasmi 2.0.0 miscompiles this shape (found by seed 791): the divisor is
 /// `select(1, x, x == 0)`, never 0, yet wasmi traps "integer divide by zero". Keel must
 /// compute 0 (`grow_result rem_u 1`).
@@ -140,17 +159,10 @@ fn wasmi_select_rem_repro() {
         memory.grow
         f32.const -inf i64.trunc_sat_f32_s i64.const 4294967296 i64.ge_u i32.ctz local.set 2
         i32.const 1 local.get 2 local.get 2 i32.eqz select i32.rem_u))"#).unwrap();
-    let wengine = wasmi::Engine::default();
-    let wmodule = wasmi::Module::new(&wengine, &wasm[..]).unwrap();
-    let mut wstore = wasmi::Store::new(&wengine, ());
-    let winst = wasmi::Linker::<()>::new(&wengine).instantiate_and_start(&mut wstore, &wmodule).unwrap();
+    let (mut wstore, winst) = on_wasmi(&wasm);
     let f = winst.get_typed_func::<(i32, i32), i32>(&wstore, "f").unwrap();
     println!("wasmi f(5,0) = {:?} (the correct result is Ok(0))", f.call(&mut wstore, (5, 0)));
-    let engine = Engine::default();
-    let module = Module::new(&engine, &wasm).unwrap();
-    let mut store = Store::new(&engine, ());
-    store.set_gas_limit(10_000_000);
-    let inst = Linker::new().instantiate(&mut store, &module).unwrap();
+    let (mut store, inst) = on_keel(&wasm);
     let f = inst.get_typed_func::<(), (i32, i32), i32>(&mut store, "f").unwrap();
     assert_eq!(f.call(&mut store, (5, 0)).unwrap(), 0);
 }
@@ -168,17 +180,10 @@ fn wasmi_select_div_repro() {
         i32.const 1 local.get 0 local.get 0 i32.eqz select i32.div_u))"#,
     )
     .unwrap();
-    let wengine = wasmi::Engine::default();
-    let wmodule = wasmi::Module::new(&wengine, &wasm[..]).unwrap();
-    let mut wstore = wasmi::Store::new(&wengine, ());
-    let winst = wasmi::Linker::<()>::new(&wengine).instantiate_and_start(&mut wstore, &wmodule).unwrap();
+    let (mut wstore, winst) = on_wasmi(&wasm);
     let f = winst.get_typed_func::<(), i32>(&wstore, "f").unwrap();
     println!("wasmi f() = {:?} (the correct result is Ok(0))", f.call(&mut wstore, ()));
-    let engine = Engine::default();
-    let module = Module::new(&engine, &wasm).unwrap();
-    let mut store = Store::new(&engine, ());
-    store.set_gas_limit(10_000_000);
-    let inst = Linker::new().instantiate(&mut store, &module).unwrap();
+    let (mut store, inst) = on_keel(&wasm);
     let f = inst.get_typed_func::<(), (), i32>(&mut store, "f").unwrap();
     assert_eq!(f.call(&mut store, ()).unwrap(), 0);
 }
@@ -207,17 +212,10 @@ fn wasmi_if_param_local_repro() {
     )
     .unwrap();
     let expected = (-2.25f64).to_bits() as i64;
-    let wengine = wasmi::Engine::default();
-    let wmodule = wasmi::Module::new(&wengine, &wasm[..]).unwrap();
-    let mut wstore = wasmi::Store::new(&wengine, ());
-    let winst = wasmi::Linker::<()>::new(&wengine).instantiate_and_start(&mut wstore, &wmodule).unwrap();
+    let (mut wstore, winst) = on_wasmi(&wasm);
     let t = winst.get_typed_func::<(), i64>(&wstore, "t").unwrap();
     println!("wasmi t() = {:x?} (the correct result is Ok({expected:x}))", t.call(&mut wstore, ()));
-    let engine = Engine::default();
-    let module = Module::new(&engine, &wasm).unwrap();
-    let mut store = Store::new(&engine, ());
-    store.set_gas_limit(10_000_000);
-    let inst = Linker::new().instantiate(&mut store, &module).unwrap();
+    let (mut store, inst) = on_keel(&wasm);
     let t = inst.get_typed_func::<(), (), i64>(&mut store, "t").unwrap();
     assert_eq!(t.call(&mut store, ()).unwrap(), expected);
 }
