@@ -337,7 +337,8 @@ impl X64Masm {
     }
 
     /// Calls the function whose code is in rax and vmctx in rdi, args at `args_slot`.
-    /// The callee (guest code, or the host shim) returns the gas in rdx.
+    /// The callee (a function's entry thunk, or the host shim) returns its status in eax
+    /// and the gas in rdx.
     fn call_rax_with_vmctx_rdi(&mut self, args_slot: u32) {
         let m = self.slot_mem(args_slot);
         self.load_store_ctx(SCRATCH2);

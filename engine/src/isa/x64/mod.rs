@@ -5,8 +5,10 @@
 //! `rsi` = pointer to the argument/result slots, `rdi` = callee context (same as `r15` for
 //! wasm callees, the host context for host functions), `rdx` = caller vmctx, `r14` = gas
 //! remaining (written to the store context first when the callee may be a host function).
-//! A callee returns `eax = 0`, or a nonzero trap code (host functions only), and the gas
-//! remaining in `rdx`.
+//! A callee reached through a function reference (a function's entry thunk, or a host
+//! function's shim) returns `eax = 0`, or a nonzero trap code (host functions only), and
+//! the gas remaining in `rdx`. A direct call enters the callee's body, which keeps the gas
+//! in `r14` and returns nothing but its results.
 
 pub mod asm;
 pub mod masm;
