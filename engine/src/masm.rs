@@ -338,7 +338,13 @@ pub struct Prologue<'a> {
     pub slots: u32,
     /// The locals that live in registers.
     pub in_regs: &'a [(u32, Reg)],
-    /// Bit k: `in_regs[k]` is an i32 local (loaded 32 bits, zero-extended).
+    /// Bit k: `in_regs[k]` is an i32 local (loaded 32 bits, zero-extended). Until the
+    /// next prologue its register holds an i32 zero-extended to 64 bits wherever the
+    /// function reads it: the code generator writes it only with 32-bit operations
+    /// ([`MacroAssembler::int_bin`] and [`MacroAssembler::int_bin_from`] at [`Size::S32`],
+    /// i32 loads), [`MacroAssembler::mov_u32`], [`MacroAssembler::load_slot_u32`] and
+    /// constants below 2^32. An ISA that must zero-extend a 32-bit address before using it
+    /// as an index may use such a register as it is.
     pub zero_extend: u64,
     /// Whether the body calls (`call`, `call_indirect`): only then does the frame keep
     /// what callees are entered with (the deterministic stack count).
@@ -387,15 +393,6 @@ pub trait MacroAssembler {
     fn load_slot(&mut self, dst: Reg, slot: u32);
     /// `dst = slot[n]`'s low 32 bits, zero-extended.
     fn load_slot_u32(&mut self, dst: Reg, slot: u32);
-    /// Until the next [`Self::func_prologue`], `reg` holds an i32 value zero-extended to
-    /// 64 bits wherever the function reads it: the code generator writes it only with
-    /// 32-bit operations ([`Self::int_bin`] and [`Self::int_bin_from`] at [`Size::S32`],
-    /// i32 loads), [`Self::mov_u32`], [`Self::load_slot_u32`] and constants below 2^32.
-    /// An ISA that must zero-extend a 32-bit address before using it as an index may use
-    /// such a register as it is. The default ignores it.
-    fn assume_zero_extended(&mut self, reg: Reg) {
-        let _ = reg;
-    }
     /// Whether the instruction emitted last wrote `reg` with a 32-bit operation, so that
     /// it holds a value zero-extended to 64 bits. `false` when unknown (the default).
     fn is_zero_extended(&self, reg: Reg) -> bool {
@@ -424,7 +421,7 @@ pub trait MacroAssembler {
     fn mov_u32(&mut self, dst: Reg, src: Reg);
 
     /// `dst = dst op rhs`. At [`Size::S32`] the result is zero-extended to 64 bits (i32
-    /// locals' registers rely on it, see [`Self::assume_zero_extended`]).
+    /// locals' registers rely on it, see [`Prologue::zero_extend`]).
     fn int_bin(&mut self, op: IntBin, size: Size, dst: Reg, rhs: RegImm);
     /// `dst = src op rhs`, leaving `src` (a local's register) unchanged. `dst` differs from
     /// `src` and from `rhs`'s register. One instruction where the ISA has a three-operand

@@ -12,16 +12,10 @@
 use keel_engine::{Config, Engine, Linker, Module, Store, Val};
 
 mod common;
-use common::differential::{run_one, DiffLimits};
 
 /// Runs `wat` on Keel and wasmi; panics on any divergence.
 fn same_as_wasmi(wat: &str) {
-    let wasm = wat::parse_str(wat).unwrap();
-    match run_one(&wasm, false, DiffLimits { gas: 10_000_000, stack_limit: 4_096 }) {
-        Some(Ok(report)) => assert!(report.calls > 0, "no export was called"),
-        Some(Err(e)) => panic!("Keel and wasmi differ: {e}"),
-        None => panic!("the profile rejected the module"),
-    }
+    common::same_as_wasmi(&wat::parse_str(wat).unwrap());
 }
 
 /// Calls `func(args)` on Keel and returns its results.

@@ -10,7 +10,6 @@
 use keel_engine::{Config, Engine, Isa, Linker, Module, Store, Val};
 
 mod common;
-use common::differential::{run_one, DiffLimits};
 
 const WAT: &str = r#"(module
   (memory 1)
@@ -141,12 +140,7 @@ fn ops64(mut x: i64, n: i32) -> i64 {
 
 #[test]
 fn operations_on_register_locals_match_wasmi() {
-    let wasm = wat::parse_str(WAT).unwrap();
-    match run_one(&wasm, false, DiffLimits { gas: 10_000_000, stack_limit: 4_096 }) {
-        Some(Ok(report)) => assert!(report.calls > 0),
-        Some(Err(e)) => panic!("Keel and wasmi differ: {e}"),
-        None => panic!("the profile rejected the module"),
-    }
+    common::same_as_wasmi(&wat::parse_str(WAT).unwrap());
 }
 
 #[test]

@@ -133,6 +133,21 @@ impl FunctionAnalysis {
         self.body.len() <= MAX_BUFFERED_BODY_BYTES
     }
 
+    /// This analysis emptied, its vectors' capacity kept (for the next function's walk).
+    pub(crate) fn emptied(self) -> FunctionAnalysis {
+        let mut charges = self.charges;
+        let mut local_weights = self.local_weights;
+        let mut local_types = self.local_types;
+        let mut last_reads = self.last_reads;
+        let mut first_access = self.first_access;
+        charges.clear();
+        local_weights.clear();
+        local_types.clear();
+        last_reads.clear();
+        first_access.clear();
+        FunctionAnalysis { charges, local_weights, local_types, last_reads, first_access, ..FunctionAnalysis::default() }
+    }
+
     /// Total gas of all charges, a quick checksum for tests and tools.
     pub fn static_gas(&self) -> u64 {
         self.charges.iter().map(|c| c.gas).sum()
@@ -244,17 +259,13 @@ impl<'c> FunctionWalker<'c> {
         self.open = None;
         self.max_height = 0;
         self.op_index = 0;
-        self.charges = std::mem::take(&mut out.charges);
-        self.charges.clear();
-        self.local_weights = std::mem::take(&mut out.local_weights);
-        self.local_weights.clear();
-        self.local_types = std::mem::take(&mut out.local_types);
-        self.local_types.clear();
-        self.last_reads = std::mem::take(&mut out.last_reads);
-        self.last_reads.clear();
+        let reused = std::mem::take(out).emptied();
+        self.charges = reused.charges;
+        self.local_weights = reused.local_weights;
+        self.local_types = reused.local_types;
+        self.last_reads = reused.last_reads;
+        self.first_access = reused.first_access;
         self.calls = false;
-        self.first_access = std::mem::take(&mut out.first_access);
-        self.first_access.clear();
         let mut reader = body.get_binary_reader();
         validator.read_locals(&mut reader).map_err(ValidationError::from_wasmparser)?;
         let locals = validator.len_locals().saturating_sub(params);

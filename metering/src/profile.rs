@@ -621,19 +621,7 @@ fn walk_inner<'a>(
     analysis.imported_functions = info.imported_functions;
     buffers.allocs = allocs;
     buffers.walker = walker.into_buffers();
-    function.charges.clear();
-    function.local_weights.clear();
-    function.local_types.clear();
-    function.last_reads.clear();
-    function.first_access.clear();
-    buffers.function = FunctionAnalysis {
-        charges: function.charges,
-        local_weights: function.local_weights,
-        local_types: function.local_types,
-        last_reads: function.last_reads,
-        first_access: function.first_access,
-        ..FunctionAnalysis::default()
-    };
+    buffers.function = function.emptied();
     buffers.keep_operators(operators);
     Ok((info, analysis))
 }

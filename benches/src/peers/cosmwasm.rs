@@ -25,6 +25,8 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
+use super::workloads::hex;
+
 /// One contract crate of cw-plus.
 #[derive(Debug, Clone, Copy)]
 pub struct CosmWasmContract {
@@ -171,10 +173,6 @@ const WASM_OPT_FEATURES: [&str; 6] = [
     "--enable-reference-types",
     "--enable-multivalue",
 ];
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 #[cfg(test)]
 mod tests {

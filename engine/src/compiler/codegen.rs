@@ -307,7 +307,7 @@ struct FuncCodegen<'a, M: MacroAssembler> {
     /// zero-extended values: every write to it is a 32-bit operation (`int_bin` and
     /// `int_bin_from` at `Size::S32`, i32 loads), [`MacroAssembler::mov_u32`],
     /// [`MacroAssembler::load_slot_u32`] or a constant below 2^32 (see
-    /// [`MacroAssembler::assume_zero_extended`]).
+    /// [`Prologue::zero_extend`]).
     zero_extended: u64,
     /// For each local (parameters first): [`UNPINNED`], `k + 1` for `pinned[k]`, or
     /// [`FPINNED_BASE`]` + k` for `fpinned[k]`. Spares `local.get`, `local.set` and
@@ -462,11 +462,6 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             calls: fa.calls,
             zero_observed: &|i| fa.zero_observed(i),
         });
-        for (k, &(_, r)) in pinned.iter().enumerate() {
-            if zero_extended >> k & 1 != 0 {
-                masm.assume_zero_extended(r);
-            }
-        }
         let ret = masm.new_label();
         let dirty = low_bits(pinned.len());
         let mut control = std::mem::take(&mut scratch.control);
@@ -658,10 +653,10 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     }
 
     /// Binds `label`, a point other paths may jump to: every local may be dirty there.
-    /// The path falling through, if any, first loads its stale locals (see [`Self::stale`]),
-    /// unless `tail`: only the function's return follows, which reads no local.
-    fn bind_merge(&mut self, label: Label, tail: bool) {
-        if self.reachable && !tail {
+    /// The path falling through, if any, first loads its live stale locals (see
+    /// [`Self::stale`]; where only the return follows, none is live).
+    fn bind_merge(&mut self, label: Label) {
+        if self.reachable {
             self.unstale();
         }
         self.masm.bind(label);
@@ -918,7 +913,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         let zext = op == IntUn::ZeroExtend32
             && match self.stack.get(self.stack.len() - 1) {
                 Val::Reg(_) => self.stack.top_zero_extended(),
-                Val::Local(lr) => self.is_zero_extended(lr),
+                Val::Local(lr) => self.is_i32_local(lr),
                 _ => false,
             };
         let r = self.stack.pop_reg(self.masm);
@@ -1088,7 +1083,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 let l = self.masm.new_label();
                 self.enter_frame(FrameKind::Loop, blockty, l);
                 self.flush_gas();
-                self.bind_merge(l, false);
+                self.bind_merge(l);
             }
             O::If { blockty } => {
                 let cond = self.pop_cond();
@@ -1112,10 +1107,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 let f = self.frame(0);
                 self.stack.materialize_top(self.masm, f.results as usize);
                 self.flush_gas();
-                // Ending the last block before the function's own end (or a `return`): no
-                // local is read again, so none needs to come back into its register.
-                let tail = self.control.len() == 2 && matches!(next, Some(Operator::End | Operator::Return));
-                self.end_frame(tail);
+                self.end_frame();
             }
             O::Br { relative_depth } => {
                 let f = self.frame(relative_depth);
@@ -1542,7 +1534,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     /// Writes popped entry `v` (from height `h`) into general register `lr`, freeing its
     /// register (nothing to free for a local's).
     fn set_reg(&mut self, lr: Reg, v: Val, h: usize) {
-        let zext = self.is_zero_extended(lr);
+        let zext = self.is_i32_local(lr);
         match v {
             // An i32 constant is below 2^32 already; the mask makes it evident.
             Val::Const(c) if zext => self.masm.mov_imm(lr, c & 0xffff_ffff),
@@ -1603,7 +1595,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         }
         match (self.stack.get(self.stack.len() - 1), lr) {
             (Val::Const(c), Some(lr)) => {
-                let c = if self.is_zero_extended(lr) { c & 0xffff_ffff } else { c };
+                let c = if self.is_i32_local(lr) { c & 0xffff_ffff } else { c };
                 return self.masm.mov_imm(lr, c);
             }
             (Val::Const(c), None) => return self.masm.store_slot_imm(local, c),
@@ -1613,7 +1605,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         let r = self.stack.pop_reg(self.masm);
         match lr {
             Some(lr) => {
-                let zext = self.is_zero_extended(lr);
+                let zext = self.is_i32_local(lr);
                 self.copy_to_local(lr, r, zext);
             }
             None => self.masm.store_slot(local, r),
@@ -1622,7 +1614,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     }
 
     /// Whether `lr` is the register of an i32 local (see [`Self::zero_extended`]).
-    fn is_zero_extended(&self, lr: Reg) -> bool {
+    fn is_i32_local(&self, lr: Reg) -> bool {
         self.pinned.iter().enumerate().any(|(k, p)| p.1 == lr && self.zero_extended >> k & 1 != 0)
     }
 
@@ -1676,7 +1668,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         let i = self.control.len() - 1;
         let f = self.control[i];
         if let FrameKind::If { else_label: Some(l) } = f.kind {
-            self.bind_merge(l, false);
+            self.bind_merge(l);
         }
         self.control[i].kind = FrameKind::If { else_label: None };
         self.reset_to(f.height, f.params);
@@ -1684,17 +1676,17 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     }
 
     /// `end` of the innermost frame (results already in their slots if reachable).
-    fn end_frame(&mut self, tail: bool) {
+    fn end_frame(&mut self) {
         let f = match self.control.pop() {
             Some(f) => f,
             None => return,
         };
         match f.kind {
             FrameKind::If { else_label: Some(l) } => {
-                self.bind_merge(l, tail);
-                self.bind_merge(f.label, tail);
+                self.bind_merge(l);
+                self.bind_merge(f.label);
             }
-            FrameKind::If { else_label: None } | FrameKind::Block => self.bind_merge(f.label, tail),
+            FrameKind::If { else_label: None } | FrameKind::Block => self.bind_merge(f.label),
             FrameKind::Loop => self.open_loops = self.open_loops.saturating_sub(1),
             FrameKind::Function => {}
         }
@@ -1708,7 +1700,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 self.dead_depth += 1;
             }
             Operator::Else if self.dead_depth == 0 => self.begin_else(),
-            Operator::End if self.dead_depth == 0 => self.end_frame(false),
+            Operator::End if self.dead_depth == 0 => self.end_frame(),
             Operator::End => self.dead_depth -= 1,
             _ => {}
         }

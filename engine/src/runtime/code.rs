@@ -106,11 +106,13 @@ impl CodePool {
     pub const MAX_POOLED: usize = 8;
     /// Largest mapping kept, bytes.
     pub const MAX_BYTES: usize = 2 << 20;
+    /// Whether mappings are pooled at all: not where they are `MAP_JIT`.
+    const POOLING: bool = !cfg!(all(target_os = "macos", target_arch = "aarch64"));
 
     /// A kept mapping that holds `len` bytes, at most twice the pages they need; `None`
     /// when there is none.
     fn take(&self, len: usize) -> Option<Mapping> {
-        if cfg!(all(target_os = "macos", target_arch = "aarch64")) {
+        if !Self::POOLING {
             return None;
         }
         let need = len.max(1).next_multiple_of(PAGE);
@@ -123,7 +125,7 @@ impl CodePool {
     /// region unregistered) for a later module, or unmaps it when the pool is full or it
     /// is larger than [`CodePool::MAX_BYTES`].
     pub(crate) fn give(&self, map: Mapping) {
-        if map.len() > Self::MAX_BYTES || cfg!(all(target_os = "macos", target_arch = "aarch64")) {
+        if map.len() > Self::MAX_BYTES || !Self::POOLING {
             return;
         }
         let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());

@@ -7,6 +7,18 @@ use keel_engine::{Trap, Val, ValType};
 
 pub mod differential;
 
+/// Runs `wasm` on Keel and on wasmi over the reference instrumentation (gas limit
+/// 10,000,000 per call, stack budget 4,096 slots); panics on any divergence or when no
+/// export was called.
+pub fn same_as_wasmi(wasm: &[u8]) {
+    let limits = differential::DiffLimits { gas: 10_000_000, stack_limit: 4_096 };
+    match differential::run_one(wasm, false, limits) {
+        Some(Ok(report)) => assert!(report.calls > 0, "no export was called"),
+        Some(Err(e)) => panic!("Keel and wasmi differ: {e}"),
+        None => panic!("the profile rejected the module"),
+    }
+}
+
 /// One call's observable outcome: values as bits, or a trap name.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {

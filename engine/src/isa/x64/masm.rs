@@ -73,8 +73,8 @@ pub struct X64Masm {
     /// The address register whose zero-extension [`Self::memory_operand`] just put in rax
     /// for the access being emitted (see [`Self::after_access`]).
     scratch_addr: Option<u8>,
-    /// Bit r set: register r always holds a zero-extended i32 in this function (see
-    /// [`MacroAssembler::assume_zero_extended`]).
+    /// Bit r set: register r always holds a zero-extended i32 in this function: an i32
+    /// local's (see [`Prologue::zero_extend`]).
     zero_extended_regs: u16,
 }
 
@@ -88,7 +88,6 @@ impl Default for X64Masm {
 const FRAME_HEADER: u64 = 24;
 /// The memory base register.
 const MEM_BASE_REG: u8 = r::RBP;
-
 
 const SCRATCH: u8 = r::RAX;
 const SCRATCH2: u8 = r::R11;
@@ -465,6 +464,11 @@ impl MacroAssembler for X64Masm {
     fn func_prologue(&mut self, p: &Prologue<'_>) {
         let Prologue { params, results, locals, slots, in_regs, zero_extend, calls, zero_observed } = *p;
         self.zero_extended_regs = 0;
+        for (k, &(_, reg)) in in_regs.iter().enumerate() {
+            if zero_extend >> k & 1 != 0 {
+                self.zero_extended_regs |= 1 << reg.0;
+            }
+        }
         self.slots = slots;
         // At most 2^24 slots (the code generator's limit): far inside 32 bits.
         let frame = self.frame_bytes();
@@ -603,10 +607,6 @@ impl MacroAssembler for X64Masm {
         let m = self.slot_mem(slot);
         self.asm.load(false, dst.0, m);
         self.note_zero_extended(false, dst.0);
-    }
-
-    fn assume_zero_extended(&mut self, reg: Reg) {
-        self.zero_extended_regs |= 1 << reg.0;
     }
 
     fn is_zero_extended(&self, reg: Reg) -> bool {
@@ -1303,4 +1303,3 @@ impl X64Masm {
         self.asm.load(true, GAS, Mem::new(SCRATCH2, SC_GAS));
     }
 }
-
