@@ -332,6 +332,11 @@ struct FuncCodegen<'a, M: MacroAssembler> {
     /// A comparison not emitted yet, whose i32 result is the top entry (`Val::Reg(lhs)`).
     /// Only `br_if`, `if` and `i32.eqz` see it; every other operator emits it first.
     pending: Option<PendingCmp>,
+    /// An `i32.wrap_i64` whose zero-extension of register `.0` is not emitted yet: the
+    /// next operator is an `i32.const`, and when the one after it takes the two with a
+    /// 32-bit instruction (`i32.and`, a shift, a comparison, ...: [`reads_low32_imm`]),
+    /// which reads the low half only, none is needed. Any other operator emits it first.
+    pending_wrap: Option<Reg>,
     /// Gas of the pure blocks (`BlockCharge::pure`) run since the last charge, not
     /// subtracted yet: the next block's charge takes it (so a loop's pure exit test costs
     /// no instruction of its own), and it is subtracted, unchecked, before every other
@@ -383,6 +388,18 @@ fn next_reads_low32(next: Option<&Operator<'_>>) -> bool {
                 | Operator::I32Xor
         )
     )
+}
+
+/// Whether `op` is an i32 operation that x86-64 and aarch64 emit with 32-bit instructions
+/// when its right operand is a constant (an ALU operation, a multiplication, a shift or
+/// rotation, a comparison): it reads only the low half of its left operand's register.
+fn reads_low32_imm(op: &Operator<'_>) -> bool {
+    !matches!(op, Operator::I32Eqz)
+        && (next_reads_low32(Some(op))
+            || matches!(
+                op,
+                Operator::I32Shl | Operator::I32ShrS | Operator::I32ShrU | Operator::I32Rotl | Operator::I32Rotr
+            ))
 }
 
 /// An integer comparison whose emission is deferred (see [`FuncCodegen::cmp`]).
@@ -490,6 +507,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             fdirty: 0,
             fstale: 0,
             pending: None,
+            pending_wrap: None,
             pending_gas: 0,
             gas_stubs: std::mem::take(&mut scratch.gas_stubs),
             last_reads: &fa.last_reads,
@@ -834,15 +852,23 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     /// local marked dirty. The caller leaves `Val::Local(reg)` on the stack, so the
     /// `local.set` or `local.tee` has nothing left to do.
     fn claim_local(&mut self, x: u32) {
-        // Other copies of the local still on the stack must keep its old value.
-        self.stack.materialize_locals(self.masm);
-        self.local_reg(x, true);
+        if let Some(lr) = self.local_reg(x, true) {
+            self.materialize_copies(lr);
+        }
+    }
+
+    /// Before register local `lr` is written: copies of its old value still on the
+    /// stack must keep that value (the other locals' copies stay lazy).
+    fn materialize_copies(&mut self, lr: Reg) {
+        let zext = self.is_i32_local(lr);
+        self.stack.materialize_copies(self.masm, Val::Local(lr), zext);
     }
 
     /// As [`Self::claim_local`], for f64 local `x` in a float register.
     fn claim_flocal(&mut self, x: u32) {
-        self.stack.materialize_locals(self.masm);
-        self.local_freg(x, true);
+        if let Some(fx) = self.local_freg(x, true) {
+            self.stack.materialize_copies(self.masm, Val::FLocal(fx), false);
+        }
     }
 
     /// An integer comparison: emitted when its result is consumed (fused into the branch
@@ -1056,6 +1082,9 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     /// a few operators look at (see [`Self::next_set`]).
     #[inline(always)]
     fn visit(&mut self, op: &Operator<'_>, next: Option<&Operator<'_>>) -> Result<(), CompileError> {
+        if let Some(r) = self.pending_wrap.take() {
+            self.settle_wrap(r, op);
+        }
         if !self.reachable {
             return self.visit_dead(op);
         }
@@ -1510,11 +1539,11 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         let v = self.stack.pop();
         // Copies of the local's old value still on the stack must not see the write.
         if let Some(fx) = self.local_freg(local, true) {
-            self.stack.materialize_locals(self.masm);
+            self.stack.materialize_copies(self.masm, Val::FLocal(fx), false);
             return self.set_freg(fx, v, h);
         }
         if let Some(lr) = self.local_reg(local, true) {
-            self.stack.materialize_locals(self.masm);
+            self.materialize_copies(lr);
             return self.set_reg(lr, v, h);
         }
         match v {
@@ -1577,7 +1606,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 // Already the local's value, in its register (`fbin64`, `load_f64`).
                 return;
             }
-            self.stack.materialize_locals(self.masm);
+            self.stack.materialize_copies(self.masm, Val::FLocal(fx), false);
             let h = self.stack.len() - 1;
             let v = self.stack.pop();
             self.set_freg(fx, v, h);
@@ -1591,7 +1620,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 // Already the local's value, in its register (`binop_in_place`).
                 return;
             }
-            self.stack.materialize_locals(self.masm);
+            self.materialize_copies(r);
         }
         match (self.stack.get(self.stack.len() - 1), lr) {
             (Val::Const(c), Some(lr)) => {
@@ -1638,7 +1667,25 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 self.stack.push(Val::Const(c & 0xffff_ffff));
             }
             _ if next_reads_low32(next) => {}
+            Val::Reg(r) if matches!(next, Some(Operator::I32Const { .. })) => self.pending_wrap = Some(r),
             _ => self.unop(IntUn::ZeroExtend32, Size::S64),
+        }
+    }
+
+    /// Before `op`, with [`Self::pending_wrap`] `r` taken: waits over the `i32.const`
+    /// right after the wrap; drops the zero-extension when `op` reads the low halves of
+    /// `r` and that constant only; else emits it now.
+    fn settle_wrap(&mut self, r: Reg, op: &Operator<'_>) {
+        let h = self.stack.len();
+        let top = self.stack.get(h - 1);
+        if top == Val::Reg(r) && matches!(op, Operator::I32Const { .. }) {
+            self.pending_wrap = Some(r);
+            return;
+        }
+        let low32 = h >= 2 && self.stack.get(h - 2) == Val::Reg(r) && matches!(top, Val::Const(_));
+        if !(low32 && reads_low32_imm(op)) {
+            self.masm.int_un(IntUn::ZeroExtend32, Size::S64, r);
+            self.stack.set_zero_extended(r);
         }
     }
 

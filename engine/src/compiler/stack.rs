@@ -30,6 +30,10 @@ pub enum Val {
     FLocal(FReg),
 }
 
+/// Entries [`ValueStack::materialize_copies`] scans at most before it materializes every
+/// lazy entry instead.
+const SELECTIVE_SCAN: usize = 16;
+
 /// The value stack plus the set of free registers.
 #[derive(Debug)]
 pub struct ValueStack {
@@ -141,6 +145,12 @@ impl ValueStack {
         }
     }
 
+    /// Records that entry register `r` now holds an i32 zero-extended to 64 bits (as
+    /// [`ValueStack::push_reg`] does for a new entry).
+    pub fn set_zero_extended(&mut self, r: Reg) {
+        self.zext |= Self::zext_bit(r);
+    }
+
     /// Whether the top entry is a register pushed zero-extended ([`ValueStack::push_reg`]).
     pub fn top_zero_extended(&self) -> bool {
         matches!(self.vals.last(), Some(Val::Reg(r)) if self.zext & Self::zext_bit(*r) != 0)
@@ -168,30 +178,70 @@ impl ValueStack {
         let from = self.lazy_low.max(self.watermark);
         self.lazy_low = usize::MAX;
         for h in from..self.vals.len() {
+            self.materialize_entry(masm, h, false);
+        }
+    }
+
+    /// As [`ValueStack::materialize_locals`], for the copies of one local only (`of`: its
+    /// [`Val::Local`] or [`Val::FLocal`] entry; the other locals' stay lazy), marked
+    /// zero-extended when `zext` (the local is an i32 kept zero-extended). When more
+    /// than [`SELECTIVE_SCAN`] entries could be lazy it falls back to
+    /// [`ValueStack::materialize_locals`], so a call costs O(1) and compilation stays
+    /// linear however many lazy entries a crafted body piles up.
+    pub fn materialize_copies<M: MacroAssembler>(&mut self, masm: &mut M, of: Val, zext: bool) {
+        if self.lazy_low == usize::MAX {
+            return;
+        }
+        let from = self.lazy_low.max(self.watermark);
+        if self.vals.len() - from > SELECTIVE_SCAN {
+            return self.materialize_locals(masm);
+        }
+        let mut low = usize::MAX;
+        for h in from..self.vals.len() {
             match self.vals[h] {
-                Val::Local(_) => {
-                    let n = self.alloc(masm);
-                    // `alloc` may have spilled every entry, this one included.
-                    match self.vals[h] {
-                        Val::Local(lr) => {
-                            masm.mov(n, lr);
-                            self.vals[h] = Val::Reg(n);
-                        }
-                        _ => self.free_reg(n),
+                v if v == of => {
+                    self.materialize_entry(masm, h, zext);
+                    if self.watermark > h {
+                        // `alloc` spilled every entry: no lazy one is left.
+                        low = usize::MAX;
                     }
                 }
-                Val::FLocal(_) => {
-                    let n = self.falloc(masm);
-                    match self.vals[h] {
-                        Val::FLocal(lr) => {
-                            masm.f64_mov(n, lr);
-                            self.vals[h] = Val::FReg(n);
-                        }
-                        _ => self.ffree_reg(n),
-                    }
-                }
+                Val::Local(_) | Val::FLocal(_) => low = low.min(h),
                 _ => {}
             }
+        }
+        self.lazy_low = low;
+    }
+
+    /// Turns entry `h`, if a [`Val::Local`] or [`Val::FLocal`], into a copy in a register
+    /// (zero-extended when `zext`), or into its slot when `alloc` had to spill.
+    fn materialize_entry<M: MacroAssembler>(&mut self, masm: &mut M, h: usize, zext: bool) {
+        match self.vals[h] {
+            Val::Local(_) => {
+                let n = self.alloc(masm);
+                // `alloc` may have spilled every entry, this one included.
+                match self.vals[h] {
+                    Val::Local(lr) => {
+                        masm.mov(n, lr);
+                        self.vals[h] = Val::Reg(n);
+                        if zext {
+                            self.zext |= Self::zext_bit(n);
+                        }
+                    }
+                    _ => self.free_reg(n),
+                }
+            }
+            Val::FLocal(_) => {
+                let n = self.falloc(masm);
+                match self.vals[h] {
+                    Val::FLocal(lr) => {
+                        masm.f64_mov(n, lr);
+                        self.vals[h] = Val::FReg(n);
+                    }
+                    _ => self.ffree_reg(n),
+                }
+            }
+            _ => {}
         }
     }
 
