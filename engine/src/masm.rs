@@ -432,6 +432,11 @@ pub trait MacroAssembler {
         self.mov(dst, src);
         self.int_bin(op, size, dst, rhs);
     }
+    /// `dst = dst op slot` for `op` one of add, sub, and, or, xor and mul, the right
+    /// operand read from frame slot `slot` (its low 32 bits at [`Size::S32`]): x86-64 uses
+    /// a memory operand, aarch64 a scratch register. At [`Size::S32`] the result is
+    /// zero-extended, as [`Self::int_bin`]'s.
+    fn int_bin_slot(&mut self, op: IntBin, size: Size, dst: Reg, slot: u32);
     /// `dst = dst op rhs`, trapping on zero divisor / overflow.
     fn int_div(&mut self, op: IntDiv, size: Size, dst: Reg, rhs: Reg);
     /// `dst = (dst cc rhs) as i32`.

@@ -4,6 +4,10 @@
 //!   when one local is written, only its own copies still on the stack are copied out;
 //!   the other locals' stay lazy (`ValueStack::materialize_copies`), also past the
 //!   bounded scan, where every lazy copy is copied out instead;
+//! * a local that lives in its frame slot, read by the next operation (an ALU operation
+//!   or a multiplication) as its right operand straight from the slot
+//!   (`MacroAssembler::int_bin_slot`), with the result going to a register local or to
+//!   the stack;
 //! * the zero-extension of `i32.wrap_i64`, left out when an `i32.const` and a 32-bit
 //!   operation on the two follow (`FuncCodegen::pending_wrap`), and emitted before any
 //!   other use of the wrapped value.
@@ -88,7 +92,62 @@ const WAT: &str = r#"(module
     i32.add i32.add i32.add i32.add i32.add i32.add i32.add i32.add i32.add
     i64.extend_i32_u
     local.get $a local.get $b i32.xor i64.extend_i32_u i64.const 32 i64.shl
-    i64.or))"#;
+    i64.or)
+
+  ;; more locals than registers: most live in their slots
+  (func (export "slots") (param $n i32) (result i64)
+    (local $a i32) (local $b i32) (local $c i32) (local $d i32) (local $e i32)
+    (local $f i32) (local $g i32) (local $h i32) (local $k i32)
+    (local $x i64) (local $y i64) (local $z i64) (local $w i64)
+    i32.const 0x12345 local.set $a i32.const 0x7654321 local.set $b
+    i32.const 3 local.set $c i32.const 0x10001 local.set $d
+    i32.const 0xdeadbee local.set $e i32.const 0xf0f0f0f local.set $f
+    i32.const 77 local.set $g i32.const 0x3000 local.set $h
+    i64.const 0x0123456789abcdef local.set $x i64.const 0x7edcba9876543210 local.set $y
+    i64.const 0x1111222233334444 local.set $z i64.const 0x5555 local.set $w
+    loop
+      local.get $a local.get $b i32.add local.set $c
+      local.get $c local.get $d i32.sub local.set $d
+      local.get $d local.get $e i32.mul local.set $e
+      local.get $e local.get $f i32.and local.get $g i32.or local.set $f
+      local.get $f local.get $g i32.xor local.set $g
+      local.get $g local.get $h i32.add local.get $a i32.xor local.set $h
+      local.get $h local.get $c i32.sub local.set $a
+      local.get $x local.get $y i64.add local.set $y
+      local.get $y local.get $z i64.mul local.get $w i64.xor local.set $z
+      local.get $z local.get $w i64.sub local.get $x i64.or local.set $w
+      local.get $w local.get $x i64.and local.get $y i64.add local.set $x
+      local.get $k i32.const 1 i32.add local.tee $k local.get $n i32.lt_u br_if 0
+    end
+    local.get $a local.get $b i32.xor local.get $c i32.xor local.get $d i32.xor
+    local.get $e i32.xor local.get $f i32.xor local.get $g i32.xor local.get $h i32.xor
+    i64.extend_i32_u
+    local.get $x i64.add local.get $y i64.xor local.get $z i64.xor local.get $w i64.xor))"#;
+
+/// `slots(n)` in Rust.
+fn slots(n: u32) -> u64 {
+    let (mut a, b, mut c, mut d, mut e) = (0x12345u32, 0x765_4321u32, 3u32, 0x10001u32, 0xdea_dbeeu32);
+    let (mut f, mut g, mut h, mut k) = (0xf0f_0f0fu32, 77u32, 0x3000u32, 0u32);
+    let (mut x, mut y, mut z, mut w) = (0x0123_4567_89ab_cdefu64, 0x7edc_ba98_7654_3210u64, 0x1111_2222_3333_4444u64, 0x5555u64);
+    loop {
+        c = a.wrapping_add(b);
+        d = c.wrapping_sub(d);
+        e = d.wrapping_mul(e);
+        f = (e & f) | g;
+        g ^= f;
+        h = g.wrapping_add(h) ^ a;
+        a = h.wrapping_sub(c);
+        y = x.wrapping_add(y);
+        z = y.wrapping_mul(z) ^ w;
+        w = z.wrapping_sub(w) | x;
+        x = (w & x).wrapping_add(y);
+        k += 1;
+        if k >= n {
+            break;
+        }
+    }
+    u64::from(a ^ b ^ c ^ d ^ e ^ f ^ g ^ h).wrapping_add(x) ^ y ^ z ^ w
+}
 
 /// The high halves of these differ from the low halves' zero-extension.
 const INPUTS: [u64; 4] = [0xffff_ffff_0000_0005, 0x8000_0001_0000_0064, 0x1234_5678_9abc_def0, 0x0000_0007_0000_0003];
@@ -174,6 +233,12 @@ fn lazy_values_keep_wasm_semantics() {
         let mut res = [Val::I64(0)];
         f.call(&mut store, &[Val::I64(x as i64)], &mut res).unwrap();
         assert_eq!(res[0], Val::I64(77), "store_addr({x:#x})");
+    }
+    let f = inst.get_func(&mut store, "slots").unwrap();
+    for n in [1u32, 2, 17, 1000] {
+        let mut res = [Val::I64(0)];
+        f.call(&mut store, &[Val::I32(n as i32)], &mut res).unwrap();
+        assert_eq!(res[0], Val::I64(slots(n) as i64), "slots({n})");
     }
     for name in ["copies", "copy_as_address", "many_copies"] {
         let f = inst.get_func(&mut store, name).unwrap();

@@ -337,6 +337,11 @@ struct FuncCodegen<'a, M: MacroAssembler> {
     /// 32-bit instruction (`i32.and`, a shift, a comparison, ...: [`reads_low32_imm`]),
     /// which reads the low half only, none is needed. Any other operator emits it first.
     pending_wrap: Option<Reg>,
+    /// A `local.get` of local `.0`, which lives in its frame slot, whose value the next
+    /// operator (an ALU operation or a multiplication, [`reads_slot_operand`]) takes as
+    /// its right operand straight from the slot: no register and no load of its own. The
+    /// stack holds a placeholder for it until then.
+    slot_rhs: Option<u32>,
     /// Gas of the pure blocks (`BlockCharge::pure`) run since the last charge, not
     /// subtracted yet: the next block's charge takes it (so a loop's pure exit test costs
     /// no instruction of its own), and it is subtracted, unchecked, before every other
@@ -400,6 +405,28 @@ fn reads_low32_imm(op: &Operator<'_>) -> bool {
                 op,
                 Operator::I32Shl | Operator::I32ShrS | Operator::I32ShrU | Operator::I32Rotl | Operator::I32Rotr
             ))
+}
+
+/// Whether `op` is one of the operations [`MacroAssembler::int_bin_slot`] emits with
+/// its right operand in a frame slot.
+fn reads_slot_operand(op: Option<&Operator<'_>>) -> bool {
+    matches!(
+        op,
+        Some(
+            Operator::I32Add
+                | Operator::I32Sub
+                | Operator::I32Mul
+                | Operator::I32And
+                | Operator::I32Or
+                | Operator::I32Xor
+                | Operator::I64Add
+                | Operator::I64Sub
+                | Operator::I64Mul
+                | Operator::I64And
+                | Operator::I64Or
+                | Operator::I64Xor
+        )
+    )
 }
 
 /// An integer comparison whose emission is deferred (see [`FuncCodegen::cmp`]).
@@ -508,6 +535,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             fstale: 0,
             pending: None,
             pending_wrap: None,
+            slot_rhs: None,
             pending_gas: 0,
             gas_stubs: std::mem::take(&mut scratch.gas_stubs),
             last_reads: &fa.last_reads,
@@ -798,6 +826,9 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     }
 
     fn binop(&mut self, op: IntBin, size: Size, next: Option<&Operator<'_>>) {
+        if let Some(local) = self.slot_rhs.take() {
+            return self.binop_slot(op, size, next, local);
+        }
         if self.binop_in_place(op, size, next) {
             return;
         }
@@ -816,6 +847,33 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         self.masm.int_bin(op, size, lhs, rhs);
         self.stack.free_regimm(rhs);
         self.push_result(lhs);
+    }
+
+    /// [`Self::binop`] whose right operand is slot local `local` ([`Self::slot_rhs`]; its
+    /// placeholder is the top entry): computed into the register local the next
+    /// operator sets, as [`Self::binop_in_place`], else into a register of the stack.
+    fn binop_slot(&mut self, op: IntBin, size: Size, next: Option<&Operator<'_>>, local: u32) {
+        self.stack.pop();
+        let h = self.stack.len();
+        if let Some((x, lr)) = self.next_set(next) {
+            let lhs = self.stack.pop();
+            self.claim_local(x);
+            self.set_reg(lr, lhs, h - 1);
+            self.masm.int_bin_slot(op, size, lr, local);
+            self.stack.push(Val::Local(lr));
+            return;
+        }
+        let dst = match self.stack.get(h - 1) {
+            Val::Local(src) => {
+                self.stack.pop();
+                let dst = self.stack.alloc(self.masm);
+                self.masm.mov(dst, src);
+                dst
+            }
+            _ => self.stack.pop_reg(self.masm),
+        };
+        self.masm.int_bin_slot(op, size, dst, local);
+        self.push_result(dst);
     }
 
     /// `...; op; local.set x` (or `local.tee x`) with `x` in a register: computes into
@@ -1085,6 +1143,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         if let Some(r) = self.pending_wrap.take() {
             self.settle_wrap(r, op);
         }
+        debug_assert!(self.slot_rhs.is_none() || reads_slot_operand(Some(op)), "a slot operand left for {op:?}");
         if !self.reachable {
             return self.visit_dead(op);
         }
@@ -1262,7 +1321,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 self.stack.free_reg(cond);
                 self.push_result(a);
             }
-            O::LocalGet { local_index } => self.local_get(local_index),
+            O::LocalGet { local_index } => self.local_get(local_index, next),
             O::LocalSet { local_index } => self.local_set(local_index),
             O::LocalTee { local_index } => self.local_tee(local_index),
             O::GlobalGet { global_index } => {
@@ -1521,11 +1580,14 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     }
 
     /// `local.get`: the local's register (a lazy copy), or a load from its slot.
-    fn local_get(&mut self, local: u32) {
+    fn local_get(&mut self, local: u32, next: Option<&Operator<'_>>) {
         if let Some(lr) = self.local_reg(local, false) {
             self.stack.push(Val::Local(lr));
         } else if let Some(fx) = self.local_freg(local, false) {
             self.stack.push(Val::FLocal(fx));
+        } else if reads_slot_operand(next) {
+            self.slot_rhs = Some(local);
+            self.stack.push(Val::Const(0));
         } else {
             let r = self.stack.alloc(self.masm);
             self.masm.load_slot(r, local);

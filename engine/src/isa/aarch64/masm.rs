@@ -717,6 +717,12 @@ impl MacroAssembler for Aarch64Masm {
         }
     }
 
+    fn int_bin_slot(&mut self, op: IntBin, size: Size, dst: Reg, slot: u32) {
+        self.room();
+        self.ldst_slot(Ldst::Ldr64, S3, slot);
+        self.int_bin(op, size, dst, RegImm::Reg(Reg(S3)));
+    }
+
     fn int_div(&mut self, op: IntDiv, size: Size, dst: Reg, rhs: Reg) {
         self.room();
         let w = Self::w(size);

@@ -454,6 +454,11 @@ impl Asm {
     pub fn imul_rr(&mut self, w: bool, dst: u8, src: u8) {
         self.op_rr(None, w, &[0x0F, 0xAF], dst, src, false);
     }
+    /// `imul dst, [m]`.
+    #[inline]
+    pub fn imul_rm(&mut self, w: bool, dst: u8, m: Mem) {
+        self.op_rm(None, w, &[0x0F, 0xAF], dst, m, false);
+    }
     /// `imul dst, src, simm32`.
     #[inline]
     pub fn imul_rri(&mut self, w: bool, dst: u8, src: u8, imm: i32) {

@@ -789,6 +789,24 @@ impl MacroAssembler for X64Masm {
         }
     }
 
+    fn int_bin_slot(&mut self, op: IntBin, size: Size, dst: Reg, slot: u32) {
+        let w = Self::w(size);
+        let m = self.slot_mem(slot);
+        match op {
+            IntBin::Add => self.asm.alu_rm(Alu::Add, w, dst.0, m),
+            IntBin::Sub => self.asm.alu_rm(Alu::Sub, w, dst.0, m),
+            IntBin::And => self.asm.alu_rm(Alu::And, w, dst.0, m),
+            IntBin::Or => self.asm.alu_rm(Alu::Or, w, dst.0, m),
+            IntBin::Xor => self.asm.alu_rm(Alu::Xor, w, dst.0, m),
+            IntBin::Mul => self.asm.imul_rm(w, dst.0, m),
+            _ => {
+                self.asm.load(true, SCRATCH, m);
+                return self.int_bin(op, size, dst, RegImm::Reg(Reg(SCRATCH)));
+            }
+        }
+        self.note_zero_extended(w, dst.0);
+    }
+
     fn int_div(&mut self, op: IntDiv, size: Size, dst: Reg, rhs: Reg) {
         let w = Self::w(size);
         let (d, mut s) = (dst.0, rhs.0);
