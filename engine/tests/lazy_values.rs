@@ -106,7 +106,7 @@ const WAT: &str = r#"(module
     i64.const 0x0123456789abcdef local.set $x i64.const 0x7edcba9876543210 local.set $y
     i64.const 0x1111222233334444 local.set $z i64.const 0x5555 local.set $w
     loop
-      local.get $a local.get $b i32.add local.set $c
+      local.get $a local.get $b i32.add local.get $c i32.xor local.set $c
       local.get $c local.get $d i32.sub local.set $d
       local.get $d local.get $e i32.mul local.set $e
       local.get $e local.get $f i32.and local.get $g i32.or local.set $f
@@ -130,7 +130,7 @@ fn slots(n: u32) -> u64 {
     let (mut f, mut g, mut h, mut k) = (0xf0f_0f0fu32, 77u32, 0x3000u32, 0u32);
     let (mut x, mut y, mut z, mut w) = (0x0123_4567_89ab_cdefu64, 0x7edc_ba98_7654_3210u64, 0x1111_2222_3333_4444u64, 0x5555u64);
     loop {
-        c = a.wrapping_add(b);
+        c ^= a.wrapping_add(b);
         d = c.wrapping_sub(d);
         e = d.wrapping_mul(e);
         f = (e & f) | g;
