@@ -7,7 +7,8 @@
 //! * a local that lives in its frame slot, read by the next operation (an ALU operation
 //!   or a multiplication) as its right operand straight from the slot
 //!   (`MacroAssembler::int_bin_slot`), with the result going to a register local or to
-//!   the stack;
+//!   the stack; and so is a right operand the stack keeps in its own slot (a call's
+//!   result, a spilled value);
 //! * the zero-extension of `i32.wrap_i64`, left out when an `i32.const` and a 32-bit
 //!   operation on the two follow (`FuncCodegen::pending_wrap`), and emitted before any
 //!   other use of the wrapped value.
@@ -94,6 +95,22 @@ const WAT: &str = r#"(module
     local.get $a local.get $b i32.xor i64.extend_i32_u i64.const 32 i64.shl
     i64.or)
 
+  ;; call results are in their stack slots: the right operand is read from there
+  (func $seven (param i64) (result i64) local.get 0 i64.const 7 i64.mul)
+  (func (export "results") (param $x i64) (result i64) (local $r i64)
+    local.get $x call $seven
+    local.get $x i64.const 3 i64.add call $seven
+    i64.sub
+    local.get $x call $seven
+    i64.const 1 call $seven
+    i64.mul
+    local.set $r
+    local.get $x call $seven local.get $r i64.xor
+    local.get $x i64.const 1 i64.shl call $seven
+    i64.sub local.tee $r
+    i64.add
+    local.get $r i64.or)
+
   ;; more locals than registers: most live in their slots
   (func (export "slots") (param $n i32) (result i64)
     (local $a i32) (local $b i32) (local $c i32) (local $d i32) (local $e i32)
@@ -123,6 +140,15 @@ const WAT: &str = r#"(module
     local.get $e i32.xor local.get $f i32.xor local.get $g i32.xor local.get $h i32.xor
     i64.extend_i32_u
     local.get $x i64.add local.get $y i64.xor local.get $z i64.xor local.get $w i64.xor))"#;
+
+/// `results(x)` in Rust.
+fn results(x: u64) -> u64 {
+    let seven = |v: u64| v.wrapping_mul(7);
+    let d = seven(x).wrapping_sub(seven(x.wrapping_add(3)));
+    let r = seven(x).wrapping_mul(seven(1));
+    let r2 = (seven(x) ^ r).wrapping_sub(seven(x << 1));
+    d.wrapping_add(r2) | r2
+}
 
 /// `slots(n)` in Rust.
 fn slots(n: u32) -> u64 {
@@ -233,6 +259,12 @@ fn lazy_values_keep_wasm_semantics() {
         let mut res = [Val::I64(0)];
         f.call(&mut store, &[Val::I64(x as i64)], &mut res).unwrap();
         assert_eq!(res[0], Val::I64(77), "store_addr({x:#x})");
+    }
+    let f = inst.get_func(&mut store, "results").unwrap();
+    for x in INPUTS {
+        let mut res = [Val::I64(0)];
+        f.call(&mut store, &[Val::I64(x as i64)], &mut res).unwrap();
+        assert_eq!(res[0], Val::I64(results(x) as i64), "results({x:#x})");
     }
     let f = inst.get_func(&mut store, "slots").unwrap();
     for n in [1u32, 2, 17, 1000] {

@@ -829,6 +829,13 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         if let Some(local) = self.slot_rhs.take() {
             return self.binop_slot(op, size, next, local);
         }
+        let h = self.stack.len();
+        if self.stack.get(h - 1) == Val::Slot
+            && matches!(op, IntBin::Add | IntBin::Sub | IntBin::Mul | IntBin::And | IntBin::Or | IntBin::Xor)
+        {
+            // A spilled right operand (a call's result, say) is read from its slot too.
+            return self.binop_slot(op, size, next, self.stack.slot_of(h - 1));
+        }
         if self.binop_in_place(op, size, next) {
             return;
         }
@@ -849,17 +856,19 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         self.push_result(lhs);
     }
 
-    /// [`Self::binop`] whose right operand is slot local `local` ([`Self::slot_rhs`]; its
-    /// placeholder is the top entry): computed into the register local the next
-    /// operator sets, as [`Self::binop_in_place`], else into a register of the stack.
-    fn binop_slot(&mut self, op: IntBin, size: Size, next: Option<&Operator<'_>>, local: u32) {
+    /// [`Self::binop`] whose right operand, the top entry, is in frame slot `slot`: a slot
+    /// local's ([`Self::slot_rhs`], the entry a placeholder) or its own
+    /// ([`Val::Slot`]). Computed into the register local the next operator sets, as
+    /// [`Self::binop_in_place`], else into a register of the stack. Nothing writes the
+    /// slot before it is read: the entry is popped, and spills write below it.
+    fn binop_slot(&mut self, op: IntBin, size: Size, next: Option<&Operator<'_>>, slot: u32) {
         self.stack.pop();
         let h = self.stack.len();
         if let Some((x, lr)) = self.next_set(next) {
             let lhs = self.stack.pop();
             self.claim_local(x);
             self.set_reg(lr, lhs, h - 1);
-            self.masm.int_bin_slot(op, size, lr, local);
+            self.masm.int_bin_slot(op, size, lr, slot);
             self.stack.push(Val::Local(lr));
             return;
         }
@@ -872,7 +881,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             }
             _ => self.stack.pop_reg(self.masm),
         };
-        self.masm.int_bin_slot(op, size, dst, local);
+        self.masm.int_bin_slot(op, size, dst, slot);
         self.push_result(dst);
     }
 
