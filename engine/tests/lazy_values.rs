@@ -8,7 +8,7 @@
 //!   or a multiplication) as its right operand straight from the slot
 //!   (`MacroAssembler::int_bin_slot`), with the result going to a register local or to
 //!   the stack; and so is a right operand the stack keeps in its own slot (a call's
-//!   result, a spilled value);
+//!   result, a spilled value); an i32 local read from its slot is loaded zero-extended;
 //! * the zero-extension of `i32.wrap_i64`, left out when an `i32.const` and a 32-bit
 //!   operation on the two follow (`FuncCodegen::pending_wrap`), and emitted before any
 //!   other use of the wrapped value.
@@ -134,6 +134,7 @@ const WAT: &str = r#"(module
       local.get $y local.get $z i64.mul local.get $w i64.xor local.set $z
       local.get $z local.get $w i64.sub local.get $x i64.or local.set $w
       local.get $w local.get $x i64.and local.get $y i64.add local.set $x
+      local.get $h i64.extend_i32_u local.get $w i64.xor local.set $w
       local.get $k i32.const 1 i32.add local.tee $k local.get $n i32.lt_u br_if 0
     end
     local.get $a local.get $b i32.xor local.get $c i32.xor local.get $d i32.xor
@@ -167,6 +168,7 @@ fn slots(n: u32) -> u64 {
         z = y.wrapping_mul(z) ^ w;
         w = z.wrapping_sub(w) | x;
         x = (w & x).wrapping_add(y);
+        w ^= u64::from(h);
         k += 1;
         if k >= n {
             break;

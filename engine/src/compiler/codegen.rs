@@ -353,6 +353,10 @@ struct FuncCodegen<'a, M: MacroAssembler> {
     /// [`FunctionAnalysis::last_reads`]: a local whose last read is behind the current
     /// operator and outside every open loop is dead, and a call does not save it.
     last_reads: &'a [u32],
+    /// [`FunctionAnalysis::local_types`]: an i32 local read from its slot is loaded with
+    /// a 32-bit load, which leaves it zero-extended (an `i64.extend_i32_u` after it costs
+    /// nothing).
+    local_types: &'a [wasmparser::ValType],
     /// Index of the operator being compiled (as the analysis counts them).
     op_index: u32,
     /// Open `loop` frames, and the operator index of the outermost one's `loop`.
@@ -539,6 +543,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             pending_gas: 0,
             gas_stubs: std::mem::take(&mut scratch.gas_stubs),
             last_reads: &fa.last_reads,
+            local_types: &fa.local_types,
             op_index: 0,
             open_loops: 0,
             outer_loop_start: 0,
@@ -1599,7 +1604,11 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             self.stack.push(Val::Const(0));
         } else {
             let r = self.stack.alloc(self.masm);
-            self.masm.load_slot(r, local);
+            if self.local_types.get(local as usize) == Some(&wasmparser::ValType::I32) {
+                self.masm.load_slot_u32(r, local);
+            } else {
+                self.masm.load_slot(r, local);
+            }
             self.push_result(r);
         }
     }
