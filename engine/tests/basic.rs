@@ -638,11 +638,29 @@ fn locals_first_written_in_a_block_still_start_at_zero() {
         end
         local.get $z local.get $x i32.add local.get $y i32.add
         i32.const 100 i32.mul local.get $top i32.add)
+      ;; an if without else, a write in the else-branch only, a br_table around a write;
+      ;; $both is written on every path (its slot is not zeroed)
+      (func $g (param $skip i32) (result i32) (local $x i32) (local $y i32) (local $z i32) (local $both i32)
+        local.get $skip i32.eqz if i32.const 5 local.set $x end
+        local.get $skip if nop else i32.const 6 local.set $y end
+        block block local.get $skip br_table 1 0 end i32.const 7 local.set $z end
+        local.get $skip if i32.const 1 local.set $both else i32.const 2 local.set $both end
+        local.get $x local.get $y i32.add local.get $z i32.add
+        i32.const 100 i32.mul local.get $both i32.add)
       (func (export "run") (param $skip i32) (result i32)
         call $dirty drop
-        local.get $skip call $f))"#;
+        local.get $skip call $f)
+      (func (export "run_g") (param $skip i32) (result i32)
+        call $dirty drop
+        local.get $skip call $g))"#;
     let (r, _) = run(wat, "run", &[Val::I32(1)], 1, 1_000_000);
     assert_eq!(r.unwrap(), vec![Val::I32(7)]);
     let (r, _) = run(wat, "run", &[Val::I32(0)], 1, 1_000_000);
     assert_eq!(r.unwrap(), vec![Val::I32(1107)]);
+    // skip = 1: $x and $y keep their zeros, the br_table's default runs the write of $z.
+    let (r, _) = run(wat, "run_g", &[Val::I32(1)], 1, 1_000_000);
+    assert_eq!(r.unwrap(), vec![Val::I32(701)]);
+    // skip = 0: the br_table leaves both blocks, $z keeps its zero.
+    let (r, _) = run(wat, "run_g", &[Val::I32(0)], 1, 1_000_000);
+    assert_eq!(r.unwrap(), vec![Val::I32(1102)]);
 }

@@ -98,6 +98,13 @@ pub struct FunctionAnalysis {
     /// [`FunctionAnalysis::zero_observed`]). Empty when computed by [`crate::validate`],
     /// as `local_weights`.
     pub first_access: Vec<u8>,
+    /// Bit `i` (for the first [`ASSIGNMENT_TRACKED`] locals, parameters first): a
+    /// reachable `local.get` of local `i` may run before any write to it, reading its
+    /// initial 0. Clear means every path from the function's entry to each read passes a
+    /// `local.set` or `local.tee` of it (a forward data-flow over the structured control
+    /// flow, see [`FunctionAnalysis::zero_observed`]). 0 when computed by
+    /// [`crate::validate`].
+    pub maybe_zero_reads: u64,
     /// The body's bytes in the module (offsets from the module's first byte, the locals
     /// declaration included): what a consumer decodes itself when the walk did not keep
     /// the operators ([`FunctionAnalysis::operators_buffered`]).
@@ -112,6 +119,10 @@ pub struct FunctionAnalysis {
 /// costs less.
 pub const MAX_BUFFERED_BODY_BYTES: usize = 256 * 1024;
 
+/// Locals (parameters first) whose definite assignment the walk tracks, one bit each
+/// ([`FunctionAnalysis::maybe_zero_reads`]): a constant amount of work per operator.
+pub const ASSIGNMENT_TRACKED: u32 = 64;
+
 /// [`FunctionAnalysis::first_access`] of a local not touched (yet).
 pub const UNTOUCHED: u8 = 0;
 /// [`FunctionAnalysis::first_access`] of a local first written outside every block.
@@ -123,7 +134,9 @@ impl FunctionAnalysis {
     /// Whether local `local`'s initial 0 may be read (true when unknown): a compiler need
     /// not zero a local for which this is false.
     pub fn zero_observed(&self, local: u32) -> bool {
+        let tracked = local < ASSIGNMENT_TRACKED && !self.first_access.is_empty();
         self.first_access.get(local as usize) != Some(&FIRST_WRITE_AT_TOP)
+            && (!tracked || self.maybe_zero_reads >> local & 1 != 0)
     }
 
     /// Whether [`crate::analyze_each`] hands this function's decoded operators to its
@@ -176,6 +189,17 @@ impl ModuleAnalysis {
 /// A [`FunctionWalker`]'s buffers: its control frames and the operator reader's.
 pub(crate) type WalkerBuffers = (Vec<(bool, bool)>, wasmparser::OperatorsReaderAllocations);
 
+/// The kind of an open control frame, for definite assignment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FrameKind {
+    Block,
+    Loop,
+    /// An `if` whose `else` has not been seen.
+    If,
+    /// An `if` past its `else`.
+    IfElse,
+}
+
 /// Walks function bodies: validates every operator, enforces the nesting-depth limit, and
 /// (when `costs` is given) records the metered basic blocks. One walker serves every
 /// function of a module, so its buffers are allocated once.
@@ -199,6 +223,15 @@ pub(crate) struct FunctionWalker<'c> {
     calls: bool,
     /// See [`FunctionAnalysis::first_access`].
     first_access: Vec<u8>,
+    /// Definite assignment, one bit per tracked local ([`ASSIGNMENT_TRACKED`]): the
+    /// locals written on every path to this point (all bits where no path reaches it).
+    assigned: u64,
+    /// Per open control frame (the function's included): the assigned set at its entry,
+    /// the intersection of the sets of the branches to its end (and of the then-branch's
+    /// end, for an `if` with an `else`), and its kind.
+    assign_frames: Vec<(u64, u64, FrameKind)>,
+    /// See [`FunctionAnalysis::maybe_zero_reads`].
+    maybe_zero_reads: u64,
     reachable: bool,
     /// The open block: (first op index, its offset, gas so far).
     open: Option<(u32, u32, u64, bool)>,
@@ -226,6 +259,9 @@ impl<'c> FunctionWalker<'c> {
             last_reads: Vec::new(),
             calls: false,
             first_access: Vec::new(),
+            assigned: 0,
+            assign_frames: Vec::new(),
+            maybe_zero_reads: 0,
             reachable: true,
             open: None,
             charges: Vec::new(),
@@ -266,6 +302,10 @@ impl<'c> FunctionWalker<'c> {
         self.last_reads = reused.last_reads;
         self.first_access = reused.first_access;
         self.calls = false;
+        self.assigned = if params >= ASSIGNMENT_TRACKED { u64::MAX } else { (1u64 << params) - 1 };
+        self.assign_frames.clear();
+        self.assign_frames.push((self.assigned, u64::MAX, FrameKind::Block));
+        self.maybe_zero_reads = 0;
         let mut reader = body.get_binary_reader();
         validator.read_locals(&mut reader).map_err(ValidationError::from_wasmparser)?;
         let locals = validator.len_locals().saturating_sub(params);
@@ -333,6 +373,7 @@ impl<'c> FunctionWalker<'c> {
             last_reads: std::mem::take(&mut self.last_reads),
             calls: self.calls,
             first_access: std::mem::take(&mut self.first_access),
+            maybe_zero_reads: self.maybe_zero_reads,
             body: body_range,
         };
         Ok(())
@@ -367,9 +408,15 @@ impl<'c> FunctionWalker<'c> {
                 if let Some(f @ &mut UNTOUCHED) = self.first_access.get_mut(local_index as usize) {
                     *f = if at_top { FIRST_WRITE_AT_TOP } else { FIRST_OTHER };
                 }
+                if local_index < ASSIGNMENT_TRACKED {
+                    self.assigned |= 1 << local_index;
+                }
             }
             Operator::Call { .. } | Operator::CallIndirect { .. } => self.calls = true,
             _ => {}
+        }
+        if self.costs.is_some() {
+            self.track_assignment(op);
         }
         if self.reachable {
             if let Some(costs) = self.costs {
@@ -428,6 +475,68 @@ impl<'c> FunctionWalker<'c> {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Definite assignment ([`FunctionWalker::assigned`]) across `op`: reads of locals
+    /// not assigned on every path, branches merging into their targets, `else` and `end`
+    /// joining paths. Writes are recorded by [`FunctionWalker::visit`]. Runs only with a
+    /// cost table (as the other per-local facts).
+    #[inline(always)]
+    fn track_assignment(&mut self, op: &Operator<'_>) {
+        match *op {
+            Operator::LocalGet { local_index } if local_index < ASSIGNMENT_TRACKED => {
+                // Where no path reaches, every bit is set: unreachable reads do not count.
+                if self.assigned >> local_index & 1 == 0 {
+                    self.maybe_zero_reads |= 1 << local_index;
+                }
+            }
+            Operator::Block { .. } => self.assign_frames.push((self.assigned, u64::MAX, FrameKind::Block)),
+            Operator::Loop { .. } => self.assign_frames.push((self.assigned, u64::MAX, FrameKind::Loop)),
+            Operator::If { .. } => self.assign_frames.push((self.assigned, u64::MAX, FrameKind::If)),
+            Operator::Else => {
+                if let Some(f) = self.assign_frames.last_mut() {
+                    f.1 &= self.assigned;
+                    f.2 = FrameKind::IfElse;
+                    self.assigned = f.0;
+                }
+            }
+            Operator::End => {
+                if let Some((entry, merged, kind)) = self.assign_frames.pop() {
+                    self.assigned = match kind {
+                        // Only the body's end falls through to after a loop.
+                        FrameKind::Loop => self.assigned,
+                        FrameKind::Block | FrameKind::IfElse => self.assigned & merged,
+                        // The missing else-branch leaves the entry's set.
+                        FrameKind::If => self.assigned & merged & entry,
+                    };
+                }
+            }
+            Operator::Br { relative_depth } => {
+                self.merge_into(relative_depth);
+                self.assigned = u64::MAX;
+            }
+            Operator::BrIf { relative_depth } => self.merge_into(relative_depth),
+            Operator::BrTable { ref targets } => {
+                self.merge_into(targets.default());
+                for depth in targets.targets().flatten() {
+                    self.merge_into(depth);
+                }
+                self.assigned = u64::MAX;
+            }
+            Operator::Return | Operator::Unreachable => self.assigned = u64::MAX,
+            _ => {}
+        }
+    }
+
+    /// A branch to the frame `relative_depth` out: the target's end gets this path's
+    /// assigned set (a loop's header keeps its entry's, a subset of every back edge's).
+    fn merge_into(&mut self, relative_depth: u32) {
+        let i = self.assign_frames.len().checked_sub(1 + relative_depth as usize);
+        if let Some(f) = i.and_then(|i| self.assign_frames.get_mut(i)) {
+            if f.2 != FrameKind::Loop {
+                f.1 &= self.assigned;
+            }
+        }
     }
 
     fn push_frame(&mut self, offset: u32, is_loop: bool) -> Result<(), ValidationError> {

@@ -31,7 +31,7 @@ pub mod nan;
 pub mod profile;
 
 pub use analyze::{
-    BlockCharge, FunctionAnalysis, ModuleAnalysis, DEFAULT_MAX_STACK_SLOTS, FRAME_OVERHEAD_SLOTS,
+    BlockCharge, FunctionAnalysis, ModuleAnalysis, ASSIGNMENT_TRACKED, DEFAULT_MAX_STACK_SLOTS, FRAME_OVERHEAD_SLOTS,
     MAX_BUFFERED_BODY_BYTES,
 };
 pub use cost::{CostTable, DynamicCosts, DynamicKind, HostCost, OpClass};
