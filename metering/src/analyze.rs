@@ -484,11 +484,11 @@ impl<'c> FunctionWalker<'c> {
     #[inline(always)]
     fn track_assignment(&mut self, op: &Operator<'_>) {
         match *op {
-            Operator::LocalGet { local_index } if local_index < ASSIGNMENT_TRACKED => {
-                // Where no path reaches, every bit is set: unreachable reads do not count.
-                if self.assigned >> local_index & 1 == 0 {
-                    self.maybe_zero_reads |= 1 << local_index;
-                }
+            // Where no path reaches, every bit is set: unreachable reads do not count.
+            Operator::LocalGet { local_index }
+                if local_index < ASSIGNMENT_TRACKED && self.assigned >> local_index & 1 == 0 =>
+            {
+                self.maybe_zero_reads |= 1 << local_index;
             }
             Operator::Block { .. } => self.assign_frames.push((self.assigned, u64::MAX, FrameKind::Block)),
             Operator::Loop { .. } => self.assign_frames.push((self.assigned, u64::MAX, FrameKind::Loop)),
