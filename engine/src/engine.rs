@@ -55,6 +55,15 @@ pub struct Config {
     /// wall-clock time changes. If the second thread cannot be started, compilation runs
     /// on the calling thread. Not part of artifacts or cache keys.
     pub parallel_compilation: bool,
+    /// Whether compiled code may use optional CPU features the host has beyond the
+    /// ISA's required ones (default `true`; x86-64: BMI2, for `rorx`, `shlx`, `shrx` and
+    /// `sarx`). Only when compiling for the host: a cross-compiling engine uses the
+    /// required features alone. The features used are part of the engine's feature list,
+    /// which artifacts record: [`crate::Module::deserialize`] refuses an artifact made
+    /// with another list (a compiled-code cache filled on one CPU must not be read on
+    /// another: wasmd #1688). Off, artifacts load on every machine with the required
+    /// features. Results, traps and gas are the same either way.
+    pub optional_cpu_features: bool,
 }
 
 /// The code-section size, in bytes of wasm, from which [`Config::parallel_compilation`]
@@ -83,6 +92,7 @@ impl Default for Config {
             max_host_reentry: 256,
             metering: true,
             parallel_compilation: true,
+            optional_cpu_features: true,
         }
     }
 }
@@ -126,6 +136,7 @@ pub const NATIVE_BYTES_PER_SLOT: usize = 16;
 
 pub(crate) struct EngineInner {
     pub(crate) config: Config,
+    /// The CPU features compiled code uses, comma-separated (required, then optional).
     pub(crate) features: String,
     /// Whether the target ISA is the host's (compiled code can run here).
     pub(crate) executable: bool,
@@ -236,7 +247,17 @@ impl Engine {
         }
         let executable = config.isa.is_host();
         let features = if executable {
-            config.isa.check_features().map_err(|f| Error::Engine(format!("CPU feature {f} required")))?
+            let mut features =
+                config.isa.check_features().map_err(|f| Error::Engine(format!("CPU feature {f} required")))?;
+            if config.optional_cpu_features {
+                for (name, present) in config.isa.optional_features() {
+                    if present {
+                        features.push(',');
+                        features.push_str(name);
+                    }
+                }
+            }
+            features
         } else {
             config.isa.required_features()
         };
@@ -262,6 +283,23 @@ impl Engine {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The CPU features this engine's compiled code uses, comma-separated: the ISA's
+    /// required ones, then the optional ones the host has
+    /// ([`Config::optional_cpu_features`]). Artifacts record it.
+    ///
+    /// ```
+    /// let engine = keel_engine::Engine::new(keel_engine::Config::default()).unwrap();
+    /// assert!(!engine.cpu_features().is_empty());
+    /// ```
+    pub fn cpu_features(&self) -> &str {
+        &self.inner.features
+    }
+
+    /// Whether [`Engine::cpu_features`] lists `name`.
+    pub fn uses_cpu_feature(&self, name: &str) -> bool {
+        self.inner.features.split(',').any(|f| f == name)
     }
 
     /// Whether this engine's code can run on this machine (its target ISA is the host's

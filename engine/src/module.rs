@@ -450,7 +450,8 @@ impl Module {
         let code_buffer = std::mem::take(&mut buffers.code);
         let compiled = match cfg.isa {
             Isa::X64 => {
-                let masm = X64Masm::with_buffer(code_buffer, code_hint);
+                let mut masm = X64Masm::with_buffer(code_buffer, code_hint);
+                masm.use_bmi2(engine.uses_cpu_feature("bmi2"));
                 compile(masm, wasm, cfg, &env, defined, code_bytes, helpers, &mut buffers)
             }
             Isa::Aarch64 => {

@@ -49,8 +49,13 @@ fn reference_code(config: &Config, wasm: &[u8]) -> Vec<u8> {
             _ => {}
         }
     }
+    let engine = Engine::new(config.clone()).expect("engine");
     let compiled = match config.isa {
-        Isa::X64 => compile_module(X64Masm::new(), &env, &bodies, &analysis.functions, &config.cost_table),
+        Isa::X64 => {
+            let mut masm = X64Masm::new();
+            masm.use_bmi2(engine.uses_cpu_feature("bmi2"));
+            compile_module(masm, &env, &bodies, &analysis.functions, &config.cost_table)
+        }
         Isa::Aarch64 => {
             compile_module(Aarch64Masm::new(), &env, &bodies, &analysis.functions, &config.cost_table)
         }

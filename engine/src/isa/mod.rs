@@ -56,6 +56,15 @@ impl Isa {
         }
     }
 
+    /// Optional CPU features the code generator can use, as `(name, present)` on the
+    /// running machine (see [`crate::Config::optional_cpu_features`]).
+    pub fn optional_features(self) -> Vec<(&'static str, bool)> {
+        match self {
+            Isa::X64 => x64::optional_features(),
+            Isa::Aarch64 => Vec::new(),
+        }
+    }
+
     /// The CPU features the generated code needs, as a comma-separated list (recorded in
     /// artifacts), whatever the host.
     pub fn required_features(self) -> String {

@@ -204,6 +204,21 @@ impl Inst {
         i
     }
 
+    /// A VEX-encoded (three-byte `C4` form) register-to-register instruction of BMI2:
+    /// `reg` and `rm` the ModRM operands, `vvvv` the extra register operand (0, encoded
+    /// as `1111b`, when there is none), `map` 2 for `0F38` or 3 for `0F3A`, `pp` the implied
+    /// prefix (1: `66`, 2: `F3`, 3: `F2`). Intel SDM vol. 2, 2.3.5.
+    #[inline(always)]
+    fn vex_rr(w: bool, map: u8, pp: u8, opcode: u8, reg: u8, vvvv: u8, rm: u8) -> Inst {
+        let mut i = Inst::new();
+        i.byte(0xC4);
+        // Inverted R, X (no index), B, then the map.
+        i.byte((((!reg >> 3) & 1) << 7) | (1 << 6) | (((!rm >> 3) & 1) << 5) | map);
+        i.byte((u8::from(w) << 7) | ((!vvvv & 15) << 3) | pp);
+        i.byte(opcode);
+        i.byte(0xC0 | ((reg & 7) << 3) | (rm & 7));
+        i
+    }
     /// `[prefix] [REX] opcode /r` with a memory `rm`.
     #[inline(always)]
     fn rm(prefix: Option<u8>, w: bool, opcode: &[u8], reg: u8, m: Mem, byte_regs: bool) -> Inst {
@@ -464,6 +479,25 @@ impl Asm {
     pub fn imul_rri(&mut self, w: bool, dst: u8, src: u8, imm: i32) {
         let mut i = Inst::rr(None, w, &[0x69], dst, src, false);
         i.u32(imm as u32);
+        self.put(i);
+    }
+    /// `rorx dst, src, imm` (BMI2): `dst = src` rotated right by `imm`, flags untouched.
+    #[inline]
+    pub fn rorx(&mut self, w: bool, dst: u8, src: u8, imm: u8) {
+        let mut i = Inst::vex_rr(w, 3, 3, 0xF0, dst, 0, src);
+        i.byte(imm);
+        self.put(i);
+    }
+    /// `shlx` / `shrx` / `sarx dst, src, count` (BMI2): `dst = src` shifted by `count`
+    /// (masked to the width, as `shl`), flags untouched. `op` is `Shl`, `Shr` or `Sar`.
+    #[inline]
+    pub fn shiftx(&mut self, op: Shift, w: bool, dst: u8, src: u8, count: u8) {
+        let pp = match op {
+            Shift::Shl => 1,
+            Shift::Sar => 2,
+            _ => 3,
+        };
+        let i = Inst::vex_rr(w, 2, pp, 0xF7, dst, count, src);
         self.put(i);
     }
     /// `shift dst, cl`.

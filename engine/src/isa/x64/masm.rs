@@ -76,6 +76,8 @@ pub struct X64Masm {
     /// Bit r set: register r always holds a zero-extended i32 in this function: an i32
     /// local's (see [`Prologue::zero_extend`]).
     zero_extended_regs: u16,
+    /// See [`X64Masm::use_bmi2`].
+    bmi2: bool,
 }
 
 impl Default for X64Masm {
@@ -128,6 +130,7 @@ impl X64Masm {
             zext_in_scratch: None,
             scratch_addr: None,
             zero_extended_regs: 0,
+            bmi2: false,
         };
         m.emit_trampoline();
         m
@@ -298,6 +301,24 @@ impl X64Masm {
         } else {
             self.asm.shift_ri(sh, w, d, n);
         }
+    }
+
+    /// The x86-64 shift or rotation of shift-class `op`.
+    fn shift_of(op: IntBin) -> Shift {
+        match op {
+            IntBin::Shl => Shift::Shl,
+            IntBin::ShrS => Shift::Sar,
+            IntBin::ShrU => Shift::Shr,
+            IntBin::Rotl => Shift::Rol,
+            _ => Shift::Ror,
+        }
+    }
+
+    /// Whether to use BMI2's `rorx`, `shlx`, `shrx` and `sarx` (three operands, no flags,
+    /// counts in any register): only when the engine's CPU feature list has `bmi2`
+    /// ([`crate::Config::optional_cpu_features`]).
+    pub fn use_bmi2(&mut self, on: bool) {
+        self.bmi2 = on;
     }
 
     /// After an instruction that wrote `d` with a 64-bit (`w`) or 32-bit operation: records
@@ -665,6 +686,22 @@ impl MacroAssembler for X64Masm {
     }
 
     fn int_bin_from(&mut self, op: IntBin, size: Size, dst: Reg, src: Reg, rhs: RegImm) {
+        let w = Self::w(size);
+        let width = if w { 64 } else { 32 };
+        match (op, rhs) {
+            // BMI2's three-operand rotation and shifts.
+            (IntBin::Rotl | IntBin::Rotr, RegImm::Imm(v)) if self.bmi2 => {
+                let k = v % width;
+                let right = if op == IntBin::Rotr { k } else { (width - k) % width };
+                self.asm.rorx(w, dst.0, src.0, right as u8);
+                return self.note_zero_extended(w, dst.0);
+            }
+            (IntBin::Shl | IntBin::ShrU | IntBin::ShrS, RegImm::Reg(c)) if self.bmi2 => {
+                self.asm.shiftx(Self::shift_of(op), w, dst.0, src.0, c.0);
+                return self.note_zero_extended(w, dst.0);
+            }
+            _ => {}
+        }
         /// A three-operand x86-64 form of `dst = src op rhs`.
         enum Form {
             /// `lea dst, [m]`.
@@ -674,7 +711,6 @@ impl MacroAssembler for X64Masm {
             /// `imul dst, src, imm`.
             Imul(i32),
         }
-        let w = Self::w(size);
         let (d, s) = (dst.0, src.0);
         // The immediate as the instruction sign-extends it, if it fits in 32 bits.
         let imm32 = |v: u64| i32::try_from(if w { v as i64 } else { i64::from(v as u32 as i32) }).ok();
@@ -758,15 +794,12 @@ impl MacroAssembler for X64Masm {
             self.note_zero_extended(w, d);
             return;
         }
-        let sh = match op {
-            IntBin::Shl => Shift::Shl,
-            IntBin::ShrS => Shift::Sar,
-            IntBin::ShrU => Shift::Shr,
-            IntBin::Rotl => Shift::Rol,
-            IntBin::Rotr => Shift::Ror,
-            _ => unreachable!("handled above"),
-        };
+        let sh = Self::shift_of(op);
         match rhs {
+            RegImm::Reg(s) if self.bmi2 && !matches!(sh, Shift::Rol | Shift::Ror) => {
+                self.asm.shiftx(sh, w, d, d, s.0);
+                self.note_zero_extended(w, d);
+            }
             RegImm::Imm(v) => {
                 let mask = if w { 63 } else { 31 };
                 self.shift_imm(sh, w, d, (v & mask) as u8);

@@ -14,6 +14,19 @@ pub mod asm;
 pub mod masm;
 pub mod regs;
 
+/// Optional CPU features the code generator uses when the host has them, as
+/// `(name, present)` on the running machine: BMI2 (`rorx`, `shlx`, `shrx`, `sarx`).
+pub fn optional_features() -> Vec<(&'static str, bool)> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        vec![("bmi2", std::is_x86_feature_detected!("bmi2"))]
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        vec![("bmi2", false)]
+    }
+}
+
 /// CPU features the generated code requires (SSE4.1 `roundss`, `lzcnt`, `tzcnt` from
 /// BMI1, `popcnt`), as `(name, present)` on the running machine.
 pub fn required_features() -> Vec<(&'static str, bool)> {
