@@ -437,6 +437,18 @@ pub trait MacroAssembler {
     /// a memory operand, aarch64 a scratch register. At [`Size::S32`] the result is
     /// zero-extended, as [`Self::int_bin`]'s.
     fn int_bin_slot(&mut self, op: IntBin, size: Size, dst: Reg, slot: u32);
+    /// `dst = slot op imm`, the left operand read from frame slot `slot` (at
+    /// [`Size::S32`] its low 32 bits, and the result zero-extended). One instruction
+    /// where the ISA reads memory in such a form (x86-64: `imul dst, [m], imm`, BMI2's
+    /// `rorx dst, [m], imm`); otherwise a load and [`Self::int_bin`], the default.
+    fn int_bin_from_slot(&mut self, op: IntBin, size: Size, dst: Reg, slot: u32, imm: u64) {
+        if size == Size::S32 {
+            self.load_slot_u32(dst, slot);
+        } else {
+            self.load_slot(dst, slot);
+        }
+        self.int_bin(op, size, dst, RegImm::Imm(imm));
+    }
     /// `dst = dst op rhs`, trapping on zero divisor / overflow.
     fn int_div(&mut self, op: IntDiv, size: Size, dst: Reg, rhs: Reg);
     /// `dst = (dst cc rhs) as i32`.

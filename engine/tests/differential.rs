@@ -35,6 +35,8 @@ const KNOWN_WASMI_BUGS: &[(u64, &str)] = &[
     (411087, "a local.get under an if's i64 parameter (as 118944): by hand global 1 is 4 after call \"\"(0), as Keel; wasmi 1447"),
     (506233, "gas of call \":\": wabt's wasm-interp runs the same instrumented module to Keel's 291, wasmi 298"),
     (716135, "at KEEL_DIFF_GAS=700, final global \"3\": wabt's wasm-interp, running the same instrumented module, ends with Keel's 0; wasmi 0x10000"),
+    (813363, "gas of call \"F\": wabt's wasm-interp runs the same instrumented module to Keel's 326, wasmi 331"),
+    (826095, "select(1, x, x == 0) as a divisor (i32.rem_s): export \"\\\"\" returns 6 on Keel and on wabt's wasm-interp (original and instrumented module), 0 on wasmi"),
 ];
 
 fn random_bytes(seed: u64, n: usize) -> Vec<u8> {

@@ -4,10 +4,11 @@
 //!   when one local is written, only its own copies still on the stack are copied out;
 //!   the other locals' stay lazy (`ValueStack::materialize_copies`), also past the
 //!   bounded scan, where every lazy copy is copied out instead;
-//! * a local that lives in its frame slot, read by the next operation (an ALU operation
-//!   or a multiplication) as its right operand straight from the slot
+//! * a local that lives in its frame slot (`Val::LocalSlot`), read by an ALU operation
+//!   or a multiplication straight from the slot: as the right operand
 //!   (`MacroAssembler::int_bin_slot`), with the result going to a register local or to
-//!   the stack; and so is a right operand the stack keeps in its own slot (a call's
+//!   the stack; as the left operand of a commutative one; with a constant
+//!   (`MacroAssembler::int_bin_from_slot`: `imul r, [m], imm`, `rorx`); and so is a right operand the stack keeps in its own slot (a call's
 //!   result, a spilled value); an i32 local read from its slot is loaded zero-extended;
 //! * the zero-extension of `i32.wrap_i64`, left out when an `i32.const` and a 32-bit
 //!   operation on the two follow (`FuncCodegen::pending_wrap`), and emitted before any
@@ -111,6 +112,46 @@ const WAT: &str = r#"(module
     i64.add
     local.get $r i64.or)
 
+  ;; slot locals (more locals than registers) with constants: rotations, multiplications
+  (func (export "slot_consts") (param $x i64) (result i64)
+    (local $a i32) (local $b i32) (local $c i32) (local $d i32) (local $e i32) (local $f i32)
+    (local $p i64) (local $q i64) (local $r i64) (local $s i64) (local $t i64) (local $u i64)
+    local.get $x i32.wrap_i64 local.tee $a i32.const 3 i32.add local.tee $b i32.const 5 i32.xor
+    local.tee $c i32.const 7 i32.mul local.tee $d i32.const 11 i32.sub local.tee $e
+    i32.const 13 i32.or local.set $f
+    local.get $x local.tee $p i64.const 3 i64.add local.tee $q i64.const 5 i64.xor
+    local.tee $r i64.const 7 i64.mul local.tee $s i64.const 11 i64.sub local.tee $t
+    i64.const 13 i64.or local.set $u
+    local.get $a i32.const 7 i32.rotl local.get $b i32.const 9 i32.rotr i32.xor
+    local.get $c i32.const 100003 i32.mul i32.add local.get $d i32.const 8 i32.mul i32.xor
+    local.get $e i32.const -3 i32.mul i32.add local.get $f i32.const 33 i32.rotl i32.xor
+    local.get $a i32.const 0 i32.rotr i32.add local.get $b i32.const 4 i32.shl i32.xor
+    i64.extend_i32_u
+    local.get $p i64.const 17 i64.rotl i64.xor local.get $q i64.const 60 i64.rotr i64.add
+    local.get $r i64.const 1000003 i64.mul i64.xor local.get $s i64.const 16 i64.mul i64.add
+    local.get $t i64.const -77 i64.mul i64.xor local.get $u i64.const 64 i64.rotl i64.add
+    local.get $p i64.const 0x7fffffff i64.mul i64.xor)
+
+  ;; declared locals used fewer than 8 times outside loops live in their slots
+  (func (export "slot_sub") (param $x i64) (result i64) (local $s i32) (local $t i64)
+    local.get $x i32.wrap_i64 local.set $s
+    local.get $x local.set $t
+    local.get $s local.get $x i32.wrap_i64 i32.const 3 i32.mul i32.sub
+    i64.extend_i32_u
+    local.get $t local.get $x i64.const 5 i64.mul i64.sub
+    i64.xor)
+  (func (export "slot_rewrite") (param $x i64) (result i64) (local $s i32) (local $t i64)
+    local.get $x i32.wrap_i64 local.set $s
+    local.get $x local.set $t
+    local.get $s
+    local.get $t
+    local.get $s i32.const 9 i32.add local.set $s
+    local.get $t i64.const 7 i64.mul local.tee $t
+    i64.xor
+    local.get $s i64.extend_i32_u i64.add
+    local.set $t
+    i64.extend_i32_u local.get $t i64.xor)
+
   ;; more locals than registers: most live in their slots
   (func (export "slots") (param $n i32) (result i64)
     (local $a i32) (local $b i32) (local $c i32) (local $d i32) (local $e i32)
@@ -149,6 +190,42 @@ fn results(x: u64) -> u64 {
     let r = seven(x).wrapping_mul(seven(1));
     let r2 = (seven(x) ^ r).wrapping_sub(seven(x << 1));
     d.wrapping_add(r2) | r2
+}
+
+/// `slot_consts(x)` in Rust.
+fn slot_consts(x: u64) -> u64 {
+    let a = x as u32;
+    let b = a.wrapping_add(3);
+    let c = b ^ 5;
+    let d = c.wrapping_mul(7);
+    let e = d.wrapping_sub(11);
+    let f = e | 13;
+    let (p, q) = (x, x.wrapping_add(3));
+    let r = q ^ 5;
+    let s = r.wrapping_mul(7);
+    let t = s.wrapping_sub(11);
+    let u = t | 13;
+    let mut v = a.rotate_left(7) ^ b.rotate_right(9);
+    v = v.wrapping_add(c.wrapping_mul(100_003)) ^ d.wrapping_mul(8);
+    v = v.wrapping_add(e.wrapping_mul(-3i32 as u32)) ^ f.rotate_left(1);
+    v = v.wrapping_add(a) ^ (b << 4);
+    let mut w = u64::from(v) ^ p.rotate_left(17);
+    w = w.wrapping_add(q.rotate_right(60)) ^ r.wrapping_mul(1_000_003);
+    w = w.wrapping_add(s.wrapping_mul(16)) ^ t.wrapping_mul(-77i64 as u64);
+    w = w.wrapping_add(u);
+    w ^ p.wrapping_mul(0x7fff_ffff)
+}
+
+/// `slot_sub(x)` and `slot_rewrite(x)` in Rust.
+fn slot_sub(x: u64) -> u64 {
+    let s = x as u32;
+    u64::from(s.wrapping_sub(s.wrapping_mul(3))) ^ x.wrapping_sub(x.wrapping_mul(5))
+}
+fn slot_rewrite(x: u64) -> u64 {
+    let (s0, t0) = (x as u32, x);
+    let (s1, t1) = (s0.wrapping_add(9), t0.wrapping_mul(7));
+    let t2 = (t0 ^ t1).wrapping_add(u64::from(s1));
+    u64::from(s0) ^ t2
 }
 
 /// `slots(n)` in Rust.
@@ -261,6 +338,20 @@ fn lazy_values_keep_wasm_semantics() {
         let mut res = [Val::I64(0)];
         f.call(&mut store, &[Val::I64(x as i64)], &mut res).unwrap();
         assert_eq!(res[0], Val::I64(77), "store_addr({x:#x})");
+    }
+    for (name, expect) in [("slot_sub", slot_sub as fn(u64) -> u64), ("slot_rewrite", slot_rewrite)] {
+        let f = inst.get_func(&mut store, name).unwrap();
+        for x in INPUTS {
+            let mut res = [Val::I64(0)];
+            f.call(&mut store, &[Val::I64(x as i64)], &mut res).unwrap();
+            assert_eq!(res[0], Val::I64(expect(x) as i64), "{name}({x:#x})");
+        }
+    }
+    let f = inst.get_func(&mut store, "slot_consts").unwrap();
+    for x in INPUTS {
+        let mut res = [Val::I64(0)];
+        f.call(&mut store, &[Val::I64(x as i64)], &mut res).unwrap();
+        assert_eq!(res[0], Val::I64(slot_consts(x) as i64), "slot_consts({x:#x})");
     }
     let f = inst.get_func(&mut store, "results").unwrap();
     for x in INPUTS {

@@ -54,6 +54,33 @@ fn bmi2_encodings_decode_as_intended() {
     }
 }
 
+/// `rorx` and `imul` with a memory operand, over the frame-slot addressing forms the
+/// code generator uses (`rsp` base, 8- and 32-bit displacements) and others.
+#[test]
+fn memory_operand_encodings_decode_as_intended() {
+    use keel_engine::isa::x64::asm::Mem;
+    for w in [false, true] {
+        let names = if w { &R64 } else { &R32 };
+        for d in 0..16u8 {
+            for (base, disp) in [(4u8, 0i32), (4, 0x48), (4, 0x1a0), (5, 8), (12, -16), (13, 0), (0, 0x12345)] {
+                let m = Mem::new(base, disp);
+                let addr = match disp {
+                    0 => format!("[{}]", R64[base as usize]),
+                    d if d < 0 => format!("[{} - {:#x}]", R64[base as usize], -d),
+                    d => format!("[{} + {:#x}]", R64[base as usize], d),
+                };
+                let size = if w { "qword" } else { "dword" };
+                let mut a = Asm::default();
+                a.rorx_m(w, d, m, 5);
+                assert_eq!(decode(&a.buf), format!("rorx {}, {size} {addr}, 0x5", names[d as usize]), "rorx_m");
+                let mut a = Asm::default();
+                a.imul_rmi(w, d, m, -77);
+                assert_eq!(decode(&a.buf), format!("imul {}, {size} {addr}, -0x4d", names[d as usize]), "imul_rmi");
+            }
+        }
+    }
+}
+
 const WAT: &str = r#"(module
   (func (export "f") (param $x i64) (param $n i64) (result i64) (local $a i32) (local $c i32)
     local.get $x i32.wrap_i64 local.set $a

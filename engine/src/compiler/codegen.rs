@@ -337,11 +337,6 @@ struct FuncCodegen<'a, M: MacroAssembler> {
     /// 32-bit instruction (`i32.and`, a shift, a comparison, ...: [`reads_low32_imm`]),
     /// which reads the low half only, none is needed. Any other operator emits it first.
     pending_wrap: Option<Reg>,
-    /// A `local.get` of local `.0`, which lives in its frame slot, whose value the next
-    /// operator (an ALU operation or a multiplication, [`reads_slot_operand`]) takes as
-    /// its right operand straight from the slot: no register and no load of its own. The
-    /// stack holds a placeholder for it until then.
-    slot_rhs: Option<u32>,
     /// Gas of the pure blocks (`BlockCharge::pure`) run since the last charge, not
     /// subtracted yet: the next block's charge takes it (so a loop's pure exit test costs
     /// no instruction of its own), and it is subtracted, unchecked, before every other
@@ -409,28 +404,6 @@ fn reads_low32_imm(op: &Operator<'_>) -> bool {
                 op,
                 Operator::I32Shl | Operator::I32ShrS | Operator::I32ShrU | Operator::I32Rotl | Operator::I32Rotr
             ))
-}
-
-/// Whether `op` is one of the operations [`MacroAssembler::int_bin_slot`] emits with
-/// its right operand in a frame slot.
-fn reads_slot_operand(op: Option<&Operator<'_>>) -> bool {
-    matches!(
-        op,
-        Some(
-            Operator::I32Add
-                | Operator::I32Sub
-                | Operator::I32Mul
-                | Operator::I32And
-                | Operator::I32Or
-                | Operator::I32Xor
-                | Operator::I64Add
-                | Operator::I64Sub
-                | Operator::I64Mul
-                | Operator::I64And
-                | Operator::I64Or
-                | Operator::I64Xor
-        )
-    )
 }
 
 /// An integer comparison whose emission is deferred (see [`FuncCodegen::cmp`]).
@@ -539,7 +512,6 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             fstale: 0,
             pending: None,
             pending_wrap: None,
-            slot_rhs: None,
             pending_gas: 0,
             gas_stubs: std::mem::take(&mut scratch.gas_stubs),
             last_reads: &fa.last_reads,
@@ -811,6 +783,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                     let s = self.stack.slot_of(src);
                     self.masm.copy_slot(dst, s);
                 }
+                Val::LocalSlot(local, _) => self.masm.copy_slot(dst, local),
             }
         }
     }
@@ -831,15 +804,36 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     }
 
     fn binop(&mut self, op: IntBin, size: Size, next: Option<&Operator<'_>>) {
-        if let Some(local) = self.slot_rhs.take() {
-            return self.binop_slot(op, size, next, local);
-        }
         let h = self.stack.len();
-        if self.stack.get(h - 1) == Val::Slot
-            && matches!(op, IntBin::Add | IntBin::Sub | IntBin::Mul | IntBin::And | IntBin::Or | IntBin::Xor)
-        {
-            // A spilled right operand (a call's result, say) is read from its slot too.
-            return self.binop_slot(op, size, next, self.stack.slot_of(h - 1));
+        if let (Val::LocalSlot(local, _), Val::Const(c)) = (self.stack.get(h - 2), self.stack.get(h - 1)) {
+            if self.next_set(next).is_none() {
+                // A slot local and a constant: read from the slot by the operation itself
+                // where the ISA has such a form (`imul r, [m], imm`, `rorx r, [m], imm`).
+                self.stack.pop();
+                self.stack.pop();
+                let dst = self.stack.alloc(self.masm);
+                self.masm.int_bin_from_slot(op, size, dst, local, c);
+                return self.push_result(dst);
+            }
+        }
+        if matches!(op, IntBin::Add | IntBin::Sub | IntBin::Mul | IntBin::And | IntBin::Or | IntBin::Xor) {
+            // A right operand in a slot (a slot local's, or a spilled one: a call's result,
+            // say) is read from there.
+            match self.stack.get(h - 1) {
+                Val::LocalSlot(local, _) => return self.binop_slot(op, size, next, local),
+                Val::Slot => return self.binop_slot(op, size, next, self.stack.slot_of(h - 1)),
+                _ => {}
+            }
+            // A commutative operation on a slot local and a value of the stack's own
+            // register: computed into that register, the local read from its slot.
+            if let (Val::LocalSlot(local, _), Val::Reg(r)) = (self.stack.get(h - 2), self.stack.get(h - 1)) {
+                if op != IntBin::Sub && self.next_set(next).is_none() {
+                    self.stack.pop();
+                    self.stack.pop();
+                    self.masm.int_bin_slot(op, size, r, local);
+                    return self.push_result(r);
+                }
+            }
         }
         if self.binop_in_place(op, size, next) {
             return;
@@ -862,8 +856,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     }
 
     /// [`Self::binop`] whose right operand, the top entry, is in frame slot `slot`: a slot
-    /// local's ([`Self::slot_rhs`], the entry a placeholder) or its own
-    /// ([`Val::Slot`]). Computed into the register local the next operator sets, as
+    /// local's ([`Val::LocalSlot`]) or its own ([`Val::Slot`]). Computed into the register local the next operator sets, as
     /// [`Self::binop_in_place`], else into a register of the stack. Nothing writes the
     /// slot before it is read: the entry is popped, and spills write below it.
     fn binop_slot(&mut self, op: IntBin, size: Size, next: Option<&Operator<'_>>, slot: u32) {
@@ -1012,6 +1005,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             && match self.stack.get(self.stack.len() - 1) {
                 Val::Reg(_) => self.stack.top_zero_extended(),
                 Val::Local(lr) => self.is_i32_local(lr),
+                Val::LocalSlot(_, i32) => i32,
                 _ => false,
             };
         let r = self.stack.pop_reg(self.masm);
@@ -1157,7 +1151,6 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         if let Some(r) = self.pending_wrap.take() {
             self.settle_wrap(r, op);
         }
-        debug_assert!(self.slot_rhs.is_none() || reads_slot_operand(Some(op)), "a slot operand left for {op:?}");
         if !self.reachable {
             return self.visit_dead(op);
         }
@@ -1335,7 +1328,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 self.stack.free_reg(cond);
                 self.push_result(a);
             }
-            O::LocalGet { local_index } => self.local_get(local_index, next),
+            O::LocalGet { local_index } => self.local_get(local_index),
             O::LocalSet { local_index } => self.local_set(local_index),
             O::LocalTee { local_index } => self.local_tee(local_index),
             O::GlobalGet { global_index } => {
@@ -1594,22 +1587,27 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     }
 
     /// `local.get`: the local's register (a lazy copy), or a load from its slot.
-    fn local_get(&mut self, local: u32, next: Option<&Operator<'_>>) {
+    fn local_get(&mut self, local: u32) {
         if let Some(lr) = self.local_reg(local, false) {
             self.stack.push(Val::Local(lr));
         } else if let Some(fx) = self.local_freg(local, false) {
             self.stack.push(Val::FLocal(fx));
-        } else if reads_slot_operand(next) {
-            self.slot_rhs = Some(local);
-            self.stack.push(Val::Const(0));
+        } else if let Some(v) = self.slot_copy(local) {
+            self.stack.push(v);
         } else {
             let r = self.stack.alloc(self.masm);
-            if self.local_types.get(local as usize) == Some(&wasmparser::ValType::I32) {
-                self.masm.load_slot_u32(r, local);
-            } else {
-                self.masm.load_slot(r, local);
-            }
+            self.masm.load_slot(r, local);
             self.push_result(r);
+        }
+    }
+
+    /// The entry a `local.get` of `local` pushes when it lives in its slot: a lazy
+    /// [`Val::LocalSlot`] for an integer, `None` for another type (loaded at once).
+    fn slot_copy(&self, local: u32) -> Option<Val> {
+        match self.local_types.get(local as usize) {
+            Some(wasmparser::ValType::I32) => Some(Val::LocalSlot(local, true)),
+            Some(wasmparser::ValType::I64) => Some(Val::LocalSlot(local, false)),
+            _ => None,
         }
     }
 
@@ -1626,8 +1624,15 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             self.materialize_copies(lr);
             return self.set_reg(lr, v, h);
         }
+        if let Some(of) = self.slot_copy(local) {
+            if v == of {
+                return; // `local.get x; local.set x`
+            }
+            self.stack.materialize_copies(self.masm, of, false);
+        }
         match v {
             Val::Const(c) => self.masm.store_slot_imm(local, c),
+            Val::LocalSlot(src, _) => self.masm.copy_slot(local, src),
             Val::Reg(r) | Val::Local(r) => {
                 self.masm.store_slot(local, r);
                 self.stack.free_reg(r);
@@ -1654,6 +1659,9 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             }
             Val::Slot if zext => self.masm.load_slot_u32(lr, self.stack.slot_of(h)),
             Val::Slot => self.masm.load_slot(lr, self.stack.slot_of(h)),
+            // Straight from the slot local's slot into the register.
+            Val::LocalSlot(src, _) if zext => self.masm.load_slot_u32(lr, src),
+            Val::LocalSlot(src, _) => self.masm.load_slot(lr, src),
             Val::FReg(x) | Val::FLocal(x) => {
                 self.masm.f64_to_gpr(lr, x);
                 self.stack.ffree_reg(x);
@@ -1671,6 +1679,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 self.stack.free_reg(r);
             }
             Val::Slot => self.masm.f64_load_slot(fx, self.stack.slot_of(h)),
+            Val::LocalSlot(src, _) => self.masm.f64_load_slot(fx, src),
             Val::FReg(x) | Val::FLocal(x) => {
                 self.masm.f64_mov(fx, x);
                 self.stack.ffree_reg(x);
@@ -1701,6 +1710,11 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 return;
             }
             self.materialize_copies(r);
+        } else if let Some(of) = self.slot_copy(local) {
+            if top == of {
+                return; // `local.get x; local.tee x`
+            }
+            self.stack.materialize_copies(self.masm, of, false);
         }
         match (self.stack.get(self.stack.len() - 1), lr) {
             (Val::Const(c), Some(lr)) => {

@@ -28,6 +28,13 @@ pub enum Val {
     FReg(FReg),
     /// As [`Val::Local`], for an f64 local that lives in a float register.
     FLocal(FReg),
+    /// The current value of integer local `.0`, which lives in its frame slot (a
+    /// `local.get` not loaded yet: an operation can take it from the slot, a
+    /// `local.set` of another local copies it straight). `.1`: an i32, loaded with a
+    /// 32-bit load (zero-extended). Valid until that local is written:
+    /// [`ValueStack::materialize_copies`] runs first. Never below the watermark, never
+    /// across a control-flow merge.
+    LocalSlot(u32, bool),
 }
 
 /// Entries [`ValueStack::materialize_copies`] scans at most before it materializes every
@@ -128,7 +135,9 @@ impl ValueStack {
     /// Pushes an entry.
     pub fn push(&mut self, v: Val) {
         match v {
-            Val::Local(_) | Val::FLocal(_) => self.lazy_low = self.lazy_low.min(self.vals.len()),
+            Val::Local(_) | Val::FLocal(_) | Val::LocalSlot(..) => {
+                self.lazy_low = self.lazy_low.min(self.vals.len());
+            }
             Val::Reg(r) => self.zext &= !Self::zext_bit(r),
             _ => {}
         }
@@ -206,17 +215,35 @@ impl ValueStack {
                         low = usize::MAX;
                     }
                 }
-                Val::Local(_) | Val::FLocal(_) => low = low.min(h),
+                Val::Local(_) | Val::FLocal(_) | Val::LocalSlot(..) => low = low.min(h),
                 _ => {}
             }
         }
         self.lazy_low = low;
     }
 
-    /// Turns entry `h`, if a [`Val::Local`] or [`Val::FLocal`], into a copy in a register
-    /// (zero-extended when `zext`), or into its slot when `alloc` had to spill.
+    /// Turns entry `h`, if a [`Val::Local`], [`Val::FLocal`] or [`Val::LocalSlot`], into a
+    /// copy in a register (zero-extended when `zext`), or into its slot when `alloc` had
+    /// to spill.
     fn materialize_entry<M: MacroAssembler>(&mut self, masm: &mut M, h: usize, zext: bool) {
         match self.vals[h] {
+            Val::LocalSlot(..) => {
+                let n = self.alloc(masm);
+                match self.vals[h] {
+                    Val::LocalSlot(local, i32) => {
+                        if i32 {
+                            masm.load_slot_u32(n, local);
+                        } else {
+                            masm.load_slot(n, local);
+                        }
+                        self.vals[h] = Val::Reg(n);
+                        if i32 {
+                            self.zext |= Self::zext_bit(n);
+                        }
+                    }
+                    _ => self.free_reg(n),
+                }
+            }
             Val::Local(_) => {
                 let n = self.alloc(masm);
                 // `alloc` may have spilled every entry, this one included.
@@ -342,7 +369,11 @@ impl ValueStack {
                     masm.f64_store_slot(self.base_slot + h as u32, x);
                     self.vals[h] = Val::Slot;
                 }
-                _ => {}
+                Val::LocalSlot(local, _) => {
+                    masm.copy_slot(self.base_slot + h as u32, local);
+                    self.vals[h] = Val::Slot;
+                }
+                Val::Const(_) | Val::Slot => {}
             }
         }
         self.watermark = self.vals.len();
@@ -365,6 +396,7 @@ impl ValueStack {
                     self.ffree_reg(x);
                 }
                 Val::FLocal(x) => masm.f64_store_slot(self.base_slot + h as u32, x),
+                Val::LocalSlot(local, _) => masm.copy_slot(self.base_slot + h as u32, local),
                 Val::Slot => {}
             }
             self.vals[h] = Val::Slot;
@@ -402,6 +434,15 @@ impl ValueStack {
                 masm.f64_to_gpr(r, x);
                 r
             }
+            Val::LocalSlot(local, i32) => {
+                let r = self.alloc(masm);
+                if i32 {
+                    masm.load_slot_u32(r, local);
+                } else {
+                    masm.load_slot(r, local);
+                }
+                r
+            }
         }
     }
 
@@ -434,6 +475,11 @@ impl ValueStack {
             Val::Local(lr) => {
                 let x = self.falloc(masm);
                 masm.f64_from_gpr(x, lr);
+                x
+            }
+            Val::LocalSlot(local, _) => {
+                let x = self.falloc(masm);
+                masm.f64_load_slot(x, local);
                 x
             }
         }
@@ -485,6 +531,12 @@ impl ValueStack {
                 masm.load_slot_u32(r, self.base_slot + h as u32);
                 r
             }
+            Some(Val::LocalSlot(local, _)) => {
+                self.pop();
+                let r = self.alloc(masm);
+                masm.load_slot_u32(r, local);
+                r
+            }
             _ => self.pop_reg(masm),
         }
     }
@@ -506,6 +558,7 @@ impl ValueStack {
         let args = (start..len)
             .map(|h| match self.vals[h] {
                 Val::Const(c) => ArgSrc::Imm(c),
+                Val::LocalSlot(local, _) => ArgSrc::Slot(local),
                 _ => ArgSrc::Slot(self.base_slot + h as u32),
             })
             .collect();

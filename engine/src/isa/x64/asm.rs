@@ -219,6 +219,18 @@ impl Inst {
         i.byte(0xC0 | ((reg & 7) << 3) | (rm & 7));
         i
     }
+    /// As [`Inst::vex_rr`], with a memory `rm`.
+    #[inline(always)]
+    fn vex_rm(w: bool, map: u8, pp: u8, opcode: u8, reg: u8, vvvv: u8, m: Mem) -> Inst {
+        let mut i = Inst::new();
+        i.byte(0xC4);
+        let index = m.index.unwrap_or(0);
+        i.byte((((!reg >> 3) & 1) << 7) | (((!index >> 3) & 1) << 6) | (((!m.base >> 3) & 1) << 5) | map);
+        i.byte((u8::from(w) << 7) | ((!vvvv & 15) << 3) | pp);
+        i.byte(opcode);
+        i.modrm_mem(reg, m);
+        i
+    }
     /// `[prefix] [REX] opcode /r` with a memory `rm`.
     #[inline(always)]
     fn rm(prefix: Option<u8>, w: bool, opcode: &[u8], reg: u8, m: Mem, byte_regs: bool) -> Inst {
@@ -486,6 +498,20 @@ impl Asm {
     pub fn rorx(&mut self, w: bool, dst: u8, src: u8, imm: u8) {
         let mut i = Inst::vex_rr(w, 3, 3, 0xF0, dst, 0, src);
         i.byte(imm);
+        self.put(i);
+    }
+    /// `rorx dst, [m], imm` (BMI2).
+    #[inline]
+    pub fn rorx_m(&mut self, w: bool, dst: u8, m: Mem, imm: u8) {
+        let mut i = Inst::vex_rm(w, 3, 3, 0xF0, dst, 0, m);
+        i.byte(imm);
+        self.put(i);
+    }
+    /// `imul dst, [m], simm32`.
+    #[inline]
+    pub fn imul_rmi(&mut self, w: bool, dst: u8, m: Mem, imm: i32) {
+        let mut i = Inst::rm(None, w, &[0x69], dst, m, false);
+        i.u32(imm as u32);
         self.put(i);
     }
     /// `shlx` / `shrx` / `sarx dst, src, count` (BMI2): `dst = src` shifted by `count`

@@ -840,6 +840,30 @@ impl MacroAssembler for X64Masm {
         self.note_zero_extended(w, dst.0);
     }
 
+    fn int_bin_from_slot(&mut self, op: IntBin, size: Size, dst: Reg, slot: u32, imm: u64) {
+        let w = Self::w(size);
+        let width = if w { 64 } else { 32 };
+        let m = self.slot_mem(slot);
+        let imm32 = i32::try_from(if w { imm as i64 } else { i64::from(imm as u32 as i32) }).ok();
+        // Multiplications by powers of two stay shifts (`int_bin`).
+        let pow2 = if w { imm.is_power_of_two() } else { (imm as u32).is_power_of_two() };
+        match (op, imm32) {
+            (IntBin::Mul, Some(i)) if !pow2 => {
+                self.asm.imul_rmi(w, dst.0, m, i);
+            }
+            (IntBin::Rotl | IntBin::Rotr, _) if self.bmi2 => {
+                let k = imm % width;
+                let right = if op == IntBin::Rotr { k } else { (width - k) % width };
+                self.asm.rorx_m(w, dst.0, m, right as u8);
+            }
+            _ => {
+                self.asm.load(w, dst.0, m);
+                return self.int_bin(op, size, dst, RegImm::Imm(imm));
+            }
+        }
+        self.note_zero_extended(w, dst.0);
+    }
+
     fn int_div(&mut self, op: IntDiv, size: Size, dst: Reg, rhs: Reg) {
         let w = Self::w(size);
         let (d, mut s) = (dst.0, rhs.0);
