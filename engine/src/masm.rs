@@ -434,19 +434,17 @@ pub trait MacroAssembler {
     }
     /// `dst = dst op slot` for `op` one of add, sub, and, or, xor and mul, the right
     /// operand read from frame slot `slot` (its low 32 bits at [`Size::S32`]): x86-64 uses
-    /// a memory operand, aarch64 a scratch register. At [`Size::S32`] the result is
+    /// a memory operand at [`Size::S64`], aarch64 a scratch register. Slots are read
+    /// whole (64 bits), as they are written. At [`Size::S32`] the result is
     /// zero-extended, as [`Self::int_bin`]'s.
     fn int_bin_slot(&mut self, op: IntBin, size: Size, dst: Reg, slot: u32);
     /// `dst = slot op imm`, the left operand read from frame slot `slot` (at
     /// [`Size::S32`] its low 32 bits, and the result zero-extended). One instruction
-    /// where the ISA reads memory in such a form (x86-64: `imul dst, [m], imm`, BMI2's
-    /// `rorx dst, [m], imm`); otherwise a load and [`Self::int_bin`], the default.
+    /// where the ISA reads memory in such a form (x86-64 at [`Size::S64`]:
+    /// `imul dst, [m], imm`, BMI2's `rorx dst, [m], imm`); otherwise a load of the whole
+    /// slot and [`Self::int_bin`], the default.
     fn int_bin_from_slot(&mut self, op: IntBin, size: Size, dst: Reg, slot: u32, imm: u64) {
-        if size == Size::S32 {
-            self.load_slot_u32(dst, slot);
-        } else {
-            self.load_slot(dst, slot);
-        }
+        self.load_slot(dst, slot);
         self.int_bin(op, size, dst, RegImm::Imm(imm));
     }
     /// `dst = dst op rhs`, trapping on zero divisor / overflow.

@@ -348,9 +348,8 @@ struct FuncCodegen<'a, M: MacroAssembler> {
     /// [`FunctionAnalysis::last_reads`]: a local whose last read is behind the current
     /// operator and outside every open loop is dead, and a call does not save it.
     last_reads: &'a [u32],
-    /// [`FunctionAnalysis::local_types`]: an i32 local read from its slot is loaded with
-    /// a 32-bit load, which leaves it zero-extended (an `i64.extend_i32_u` after it costs
-    /// nothing).
+    /// [`FunctionAnalysis::local_types`]: integer locals that live in their slots are
+    /// read lazily ([`Val::LocalSlot`]).
     local_types: &'a [wasmparser::ValType],
     /// Index of the operator being compiled (as the analysis counts them).
     op_index: u32,
@@ -783,7 +782,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                     let s = self.stack.slot_of(src);
                     self.masm.copy_slot(dst, s);
                 }
-                Val::LocalSlot(local, _) => self.masm.copy_slot(dst, local),
+                Val::LocalSlot(local) => self.masm.copy_slot(dst, local),
             }
         }
     }
@@ -805,7 +804,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
 
     fn binop(&mut self, op: IntBin, size: Size, next: Option<&Operator<'_>>) {
         let h = self.stack.len();
-        if let (Val::LocalSlot(local, _), Val::Const(c)) = (self.stack.get(h - 2), self.stack.get(h - 1)) {
+        if let (Val::LocalSlot(local), Val::Const(c)) = (self.stack.get(h - 2), self.stack.get(h - 1)) {
             if self.next_set(next).is_none() {
                 // A slot local and a constant: read from the slot by the operation itself
                 // where the ISA has such a form (`imul r, [m], imm`, `rorx r, [m], imm`).
@@ -820,13 +819,13 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             // A right operand in a slot (a slot local's, or a spilled one: a call's result,
             // say) is read from there.
             match self.stack.get(h - 1) {
-                Val::LocalSlot(local, _) => return self.binop_slot(op, size, next, local),
+                Val::LocalSlot(local) => return self.binop_slot(op, size, next, local),
                 Val::Slot => return self.binop_slot(op, size, next, self.stack.slot_of(h - 1)),
                 _ => {}
             }
             // A commutative operation on a slot local and a value of the stack's own
             // register: computed into that register, the local read from its slot.
-            if let (Val::LocalSlot(local, _), Val::Reg(r)) = (self.stack.get(h - 2), self.stack.get(h - 1)) {
+            if let (Val::LocalSlot(local), Val::Reg(r)) = (self.stack.get(h - 2), self.stack.get(h - 1)) {
                 if op != IntBin::Sub && self.next_set(next).is_none() {
                     self.stack.pop();
                     self.stack.pop();
@@ -1005,7 +1004,6 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             && match self.stack.get(self.stack.len() - 1) {
                 Val::Reg(_) => self.stack.top_zero_extended(),
                 Val::Local(lr) => self.is_i32_local(lr),
-                Val::LocalSlot(_, i32) => i32,
                 _ => false,
             };
         let r = self.stack.pop_reg(self.masm);
@@ -1605,8 +1603,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     /// [`Val::LocalSlot`] for an integer, `None` for another type (loaded at once).
     fn slot_copy(&self, local: u32) -> Option<Val> {
         match self.local_types.get(local as usize) {
-            Some(wasmparser::ValType::I32) => Some(Val::LocalSlot(local, true)),
-            Some(wasmparser::ValType::I64) => Some(Val::LocalSlot(local, false)),
+            Some(wasmparser::ValType::I32 | wasmparser::ValType::I64) => Some(Val::LocalSlot(local)),
             _ => None,
         }
     }
@@ -1632,7 +1629,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         }
         match v {
             Val::Const(c) => self.masm.store_slot_imm(local, c),
-            Val::LocalSlot(src, _) => self.masm.copy_slot(local, src),
+            Val::LocalSlot(src) => self.masm.copy_slot(local, src),
             Val::Reg(r) | Val::Local(r) => {
                 self.masm.store_slot(local, r);
                 self.stack.free_reg(r);
@@ -1659,9 +1656,14 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             }
             Val::Slot if zext => self.masm.load_slot_u32(lr, self.stack.slot_of(h)),
             Val::Slot => self.masm.load_slot(lr, self.stack.slot_of(h)),
-            // Straight from the slot local's slot into the register.
-            Val::LocalSlot(src, _) if zext => self.masm.load_slot_u32(lr, src),
-            Val::LocalSlot(src, _) => self.masm.load_slot(lr, src),
+            // Straight from the slot local's slot into the register (whole: see
+            // `Val::LocalSlot`), then zero-extended in place for an i32.
+            Val::LocalSlot(src) => {
+                self.masm.load_slot(lr, src);
+                if zext {
+                    self.masm.mov_u32(lr, lr);
+                }
+            }
             Val::FReg(x) | Val::FLocal(x) => {
                 self.masm.f64_to_gpr(lr, x);
                 self.stack.ffree_reg(x);
@@ -1679,7 +1681,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 self.stack.free_reg(r);
             }
             Val::Slot => self.masm.f64_load_slot(fx, self.stack.slot_of(h)),
-            Val::LocalSlot(src, _) => self.masm.f64_load_slot(fx, src),
+            Val::LocalSlot(src) => self.masm.f64_load_slot(fx, src),
             Val::FReg(x) | Val::FLocal(x) => {
                 self.masm.f64_mov(fx, x);
                 self.stack.ffree_reg(x);

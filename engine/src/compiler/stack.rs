@@ -30,11 +30,11 @@ pub enum Val {
     FLocal(FReg),
     /// The current value of integer local `.0`, which lives in its frame slot (a
     /// `local.get` not loaded yet: an operation can take it from the slot, a
-    /// `local.set` of another local copies it straight). `.1`: an i32, loaded with a
-    /// 32-bit load (zero-extended). Valid until that local is written:
-    /// [`ValueStack::materialize_copies`] runs first. Never below the watermark, never
-    /// across a control-flow merge.
-    LocalSlot(u32, bool),
+    /// `local.set` of another local copies it straight). Loaded whole (64 bits, as slots
+    /// are written: a narrower load of a slot just written is slower). Valid until that
+    /// local is written: [`ValueStack::materialize_copies`] runs first. Never below the
+    /// watermark, never across a control-flow merge.
+    LocalSlot(u32),
 }
 
 /// Entries [`ValueStack::materialize_copies`] scans at most before it materializes every
@@ -135,7 +135,7 @@ impl ValueStack {
     /// Pushes an entry.
     pub fn push(&mut self, v: Val) {
         match v {
-            Val::Local(_) | Val::FLocal(_) | Val::LocalSlot(..) => {
+            Val::Local(_) | Val::FLocal(_) | Val::LocalSlot(_) => {
                 self.lazy_low = self.lazy_low.min(self.vals.len());
             }
             Val::Reg(r) => self.zext &= !Self::zext_bit(r),
@@ -215,7 +215,7 @@ impl ValueStack {
                         low = usize::MAX;
                     }
                 }
-                Val::Local(_) | Val::FLocal(_) | Val::LocalSlot(..) => low = low.min(h),
+                Val::Local(_) | Val::FLocal(_) | Val::LocalSlot(_) => low = low.min(h),
                 _ => {}
             }
         }
@@ -227,19 +227,12 @@ impl ValueStack {
     /// to spill.
     fn materialize_entry<M: MacroAssembler>(&mut self, masm: &mut M, h: usize, zext: bool) {
         match self.vals[h] {
-            Val::LocalSlot(..) => {
+            Val::LocalSlot(_) => {
                 let n = self.alloc(masm);
                 match self.vals[h] {
-                    Val::LocalSlot(local, i32) => {
-                        if i32 {
-                            masm.load_slot_u32(n, local);
-                        } else {
-                            masm.load_slot(n, local);
-                        }
+                    Val::LocalSlot(local) => {
+                        masm.load_slot(n, local);
                         self.vals[h] = Val::Reg(n);
-                        if i32 {
-                            self.zext |= Self::zext_bit(n);
-                        }
                     }
                     _ => self.free_reg(n),
                 }
@@ -369,7 +362,7 @@ impl ValueStack {
                     masm.f64_store_slot(self.base_slot + h as u32, x);
                     self.vals[h] = Val::Slot;
                 }
-                Val::LocalSlot(local, _) => {
+                Val::LocalSlot(local) => {
                     masm.copy_slot(self.base_slot + h as u32, local);
                     self.vals[h] = Val::Slot;
                 }
@@ -396,7 +389,7 @@ impl ValueStack {
                     self.ffree_reg(x);
                 }
                 Val::FLocal(x) => masm.f64_store_slot(self.base_slot + h as u32, x),
-                Val::LocalSlot(local, _) => masm.copy_slot(self.base_slot + h as u32, local),
+                Val::LocalSlot(local) => masm.copy_slot(self.base_slot + h as u32, local),
                 Val::Slot => {}
             }
             self.vals[h] = Val::Slot;
@@ -434,13 +427,9 @@ impl ValueStack {
                 masm.f64_to_gpr(r, x);
                 r
             }
-            Val::LocalSlot(local, i32) => {
+            Val::LocalSlot(local) => {
                 let r = self.alloc(masm);
-                if i32 {
-                    masm.load_slot_u32(r, local);
-                } else {
-                    masm.load_slot(r, local);
-                }
+                masm.load_slot(r, local);
                 r
             }
         }
@@ -477,7 +466,7 @@ impl ValueStack {
                 masm.f64_from_gpr(x, lr);
                 x
             }
-            Val::LocalSlot(local, _) => {
+            Val::LocalSlot(local) => {
                 let x = self.falloc(masm);
                 masm.f64_load_slot(x, local);
                 x
@@ -531,12 +520,6 @@ impl ValueStack {
                 masm.load_slot_u32(r, self.base_slot + h as u32);
                 r
             }
-            Some(Val::LocalSlot(local, _)) => {
-                self.pop();
-                let r = self.alloc(masm);
-                masm.load_slot_u32(r, local);
-                r
-            }
             _ => self.pop_reg(masm),
         }
     }
@@ -558,7 +541,7 @@ impl ValueStack {
         let args = (start..len)
             .map(|h| match self.vals[h] {
                 Val::Const(c) => ArgSrc::Imm(c),
-                Val::LocalSlot(local, _) => ArgSrc::Slot(local),
+                Val::LocalSlot(local) => ArgSrc::Slot(local),
                 _ => ArgSrc::Slot(self.base_slot + h as u32),
             })
             .collect();
