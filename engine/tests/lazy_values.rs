@@ -18,7 +18,7 @@
 //! (over the reference instrumentation). The i64 inputs have their high halves set, so a
 //! missing zero-extension shows in the result.
 
-use keel_engine::{Config, Engine, Linker, Module, Store, Val};
+use keel_engine::Val;
 
 mod common;
 
@@ -304,13 +304,7 @@ fn expected_i32(name: &str, a: u32, b: u32) -> u64 {
 
 #[test]
 fn lazy_values_keep_wasm_semantics() {
-    let wasm = wat::parse_str(WAT).unwrap();
-    common::same_as_wasmi(&wasm);
-    let engine = Engine::new(Config::default()).unwrap();
-    let module = Module::new(&engine, &wasm).unwrap();
-    let mut store = Store::new(&engine, ());
-    store.set_gas_limit(10_000_000);
-    let inst = Linker::new().instantiate(&mut store, &module).unwrap();
+    let (mut store, inst) = common::checked_instance(&wat::parse_str(WAT).unwrap());
     let unary = [
         "and",
         "shr",

@@ -7,7 +7,7 @@
 //! each position; results are checked against wasmi (over the reference instrumentation)
 //! and against Rust.
 
-use keel_engine::{Config, Engine, Linker, Module, Store, Val};
+use keel_engine::Val;
 
 mod common;
 
@@ -74,13 +74,7 @@ fn expected(n: u32) -> i64 {
 
 #[test]
 fn shifts_and_divisions_keep_other_live_values() {
-    let wasm = wat::parse_str(WAT).unwrap();
-    common::same_as_wasmi(&wasm);
-    let engine = Engine::new(Config::default()).unwrap();
-    let module = Module::new(&engine, &wasm).unwrap();
-    let mut store = Store::new(&engine, ());
-    store.set_gas_limit(10_000_000);
-    let inst = Linker::new().instantiate(&mut store, &module).unwrap();
+    let (mut store, inst) = common::checked_instance(&wat::parse_str(WAT).unwrap());
     let f = inst.get_func(&mut store, "mix").unwrap();
     for n in [1u32, 9, 40] {
         let mut res = [Val::I64(0)];

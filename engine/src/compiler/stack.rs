@@ -227,29 +227,20 @@ impl ValueStack {
     /// to spill.
     fn materialize_entry<M: MacroAssembler>(&mut self, masm: &mut M, h: usize, zext: bool) {
         match self.vals[h] {
-            Val::LocalSlot(_) => {
-                let n = self.alloc(masm);
-                match self.vals[h] {
-                    Val::LocalSlot(local) => {
-                        masm.load_slot(n, local);
-                        self.vals[h] = Val::Reg(n);
-                    }
-                    _ => self.free_reg(n),
-                }
-            }
-            Val::Local(_) => {
+            Val::Local(_) | Val::LocalSlot(_) => {
                 let n = self.alloc(masm);
                 // `alloc` may have spilled every entry, this one included.
                 match self.vals[h] {
                     Val::Local(lr) => {
                         masm.mov(n, lr);
-                        self.vals[h] = Val::Reg(n);
                         if zext {
                             self.zext |= Self::zext_bit(n);
                         }
                     }
-                    _ => self.free_reg(n),
+                    Val::LocalSlot(local) => masm.load_slot(n, local),
+                    _ => return self.free_reg(n),
                 }
+                self.vals[h] = Val::Reg(n);
             }
             Val::FLocal(_) => {
                 let n = self.falloc(masm);

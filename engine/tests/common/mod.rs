@@ -19,6 +19,18 @@ pub fn same_as_wasmi(wasm: &[u8]) {
     }
 }
 
+/// `wasm` checked against wasmi ([`same_as_wasmi`]), then instantiated on Keel under the
+/// default configuration with 10,000,000 gas, for calls with expected results.
+pub fn checked_instance(wasm: &[u8]) -> (keel_engine::Store<()>, keel_engine::Instance) {
+    same_as_wasmi(wasm);
+    let engine = keel_engine::Engine::new(keel_engine::Config::default()).unwrap();
+    let module = keel_engine::Module::new(&engine, wasm).unwrap();
+    let mut store = keel_engine::Store::new(&engine, ());
+    store.set_gas_limit(10_000_000);
+    let inst = keel_engine::Linker::new().instantiate(&mut store, &module).unwrap();
+    (store, inst)
+}
+
 /// One call's observable outcome: values as bits, or a trap name.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {

@@ -210,25 +210,27 @@ impl Inst {
     /// prefix (1: `66`, 2: `F3`, 3: `F2`). Intel SDM vol. 2, 2.3.5.
     #[inline(always)]
     fn vex_rr(w: bool, map: u8, pp: u8, opcode: u8, reg: u8, vvvv: u8, rm: u8) -> Inst {
-        let mut i = Inst::new();
-        i.byte(0xC4);
-        // Inverted R, X (no index), B, then the map.
-        i.byte((((!reg >> 3) & 1) << 7) | (1 << 6) | (((!rm >> 3) & 1) << 5) | map);
-        i.byte((u8::from(w) << 7) | ((!vvvv & 15) << 3) | pp);
-        i.byte(opcode);
+        let mut i = Inst::vex(w, map, pp, opcode, reg, 0, rm, vvvv);
         i.byte(0xC0 | ((reg & 7) << 3) | (rm & 7));
         i
     }
     /// As [`Inst::vex_rr`], with a memory `rm`.
     #[inline(always)]
     fn vex_rm(w: bool, map: u8, pp: u8, opcode: u8, reg: u8, vvvv: u8, m: Mem) -> Inst {
+        let mut i = Inst::vex(w, map, pp, opcode, reg, m.index.unwrap_or(0), m.base, vvvv);
+        i.modrm_mem(reg, m);
+        i
+    }
+    /// The `C4` prefix's three bytes and the opcode: inverted R, X, B (the high bits of
+    /// `reg`, `index`, `base`), the map, W, inverted vvvv, L = 0, pp.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn vex(w: bool, map: u8, pp: u8, opcode: u8, reg: u8, index: u8, base: u8, vvvv: u8) -> Inst {
         let mut i = Inst::new();
         i.byte(0xC4);
-        let index = m.index.unwrap_or(0);
-        i.byte((((!reg >> 3) & 1) << 7) | (((!index >> 3) & 1) << 6) | (((!m.base >> 3) & 1) << 5) | map);
+        i.byte((((!reg >> 3) & 1) << 7) | (((!index >> 3) & 1) << 6) | (((!base >> 3) & 1) << 5) | map);
         i.byte((u8::from(w) << 7) | ((!vvvv & 15) << 3) | pp);
         i.byte(opcode);
-        i.modrm_mem(reg, m);
         i
     }
     /// `[prefix] [REX] opcode /r` with a memory `rm`.
