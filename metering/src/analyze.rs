@@ -102,8 +102,7 @@ pub struct FunctionAnalysis {
     /// reachable `local.get` of local `i` may run before any write to it, reading its
     /// initial 0. Clear means every path from the function's entry to each read passes a
     /// `local.set` or `local.tee` of it (a forward data-flow over the structured control
-    /// flow, see [`FunctionAnalysis::zero_observed`]). 0 when computed by
-    /// [`crate::validate`].
+    /// flow, see [`FunctionAnalysis::zero_observed`]).
     pub maybe_zero_reads: u64,
     /// The body's bytes in the module (offsets from the module's first byte, the locals
     /// declaration included): what a consumer decodes itself when the walk did not keep
@@ -187,9 +186,22 @@ impl ModuleAnalysis {
 }
 
 /// A [`FunctionWalker`]'s buffers: its control frames and the operator reader's.
-pub(crate) type WalkerBuffers = (Vec<(bool, bool)>, wasmparser::OperatorsReaderAllocations);
+pub(crate) type WalkerBuffers = (Vec<WalkFrame>, wasmparser::OperatorsReaderAllocations);
 
-/// The kind of an open control frame, for definite assignment.
+/// An open control frame of the walk (the function's own included).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WalkFrame {
+    /// Reachability at the frame's entry.
+    reachable: bool,
+    kind: FrameKind,
+    /// Definite assignment ([`FunctionWalker::assigned`]): the set at the frame's entry,
+    /// and the intersection of the sets of the branches to its end (and of the
+    /// then-branch's end, for an `if` with an `else`).
+    entry: u64,
+    merged: u64,
+}
+
+/// The kind of an open control frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum FrameKind {
     Block,
@@ -206,9 +218,8 @@ enum FrameKind {
 pub(crate) struct FunctionWalker<'c> {
     costs: Option<&'c CostTable>,
     max_nesting: u32,
-    /// Reachability at entry of each open control frame (the function frame included),
-    /// and whether the frame is a `loop`.
-    frames: Vec<(bool, bool)>,
+    /// The open control frames (the function's included).
+    frames: Vec<WalkFrame>,
     /// Open `loop` frames.
     loop_depth: u32,
     /// The operator reader's frame stack, kept from one function to the next.
@@ -226,10 +237,6 @@ pub(crate) struct FunctionWalker<'c> {
     /// Definite assignment, one bit per tracked local ([`ASSIGNMENT_TRACKED`]): the
     /// locals written on every path to this point (all bits where no path reaches it).
     assigned: u64,
-    /// Per open control frame (the function's included): the assigned set at its entry,
-    /// the intersection of the sets of the branches to its end (and of the then-branch's
-    /// end, for an `if` with an `else`), and its kind.
-    assign_frames: Vec<(u64, u64, FrameKind)>,
     /// See [`FunctionAnalysis::maybe_zero_reads`].
     maybe_zero_reads: u64,
     reachable: bool,
@@ -260,7 +267,6 @@ impl<'c> FunctionWalker<'c> {
             calls: false,
             first_access: Vec::new(),
             assigned: 0,
-            assign_frames: Vec::new(),
             maybe_zero_reads: 0,
             reachable: true,
             open: None,
@@ -303,8 +309,6 @@ impl<'c> FunctionWalker<'c> {
         self.first_access = reused.first_access;
         self.calls = false;
         self.assigned = if params >= ASSIGNMENT_TRACKED { u64::MAX } else { (1u64 << params) - 1 };
-        self.assign_frames.clear();
-        self.assign_frames.push((self.assigned, u64::MAX, FrameKind::Block));
         self.maybe_zero_reads = 0;
         let mut reader = body.get_binary_reader();
         validator.read_locals(&mut reader).map_err(ValidationError::from_wasmparser)?;
@@ -331,7 +335,7 @@ impl<'c> FunctionWalker<'c> {
             // spares most functions the buffer's repeated growth (and its copies).
             operators.reserve(body_range.len() / 2);
         }
-        self.frames.push((true, false));
+        self.frames.push(WalkFrame { reachable: true, kind: FrameKind::Block, entry: self.assigned, merged: u64::MAX });
         while !ops.eof() {
             let offset = ops.original_position();
             // Decoded, validated and accounted for in one dispatch (see `crate::decode`);
@@ -401,6 +405,10 @@ impl<'c> FunctionWalker<'c> {
                 if let Some(f @ &mut UNTOUCHED) = self.first_access.get_mut(local_index as usize) {
                     *f = FIRST_OTHER;
                 }
+                // Where no path reaches, every bit is set: unreachable reads do not count.
+                if local_index < ASSIGNMENT_TRACKED && self.assigned >> local_index & 1 == 0 {
+                    self.maybe_zero_reads |= 1 << local_index;
+                }
             }
             Operator::LocalSet { local_index } | Operator::LocalTee { local_index } => {
                 // Only the function's own frame is open: no block to branch past the write.
@@ -415,15 +423,12 @@ impl<'c> FunctionWalker<'c> {
             Operator::Call { .. } | Operator::CallIndirect { .. } => self.calls = true,
             _ => {}
         }
-        if self.costs.is_some() {
-            self.track_assignment(op);
-        }
         if self.reachable {
             if let Some(costs) = self.costs {
                 let branches_back = match *op {
                     Operator::Br { relative_depth } | Operator::BrIf { relative_depth } => {
                         let i = self.frames.len().checked_sub(1 + relative_depth as usize);
-                        i.and_then(|i| self.frames.get(i)).is_none_or(|f| f.1)
+                        i.and_then(|i| self.frames.get(i)).is_none_or(|f| f.kind == FrameKind::Loop)
                     }
                     _ => false,
                 };
@@ -443,103 +448,93 @@ impl<'c> FunctionWalker<'c> {
                 }
             }
         }
-        match op {
-            Operator::Block { .. } | Operator::If { .. } => {
-                self.push_frame(offset, false)?;
-                if matches!(op, Operator::If { .. }) {
-                    self.close();
-                }
+        // Control frames, and definite assignment across them: branches merge their set
+        // into their targets' ends, `else` and `end` join paths, and where no path
+        // reaches (after `br`, `br_table`, `return`, `unreachable`) every bit is set.
+        match *op {
+            Operator::Block { .. } => self.push_frame(offset, FrameKind::Block)?,
+            Operator::If { .. } => {
+                self.push_frame(offset, FrameKind::If)?;
+                self.close();
             }
             Operator::Loop { .. } => {
-                self.push_frame(offset, true)?;
+                self.push_frame(offset, FrameKind::Loop)?;
                 self.loop_depth += 1;
                 self.close();
             }
             Operator::Else => {
                 self.close();
-                self.reachable = self.frames.last().is_some_and(|f| f.0);
+                if let Some(f) = self.frames.last_mut() {
+                    self.reachable = f.reachable;
+                    f.merged &= self.assigned;
+                    f.kind = FrameKind::IfElse;
+                    self.assigned = f.entry;
+                }
             }
             Operator::End => {
                 self.close();
-                let (reachable, is_loop) = self.frames.pop().unwrap_or((false, false));
-                self.reachable = reachable;
-                if is_loop {
-                    self.loop_depth = self.loop_depth.saturating_sub(1);
-                }
+                let f = self.frames.pop().unwrap_or(WalkFrame {
+                    reachable: false,
+                    kind: FrameKind::Block,
+                    entry: u64::MAX,
+                    merged: u64::MAX,
+                });
+                self.reachable = f.reachable;
+                self.assigned = match f.kind {
+                    // Only the body's end falls through to after a loop.
+                    FrameKind::Loop => {
+                        self.loop_depth = self.loop_depth.saturating_sub(1);
+                        self.assigned
+                    }
+                    FrameKind::Block | FrameKind::IfElse => self.assigned & f.merged,
+                    // The missing else-branch leaves the entry's set.
+                    FrameKind::If => self.assigned & f.merged & f.entry,
+                };
             }
-            Operator::BrIf { .. } => self.close(),
-            Operator::Br { .. } | Operator::BrTable { .. } | Operator::Return | Operator::Unreachable => {
+            Operator::BrIf { relative_depth } => {
                 self.close();
-                self.reachable = false;
+                self.merge_into(relative_depth);
+            }
+            Operator::Br { relative_depth } => {
+                self.close();
+                self.merge_into(relative_depth);
+                self.unreachable();
+            }
+            Operator::BrTable { ref targets } => {
+                self.close();
+                self.merge_into(targets.default());
+                for depth in targets.targets().flatten() {
+                    self.merge_into(depth);
+                }
+                self.unreachable();
+            }
+            Operator::Return | Operator::Unreachable => {
+                self.close();
+                self.unreachable();
             }
             _ => {}
         }
         Ok(())
     }
 
-    /// Definite assignment ([`FunctionWalker::assigned`]) across `op`: reads of locals
-    /// not assigned on every path, branches merging into their targets, `else` and `end`
-    /// joining paths. Writes are recorded by [`FunctionWalker::visit`]. Runs only with a
-    /// cost table (as the other per-local facts).
-    #[inline(always)]
-    fn track_assignment(&mut self, op: &Operator<'_>) {
-        match *op {
-            // Where no path reaches, every bit is set: unreachable reads do not count.
-            Operator::LocalGet { local_index }
-                if local_index < ASSIGNMENT_TRACKED && self.assigned >> local_index & 1 == 0 =>
-            {
-                self.maybe_zero_reads |= 1 << local_index;
-            }
-            Operator::Block { .. } => self.assign_frames.push((self.assigned, u64::MAX, FrameKind::Block)),
-            Operator::Loop { .. } => self.assign_frames.push((self.assigned, u64::MAX, FrameKind::Loop)),
-            Operator::If { .. } => self.assign_frames.push((self.assigned, u64::MAX, FrameKind::If)),
-            Operator::Else => {
-                if let Some(f) = self.assign_frames.last_mut() {
-                    f.1 &= self.assigned;
-                    f.2 = FrameKind::IfElse;
-                    self.assigned = f.0;
-                }
-            }
-            Operator::End => {
-                if let Some((entry, merged, kind)) = self.assign_frames.pop() {
-                    self.assigned = match kind {
-                        // Only the body's end falls through to after a loop.
-                        FrameKind::Loop => self.assigned,
-                        FrameKind::Block | FrameKind::IfElse => self.assigned & merged,
-                        // The missing else-branch leaves the entry's set.
-                        FrameKind::If => self.assigned & merged & entry,
-                    };
-                }
-            }
-            Operator::Br { relative_depth } => {
-                self.merge_into(relative_depth);
-                self.assigned = u64::MAX;
-            }
-            Operator::BrIf { relative_depth } => self.merge_into(relative_depth),
-            Operator::BrTable { ref targets } => {
-                self.merge_into(targets.default());
-                for depth in targets.targets().flatten() {
-                    self.merge_into(depth);
-                }
-                self.assigned = u64::MAX;
-            }
-            Operator::Return | Operator::Unreachable => self.assigned = u64::MAX,
-            _ => {}
-        }
+    /// After an unconditional branch: nothing reaches the next operator.
+    fn unreachable(&mut self) {
+        self.reachable = false;
+        self.assigned = u64::MAX;
     }
 
     /// A branch to the frame `relative_depth` out: the target's end gets this path's
     /// assigned set (a loop's header keeps its entry's, a subset of every back edge's).
     fn merge_into(&mut self, relative_depth: u32) {
-        let i = self.assign_frames.len().checked_sub(1 + relative_depth as usize);
-        if let Some(f) = i.and_then(|i| self.assign_frames.get_mut(i)) {
-            if f.2 != FrameKind::Loop {
-                f.1 &= self.assigned;
+        let i = self.frames.len().checked_sub(1 + relative_depth as usize);
+        if let Some(f) = i.and_then(|i| self.frames.get_mut(i)) {
+            if f.kind != FrameKind::Loop {
+                f.merged &= self.assigned;
             }
         }
     }
 
-    fn push_frame(&mut self, offset: u32, is_loop: bool) -> Result<(), ValidationError> {
+    fn push_frame(&mut self, offset: u32, kind: FrameKind) -> Result<(), ValidationError> {
         // The function's own frame is not counted as nesting.
         let depth = self.frames.len() as u64;
         if depth > u64::from(self.max_nesting) {
@@ -550,7 +545,7 @@ impl<'c> FunctionWalker<'c> {
                 offset: Some(u64::from(offset)),
             });
         }
-        self.frames.push((self.reachable, is_loop));
+        self.frames.push(WalkFrame { reachable: self.reachable, kind, entry: self.assigned, merged: u64::MAX });
         Ok(())
     }
 }

@@ -804,35 +804,32 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
 
     fn binop(&mut self, op: IntBin, size: Size, next: Option<&Operator<'_>>) {
         let h = self.stack.len();
-        if let (Val::LocalSlot(local), Val::Const(c)) = (self.stack.get(h - 2), self.stack.get(h - 1)) {
-            if self.next_set(next).is_none() {
-                // A slot local and a constant: read from the slot by the operation itself
-                // where the ISA has such a form (`imul r, [m], imm`, `rorx r, [m], imm`).
+        // Operations `int_bin_slot` takes a right operand in a slot for.
+        let slot_rhs = matches!(op, IntBin::Add | IntBin::Sub | IntBin::Mul | IntBin::And | IntBin::Or | IntBin::Xor);
+        let in_place = self.next_set(next).is_some();
+        match (self.stack.get(h - 2), self.stack.get(h - 1)) {
+            // A slot local and a constant: read from the slot by the operation itself where
+            // the ISA has such a form (`imul r, [m], imm`, `rorx r, [m], imm`).
+            (Val::LocalSlot(local), Val::Const(c)) if !in_place => {
                 self.stack.pop();
                 self.stack.pop();
                 let dst = self.stack.alloc(self.masm);
                 self.masm.int_bin_from_slot(op, size, dst, local, c);
                 return self.push_result(dst);
             }
-        }
-        if matches!(op, IntBin::Add | IntBin::Sub | IntBin::Mul | IntBin::And | IntBin::Or | IntBin::Xor) {
             // A right operand in a slot (a slot local's, or a spilled one: a call's result,
             // say) is read from there.
-            match self.stack.get(h - 1) {
-                Val::LocalSlot(local) => return self.binop_slot(op, size, next, local),
-                Val::Slot => return self.binop_slot(op, size, next, self.stack.slot_of(h - 1)),
-                _ => {}
-            }
+            (_, Val::LocalSlot(local)) if slot_rhs => return self.binop_slot(op, size, next, local),
+            (_, Val::Slot) if slot_rhs => return self.binop_slot(op, size, next, self.stack.slot_of(h - 1)),
             // A commutative operation on a slot local and a value of the stack's own
             // register: computed into that register, the local read from its slot.
-            if let (Val::LocalSlot(local), Val::Reg(r)) = (self.stack.get(h - 2), self.stack.get(h - 1)) {
-                if op != IntBin::Sub && self.next_set(next).is_none() {
-                    self.stack.pop();
-                    self.stack.pop();
-                    self.masm.int_bin_slot(op, size, r, local);
-                    return self.push_result(r);
-                }
+            (Val::LocalSlot(local), Val::Reg(r)) if slot_rhs && op != IntBin::Sub && !in_place => {
+                self.stack.pop();
+                self.stack.pop();
+                self.masm.int_bin_slot(op, size, r, local);
+                return self.push_result(r);
             }
+            _ => {}
         }
         if self.binop_in_place(op, size, next) {
             return;
@@ -855,8 +852,9 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     }
 
     /// [`Self::binop`] whose right operand, the top entry, is in frame slot `slot`: a slot
-    /// local's ([`Val::LocalSlot`]) or its own ([`Val::Slot`]). Computed into the register local the next operator sets, as
-    /// [`Self::binop_in_place`], else into a register of the stack. Nothing writes the
+    /// local's ([`Val::LocalSlot`]) or its own ([`Val::Slot`]). Computed into the
+    /// register local the next operator sets, as [`Self::binop_in_place`], else into a
+    /// register of the stack. Nothing writes the
     /// slot before it is read: the entry is popped, and spills write below it.
     fn binop_slot(&mut self, op: IntBin, size: Size, next: Option<&Operator<'_>>, slot: u32) {
         self.stack.pop();
@@ -869,15 +867,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             self.stack.push(Val::Local(lr));
             return;
         }
-        let dst = match self.stack.get(h - 1) {
-            Val::Local(src) => {
-                self.stack.pop();
-                let dst = self.stack.alloc(self.masm);
-                self.masm.mov(dst, src);
-                dst
-            }
-            _ => self.stack.pop_reg(self.masm),
-        };
+        let dst = self.stack.pop_reg(self.masm);
         self.masm.int_bin_slot(op, size, dst, slot);
         self.push_result(dst);
     }
@@ -1608,6 +1598,18 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         }
     }
 
+    /// Before integer local `local`, which lives in its slot, is written with `v`: copies
+    /// of its old value still on the stack are copied out. True when `v` is that old
+    /// value itself, so that there is nothing to write.
+    fn before_slot_write(&mut self, local: u32, v: Val) -> bool {
+        let Some(of) = self.slot_copy(local) else { return false };
+        if v == of {
+            return true;
+        }
+        self.stack.materialize_copies(self.masm, of, false);
+        false
+    }
+
     /// `local.set`: into the local's register, or its slot.
     fn local_set(&mut self, local: u32) {
         let h = self.stack.len() - 1;
@@ -1621,11 +1623,8 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             self.materialize_copies(lr);
             return self.set_reg(lr, v, h);
         }
-        if let Some(of) = self.slot_copy(local) {
-            if v == of {
-                return; // `local.get x; local.set x`
-            }
-            self.stack.materialize_copies(self.masm, of, false);
+        if self.before_slot_write(local, v) {
+            return; // `local.get x; local.set x`
         }
         match v {
             Val::Const(c) => self.masm.store_slot_imm(local, c),
@@ -1712,11 +1711,8 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 return;
             }
             self.materialize_copies(r);
-        } else if let Some(of) = self.slot_copy(local) {
-            if top == of {
-                return; // `local.get x; local.tee x`
-            }
-            self.stack.materialize_copies(self.masm, of, false);
+        } else if self.before_slot_write(local, top) {
+            return; // `local.get x; local.tee x`
         }
         match (self.stack.get(self.stack.len() - 1), lr) {
             (Val::Const(c), Some(lr)) => {

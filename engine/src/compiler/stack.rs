@@ -192,7 +192,8 @@ impl ValueStack {
     }
 
     /// As [`ValueStack::materialize_locals`], for the copies of one local only (`of`: its
-    /// [`Val::Local`] or [`Val::FLocal`] entry; the other locals' stay lazy), marked
+    /// [`Val::Local`], [`Val::FLocal`] or [`Val::LocalSlot`] entry; the other locals' stay
+    /// lazy), marked
     /// zero-extended when `zext` (the local is an i32 kept zero-extended). When more
     /// than [`SELECTIVE_SCAN`] entries could be lazy it falls back to
     /// [`ValueStack::materialize_locals`], so a call costs O(1) and compilation stays

@@ -303,6 +303,25 @@ impl X64Masm {
         }
     }
 
+    /// The x86-64 ALU operation of `op`, if it is one (add, sub, and, or, xor).
+    fn alu_of(op: IntBin) -> Option<Alu> {
+        match op {
+            IntBin::Add => Some(Alu::Add),
+            IntBin::Sub => Some(Alu::Sub),
+            IntBin::And => Some(Alu::And),
+            IntBin::Or => Some(Alu::Or),
+            IntBin::Xor => Some(Alu::Xor),
+            _ => None,
+        }
+    }
+
+    /// `rorx`'s right-rotation count for rotation `op` (`Rotl` or `Rotr`) by `v` at
+    /// `width` bits.
+    fn rorx_count(op: IntBin, v: u64, width: u64) -> u8 {
+        let k = v % width;
+        (if op == IntBin::Rotr { k } else { (width - k) % width }) as u8
+    }
+
     /// The x86-64 shift or rotation of shift-class `op`.
     fn shift_of(op: IntBin) -> Shift {
         match op {
@@ -704,9 +723,7 @@ impl MacroAssembler for X64Masm {
         match (op, rhs) {
             // BMI2's three-operand rotation and shifts.
             (IntBin::Rotl | IntBin::Rotr, RegImm::Imm(v)) if self.bmi2 => {
-                let k = v % width;
-                let right = if op == IntBin::Rotr { k } else { (width - k) % width };
-                self.asm.rorx(w, dst.0, src.0, right as u8);
+                self.asm.rorx(w, dst.0, src.0, Self::rorx_count(op, v, width));
                 return self.note_zero_extended(w, dst.0);
             }
             (IntBin::Shl | IntBin::ShrU | IntBin::ShrS, RegImm::Reg(c)) if self.bmi2 => {
@@ -764,15 +781,7 @@ impl MacroAssembler for X64Masm {
     fn int_bin(&mut self, op: IntBin, size: Size, dst: Reg, rhs: RegImm) {
         let w = Self::w(size);
         let d = dst.0;
-        let alu = match op {
-            IntBin::Add => Some(Alu::Add),
-            IntBin::Sub => Some(Alu::Sub),
-            IntBin::And => Some(Alu::And),
-            IntBin::Or => Some(Alu::Or),
-            IntBin::Xor => Some(Alu::Xor),
-            _ => None,
-        };
-        if let Some(alu) = alu {
+        if let Some(alu) = Self::alu_of(op) {
             match rhs {
                 RegImm::Reg(s) => self.asm.alu_rr(alu, w, d, s.0),
                 RegImm::Imm(v) => {
@@ -836,29 +845,21 @@ impl MacroAssembler for X64Masm {
     }
 
     fn int_bin_slot(&mut self, op: IntBin, size: Size, dst: Reg, slot: u32) {
-        let w = Self::w(size);
         let m = self.slot_mem(slot);
-        if !w {
-            // Slots are written with 64-bit stores; a 32-bit read of one just written
-            // misses the store's forwarding fast path (on AMD Zen the renaming of
-            // rsp-relative memory needs equal sizes: sha256 ran 1.2x slower with 32-bit
-            // memory operands). The slot is read whole, into the scratch register.
-            self.asm.load(true, SCRATCH, m);
-            return self.int_bin(op, size, dst, RegImm::Reg(Reg(SCRATCH)));
-        }
-        match op {
-            IntBin::Add => self.asm.alu_rm(Alu::Add, w, dst.0, m),
-            IntBin::Sub => self.asm.alu_rm(Alu::Sub, w, dst.0, m),
-            IntBin::And => self.asm.alu_rm(Alu::And, w, dst.0, m),
-            IntBin::Or => self.asm.alu_rm(Alu::Or, w, dst.0, m),
-            IntBin::Xor => self.asm.alu_rm(Alu::Xor, w, dst.0, m),
-            IntBin::Mul => self.asm.imul_rm(w, dst.0, m),
+        // Only 64-bit operations take the slot as a memory operand. Slots are written with
+        // 64-bit stores; a 32-bit read of one just written misses the store's forwarding
+        // fast path (on AMD Zen the renaming of rsp-relative memory needs equal sizes:
+        // sha256 ran 1.2x slower with 32-bit memory operands). Otherwise the slot is read
+        // whole, into the scratch register.
+        match (size, Self::alu_of(op)) {
+            (Size::S64, Some(alu)) => self.asm.alu_rm(alu, true, dst.0, m),
+            (Size::S64, None) if op == IntBin::Mul => self.asm.imul_rm(true, dst.0, m),
             _ => {
                 self.asm.load(true, SCRATCH, m);
                 return self.int_bin(op, size, dst, RegImm::Reg(Reg(SCRATCH)));
             }
         }
-        self.note_zero_extended(w, dst.0);
+        self.note_zero_extended(true, dst.0);
     }
 
     fn int_bin_from_slot(&mut self, op: IntBin, size: Size, dst: Reg, slot: u32, imm: u64) {
@@ -873,9 +874,7 @@ impl MacroAssembler for X64Masm {
             // Multiplications by powers of two stay shifts (`int_bin`).
             (IntBin::Mul, Ok(i)) if !imm.is_power_of_two() => self.asm.imul_rmi(true, dst.0, m, i),
             (IntBin::Rotl | IntBin::Rotr, _) if self.bmi2 => {
-                let k = imm % 64;
-                let right = if op == IntBin::Rotr { k } else { (64 - k) % 64 };
-                self.asm.rorx_m(true, dst.0, m, right as u8);
+                self.asm.rorx_m(true, dst.0, m, Self::rorx_count(op, imm, 64));
             }
             _ => {
                 self.asm.load(true, dst.0, m);
