@@ -371,6 +371,59 @@ impl CellResult {
         }
         Some(CellResult { wasm_bytes: bytes?, compile: compile?, instantiate: inst, exec, n: n?, fingerprint: fp? })
     }
+
+    /// One cell measured in several rounds (a whole run of the matrix each, so a cell's
+    /// rounds are minutes apart and a burst of load on the shared machine hits one of them)
+    /// as one result: each figure is the median of the rounds' medians (for an even count,
+    /// the faster of the middle two), `min` the fastest sample of any round, `samples` their
+    /// sum.
+    ///
+    /// Errors: the first round's error if any round failed (a crash or timeout in one round
+    /// is reported, not hidden by the others); a text naming the rounds when their work size,
+    /// input size or outcome fingerprint differ (an engine whose results change from one
+    /// process to the next is not deterministic, and that is the finding).
+    pub fn combine_rounds(rounds: Vec<Result<CellResult, String>>) -> Result<CellResult, String> {
+        let rounds: Vec<CellResult> = rounds.into_iter().collect::<Result<_, _>>()?;
+        let Some(first) = rounds.first() else { return Err("no rounds measured".into()) };
+        if let Some((i, other)) = rounds.iter().enumerate().find(|(_, c)| {
+            (c.wasm_bytes, c.n, &c.fingerprint) != (first.wasm_bytes, first.n, &first.fingerprint)
+        }) {
+            return Err(format!(
+                "rounds disagree: round 1 gave n={} {}, round {} gave n={} {}",
+                first.n,
+                first.fingerprint,
+                i + 1,
+                other.n,
+                other.fingerprint
+            ));
+        }
+        let combine = |pick: fn(&CellResult) -> Option<&Measured>| -> Option<Measured> {
+            let ms: Vec<&Measured> = rounds.iter().filter_map(pick).collect();
+            if ms.len() != rounds.len() {
+                // Present in some rounds only: keep the first round's (it decides the table).
+                return pick(&rounds[0]).cloned();
+            }
+            let mut stats = Vec::with_capacity(ms.len());
+            for m in ms {
+                match m {
+                    Measured::Time(s) => stats.push(*s),
+                    Measured::Failed(_) => return Some(m.clone()),
+                }
+            }
+            stats.sort_by_key(|s| s.median);
+            let median = stats[(stats.len() - 1) / 2].median;
+            let min = stats.iter().map(|s| s.min).min().unwrap_or(median);
+            Some(Measured::Time(Stats { median, min, samples: stats.iter().map(|s| s.samples).sum() }))
+        };
+        Ok(CellResult {
+            wasm_bytes: first.wasm_bytes,
+            compile: combine(|c| Some(&c.compile)).unwrap_or_else(|| first.compile.clone()),
+            instantiate: combine(|c| c.instantiate.as_ref()),
+            exec: combine(|c| c.exec.as_ref()),
+            n: first.n,
+            fingerprint: first.fingerprint.clone(),
+        })
+    }
 }
 
 /// Measures one cell in this process. `n`: the execution work size, `None` to calibrate it
@@ -528,6 +581,45 @@ mod tests {
         assert_eq!(back.instantiate, Some(Measured::Failed(PeerError::Instantiate("no memory here".into()))));
         assert_eq!((back.wasm_bytes, back.n, back.fingerprint.as_str()), (1234, 77, "ret=00ff"));
         assert_eq!(CellResult::decode("bytes\t1\n"), None);
+    }
+
+    fn timed(median_ns: u64, min_ns: u64, samples: usize) -> Measured {
+        Measured::Time(Stats { median: Duration::from_nanos(median_ns), min: Duration::from_nanos(min_ns), samples })
+    }
+
+    fn cell(compile: Measured, exec: Option<Measured>, fingerprint: &str) -> CellResult {
+        CellResult { wasm_bytes: 10, compile, instantiate: None, exec, n: 5, fingerprint: fingerprint.into() }
+    }
+
+    #[test]
+    fn rounds_combine_to_the_median_of_their_medians() {
+        let rounds = vec![
+            Ok(cell(timed(300, 250, 4), Some(timed(90, 80, 10)), "r")),
+            Ok(cell(timed(100, 90, 5), Some(timed(70, 60, 10)), "r")),
+            Ok(cell(timed(200, 190, 6), Some(timed(500, 55, 10)), "r")),
+        ];
+        let c = CellResult::combine_rounds(rounds).expect("combines");
+        assert_eq!(c.compile, timed(200, 90, 15));
+        assert_eq!(c.exec, Some(timed(90, 55, 30)));
+        // An even count takes the faster of the middle two.
+        let two = vec![Ok(cell(timed(300, 1, 1), None, "r")), Ok(cell(timed(100, 1, 1), None, "r"))];
+        assert_eq!(CellResult::combine_rounds(two).expect("combines").compile, timed(100, 1, 2));
+    }
+
+    #[test]
+    fn rounds_keep_failures_and_refuse_disagreement() {
+        let rejected = Measured::Failed(PeerError::Rejected("no".into()));
+        let c = CellResult::combine_rounds(vec![
+            Ok(cell(timed(1, 1, 1), Some(timed(5, 5, 1)), "r")),
+            Ok(cell(timed(1, 1, 1), Some(rejected.clone()), "r")),
+        ])
+        .expect("combines");
+        assert_eq!(c.exec, Some(rejected));
+        let crashed = CellResult::combine_rounds(vec![Ok(cell(timed(1, 1, 1), None, "r")), Err("crashed".into())]);
+        assert_eq!(crashed, Err("crashed".into()));
+        let differ = CellResult::combine_rounds(vec![Ok(cell(timed(1, 1, 1), None, "a")), Ok(cell(timed(1, 1, 1), None, "b"))]);
+        assert!(differ.is_err_and(|e| e.contains("rounds disagree") && e.contains("round 2")));
+        assert!(CellResult::combine_rounds(Vec::new()).is_err());
     }
 
     #[test]
