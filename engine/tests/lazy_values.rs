@@ -12,7 +12,12 @@
 //!   result, a spilled value); an i32 local read from its slot is loaded zero-extended;
 //! * the zero-extension of `i32.wrap_i64`, left out when an `i32.const` and a 32-bit
 //!   operation on the two follow (`FuncCodegen::pending_wrap`), and emitted before any
-//!   other use of the wrapped value.
+//!   other use of the wrapped value; the wrap of an i64 local in its register is one
+//!   32-bit move (its result zero-extended: an i32 register local or an address takes it
+//!   as it is);
+//! * `local.tee` into a register local of a value computed in a register of the stack:
+//!   computed there and copied into the local, not computed in the local's register and
+//!   copied back for the next operation to overwrite.
 //!
 //! Each function's result is checked against Rust and the whole module against wasmi
 //! (over the reference instrumentation). The i64 inputs have their high halves set, so a
@@ -62,6 +67,33 @@ const WAT: &str = r#"(module
   (func (export "to_local_then") (param $x i64) (result i64) (local $l i32)
     local.get $x i64.const 0 i64.xor i32.wrap_i64 i32.const 3 local.set $l
     local.get $l i32.add i64.extend_i32_u)
+
+  ;; wrap of an i64 local in its register: one 32-bit move into a register of the stack,
+  ;; zero-extended (an i32 register local and an address rely on that)
+  (func (export "wrap_local_and") (param $x i64) (result i64)
+    local.get $x i32.wrap_i64 i32.const 0x7fff i32.and i64.extend_i32_u)
+  (func (export "wrap_local_extend") (param $x i64) (result i64)
+    local.get $x i32.wrap_i64 i64.extend_i32_u)
+  (func (export "wrap_local_to_local") (param $x i64) (param $l i32) (result i64)
+    local.get $x i32.wrap_i64 local.set $l
+    local.get $l i64.extend_i32_u)
+  (func (export "wrap_local_addr") (param $x i64) (result i64)
+    local.get $x i32.wrap_i64 i32.const 88 i32.store
+    local.get $x i32.wrap_i64 i32.load i64.extend_i32_u)
+
+  ;; `local.tee` of an operation on a register of the stack into a register local: the
+  ;; value stays in the stack's register and is copied into the local's; the next
+  ;; operation overwrites the stack's copy, the local keeps its own
+  (func (export "tee_then_shift") (param $x i64) (param $y i64) (param $z i32) (result i64)
+    local.get $x i64.const 0 i64.xor i64.const 5 i64.add local.tee $y
+    i64.const 25 i64.shr_u
+    local.get $y i64.const 3 i64.mul i64.xor
+    local.get $x i64.const 0 i64.xor i32.wrap_i64 i32.const 9 i32.add local.tee $z
+    i32.const 7 i32.shl local.get $z i32.add i64.extend_i32_u i64.add)
+  ;; a wrapped value teed into an i32 register local
+  (func (export "wrap_tee") (param $x i64) (param $z i32) (result i64)
+    local.get $x i64.const 0 i64.xor i32.wrap_i64 local.tee $z
+    i64.extend_i32_u local.get $z i64.extend_i32_u i64.const 32 i64.shl i64.or)
 
   ;; copies of register locals
   (func (export "copies") (param $a i32) (param $b i32) (result i64)
@@ -366,5 +398,40 @@ fn lazy_values_keep_wasm_semantics() {
             f.call(&mut store, &[Val::I32(a as i32), Val::I32(b as i32)], &mut res).unwrap();
             assert_eq!(res[0], Val::I64(expected_i32(name, a, b) as i64), "{name}({a:#x}, {b:#x})");
         }
+    }
+}
+
+/// `i32.wrap_i64` of an i64 local in its register (one 32-bit move, whose result an i32
+/// register local and an address take as zero-extended), and `local.tee` into a register
+/// local of a value computed in a register of the stack, against Rust (and, through
+/// `checked_instance`, wasmi).
+#[test]
+fn wraps_of_register_locals_and_tees_keep_wasm_semantics() {
+    let (mut store, inst) = common::checked_instance(&wat::parse_str(WAT).unwrap());
+    let mut call = |name: &str, args: &[Val]| -> u64 {
+        let f = inst.get_func(&mut store, name).unwrap();
+        let mut res = [Val::I64(0)];
+        f.call(&mut store, args, &mut res).unwrap();
+        match res[0] {
+            Val::I64(v) => v as u64,
+            other => panic!("{name}: {other:?}"),
+        }
+    };
+    for x in INPUTS {
+        let arg = [Val::I64(x as i64)];
+        assert_eq!(call("wrap_local_and", &arg), u64::from(lo(x) & 0x7fff), "wrap_local_and({x:#x})");
+        assert_eq!(call("wrap_local_extend", &arg), u64::from(lo(x)), "wrap_local_extend({x:#x})");
+        let args = [Val::I64(x as i64), Val::I32(-1)];
+        assert_eq!(call("wrap_local_to_local", &args), u64::from(lo(x)), "wrap_local_to_local({x:#x})");
+        assert_eq!(call("wrap_tee", &args), u64::from(lo(x)) * 0x1_0000_0001, "wrap_tee({x:#x})");
+        let args = [Val::I64(x as i64), Val::I64(-1), Val::I32(-1)];
+        let y = x.wrapping_add(5);
+        let z = lo(x).wrapping_add(9);
+        let want = ((y >> 25) ^ y.wrapping_mul(3)).wrapping_add(u64::from((z << 7).wrapping_add(z)));
+        assert_eq!(call("tee_then_shift", &args), want, "tee_then_shift({x:#x})");
+    }
+    // The address is the low half: within the one page for these inputs.
+    for x in [0xffff_ffff_0000_0010u64, 0x0000_0001_0000_0100] {
+        assert_eq!(call("wrap_local_addr", &[Val::I64(x as i64)]), 88, "wrap_local_addr({x:#x})");
     }
 }

@@ -885,6 +885,12 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         if h < 2 || (self.stack.get(h - 2) != Val::Local(lr) && self.stack.get(h - 1) == Val::Local(lr)) {
             return false;
         }
+        // `local.tee` keeps the value on the stack: computed in the left operand's own
+        // register and copied into x's, it stays there for the next operator to consume
+        // (in x's register, an operation that overwrites its operand would copy it back).
+        if matches!(next, Some(Operator::LocalTee { .. })) && matches!(self.stack.get(h - 2), Val::Reg(_)) {
+            return false;
+        }
         let rhs = self.stack.pop_regimm(self.masm);
         let lhs = self.stack.pop();
         self.claim_local(x);
@@ -996,6 +1002,16 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 Val::Local(lr) => self.is_i32_local(lr),
                 _ => false,
             };
+        if op == IntUn::ZeroExtend32 && !zext {
+            if let Val::Local(src) = self.stack.get(self.stack.len() - 1) {
+                // `i32.wrap_i64` of an i64 local in a register: one 32-bit move, not a
+                // copy and then a zero-extension in place.
+                self.stack.pop();
+                let r = self.stack.alloc(self.masm);
+                self.masm.mov_u32(r, src);
+                return self.push_result(r);
+            }
+        }
         let r = self.stack.pop_reg(self.masm);
         if zext {
             self.masm.set_zero_extended(r);
