@@ -365,6 +365,11 @@ pub trait MacroAssembler {
 
     /// Starts a function: see [`Prologue`].
     fn func_prologue(&mut self, p: &Prologue<'_>);
+    /// From here to the end of the function (or the next call for `reg`), register `reg`,
+    /// one of [`Prologue::in_regs`]' registers, holds another local than before: an i32
+    /// one when `zero_extended` (which then holds as [`Prologue::zero_extend`] says),
+    /// else one whose register may hold any 64 bits. Emits nothing.
+    fn local_reg_handed_over(&mut self, reg: Reg, zero_extended: bool);
     /// Copies `results` values from slots `first_result..` to the caller's result area and
     /// returns to the caller.
     fn func_epilogue(&mut self, first_result: u32, results: u32);

@@ -83,12 +83,6 @@ pub struct FunctionAnalysis {
     /// that keeps locals of different types in different register files. Empty when
     /// computed by [`crate::validate`], as `local_weights`.
     pub local_types: Vec<ValType>,
-    /// For each local (parameters first), 1 + the operator index of its last `local.get`
-    /// in the body (reachable or not), 0 when it is never read: past that operator and
-    /// outside every loop that contains a read, the local's value is dead, so a compiler
-    /// need not save it around a call. Empty when computed by [`crate::validate`], as
-    /// `local_weights`.
-    pub last_reads: Vec<u32>,
     /// Whether the body has a `call` or `call_indirect` (reachable or not).
     pub calls: bool,
     /// For each local (parameters first), how the body first touches it:
@@ -98,6 +92,14 @@ pub struct FunctionAnalysis {
     /// [`FunctionAnalysis::zero_observed`]). Empty when computed by [`crate::validate`],
     /// as `local_weights`.
     pub first_access: Vec<u8>,
+    /// For each local (parameters first), the operators over which its value may be
+    /// needed ([`LiveRange`]): from its first access to its last one in body order, each
+    /// end widened to the whole outermost loop around it (a loop's back edge runs its body
+    /// again, reads before writes included). Outside its range a local is never read or
+    /// written, so two locals whose ranges are disjoint may share one register, and past
+    /// its end its value is dead (a compiler need not save it around a call). Empty when
+    /// computed by [`crate::validate`], as `local_weights`.
+    pub live_ranges: Vec<LiveRange>,
     /// Bit `i` (for the first [`ASSIGNMENT_TRACKED`] locals, parameters first): a
     /// reachable `local.get` of local `i` may run before any write to it, reading its
     /// initial 0. Clear means every path from the function's entry to each read passes a
@@ -109,6 +111,34 @@ pub struct FunctionAnalysis {
     /// the operators ([`FunctionAnalysis::operators_buffered`]).
     pub body: std::ops::Range<usize>,
 }
+
+/// The operators (as [`FunctionAnalysis::operator_count`] counts them, from 0) over which a
+/// local may be accessed: `start..=end`. A local never accessed has `start > end`
+/// ([`LiveRange::UNTOUCHED`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveRange {
+    /// First operator of the range: the local's first access, or the `loop` of the
+    /// outermost loop around it.
+    pub start: u32,
+    /// Last operator of the range: the local's last access, or the `end` of the outermost
+    /// loop around it.
+    pub end: u32,
+}
+
+impl LiveRange {
+    /// The range of a local not accessed anywhere.
+    pub const UNTOUCHED: LiveRange = LiveRange { start: u32::MAX, end: 0 };
+
+    /// Whether the two ranges share an operator.
+    pub fn overlaps(self, other: LiveRange) -> bool {
+        self.start <= other.end && other.start <= self.end
+    }
+}
+
+/// While the walk runs, a [`LiveRange::end`] at or above this stands for the end of an
+/// outermost loop ([`FunctionWalker::live_ranges`]): far above any operator index (a body
+/// has at most one operator per byte, and bodies are far below 2 GiB).
+const IN_LOOP: u32 = 1 << 31;
 
 /// Largest function body, in bytes, whose decoded operators [`crate::analyze_each`] and
 /// [`crate::analyze_each_mut`] keep for their callback. A decoded operator takes about 20
@@ -150,14 +180,21 @@ impl FunctionAnalysis {
         let mut charges = self.charges;
         let mut local_weights = self.local_weights;
         let mut local_types = self.local_types;
-        let mut last_reads = self.last_reads;
         let mut first_access = self.first_access;
+        let mut live_ranges = self.live_ranges;
+        live_ranges.clear();
         charges.clear();
         local_weights.clear();
         local_types.clear();
-        last_reads.clear();
         first_access.clear();
-        FunctionAnalysis { charges, local_weights, local_types, last_reads, first_access, ..FunctionAnalysis::default() }
+        FunctionAnalysis {
+            charges,
+            local_weights,
+            local_types,
+            first_access,
+            live_ranges,
+            ..FunctionAnalysis::default()
+        }
     }
 
     /// Total gas of all charges, a quick checksum for tests and tools.
@@ -228,12 +265,19 @@ pub(crate) struct FunctionWalker<'c> {
     local_weights: Vec<u32>,
     /// See [`FunctionAnalysis::local_types`].
     local_types: Vec<ValType>,
-    /// See [`FunctionAnalysis::last_reads`].
-    last_reads: Vec<u32>,
     /// See [`FunctionAnalysis::calls`].
     calls: bool,
     /// See [`FunctionAnalysis::first_access`].
     first_access: Vec<u8>,
+    /// See [`FunctionAnalysis::live_ranges`]. While the walk runs, the `end` of a local
+    /// last accessed inside a loop is [`IN_LOOP`]` + ` the number of the outermost loop
+    /// (numbered from 0 in body order), replaced by that loop's end once the body is done.
+    live_ranges: Vec<LiveRange>,
+    /// For each outermost loop, in body order: the operator index of its `end` (u32::MAX
+    /// while it is open).
+    loop_ends: Vec<u32>,
+    /// The operator index of the open outermost loop's `loop`.
+    outer_loop_start: u32,
     /// Definite assignment, one bit per tracked local ([`ASSIGNMENT_TRACKED`]): the
     /// locals written on every path to this point (all bits where no path reaches it).
     assigned: u64,
@@ -263,9 +307,11 @@ impl<'c> FunctionWalker<'c> {
             loop_depth: 0,
             local_weights: Vec::new(),
             local_types: Vec::new(),
-            last_reads: Vec::new(),
             calls: false,
             first_access: Vec::new(),
+            live_ranges: Vec::new(),
+            loop_ends: Vec::new(),
+            outer_loop_start: 0,
             assigned: 0,
             maybe_zero_reads: 0,
             reachable: true,
@@ -305,8 +351,9 @@ impl<'c> FunctionWalker<'c> {
         self.charges = reused.charges;
         self.local_weights = reused.local_weights;
         self.local_types = reused.local_types;
-        self.last_reads = reused.last_reads;
         self.first_access = reused.first_access;
+        self.live_ranges = reused.live_ranges;
+        self.loop_ends.clear();
         self.calls = false;
         self.assigned = if params >= ASSIGNMENT_TRACKED { u64::MAX } else { (1u64 << params) - 1 };
         self.maybe_zero_reads = 0;
@@ -315,8 +362,8 @@ impl<'c> FunctionWalker<'c> {
         let locals = validator.len_locals().saturating_sub(params);
         if self.costs.is_some() {
             self.local_weights.resize(validator.len_locals() as usize, 0);
-            self.last_reads.resize(validator.len_locals() as usize, 0);
             self.first_access.resize(validator.len_locals() as usize, UNTOUCHED);
+            self.live_ranges.resize(validator.len_locals() as usize, LiveRange::UNTOUCHED);
             let n = validator.len_locals();
             self.local_types.extend((0..n).map(|i| validator.get_local_type(i).unwrap_or(ValType::I32)));
         }
@@ -360,6 +407,12 @@ impl<'c> FunctionWalker<'c> {
         }
         ops.finish().map_err(ValidationError::from_wasmparser)?;
         self.reader_allocs = ops.into_allocations();
+        // Ranges whose last access is in a loop end with the outermost one.
+        for range in &mut self.live_ranges {
+            if let Some(l) = range.end.checked_sub(IN_LOOP) {
+                range.end = self.loop_ends.get(l as usize).copied().unwrap_or(u32::MAX);
+            }
+        }
         let frame_cost = FRAME_OVERHEAD_SLOTS
             .saturating_add(params)
             .saturating_add(locals)
@@ -374,9 +427,9 @@ impl<'c> FunctionWalker<'c> {
             charges: std::mem::take(&mut self.charges),
             local_weights: std::mem::take(&mut self.local_weights),
             local_types: std::mem::take(&mut self.local_types),
-            last_reads: std::mem::take(&mut self.last_reads),
             calls: self.calls,
             first_access: std::mem::take(&mut self.first_access),
+            live_ranges: std::mem::take(&mut self.live_ranges),
             maybe_zero_reads: self.maybe_zero_reads,
             body: body_range,
         };
@@ -396,12 +449,29 @@ impl<'c> FunctionWalker<'c> {
     /// methods, where `op`'s variant is known and the matches below fold away.
     #[inline(always)]
     pub(crate) fn visit(&mut self, offset: u32, op: &Operator<'_>) -> Result<(), ValidationError> {
+        if let Operator::LocalGet { local_index }
+        | Operator::LocalSet { local_index }
+        | Operator::LocalTee { local_index } = *op
+        {
+            // Empty without a cost table, as the other per-local vectors.
+            if let Some(range) = self.live_ranges.get_mut(local_index as usize) {
+                if self.loop_depth == 0 {
+                    if range.start == u32::MAX {
+                        range.start = self.op_index;
+                    }
+                    range.end = self.op_index;
+                } else {
+                    if range.start == u32::MAX {
+                        range.start = self.outer_loop_start;
+                    }
+                    // The open outermost loop is the last one numbered.
+                    range.end = IN_LOOP + self.loop_ends.len() as u32 - 1;
+                }
+            }
+        }
         match *op {
             Operator::LocalGet { local_index } => {
                 // Empty without a cost table: nothing to record.
-                if let Some(r) = self.last_reads.get_mut(local_index as usize) {
-                    *r = self.op_index + 1;
-                }
                 if let Some(f @ &mut UNTOUCHED) = self.first_access.get_mut(local_index as usize) {
                     *f = FIRST_OTHER;
                 }
@@ -459,6 +529,10 @@ impl<'c> FunctionWalker<'c> {
             }
             Operator::Loop { .. } => {
                 self.push_frame(offset, FrameKind::Loop)?;
+                if self.loop_depth == 0 && !self.live_ranges.is_empty() {
+                    self.outer_loop_start = self.op_index;
+                    self.loop_ends.push(u32::MAX);
+                }
                 self.loop_depth += 1;
                 self.close();
             }
@@ -484,6 +558,11 @@ impl<'c> FunctionWalker<'c> {
                     // Only the body's end falls through to after a loop.
                     FrameKind::Loop => {
                         self.loop_depth = self.loop_depth.saturating_sub(1);
+                        if self.loop_depth == 0 {
+                            if let Some(end) = self.loop_ends.last_mut() {
+                                *end = self.op_index;
+                            }
+                        }
                         self.assigned
                     }
                     FrameKind::Block | FrameKind::IfElse => self.assigned & f.merged,

@@ -31,8 +31,8 @@ pub mod nan;
 pub mod profile;
 
 pub use analyze::{
-    BlockCharge, FunctionAnalysis, ModuleAnalysis, ASSIGNMENT_TRACKED, DEFAULT_MAX_STACK_SLOTS, FRAME_OVERHEAD_SLOTS,
-    MAX_BUFFERED_BODY_BYTES,
+    BlockCharge, FunctionAnalysis, LiveRange, ModuleAnalysis, ASSIGNMENT_TRACKED, DEFAULT_MAX_STACK_SLOTS,
+    FRAME_OVERHEAD_SLOTS, MAX_BUFFERED_BODY_BYTES,
 };
 pub use cost::{CostTable, DynamicCosts, DynamicKind, HostCost, OpClass};
 pub use error::{CostTableError, Feature, InstrumentError, Limit, ValidationError};

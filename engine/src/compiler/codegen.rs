@@ -10,7 +10,7 @@ use std::borrow::Borrow;
 use std::collections::HashMap;
 
 use keel_metering::nan::canonicalized_result;
-use keel_metering::{CostTable, DynamicKind, FunctionAnalysis};
+use keel_metering::{CostTable, DynamicKind, FunctionAnalysis, LiveRange};
 use wasmparser::{BlockType, FunctionBody, Operator};
 
 use super::control::{ControlFrame, FrameKind};
@@ -84,8 +84,12 @@ pub struct Scratch {
     fpinned: Vec<(u32, FReg)>,
     /// [`FuncCodegen::pin_of`].
     pin_of: Vec<u8>,
-    /// [`pick_local_regs`]' candidates.
+    /// [`pick_local_regs`]' and [`share_local_regs`]' candidates.
     chosen: Vec<(u32, u32)>,
+    /// [`share_local_regs`]' assignments.
+    shared: Vec<(usize, u32, LiveRange)>,
+    /// [`FuncCodegen::handovers`].
+    handovers: Vec<Handover>,
     gas_stubs: Vec<(Label, u64, Label)>,
 }
 
@@ -277,6 +281,97 @@ fn pick_local_regs<R: Copy>(
     out.extend(chosen.iter().zip(regs.iter().rev()).map(|(&(i, _), &r)| (i, r)));
 }
 
+/// Candidates [`share_local_regs`] considers per register it may hand out: the heaviest
+/// locals, so that its work per function stays bounded (at most
+/// `(SHARE_CANDIDATES_PER_REG * n)^2 * n` range comparisons for `n` registers).
+const SHARE_CANDIDATES_PER_REG: usize = 4;
+
+/// A general register passing from one local to the next at an operator
+/// ([`FuncCodegen::handovers`]).
+#[derive(Debug, Clone, Copy)]
+struct Handover {
+    /// The operator index where `local`'s [`LiveRange`] starts.
+    at: u32,
+    /// Index into [`FuncCodegen::pinned`].
+    k: usize,
+    local: u32,
+}
+
+/// Gives general registers to locals, a register to several locals when their live
+/// ranges ([`FunctionAnalysis::live_ranges`]) are disjoint: a linear scan over the
+/// operators where the heaviest locals by [`FunctionAnalysis::local_weights`] come first
+/// (ties to the lower index), each taking the first register none of whose locals' ranges
+/// meets its own. Eligibility and least weights as [`pick_local_regs`]; the registers
+/// (as many as `regs` beyond the `keep` left to the value stack allow) are taken from the
+/// end of `regs`. A parameter's range, and that of a local whose initial 0 may be read
+/// ([`FunctionAnalysis::zero_observed`]), starts at the function's entry (the prologue
+/// puts their values in their registers); every other local is written before it is
+/// read on every path, so its register may hold anything where its range starts.
+///
+/// Fills `out` with each register's first local (what the prologue sees) and `handovers`
+/// with the later ones, in operator order; `chosen` and `shared` are scratch space. Work:
+/// O(locals × candidates) to pick the candidates, then bounded by
+/// [`SHARE_CANDIDATES_PER_REG`].
+#[allow(clippy::too_many_arguments)]
+fn share_local_regs<R: Copy>(
+    regs: &[R],
+    keep: usize,
+    fa: &FunctionAnalysis,
+    eligible: impl Fn(usize) -> bool,
+    chosen: &mut Vec<(u32, u32)>,
+    shared: &mut Vec<(usize, u32, LiveRange)>,
+    out: &mut Vec<(u32, R)>,
+    handovers: &mut Vec<Handover>,
+) {
+    let n = regs.len().saturating_sub(keep).min(64);
+    let params = fa.params as usize;
+    chosen.clear();
+    shared.clear();
+    out.clear();
+    handovers.clear();
+    let cap = n * SHARE_CANDIDATES_PER_REG;
+    for (i, &w) in fa.local_weights.iter().enumerate() {
+        let min = if i < params { MIN_PARAM_PIN_WEIGHT } else { MIN_PIN_WEIGHT };
+        if w < min || !eligible(i) {
+            continue;
+        }
+        let at = chosen.iter().position(|&(_, cw)| w > cw).unwrap_or(chosen.len());
+        if at < cap {
+            chosen.insert(at, (i as u32, w));
+            chosen.truncate(cap);
+        }
+    }
+    // With a register for every candidate, nothing need be shared: each takes its own.
+    let fits = chosen.len() <= n;
+    let mut used = 0;
+    for (c, &(i, _)) in chosen.iter().enumerate() {
+        let Some(&range) = fa.live_ranges.get(i as usize) else { continue };
+        let range = if (i as usize) < params || fa.zero_observed(i) { LiveRange { start: 0, ..range } } else { range };
+        let free = if fits {
+            Some(c)
+        } else {
+            (0..n).find(|&k| !shared.iter().any(|&(sk, _, r)| sk == k && r.overlaps(range)))
+        };
+        if let Some(k) = free {
+            shared.push((k, i, range));
+            used = used.max(k + 1);
+        }
+    }
+    // Each register's locals in operator order: the first is the register's at entry.
+    shared.sort_unstable_by_key(|&(k, _, r)| (k, r.start));
+    let mut last = None;
+    for &(k, i, r) in shared.iter() {
+        if last == Some(k) {
+            handovers.push(Handover { at: r.start, k, local: i });
+        } else {
+            out.push((i, regs[regs.len() - 1 - k]));
+            last = Some(k);
+        }
+    }
+    debug_assert_eq!(out.len(), used);
+    handovers.sort_unstable_by_key(|h| h.at);
+}
+
 /// A mask of the `n` low bits (all 64 for `n >= 64`).
 fn low_bits(n: usize) -> u64 {
     if n >= 64 { u64::MAX } else { (1u64 << n) - 1 }
@@ -299,10 +394,16 @@ struct FuncCodegen<'a, M: MacroAssembler> {
     reachable: bool,
     /// Nesting depth of blocks opened in unreachable code.
     dead_depth: u32,
-    /// The locals that live in registers, `(local, register)`: such a local lives there
-    /// for the whole function; its slot is only a save area across calls. A handful of
-    /// entries (the allocatable registers beyond [`MIN_STACK_REGS`]).
+    /// The locals that live in registers, `(local, register)`, one entry per register
+    /// (at most the allocatable registers beyond [`MIN_STACK_REGS`]): the register's local
+    /// at the current operator. A local lives in its register over its whole live range
+    /// ([`share_local_regs`]); its slot is only a save area across calls.
     pinned: Vec<(u32, Reg)>,
+    /// Where a register passes from one local to the next, in operator order
+    /// ([`Self::hand_over`]): between two live ranges, the register is the next local's.
+    handovers: Vec<Handover>,
+    /// The first entry of `handovers` not done yet.
+    next_handover: usize,
     /// Bit k set: `pinned[k]` is an i32 local. Its register only ever receives
     /// zero-extended values: every write to it is a 32-bit operation (`int_bin` and
     /// `int_bin_from` at `Size::S32`, i32 loads), [`MacroAssembler::mov_u32`],
@@ -345,17 +446,16 @@ struct FuncCodegen<'a, M: MacroAssembler> {
     /// `(stub, gas, target)`: a taken `br_if` out of code with pending gas goes through a
     /// stub, emitted after the function, that subtracts the gas and jumps on.
     gas_stubs: Vec<(Label, u64, Label)>,
-    /// [`FunctionAnalysis::last_reads`]: a local whose last read is behind the current
-    /// operator and outside every open loop is dead, and a call does not save it.
-    last_reads: &'a [u32],
+    /// [`FunctionAnalysis::live_ranges`]: a local whose range ends before the current
+    /// operator is dead, and a call does not save it.
+    live_ranges: &'a [LiveRange],
     /// [`FunctionAnalysis::local_types`]: integer locals that live in their slots are
     /// read lazily ([`Val::LocalSlot`]).
     local_types: &'a [wasmparser::ValType],
     /// Index of the operator being compiled (as the analysis counts them).
     op_index: u32,
-    /// Open `loop` frames, and the operator index of the outermost one's `loop`.
+    /// Open `loop` frames.
     open_loops: u32,
-    outer_loop_start: u32,
 }
 
 /// Whether `next` is f64 arithmetic (`add`, `sub`, `mul`, `div`): it takes the current
@@ -441,9 +541,18 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         // f64 parameters still go through their slots (see `enter_locals`).
         pick_local_regs(fregs, MIN_FLOAT_STACK_REGS, &fa.local_weights, 0, is_f64, &mut scratch.chosen, &mut fpinned);
         let mut pinned = std::mem::take(&mut scratch.pinned);
+        let mut handovers = std::mem::take(&mut scratch.handovers);
         let not_fpinned = |i: usize| !fpinned.iter().any(|p| p.0 as usize == i);
-        let nparams = fa.params as usize;
-        pick_local_regs(regs, MIN_STACK_REGS, &fa.local_weights, nparams, not_fpinned, &mut scratch.chosen, &mut pinned);
+        share_local_regs(
+            regs,
+            MIN_STACK_REGS,
+            fa,
+            not_fpinned,
+            &mut scratch.chosen,
+            &mut scratch.shared,
+            &mut pinned,
+            &mut handovers,
+        );
         let mut pin_of = std::mem::take(&mut scratch.pin_of);
         pin_of.clear();
         if !pinned.is_empty() || !fpinned.is_empty() {
@@ -451,6 +560,11 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             for (k, p) in pinned.iter().enumerate() {
                 if let Some(e) = pin_of.get_mut(p.0 as usize) {
                     *e = k as u8 + 1;
+                }
+            }
+            for h in &handovers {
+                if let Some(e) = pin_of.get_mut(h.local as usize) {
+                    *e = h.k as u8 + 1;
                 }
             }
             for (k, p) in fpinned.iter().enumerate() {
@@ -502,6 +616,8 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             reachable: true,
             dead_depth: 0,
             pinned,
+            handovers,
+            next_handover: 0,
             zero_extended,
             pin_of,
             dirty,
@@ -513,11 +629,10 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             pending_wrap: None,
             pending_gas: 0,
             gas_stubs: std::mem::take(&mut scratch.gas_stubs),
-            last_reads: &fa.last_reads,
+            live_ranges: &fa.live_ranges,
             local_types: &fa.local_types,
             op_index: 0,
             open_loops: 0,
-            outer_loop_start: 0,
         };
         cg.enter_locals(fa.params);
         // The charges are in increasing `op_index` order; `next_charge` is the index of the
@@ -529,26 +644,36 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         let mut op_index: u32 = 0;
         // Whether a charge of this function went unchecked (`BlockCharge::pure`).
         let mut unchecked = false;
+        let mut next_handover_at = cg.handovers.first().map_or(u32::MAX, |h| h.at);
+        // The next operator index where a handover or a charge is due: one comparison
+        // per operator for both.
+        let mut next_stop = next_charge.min(next_handover_at);
         while let Some(op) = operators.next() {
-            if op_index >= next_charge {
-                while let Some(c) = next {
-                    if c.op_index > op_index {
-                        break;
-                    }
-                    if c.op_index == op_index && cg.reachable && env.metering {
-                        if c.pure {
-                            // Subtracted with the next charge or on the way out, checked
-                            // by the next checked charge or before returning.
-                            cg.pending_gas = cg.pending_gas.saturating_add(c.gas);
-                            unchecked = true;
-                        } else {
-                            cg.masm.charge_gas(c.gas.saturating_add(cg.pending_gas));
-                            cg.pending_gas = 0;
-                        }
-                    }
-                    next = charges.next();
+            if op_index >= next_stop {
+                if op_index >= next_handover_at {
+                    next_handover_at = cg.hand_over(op_index);
                 }
-                next_charge = next.map_or(u32::MAX, |c| c.op_index);
+                if op_index >= next_charge {
+                    while let Some(c) = next {
+                        if c.op_index > op_index {
+                            break;
+                        }
+                        if c.op_index == op_index && cg.reachable && env.metering {
+                            if c.pure {
+                                // Subtracted with the next charge or on the way out, checked
+                                // by the next checked charge or before returning.
+                                cg.pending_gas = cg.pending_gas.saturating_add(c.gas);
+                                unchecked = true;
+                            } else {
+                                cg.masm.charge_gas(c.gas.saturating_add(cg.pending_gas));
+                                cg.pending_gas = 0;
+                            }
+                        }
+                        next = charges.next();
+                    }
+                    next_charge = next.map_or(u32::MAX, |c| c.op_index);
+                }
+                next_stop = next_charge.min(next_handover_at);
             }
             cg.op_index = op_index;
             cg.visit(op.borrow(), operators.peek().map(Borrow::borrow))?;
@@ -573,10 +698,39 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         scratch.control = cg.control;
         scratch.vals = cg.stack.into_buffer();
         scratch.pinned = cg.pinned;
+        scratch.handovers = cg.handovers;
         scratch.fpinned = cg.fpinned;
         scratch.pin_of = cg.pin_of;
         scratch.gas_stubs = cg.gas_stubs;
         Ok(())
+    }
+
+    /// Before operator `op_index`: the registers whose next local's live range starts here
+    /// pass to it. The previous local's range is over (it is never accessed again), and
+    /// the new one's value is written before it is read, so the register's content
+    /// carries over as it is: nothing is emitted. Returns the operator index of the next
+    /// handover (u32::MAX when none is left).
+    fn hand_over(&mut self, op_index: u32) -> u32 {
+        while let Some(&Handover { at, k, local }) = self.handovers.get(self.next_handover) {
+            if at > op_index {
+                return at;
+            }
+            self.next_handover += 1;
+            let reg = self.pinned[k].1;
+            self.pinned[k].0 = local;
+            let i32_local = self.local_types.get(local as usize) == Some(&wasmparser::ValType::I32);
+            if i32_local {
+                self.zero_extended |= 1 << k;
+            } else {
+                self.zero_extended &= !(1 << k);
+            }
+            // The slot does not hold the register (a call saves it), and the register
+            // is the local's, whatever it holds.
+            self.dirty |= 1 << k;
+            self.stale &= !(1 << k);
+            self.masm.local_reg_handed_over(reg, i32_local);
+        }
+        u32::MAX
     }
 
     /// The register of local `i`, if it has one. `write`: the caller writes the whole
@@ -710,12 +864,12 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         }
     }
 
-    /// Whether `local` may still be read ([`Self::last_reads`]): a read ahead of the
-    /// current operator, or inside an open loop (reached again through its back edge).
-    /// A dead local's register and slot may hold anything.
+    /// Whether `local` may still be accessed ([`Self::live_ranges`]): at or ahead of the
+    /// current operator, or inside an open loop around it (reached again through its back
+    /// edge: the range covers the whole loop). A dead local's register and slot may hold
+    /// anything.
     fn is_live(&self, local: u32) -> bool {
-        let limit = if self.open_loops > 0 { self.outer_loop_start } else { self.op_index };
-        self.last_reads.get(local as usize).is_none_or(|&last| last > limit)
+        self.live_ranges.get(local as usize).is_none_or(|r| r.end >= self.op_index)
     }
 
     /// Before a call: locals in registers go to their slots (every register is the
@@ -1175,9 +1329,6 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 self.enter_frame(FrameKind::Block, blockty, l);
             }
             O::Loop { blockty } => {
-                if self.open_loops == 0 {
-                    self.outer_loop_start = self.op_index;
-                }
                 self.open_loops += 1;
                 let l = self.masm.new_label();
                 self.enter_frame(FrameKind::Loop, blockty, l);

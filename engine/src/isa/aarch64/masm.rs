@@ -500,6 +500,12 @@ impl MacroAssembler for Aarch64Masm {
         self.window = None;
     }
 
+    fn local_reg_handed_over(&mut self, reg: Reg, zero_extended: bool) {
+        // Nothing to track: every address is zero-extended before use (`bounds_check`'s
+        // 32-bit move), whatever its register holds.
+        let _ = (reg, zero_extended);
+    }
+
     fn func_prologue(&mut self, p: &Prologue<'_>) {
         let Prologue { params, results, locals, slots, in_regs, zero_extend, zero_observed, .. } = *p;
         self.ensure_room(96 + 16 * params as usize + 8 * in_regs.len());

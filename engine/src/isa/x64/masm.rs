@@ -489,6 +489,14 @@ impl MacroAssembler for X64Masm {
         ALLOCATABLE
     }
 
+    fn local_reg_handed_over(&mut self, reg: Reg, zero_extended: bool) {
+        if zero_extended {
+            self.zero_extended_regs |= 1 << reg.0;
+        } else {
+            self.zero_extended_regs &= !(1 << reg.0);
+        }
+    }
+
     fn new_label(&mut self) -> Label {
         self.labels.push(None);
         Label((self.labels.len() - 1) as u32)
