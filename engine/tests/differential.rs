@@ -37,6 +37,9 @@ const KNOWN_WASMI_BUGS: &[(u64, &str)] = &[
     (716135, "at KEEL_DIFF_GAS=700, final global \"3\": wabt's wasm-interp, running the same instrumented module, ends with Keel's 0; wasmi 0x10000"),
     (813363, "gas of call \"F\": wabt's wasm-interp runs the same instrumented module to Keel's 326, wasmi 331"),
     (826095, "select(1, x, x == 0) as a divisor (i32.rem_s): export \"\\\"\" returns 6 on Keel and on wabt's wasm-interp (original and instrumented module), 0 on wasmi"),
+    (1008131, "call \"\": wabt's wasm-interp runs the same instrumented module out of gas (its unreachable), as Keel; wasmi returns values"),
+    (1035881, "call \" \": wabt's wasm-interp returns from the same instrumented module after 120 gas, as Keel; wasmi reports stack exhaustion"),
+    (1207751, "at KEEL_DIFF_INSNS=1000, gas of call \"\": wabt's wasm-interp runs the same instrumented module to Keel's 134, wasmi 147"),
 ];
 
 fn random_bytes(seed: u64, n: usize) -> Vec<u8> {
