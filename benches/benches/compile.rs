@@ -113,7 +113,9 @@ fn bench_threads(c: &mut Criterion) {
     };
     let chain = engines(Config::default());
     let permissive = engines(Config::permissive());
-    let mut inputs: Vec<(String, Vec<u8>, &[(&str, Engine); 2])> =
+    // (benchmark name, module, the sequential and parallel engines to compile it with)
+    type Input<'e> = (String, Vec<u8>, &'e [(&'static str, Engine); 2]);
+    let mut inputs: Vec<Input<'_>> =
         contracts(&ALL_CONTRACTS).into_iter().map(|(name, wasm)| (format!("contract/{name}"), wasm, &chain)).collect();
     inputs.push(("large_module/1x".into(), large_module(8_000), &permissive));
     for (name, wasm, engines) in inputs {
