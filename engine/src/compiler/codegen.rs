@@ -264,21 +264,35 @@ fn pick_local_regs<R: Copy>(
 ) {
     // At most 64: `FuncCodegen::dirty` has a bit per pinned local.
     let n = regs.len().saturating_sub(keep).min(64);
-    chosen.clear();
     out.clear();
+    heaviest_locals(weights, params, eligible, n, chosen);
+    out.extend(chosen.iter().zip(regs.iter().rev()).map(|(&(i, _), &r)| (i, r)));
+}
+
+/// The at most `cap` heaviest locals `eligible` accepts, as `(local, weight)` pairs in
+/// descending weight (ties to the lower index), into `chosen` (cleared first): none
+/// weighing less than [`MIN_PIN_WEIGHT`] (the first `params`: [`MIN_PARAM_PIN_WEIGHT`]).
+/// O(locals × cap).
+fn heaviest_locals(
+    weights: &[u32],
+    params: usize,
+    eligible: impl Fn(usize) -> bool,
+    cap: usize,
+    chosen: &mut Vec<(u32, u32)>,
+) {
+    chosen.clear();
     for (i, &w) in weights.iter().enumerate() {
         let min = if i < params { MIN_PARAM_PIN_WEIGHT } else { MIN_PIN_WEIGHT };
         if w < min || !eligible(i) {
             continue;
         }
-        // Insertion into a list sorted by descending weight, of at most n entries.
+        // Insertion into a list sorted by descending weight, of at most `cap` entries.
         let at = chosen.iter().position(|&(_, cw)| w > cw).unwrap_or(chosen.len());
-        if at < n {
+        if at < cap {
             chosen.insert(at, (i as u32, w));
-            chosen.truncate(n);
+            chosen.truncate(cap);
         }
     }
-    out.extend(chosen.iter().zip(regs.iter().rev()).map(|(&(i, _), &r)| (i, r)));
 }
 
 /// Candidates [`share_local_regs`] considers per register it may hand out: the heaviest
@@ -325,22 +339,10 @@ fn share_local_regs<R: Copy>(
 ) {
     let n = regs.len().saturating_sub(keep).min(64);
     let params = fa.params as usize;
-    chosen.clear();
     shared.clear();
     out.clear();
     handovers.clear();
-    let cap = n * SHARE_CANDIDATES_PER_REG;
-    for (i, &w) in fa.local_weights.iter().enumerate() {
-        let min = if i < params { MIN_PARAM_PIN_WEIGHT } else { MIN_PIN_WEIGHT };
-        if w < min || !eligible(i) {
-            continue;
-        }
-        let at = chosen.iter().position(|&(_, cw)| w > cw).unwrap_or(chosen.len());
-        if at < cap {
-            chosen.insert(at, (i as u32, w));
-            chosen.truncate(cap);
-        }
-    }
+    heaviest_locals(&fa.local_weights, params, eligible, n * SHARE_CANDIDATES_PER_REG, chosen);
     // With a register for every candidate, nothing need be shared: each takes its own.
     let fits = chosen.len() <= n;
     let mut used = 0;
