@@ -449,28 +449,9 @@ impl<'c> FunctionWalker<'c> {
     /// methods, where `op`'s variant is known and the matches below fold away.
     #[inline(always)]
     pub(crate) fn visit(&mut self, offset: u32, op: &Operator<'_>) -> Result<(), ValidationError> {
-        if let Operator::LocalGet { local_index }
-        | Operator::LocalSet { local_index }
-        | Operator::LocalTee { local_index } = *op
-        {
-            // Empty without a cost table, as the other per-local vectors.
-            if let Some(range) = self.live_ranges.get_mut(local_index as usize) {
-                if self.loop_depth == 0 {
-                    if range.start == u32::MAX {
-                        range.start = self.op_index;
-                    }
-                    range.end = self.op_index;
-                } else {
-                    if range.start == u32::MAX {
-                        range.start = self.outer_loop_start;
-                    }
-                    // The open outermost loop is the last one numbered.
-                    range.end = IN_LOOP + self.loop_ends.len() as u32 - 1;
-                }
-            }
-        }
         match *op {
             Operator::LocalGet { local_index } => {
+                self.extend_range(local_index);
                 // Empty without a cost table: nothing to record.
                 if let Some(f @ &mut UNTOUCHED) = self.first_access.get_mut(local_index as usize) {
                     *f = FIRST_OTHER;
@@ -481,6 +462,7 @@ impl<'c> FunctionWalker<'c> {
                 }
             }
             Operator::LocalSet { local_index } | Operator::LocalTee { local_index } => {
+                self.extend_range(local_index);
                 // Only the function's own frame is open: no block to branch past the write.
                 let at_top = self.frames.len() == 1;
                 if let Some(f @ &mut UNTOUCHED) = self.first_access.get_mut(local_index as usize) {
@@ -529,7 +511,7 @@ impl<'c> FunctionWalker<'c> {
             }
             Operator::Loop { .. } => {
                 self.push_frame(offset, FrameKind::Loop)?;
-                if self.loop_depth == 0 && !self.live_ranges.is_empty() {
+                if self.loop_depth == 0 {
                     self.outer_loop_start = self.op_index;
                     self.loop_ends.push(u32::MAX);
                 }
@@ -594,6 +576,23 @@ impl<'c> FunctionWalker<'c> {
             _ => {}
         }
         Ok(())
+    }
+
+    /// An access of `local` at the current operator: its live range reaches it, or, inside
+    /// a loop, the whole outermost loop (its end is settled when the body is done).
+    /// Nothing without a cost table (the per-local vectors are empty then).
+    #[inline(always)]
+    fn extend_range(&mut self, local: u32) {
+        let Some(range) = self.live_ranges.get_mut(local as usize) else { return };
+        let (start, end) = match self.loop_depth {
+            0 => (self.op_index, self.op_index),
+            // The open outermost loop is the last one numbered.
+            _ => (self.outer_loop_start, IN_LOOP + self.loop_ends.len() as u32 - 1),
+        };
+        if range.start == u32::MAX {
+            range.start = start;
+        }
+        range.end = end;
     }
 
     /// After an unconditional branch: nothing reaches the next operator.

@@ -10,7 +10,7 @@ use std::borrow::Borrow;
 use std::collections::HashMap;
 
 use keel_metering::nan::canonicalized_result;
-use keel_metering::{CostTable, DynamicKind, FunctionAnalysis, LiveRange};
+use keel_metering::{BlockCharge, CostTable, DynamicKind, FunctionAnalysis, LiveRange};
 use wasmparser::{BlockType, FunctionBody, Operator};
 
 use super::control::{ControlFrame, FrameKind};
@@ -374,6 +374,12 @@ fn share_local_regs<R: Copy>(
     handovers.sort_unstable_by_key(|h| h.at);
 }
 
+/// Whether local `local` is an i32 ([`FunctionAnalysis::local_types`]): its register, if
+/// it has one, holds it zero-extended (see [`FuncCodegen::zero_extended`]).
+fn is_i32(local_types: &[wasmparser::ValType], local: u32) -> bool {
+    local_types.get(local as usize) == Some(&wasmparser::ValType::I32)
+}
+
 /// A mask of the `n` low bits (all 64 for `n >= 64`).
 fn low_bits(n: usize) -> u64 {
     if n >= 64 { u64::MAX } else { (1u64 << n) - 1 }
@@ -445,6 +451,14 @@ struct FuncCodegen<'a, M: MacroAssembler> {
     /// no instruction of its own), and it is subtracted, unchecked, before every other
     /// way out of the straight-line code (branches, labels, the return).
     pending_gas: u64,
+    /// [`FunctionAnalysis::charges`], in increasing `op_index` order ([`Self::charge`]).
+    charges: &'a [BlockCharge],
+    /// The first entry of `charges` not done yet.
+    next_charge: usize,
+    /// Whether a charge of this function went unchecked (`BlockCharge::pure`): the
+    /// caller then resumes in the middle of a block whose charge it checked already, so
+    /// the gas is checked before returning.
+    unchecked: bool,
     /// `(stub, gas, target)`: a taken `br_if` out of code with pending gas goes through a
     /// stub, emitted after the function, that subtracts the gas and jumps on.
     gas_stubs: Vec<(Label, u64, Label)>,
@@ -581,7 +595,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         // `FuncCodegen::zero_extended`): they are addresses as they are.
         let mut zero_extended = 0u64;
         for (k, &(i, _)) in pinned.iter().enumerate() {
-            if fa.local_types.get(i as usize) == Some(&wasmparser::ValType::I32) {
+            if is_i32(&fa.local_types, i) {
                 zero_extended |= 1 << k;
             }
         }
@@ -630,6 +644,9 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             pending: None,
             pending_wrap: None,
             pending_gas: 0,
+            charges: &fa.charges,
+            next_charge: 0,
+            unchecked: false,
             gas_stubs: std::mem::take(&mut scratch.gas_stubs),
             live_ranges: &fa.live_ranges,
             local_types: &fa.local_types,
@@ -637,45 +654,22 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             open_loops: 0,
         };
         cg.enter_locals(fa.params);
-        // The charges are in increasing `op_index` order; `next_charge` is the index of the
-        // first operator still to be charged (u32::MAX when none is left).
-        let mut charges = fa.charges.iter();
-        let mut next = charges.next();
-        let mut next_charge = next.map_or(u32::MAX, |c| c.op_index);
         let mut operators = operators.peekable();
         let mut op_index: u32 = 0;
-        // Whether a charge of this function went unchecked (`BlockCharge::pure`).
-        let mut unchecked = false;
+        let mut next_charge_at = cg.charges.first().map_or(u32::MAX, |c| c.op_index);
         let mut next_handover_at = cg.handovers.first().map_or(u32::MAX, |h| h.at);
-        // The next operator index where a handover or a charge is due: one comparison
+        // The next operator index where a charge or a handover is due: one comparison
         // per operator for both.
-        let mut next_stop = next_charge.min(next_handover_at);
+        let mut next_stop = next_charge_at.min(next_handover_at);
         while let Some(op) = operators.next() {
             if op_index >= next_stop {
                 if op_index >= next_handover_at {
                     next_handover_at = cg.hand_over(op_index);
                 }
-                if op_index >= next_charge {
-                    while let Some(c) = next {
-                        if c.op_index > op_index {
-                            break;
-                        }
-                        if c.op_index == op_index && cg.reachable && env.metering {
-                            if c.pure {
-                                // Subtracted with the next charge or on the way out, checked
-                                // by the next checked charge or before returning.
-                                cg.pending_gas = cg.pending_gas.saturating_add(c.gas);
-                                unchecked = true;
-                            } else {
-                                cg.masm.charge_gas(c.gas.saturating_add(cg.pending_gas));
-                                cg.pending_gas = 0;
-                            }
-                        }
-                        next = charges.next();
-                    }
-                    next_charge = next.map_or(u32::MAX, |c| c.op_index);
+                if op_index >= next_charge_at {
+                    next_charge_at = cg.charge(op_index);
                 }
-                next_stop = next_charge.min(next_handover_at);
+                next_stop = next_charge_at.min(next_handover_at);
             }
             cg.op_index = op_index;
             cg.visit(op.borrow(), operators.peek().map(Borrow::borrow))?;
@@ -685,7 +679,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             return Err(CompileError::Internal("unbalanced control frames".into()));
         }
         cg.masm.bind(ret);
-        if unchecked {
+        if cg.unchecked {
             // The caller resumes in the middle of a block whose charge it checked already.
             cg.masm.check_gas();
         }
@@ -707,6 +701,30 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         Ok(())
     }
 
+    /// Before operator `op_index`: the charges of the metered blocks that start here
+    /// ([`Self::charges`]; none in unreachable code or without metering). A pure block's
+    /// gas is left pending, subtracted with the next charge or on the way out and checked
+    /// by the next checked charge or before returning. Returns the operator index of the
+    /// next charge (u32::MAX when none is left).
+    fn charge(&mut self, op_index: u32) -> u32 {
+        while let Some(&c) = self.charges.get(self.next_charge) {
+            if c.op_index > op_index {
+                return c.op_index;
+            }
+            self.next_charge += 1;
+            if c.op_index == op_index && self.reachable && self.env.metering {
+                if c.pure {
+                    self.pending_gas = self.pending_gas.saturating_add(c.gas);
+                    self.unchecked = true;
+                } else {
+                    self.masm.charge_gas(c.gas.saturating_add(self.pending_gas));
+                    self.pending_gas = 0;
+                }
+            }
+        }
+        u32::MAX
+    }
+
     /// Before operator `op_index`: the registers whose next local's live range starts here
     /// pass to it. The previous local's range is over (it is never accessed again), and
     /// the new one's value is written before it is read, so the register's content
@@ -720,7 +738,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             self.next_handover += 1;
             let reg = self.pinned[k].1;
             self.pinned[k].0 = local;
-            let i32_local = self.local_types.get(local as usize) == Some(&wasmparser::ValType::I32);
+            let i32_local = is_i32(self.local_types, local);
             if i32_local {
                 self.zero_extended |= 1 << k;
             } else {

@@ -871,17 +871,12 @@ impl MacroAssembler for X64Masm {
     }
 
     fn int_bin_from_slot(&mut self, op: IntBin, size: Size, dst: Reg, slot: u32, imm: u64) {
-        let w = Self::w(size);
-        if !w {
-            // 64-bit reads of slots only (see `int_bin_slot`).
-            self.load_slot(dst, slot);
-            return self.int_bin(op, size, dst, RegImm::Imm(imm));
-        }
         let m = self.slot_mem(slot);
-        match (op, i32::try_from(imm as i64)) {
+        // Memory operands at 64 bits only (see `int_bin_slot`).
+        match (size, op, i32::try_from(imm as i64)) {
             // Multiplications by powers of two stay shifts (`int_bin`).
-            (IntBin::Mul, Ok(i)) if !imm.is_power_of_two() => self.asm.imul_rmi(true, dst.0, m, i),
-            (IntBin::Rotl | IntBin::Rotr, _) if self.bmi2 => {
+            (Size::S64, IntBin::Mul, Ok(i)) if !imm.is_power_of_two() => self.asm.imul_rmi(true, dst.0, m, i),
+            (Size::S64, IntBin::Rotl | IntBin::Rotr, _) if self.bmi2 => {
                 self.asm.rorx_m(true, dst.0, m, Self::rorx_count(op, imm, 64));
             }
             _ => {
