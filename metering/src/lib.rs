@@ -7,7 +7,8 @@
 //!   compiler consumes to charge gas and stack natively. [`analyze_each`] is the same pass
 //!   handing over each function with its decoded operators as soon as it is validated, so
 //!   that the compiler decodes every operator once; [`analyze_each_mut`] hands over the
-//!   buffers themselves, for a compiler running on another thread.
+//!   buffers themselves, for a compiler running on another thread; [`parse`] splits the
+//!   same walk so that parts of the function bodies can be analyzed on several threads.
 //! * [`instrument`] writes the same charges into the module itself (gas and stack globals,
 //!   optional NaN canonicalization): the reference semantics that any engine (wasmi,
 //!   Wasmtime) can run, and that Keel's compiler is tested against.
@@ -28,6 +29,7 @@ mod decode;
 pub mod error;
 pub mod instrument;
 pub mod nan;
+pub mod parallel;
 pub mod profile;
 
 pub use analyze::{
@@ -37,6 +39,7 @@ pub use analyze::{
 pub use cost::{CostTable, DynamicCosts, DynamicKind, HostCost, OpClass};
 pub use error::{CostTableError, Feature, InstrumentError, Limit, ValidationError};
 pub use instrument::{instrument, InstrumentConfig, Instrumented};
+pub use parallel::{parse, ParsedModule};
 pub use profile::{
     allowed_features, analyze, analyze_each, analyze_each_mut, analyze_each_mut_with, analyze_each_with, validate,
     ImportPolicy, Limits, ModuleInfo, Profile, WalkBuffers, RESERVED_EXPORT_PREFIX,

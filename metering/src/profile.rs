@@ -2,8 +2,8 @@
 //! limits), as specified in `specs/profile.md`.
 
 use wasmparser::{
-    FuncValidatorAllocations, Operator, Parser, Payload, TypeRef, Validator, WasmFeatures,
-    WasmModuleResources,
+    FuncToValidate, FuncValidatorAllocations, FunctionBody, Operator, Parser, Payload, TypeRef, Validator,
+    ValidatorResources, WasmFeatures, WasmModuleResources,
 };
 
 use crate::analyze::{FunctionAnalysis, FunctionWalker, ModuleAnalysis};
@@ -400,7 +400,7 @@ where
     }
 }
 
-fn limit(limit: Limit, found: u64, max: u64, offset: u64) -> Result<(), ValidationError> {
+pub(crate) fn limit(limit: Limit, found: u64, max: u64, offset: u64) -> Result<(), ValidationError> {
     if found > max {
         return Err(ValidationError::LimitExceeded { limit, found, max, offset: Some(offset) });
     }
@@ -442,7 +442,7 @@ const COMMON_REJECTED: [WasmFeatures; 8] = [
 /// Only the rejection path pays for this: one validation with every feature, then one per
 /// candidate until one is found (common proposals first; at most one pass per wasmparser
 /// feature flag, each over a module no larger than `max_module_bytes`).
-fn explain_invalid(wasm: &[u8], message: String, offset: u64) -> ValidationError {
+pub(crate) fn explain_invalid(wasm: &[u8], message: String, offset: u64) -> ValidationError {
     let all = WasmFeatures::all();
     if Validator::new_with_features(all).validate_all(wasm).is_err() {
         return ValidationError::Invalid { message, offset };
@@ -461,6 +461,62 @@ fn explain_invalid(wasm: &[u8], message: String, offset: u64) -> ValidationError
     ValidationError::Invalid { message, offset }
 }
 
+/// The per-function half of the walk: validates and analyzes one body at a time into
+/// `function` and `operators`, with buffers taken from (and given back to) a
+/// [`WalkBuffers`].
+pub(crate) struct BodyWalker<'a, 'c> {
+    walker: FunctionWalker<'c>,
+    allocs: FuncValidatorAllocations,
+    /// The last body's analysis.
+    pub(crate) function: FunctionAnalysis,
+    /// The last body's decoded operators (see [`analyze_each`]).
+    pub(crate) operators: Vec<Operator<'a>>,
+}
+
+impl<'a, 'c> BodyWalker<'a, 'c> {
+    /// A walker pricing with `costs` (none: validation only) under `profile`'s nesting
+    /// limit, with `buffers`' allocations.
+    pub(crate) fn new(profile: &Profile, costs: Option<&'c CostTable>, buffers: &mut WalkBuffers) -> Self {
+        let nesting = u32::try_from(profile.limits.max_nesting_depth).unwrap_or(u32::MAX);
+        BodyWalker {
+            walker: FunctionWalker::new(costs, nesting, std::mem::take(&mut buffers.walker)),
+            allocs: std::mem::take(&mut buffers.allocs),
+            function: std::mem::take(&mut buffers.function),
+            operators: std::mem::take(&mut buffers.operators),
+        }
+    }
+
+    /// Validates and analyzes `body`, the defined function `func` stands for (from
+    /// [`Validator::code_section_entry`]).
+    pub(crate) fn walk(
+        &mut self,
+        body: &FunctionBody<'a>,
+        func: FuncToValidate<ValidatorResources>,
+    ) -> Result<(), ValidationError> {
+        let func_index = func.index;
+        let mut fv = func.into_validator(std::mem::take(&mut self.allocs));
+        let params = fv.resources().type_id_of_function(func_index).map_or(0, |id| {
+            match &fv.resources().sub_type_at_id(id).composite_type.inner {
+                wasmparser::CompositeInnerType::Func(f) => f.params().len() as u32,
+                _ => 0,
+            }
+        });
+        let walked = self.walker.run(func_index, params, body, &mut fv, &mut self.function, &mut self.operators);
+        self.allocs = fv.into_allocations();
+        walked
+    }
+
+    /// Gives the buffers back to `buffers` (capacity only) for the next walk.
+    pub(crate) fn put_back(self, buffers: &mut WalkBuffers) {
+        buffers.allocs = self.allocs;
+        buffers.walker = self.walker.into_buffers();
+        buffers.function = self.function.emptied();
+        buffers.keep_operators(self.operators);
+    }
+}
+
+/// Validates and analyzes all of `wasm` in order, each function body as it comes, handing
+/// each to `sink` (only when `costs` is given).
 fn walk_inner<'a>(
     wasm: &'a [u8],
     profile: &Profile,
@@ -468,21 +524,43 @@ fn walk_inner<'a>(
     sink: &mut dyn FunctionSink<'a>,
     buffers: &mut WalkBuffers,
 ) -> Result<(ModuleInfo, ModuleAnalysis), ValidationError> {
+    let mut bodies = BodyWalker::new(profile, costs, buffers);
+    let walked = walk_module(wasm, profile, &mut |body, func| {
+        bodies.walk(&body, func)?;
+        if costs.is_some() {
+            sink.function(&mut bodies.function, &mut bodies.operators);
+        }
+        Ok(())
+    });
+    bodies.put_back(buffers);
+    let info = walked?;
+    let analysis = ModuleAnalysis {
+        cost_table_hash: costs.map(|c| c.hash()).unwrap_or_default(),
+        imported_functions: info.imported_functions,
+        ..ModuleAnalysis::default()
+    };
+    Ok((info, analysis))
+}
+
+/// A function body reached by [`walk_module`]: its body, and its validator (with its
+/// function index).
+pub(crate) type OnBody<'a, 'f> =
+    dyn FnMut(FunctionBody<'a>, FuncToValidate<ValidatorResources>) -> Result<(), ValidationError> + 'f;
+
+/// Validates `wasm`'s module-level sections and the profile's limits, in order, handing
+/// each function body (after its size and locals limits are checked) to `on_body`, which
+/// validates it or keeps it for later. Stops at the first error, `on_body`'s included.
+pub(crate) fn walk_module<'a>(
+    wasm: &'a [u8],
+    profile: &Profile,
+    on_body: &mut OnBody<'a, '_>,
+) -> Result<ModuleInfo, ValidationError> {
     let l = &profile.limits;
     let mut validator = Validator::new_with_features(allowed_features());
     let mut info = ModuleInfo::default();
-    let mut analysis = ModuleAnalysis {
-        cost_table_hash: costs.map(|c| c.hash()).unwrap_or_default(),
-        ..ModuleAnalysis::default()
-    };
-    let mut allocs = std::mem::take(&mut buffers.allocs);
     let mut counts = Counts::default();
     let mut defined_index = 0u32;
     let wp = ValidationError::from_wasmparser;
-    let nesting = u32::try_from(l.max_nesting_depth).unwrap_or(u32::MAX);
-    let mut walker = FunctionWalker::new(costs, nesting, std::mem::take(&mut buffers.walker));
-    let mut function = std::mem::take(&mut buffers.function);
-    let mut operators: Vec<Operator<'a>> = std::mem::take(&mut buffers.operators);
 
     let mut parser = Parser::new(0);
     parser.set_features(allowed_features());
@@ -499,19 +577,8 @@ fn walk_inner<'a>(
             let range = body.range();
             limit(Limit::FunctionBodyBytes, range.end - range.start, l.max_function_body_bytes, range.start)?;
             check_locals(l, body)?;
-            let func_index = info.imported_functions + defined_index;
-            let mut fv = to_validate.into_validator(std::mem::take(&mut allocs));
-            let params = fv.resources().type_id_of_function(func_index).map_or(0, |id| {
-                match &fv.resources().sub_type_at_id(id).composite_type.inner {
-                    wasmparser::CompositeInnerType::Func(f) => f.params().len() as u32,
-                    _ => 0,
-                }
-            });
-            walker.run(func_index, params, body, &mut fv, &mut function, &mut operators)?;
-            allocs = fv.into_allocations();
-            if costs.is_some() {
-                sink.function(&mut function, &mut operators);
-            }
+            debug_assert_eq!(to_validate.index, info.imported_functions + defined_index);
+            on_body(body.clone(), to_validate)?;
             defined_index += 1;
             continue;
         }
@@ -618,12 +685,7 @@ fn walk_inner<'a>(
         }
     }
     info.defined_functions = defined_index;
-    analysis.imported_functions = info.imported_functions;
-    buffers.allocs = allocs;
-    buffers.walker = walker.into_buffers();
-    buffers.function = function.emptied();
-    buffers.keep_operators(operators);
-    Ok((info, analysis))
+    Ok(info)
 }
 
 #[derive(Default)]
