@@ -47,13 +47,14 @@ pub struct Config {
     pub metering: bool,
     /// Whether compilation may use more than one thread (default `true`, as Wasmtime's
     /// `Config::parallel_compilation`). When on, and the module's code section holds at
-    /// least [`PARALLEL_COMPILATION_MIN_CODE_BYTES`], [`crate::Module::new`] validates,
-    /// analyzes and decodes the functions on a second thread (one the engine starts on
-    /// first use and keeps, one per concurrent compilation) while the calling thread
-    /// generates their code, in function order. The code, artifacts and errors are exactly
-    /// those of one thread (generation stays sequential and deterministic); only the
-    /// wall-clock time changes. If the second thread cannot be started, compilation runs
-    /// on the calling thread. Not part of artifacts or cache keys.
+    /// least [`PARALLEL_COMPILATION_MIN_CODE_BYTES`], [`crate::Module::new`] cuts the
+    /// functions into parts of consecutive functions that the calling thread and a second
+    /// thread (one the engine starts on first use and keeps, one per concurrent
+    /// compilation) validate, analyze and compile independently, then appends the parts'
+    /// code in order. Results, traps, gas and errors are exactly those of one thread; so is
+    /// the code, byte for byte, on x86-64, while on aarch64 code over 1 MiB may place its
+    /// branch veneers differently. If the second thread cannot be started, the calling
+    /// thread compiles every part. Not part of artifacts or cache keys.
     pub parallel_compilation: bool,
     /// Whether compiled code may use optional CPU features the host has beyond the
     /// ISA's required ones (default `true`; x86-64: BMI2, for `rorx`, `shlx`, `shrx` and
@@ -163,6 +164,10 @@ pub(crate) struct CompileBuffers {
     pub(crate) walk: keel_metering::WalkBuffers,
     pub(crate) codegen: crate::compiler::Scratch,
     pub(crate) code: Vec<u8>,
+    /// The walk's buffers of the second thread compiling parts (`crate::pipeline`).
+    pub(crate) second_walk: keel_metering::WalkBuffers,
+    /// The code generator's buffers of the second thread.
+    pub(crate) second_codegen: crate::compiler::Scratch,
 }
 
 /// Most [`CompileBuffers`] an engine keeps: one per compilation running at once, up to
@@ -193,7 +198,8 @@ impl CompileBufferPool {
     /// Keeps `buffers` for a later compilation, unless the pool is full or they grew
     /// beyond [`MAX_POOLED_CODE_BYTES`] or [`MAX_POOLED_OPERATOR_BYTES`].
     pub(crate) fn give(&self, mut buffers: CompileBuffers) {
-        if buffers.code.capacity() > MAX_POOLED_CODE_BYTES || buffers.walk.operator_bytes() > MAX_POOLED_OPERATOR_BYTES {
+        let operator_bytes = buffers.walk.operator_bytes().max(buffers.second_walk.operator_bytes());
+        if buffers.code.capacity() > MAX_POOLED_CODE_BYTES || operator_bytes > MAX_POOLED_OPERATOR_BYTES {
             return;
         }
         buffers.code.clear();

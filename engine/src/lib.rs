@@ -4,8 +4,9 @@
 //! profile and analyzes its metering (`keel_metering::analyze_each`, which hands over each
 //! function with its operators decoded once, as soon as it is validated), and compiles each
 //! function in one forward pass over those operators (`compiler`) through an ISA's
-//! [`masm::MacroAssembler`] (`isa::x64`); with [`Config::parallel_compilation`] the
-//! validation runs on a second thread while the calling thread generates code. Gas is charged natively per metered basic
+//! [`masm::MacroAssembler`] (`isa::x64`); with [`Config::parallel_compilation`] two
+//! threads validate, analyze and compile parts of the functions (`keel_metering::parse`),
+//! whose code is then appended in order. Gas is charged natively per metered basic
 //! block, the deterministic stack budget on every function entry, exactly as the
 //! reference instrumentation (`keel_metering::instrument`) does in wasm.
 //!

@@ -27,6 +27,62 @@ pub struct FReg(pub u8);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Label(pub u32);
 
+/// Labels created in the same order in an assembler and its [`MacroAssembler::part`]s
+/// (the module's functions): `count` labels from `part_first` in the part are the
+/// labels from `first` in the assembler it is appended to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SharedLabels {
+    /// The first shared label in the part.
+    pub part_first: Label,
+    /// The first shared label in the assembler appended to.
+    pub first: Label,
+    /// Shared labels.
+    pub count: u32,
+}
+
+/// The ISA-independent half of [`MacroAssembler::append`]: merges a part's labels
+/// (`part_labels`, each a code offset once bound) into `labels`, the part's code starting
+/// at offset `base`. `stubs` and `part_stubs` are the two assemblers' lazily created stub
+/// labels, in the same order (a part's are never bound: stubs are emitted by `finish`);
+/// each stub the part used is created here when this assembler has none yet. Returns the
+/// new number of each of the part's labels.
+pub(crate) fn append_labels(
+    labels: &mut Vec<Option<usize>>,
+    part_labels: &[Option<usize>],
+    base: usize,
+    shared: SharedLabels,
+    stubs: &mut [Option<Label>],
+    part_stubs: &[Option<Label>],
+) -> Vec<u32> {
+    const UNMAPPED: u32 = u32::MAX;
+    let mut map = vec![UNMAPPED; part_labels.len()];
+    labels.reserve(part_labels.len());
+    for k in 0..shared.count {
+        let (theirs, mine) = ((shared.part_first.0 + k) as usize, shared.first.0 + k);
+        map[theirs] = mine;
+        if let Some(pos) = part_labels[theirs] {
+            labels[mine as usize] = Some(pos + base);
+        }
+    }
+    for (mine, theirs) in stubs.iter_mut().zip(part_stubs) {
+        if let Some(theirs) = theirs {
+            debug_assert!(part_labels[theirs.0 as usize].is_none(), "a part's stubs are unbound");
+            let mine = *mine.get_or_insert_with(|| {
+                labels.push(None);
+                Label((labels.len() - 1) as u32)
+            });
+            map[theirs.0 as usize] = mine.0;
+        }
+    }
+    for (new, pos) in map.iter_mut().zip(part_labels) {
+        if *new == UNMAPPED {
+            labels.push(pos.map(|p| p + base));
+            *new = (labels.len() - 1) as u32;
+        }
+    }
+    map
+}
+
 /// Operand width of an integer or float operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Size {
@@ -522,6 +578,24 @@ pub trait MacroAssembler {
     fn libcall(&mut self, call: LibCall, args: &[ArgSrc], result_slot: Option<u32>);
     /// Unconditional trap.
     fn trap(&mut self, code: TrapCode);
+
+    /// A new, empty assembler with this one's settings, for a part of the module's
+    /// functions compiled apart (on another thread) and then [`Self::append`]ed: no entry
+    /// trampoline, room for `bytes` bytes of code.
+    fn part(&self, bytes: usize) -> Self
+    where
+        Self: Sized;
+    /// Appends `part`'s code (a [`Self::part`] of this assembler, not finished) at the
+    /// current offset, which it must be ready to run at: its labels, pending branches and
+    /// unchecked-access sites move with it, its branches to the shared stubs go to this
+    /// assembler's, and `shared`'s labels (the functions) become this assembler's.
+    /// Everything in `part`'s code stays where it was relative to its start, so code
+    /// emitted by parts appended in order is the code one assembler would have emitted,
+    /// except for an ISA's range-extension veneers placed where a part starts. Returns the
+    /// offset where the part's code now starts (after such veneers).
+    fn append(&mut self, part: Self, shared: SharedLabels) -> u32
+    where
+        Self: Sized;
 
     /// Emits the shared stubs and resolves every label; consumes the assembler.
     ///

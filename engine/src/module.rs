@@ -414,8 +414,8 @@ impl Module {
     /// Validates `wasm` against the engine's profile, analyzes its metering and compiles
     /// it, in time and memory linear in its size. With [`crate::Config::parallel_compilation`]
     /// (the default) and a code section of at least
-    /// [`crate::PARALLEL_COMPILATION_MIN_CODE_BYTES`], validation runs on a second thread
-    /// while this one generates code; the result is byte for byte the same.
+    /// [`crate::PARALLEL_COMPILATION_MIN_CODE_BYTES`], two threads compile parts of the
+    /// functions each; the results are the same (see the option for the code itself).
     ///
     /// Errors: [`Error::Validation`] for modules the profile rejects (with the reason and
     /// byte offset; it takes precedence over any compile error), [`Error::Compile`] if

@@ -1,70 +1,69 @@
 //! The compile pipeline: validation + metering analysis + operator decoding
-//! ([`keel_metering`]) feeding the code generator ([`ModuleCompiler`]), on one thread or
-//! on two ([`crate::Config::parallel_compilation`]).
+//! ([`keel_metering`]) feeding the code generator ([`ModuleCompiler`]).
 //!
-//! On one thread, [`keel_metering::analyze_each`] calls the code generator for each
-//! function as soon as it is validated. On two, one of the engine's kept threads
-//! ([`crate::helper`]: starting a thread per module would cost as much as compiling a few
-//! kilobytes) runs [`keel_metering::analyze_each_mut`] and sends the functions' analyses and decoded
-//! operators, in batches, through a bounded channel to the calling thread, which generates
-//! their code in function order: the same calls on the same inputs in the same order, so
-//! the code is byte-identical. Emptied batches go back to the validating thread, which
-//! swaps their buffers into the walk for the next functions, so allocation stays
-//! amortized O(1) per function and memory is bounded by [`BATCHES_IN_FLIGHT`] batches.
+//! Without [`crate::Config::parallel_compilation`], or for a module whose code section is
+//! smaller than [`PARALLEL_COMPILATION_MIN_CODE_BYTES`], the module is compiled in one
+//! pass on the calling thread: [`keel_metering::analyze_each`] calls the code generator
+//! for each function as soon as it is validated.
 //!
-//! Errors keep the one-thread precedence: a validation error anywhere in the module wins
-//! over a compile error, and the first compile error wins over later ones. When code
-//! generation fails, the calling thread drops its receiver: the validating thread stops
-//! sending (its next send fails, never blocks) and validates the rest of the module.
-//! When validation fails, the validating thread drops its sender: the calling thread's
-//! receive loop ends. Neither side can wait on the other forever.
+//! Otherwise it is compiled in *parts*: [`keel_metering::parse`] validates its
+//! module-level sections and collects the function bodies, which are cut into about
+//! [`PARTS`] runs of consecutive functions ([`plan_parts`], from the bodies' sizes alone).
+//! Each part is validated, analyzed and compiled on its own, into code of its own
+//! ([`ModuleCompiler::part`]), by whichever thread takes it next: the calling thread or
+//! one of the engine's kept threads ([`crate::helper`]: starting a thread per module
+//! would cost as much as compiling a few kilobytes). The threads share nothing but a
+//! counter of the next part, so they never wait for each other until the end. The parts
+//! are then appended in order ([`ModuleCompiler::append`]): the code does not depend on
+//! which thread took what. It is the one-pass code byte for byte, except that on aarch64
+//! a veneer island may be placed where a part starts (in code over 1 MiB, see
+//! [`crate::masm::MacroAssembler::append`]). Appending costs a copy of the code; on one
+//! thread that is about 3% of the compile's instructions for nothing, which is why one
+//! thread compiles in one pass.
+//!
+//! Errors keep the one-pass precedence: a validation error anywhere in the module wins
+//! over a compile error (every part is validated to its end, or to its first invalid body),
+//! the first invalid body wins over later ones and over a module-level error after the
+//! bodies ([`keel_metering::ParsedModule::finish`]), and the first compile error wins over
+//! later ones.
 
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use keel_metering::{FunctionAnalysis, ModuleInfo, ValidationError, WalkBuffers};
-use wasmparser::Operator;
+use keel_metering::{ModuleInfo, ParsedModule, ValidationError, WalkBuffers};
 
-use crate::compiler::{CompileEnv, ModuleCompiler};
+use crate::compiler::{CompileEnv, CompiledPart, ModuleCompiler, Scratch};
 use crate::engine::{CompileBuffers, Config, PARALLEL_COMPILATION_MIN_CODE_BYTES};
-use crate::error::Error;
+use crate::error::{CompileError, Error};
 use crate::helper::HelperThreads;
 use crate::masm::{CompiledCode, MacroAssembler};
 
-/// One validated function on its way to the code generator: its analysis and its decoded
-/// operators (the final `end` included).
-type Item<'a> = (FunctionAnalysis, Vec<Operator<'a>>);
+/// The number of parts a large module's bodies are cut into (fewer when parts would hold
+/// less than [`MIN_PART_BYTES`]). Threads take parts as they finish the previous one, so
+/// the last to finish waits at most about one part for the other: with 16 parts, two
+/// threads are both busy for about 97% of the work even when one part is twice the
+/// average, and each part costs one code buffer and one copy of its code.
+pub(crate) const PARTS: u64 = 16;
 
-/// The first batch is sent once it holds this many operators (a function is never split),
-/// so that the code generator starts early; each next batch's target doubles, up to
-/// [`batch_cap`]: few handoffs on large modules (each costs tens of microseconds when a
-/// thread must be woken), and a short tail (the last batch's code generation, which
-/// nothing overlaps).
-const FIRST_BATCH_OPERATORS: usize = 512;
+/// Least wasm code in a part, bytes.
+const MIN_PART_BYTES: u64 = 4 << 10;
 
-/// The largest batch target, in operators, for a code section of `code_bytes` bytes:
-/// about a sixteenth of its operators (wasm code averages about two bytes per operator),
-/// and at least 2,048.
-fn batch_cap(code_bytes: u64) -> usize {
-    usize::try_from(code_bytes / 32).unwrap_or(usize::MAX).max(2048)
-}
-
-/// Batches queued between the two threads at most (the channel's bound). With the batch
-/// being filled and the one being compiled, at most `BATCHES_IN_FLIGHT + 2` batches exist.
-const BATCHES_IN_FLIGHT: usize = 4;
+/// Machine code bytes reserved per byte of wasm code (x86-64 and aarch64 emit 3-6).
+const CODE_BYTES_PER_WASM_BYTE: u64 = 8;
 
 /// Validates, analyzes and compiles `wasm` (whose code section holds `code_bytes` bytes)
-/// with `masm`: on two threads (the second one of `helpers`) when
-/// `cfg.parallel_compilation` is on and the code section is at least
-/// [`PARALLEL_COMPILATION_MIN_CODE_BYTES`], else (or when no second thread can be
-/// started) on the calling thread. `defined` is the number of defined functions. The
-/// walk's and the code generator's buffers come from `buffers` and go back there (the
-/// code buffer is `masm`'s).
+/// with `masm`: in parts on two threads (the second one of `helpers`) when
+/// `cfg.parallel_compilation` is on and the code section holds at least
+/// [`PARALLEL_COMPILATION_MIN_CODE_BYTES`] (the parts on the calling thread alone if no
+/// second thread can be had), else in one pass. `defined` is the
+/// number of defined functions. The walk's and the code generator's buffers come from
+/// `buffers` and go back there (the code buffer is `masm`'s).
 ///
 /// Errors: [`Error::Validation`] for a module the profile rejects, taking precedence over
 /// [`Error::Compile`] (the first function that fails to compile, or the ISA's limits in
 /// `finish`).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn compile<M: MacroAssembler>(
+pub(crate) fn compile<M: MacroAssembler + Send + 'static>(
     masm: M,
     wasm: &[u8],
     cfg: &Config,
@@ -76,11 +75,10 @@ pub(crate) fn compile<M: MacroAssembler>(
 ) -> Result<(ModuleInfo, CompiledCode), Error> {
     let scratch = std::mem::take(&mut buffers.codegen);
     let mut compiler = ModuleCompiler::with_scratch(masm, env, &cfg.cost_table, defined, scratch);
-    let two = cfg.parallel_compilation && code_bytes >= PARALLEL_COMPILATION_MIN_CODE_BYTES;
-    let walk = &mut buffers.walk;
-    let outcome = match two.then(|| two_threads(&mut compiler, wasm, cfg, code_bytes, helpers, walk)).flatten() {
-        Some(outcome) => outcome,
-        None => one_thread(&mut compiler, wasm, cfg, walk),
+    let outcome = if cfg.parallel_compilation && code_bytes >= PARALLEL_COMPILATION_MIN_CODE_BYTES {
+        in_parts(&mut compiler, wasm, cfg, code_bytes, Some(helpers), buffers)
+    } else {
+        one_pass(&mut compiler, wasm, cfg, &mut buffers.walk)
     };
     buffers.codegen = compiler.take_scratch();
     let info = outcome?;
@@ -88,7 +86,7 @@ pub(crate) fn compile<M: MacroAssembler>(
 }
 
 /// Each function compiled as soon as it is validated, on the calling thread.
-fn one_thread<M: MacroAssembler>(
+fn one_pass<M: MacroAssembler>(
     compiler: &mut ModuleCompiler<'_, M>,
     wasm: &[u8],
     cfg: &Config,
@@ -101,171 +99,206 @@ fn one_thread<M: MacroAssembler>(
     Ok(info)
 }
 
-/// Validation on one of the engine's kept threads, code generation on this one. `None`
-/// when no thread could be started (nothing was compiled: the caller falls back to one
-/// thread).
-fn two_threads<M: MacroAssembler>(
+/// Cuts `parsed`'s bodies into runs of consecutive functions of about `code_bytes /
+/// PARTS` bytes each (at least [`MIN_PART_BYTES`]; a body is never split), with each
+/// run's wasm bytes. At least one part, possibly empty.
+pub(crate) fn plan_parts(parsed: &ParsedModule<'_>, code_bytes: u64) -> Vec<(Range<usize>, u64)> {
+    let target = (code_bytes / PARTS).max(MIN_PART_BYTES);
+    let mut parts = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for i in 0..parsed.len() {
+        bytes += parsed.body_bytes(i);
+        if bytes >= target {
+            parts.push((start..i + 1, bytes));
+            (start, bytes) = (i + 1, 0);
+        }
+    }
+    if start < parsed.len() || parts.is_empty() {
+        parts.push((start..parsed.len(), bytes));
+    }
+    parts
+}
+
+/// What became of one part: its code (or the first compile error in it), and the first
+/// body in it that failed validation, if any (the part's walk stopped there).
+struct PartOutcome<M> {
+    index: usize,
+    compiled: Result<CompiledPart<M>, CompileError>,
+    invalid: Option<(usize, ValidationError)>,
+}
+
+/// Everything [`in_parts`] hands a thread that takes parts.
+struct Parts<'p, 'a> {
+    parsed: &'p ParsedModule<'a>,
+    plan: &'p [(Range<usize>, u64)],
+    next: &'p AtomicUsize,
+    wasm: &'a [u8],
+    cfg: &'p Config,
+}
+
+impl Parts<'_, '_> {
+    /// Takes parts until none is left, each compiled by a [`ModuleCompiler::part`] of
+    /// `template`, with `walk` and `scratch` as buffers (`scratch` is returned).
+    fn take<M: MacroAssembler>(
+        &self,
+        template: &ModuleCompiler<'_, M>,
+        walk: &mut WalkBuffers,
+        mut scratch: Scratch,
+    ) -> (Vec<PartOutcome<M>>, Scratch) {
+        let mut outcomes = Vec::new();
+        loop {
+            let index = self.next.fetch_add(1, Ordering::Relaxed);
+            let Some((range, bytes)) = self.plan.get(index) else { break };
+            let hint = bytes.saturating_mul(CODE_BYTES_PER_WASM_BYTE).saturating_add(1024);
+            let mut part = template.part(range.start, usize::try_from(hint).unwrap_or(usize::MAX), scratch);
+            let (compiled, invalid) = self.walk(range.clone(), &mut part, walk);
+            let (code, returned) = part.into_part();
+            scratch = returned;
+            outcomes.push(PartOutcome { index, compiled: compiled.map(|()| code), invalid });
+        }
+        (outcomes, scratch)
+    }
+
+    /// Validates, analyzes and compiles the bodies `range` with `compiler` (code
+    /// generation stops at its first error, validation goes on).
+    fn walk<M: MacroAssembler>(
+        &self,
+        range: Range<usize>,
+        compiler: &mut ModuleCompiler<'_, M>,
+        walk: &mut WalkBuffers,
+    ) -> (Result<(), CompileError>, Option<(usize, ValidationError)>) {
+        let mut compiled = Ok(());
+        let cfg = self.cfg;
+        let walked = self.parsed.analyze_part(range, &cfg.profile, &cfg.cost_table, walk, |fa, ops| {
+            if compiled.is_ok() {
+                compiled = compiler.compile_analyzed(fa, ops, self.wasm);
+            }
+        });
+        (compiled, walked.err())
+    }
+}
+
+/// Compiles `wasm` in parts (see the module docs): part 0 into `compiler` on this thread,
+/// the others into parts of it, taken by this thread and, when `helpers` gives one, a
+/// second thread; then appends them in order.
+fn in_parts<M: MacroAssembler + Send + 'static>(
     compiler: &mut ModuleCompiler<'_, M>,
     wasm: &[u8],
     cfg: &Config,
     code_bytes: u64,
-    helpers: &HelperThreads,
-    walk: &mut WalkBuffers,
-) -> Option<Result<ModuleInfo, Error>> {
-    let (to_compiler, batches) = mpsc::sync_channel::<Vec<Item<'_>>>(BATCHES_IN_FLIGHT);
-    let (to_validator, recycled) = mpsc::channel::<Vec<Item<'_>>>();
-    let validate = move || validate_and_send(wasm, cfg, code_bytes, to_compiler, recycled, walk);
-    let generate = move || {
-        let mut compiled = Ok(());
-        'receive: while let Some(batch) = receive(&batches) {
-            for (fa, ops) in &batch {
-                compiled = compiler.compile_analyzed(fa, ops, wasm);
-                if compiled.is_err() {
-                    break 'receive;
+    helpers: Option<&HelperThreads>,
+    buffers: &mut CompileBuffers,
+) -> Result<ModuleInfo, Error> {
+    let parsed = keel_metering::parse(wasm, &cfg.profile)?;
+    let plan = plan_parts(&parsed, code_bytes);
+    let next = AtomicUsize::new(1);
+    let parts = Parts { parsed: &parsed, plan: &plan, next: &next, wasm, cfg };
+    let CompileBuffers { walk, second_walk, second_codegen, .. } = buffers;
+    let mut own = |compiler: &mut ModuleCompiler<'_, M>| {
+        let first = parts.walk(plan[0].0.clone(), compiler, walk);
+        let scratch = compiler.take_scratch();
+        let (rest, scratch) = parts.take(compiler, walk, scratch);
+        compiler.restore_scratch(scratch);
+        (first, rest)
+    };
+    let mut outcomes = Vec::with_capacity(plan.len());
+    let (first, rest) = match helpers {
+        Some(helpers) => {
+            // The second thread's parts are made from a template of its own.
+            let template = compiler.part(0, 0, Scratch::default());
+            let scratch = std::mem::take(second_codegen);
+            let parts = &parts;
+            let theirs = move || parts.take(&template, second_walk, scratch);
+            match helpers.join(theirs, || own(compiler)) {
+                Some((theirs, mine)) => {
+                    let (theirs, scratch) = match theirs {
+                        Ok(theirs) => theirs,
+                        // A panic in compilation is a bug; it surfaces as it would on one thread.
+                        Err(panic) => std::panic::resume_unwind(panic),
+                    };
+                    *second_codegen = scratch;
+                    outcomes.extend(theirs);
+                    mine
                 }
+                None => own(compiler),
             }
-            // The validating thread may be done already: then the batch is just dropped.
-            let _ = to_validator.send(batch);
         }
-        // Returning drops `batches`: after a compile error, the validating thread's next
-        // send fails, and it goes on validating without sending.
-        compiled
+        None => own(compiler),
     };
-    let (validated, compiled) = helpers.join(validate, generate)?;
-    let validated = match validated {
-        Ok(validated) => validated,
-        // A panic in validation is a bug; it surfaces as it would on one thread.
-        Err(panic) => std::panic::resume_unwind(panic),
-    };
-    Some(match (validated, compiled) {
-        (Err(e), _) => Err(e.into()),
-        (Ok(_), Err(e)) => Err(e.into()),
-        (Ok(info), Ok(())) => Ok(info),
-    })
-}
-
-/// How long the code generator polls an empty channel before it sleeps in a blocking
-/// receive. Waking a sleeping thread took 15-35 µs on the 2-core virtual machine this was
-/// measured on (a channel round trip between two threads: 30-70 µs); a batch usually
-/// arrives sooner than that. Each poll yields the CPU: if the validating thread shares
-/// this core, it runs (busy-waiting instead made ed25519_verifier's two-thread compile
-/// time swing between 0.95x and 1.16x of one thread's; yielding, 1.27-1.30x).
-const POLL_BEFORE_SLEEP: std::time::Duration = std::time::Duration::from_micros(30);
-
-/// The next batch: polled (yielding) for [`POLL_BEFORE_SLEEP`], then waited for. `None` once the
-/// validating thread is done and every batch was received.
-fn receive<T>(batches: &Receiver<T>) -> Option<T> {
-    let start = std::time::Instant::now();
-    loop {
-        match batches.try_recv() {
-            Ok(batch) => return Some(batch),
-            Err(mpsc::TryRecvError::Disconnected) => return None,
-            Err(mpsc::TryRecvError::Empty) if start.elapsed() < POLL_BEFORE_SLEEP => std::thread::yield_now(),
-            Err(mpsc::TryRecvError::Empty) => return batches.recv().ok(),
-        }
-    }
-}
-
-/// The validating thread: validates and analyzes all of `wasm`, sending the functions in
-/// batches while the code generator listens, and reusing the buffers it sends back.
-fn validate_and_send<'a>(
-    wasm: &'a [u8],
-    cfg: &Config,
-    code_bytes: u64,
-    to_compiler: SyncSender<Vec<Item<'a>>>,
-    recycled: Receiver<Vec<Item<'a>>>,
-    walk: &mut WalkBuffers,
-) -> Result<ModuleInfo, ValidationError> {
-    let mut to_compiler = Some(to_compiler);
-    // Buffers the code generator is done with, and emptied batch vectors.
-    let mut spare: Vec<Item<'a>> = Vec::new();
-    let mut empty_batches: Vec<Vec<Item<'a>>> = Vec::new();
-    let mut batch: Vec<Item<'a>> = Vec::new();
-    let mut batch_operators = 0usize;
-    let mut batch_target = FIRST_BATCH_OPERATORS;
-    let cap = batch_cap(code_bytes);
-    let info = keel_metering::analyze_each_mut_with(wasm, &cfg.profile, &cfg.cost_table, walk, |fa, ops| {
-        let Some(sender) = &to_compiler else {
-            return; // the code generator stopped: validate only
-        };
-        if spare.is_empty() {
-            while let Ok(mut returned) = recycled.try_recv() {
-                spare.append(&mut returned);
-                empty_batches.push(returned);
-            }
-        }
-        let mut item = spare.pop().unwrap_or_default();
-        // The walk gets the recycled buffers back (and clears them) for the next function.
-        std::mem::swap(fa, &mut item.0);
-        std::mem::swap(ops, &mut item.1);
-        batch_operators += item.1.len();
-        batch.push(item);
-        if batch_operators >= batch_target {
-            let full = std::mem::replace(&mut batch, empty_batches.pop().unwrap_or_default());
-            batch_operators = 0;
-            batch_target = batch_target.saturating_mul(2).min(cap);
-            if sender.send(full).is_err() {
-                to_compiler = None;
-            }
-        }
-    })?;
-    if let Some(sender) = &to_compiler {
-        if !batch.is_empty() {
-            // An error means the code generator stopped; it will report why.
-            let _ = sender.send(batch);
-        }
+    outcomes.extend(rest);
+    outcomes.sort_unstable_by_key(|o| o.index);
+    // The first invalid body: part 0's, else the first part's that has one.
+    let invalid = first.1.into_iter().chain(outcomes.iter_mut().filter_map(|o| o.invalid.take())).next();
+    let info = parsed.finish(invalid.map(|(_, e)| e))?;
+    first.0?;
+    for outcome in outcomes {
+        compiler.append(outcome.compiled?)?;
     }
     Ok(info)
 }
 
 #[cfg(test)]
 mod tests {
-    //! The two-thread route against the one-thread route on small inputs (below the size
-    //! from which `Module::new` would take it), and compile errors in the middle of the
-    //! stream: valid modules cannot make today's code generator fail (wasmparser's limits
-    //! keep frames far below `FrameTooLarge`), so these tests give the compiler fewer
-    //! defined functions than the module has, which makes `compile_function` fail with
-    //! `CompileError::Internal` at the first function past that count.
+    //! Compiling in parts, on one thread and on two, against the one-pass route on small
+    //! inputs (below the size from which `Module::new` would take the parts), and compile
+    //! errors in the middle of the module: valid modules cannot make today's code generator
+    //! fail (wasmparser's limits keep frames far below `FrameTooLarge`), so these tests
+    //! give the compiler fewer defined functions than the module has, which makes
+    //! `compile_function` fail with `CompileError::Internal` at the first function past
+    //! that count.
 
     use super::*;
-    use crate::error::CompileError;
     use crate::isa::aarch64::masm::Aarch64Masm;
     use crate::isa::x64::masm::X64Masm;
     use crate::isa::Isa;
     use crate::module::ModuleMeta;
 
-    /// Compiles `wasm` on one or two threads for `cfg.isa`, telling the compiler that the
-    /// module defines `defined` functions (its real count when `None`).
-    fn run(cfg: &Config, wasm: &[u8], two: bool, defined: Option<usize>) -> Result<(ModuleInfo, Vec<u8>), Error> {
+    /// How a test compiles.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Route {
+        OnePass,
+        PartsOneThread,
+        PartsTwoThreads,
+    }
+    use Route::*;
+
+    /// Compiles `wasm` for `cfg.isa` by `route`, telling the compiler that the module
+    /// defines `defined` functions (its real count when `None`).
+    fn run(cfg: &Config, wasm: &[u8], route: Route, defined: Option<usize>) -> Result<(ModuleInfo, Vec<u8>), Error> {
         let meta = ModuleMeta::parse(wasm)?;
         let env = meta.compile_env();
         let defined = defined.unwrap_or(meta.func_types.len() - meta.imported_funcs as usize);
         match cfg.isa {
-            Isa::X64 => run_with(X64Masm::new(), cfg, wasm, &env, defined, two),
-            Isa::Aarch64 => run_with(Aarch64Masm::new(), cfg, wasm, &env, defined, two),
+            Isa::X64 => run_with(X64Masm::new(), cfg, wasm, &env, defined, route),
+            Isa::Aarch64 => run_with(Aarch64Masm::new(), cfg, wasm, &env, defined, route),
         }
     }
 
-    fn run_with<M: MacroAssembler>(
+    fn run_with<M: MacroAssembler + Send + 'static>(
         masm: M,
         cfg: &Config,
         wasm: &[u8],
         env: &CompileEnv,
         defined: usize,
-        two: bool,
+        route: Route,
     ) -> Result<(ModuleInfo, Vec<u8>), Error> {
         let mut compiler = ModuleCompiler::new(masm, env, &cfg.cost_table, defined);
-        let info = if two {
-            let walk = &mut WalkBuffers::default();
-            two_threads(&mut compiler, wasm, cfg, 0, &HelperThreads::default(), walk).expect("the validating thread starts")?
-        } else {
-            one_thread(&mut compiler, wasm, cfg, &mut WalkBuffers::default())?
+        let buffers = &mut CompileBuffers::default();
+        let helpers = HelperThreads::default();
+        // Parts of at least MIN_PART_BYTES: a tenth of it gives small modules many parts.
+        let code_bytes = PARTS * MIN_PART_BYTES / 10;
+        let info = match route {
+            OnePass => one_pass(&mut compiler, wasm, cfg, &mut buffers.walk)?,
+            PartsOneThread => in_parts(&mut compiler, wasm, cfg, code_bytes, None, buffers)?,
+            PartsTwoThreads => in_parts(&mut compiler, wasm, cfg, code_bytes, Some(&helpers), buffers)?,
         };
         Ok((info, compiler.finish()?.code))
     }
 
-    /// `n` functions; function `i` has `i % 7` adds in a loop (so batches hold varying
-    /// numbers of functions) and every 50th is large (a batch of its own).
+    /// `n` functions; function `i` has `i % 7` adds in a loop and calls the function
+    /// before it (so calls cross parts in both directions), every 50th is large, and
+    /// every 13th traps on a division by zero and an out-of-bounds access (branches to the
+    /// shared stubs from every part).
     fn many_functions(n: usize, broken_last: bool) -> Vec<u8> {
         let mut w = String::from("(module (memory 1)");
         for i in 0..n {
@@ -275,6 +308,11 @@ mod tests {
             for _ in 0..adds {
                 w.push_str(" i32.const 3 i32.add");
             }
+            w.push_str(&format!(" call {}", (i + n - 1) % n));
+            if i % 13 == 0 {
+                w.push_str(" local.get 0 i32.div_u i32.load offset=70000");
+            }
+            w.push_str(" (br_table 0 0 (i32.const 1))");
             if broken_last && i + 1 == n {
                 w.push_str(" i64.const 1 i32.add"); // type mismatch: a validation error
             }
@@ -285,48 +323,75 @@ mod tests {
     }
 
     #[test]
-    fn two_threads_emit_the_code_of_one_thread() {
+    fn parts_emit_the_code_of_one_pass_on_any_number_of_threads() {
         for isa in Isa::ALL {
             let cfg = Config { isa, ..Config::permissive() };
             for n in [1, 2, 30, 400] {
                 let wasm = many_functions(n, false);
-                let one = run(&cfg, &wasm, false, None).expect("compiles");
-                let two = run(&cfg, &wasm, true, None).expect("compiles");
-                assert_eq!(one.0, two.0, "{isa} {n}: module info");
+                let one = run(&cfg, &wasm, OnePass, None).expect("compiles");
                 assert!(!one.1.is_empty());
-                assert!(one.1 == two.1, "{isa} {n}: code differs between one and two threads");
+                for route in [PartsOneThread, PartsTwoThreads] {
+                    let parts = run(&cfg, &wasm, route, None).expect("compiles");
+                    assert_eq!(one.0, parts.0, "{isa} {n} {route:?}: module info");
+                    assert!(one.1 == parts.1, "{isa} {n} {route:?}: code differs from one pass");
+                }
             }
             let unmetered = cfg.clone().without_metering();
             let wasm = many_functions(120, false);
-            let one = run(&unmetered, &wasm, false, None).expect("compiles");
-            let two = run(&unmetered, &wasm, true, None).expect("compiles");
+            let one = run(&unmetered, &wasm, OnePass, None).expect("compiles");
+            let two = run(&unmetered, &wasm, PartsTwoThreads, None).expect("compiles");
             assert!(one.1 == two.1, "{isa} unmetered: code differs");
         }
     }
 
     #[test]
-    fn a_compile_error_mid_stream_is_the_same_on_two_threads() {
+    fn the_plan_cuts_between_bodies_by_size() {
+        let wasm = many_functions(400, false);
+        let cfg = Config::permissive();
+        let parsed = keel_metering::parse(&wasm, &cfg.profile).expect("valid");
+        let total: u64 = (0..parsed.len()).map(|i| parsed.body_bytes(i)).sum();
+        let plan = plan_parts(&parsed, PARTS * MIN_PART_BYTES);
+        assert!(plan.len() > 1 && plan.len() as u64 <= total / MIN_PART_BYTES + 1, "{} parts", plan.len());
+        assert_eq!(plan[0].0.start, 0);
+        assert_eq!(plan.last().map(|p| p.0.end), Some(parsed.len()));
+        for w in plan.windows(2) {
+            assert_eq!(w[0].0.end, w[1].0.start, "parts are consecutive");
+        }
+        for (range, bytes) in &plan {
+            assert_eq!(*bytes, range.clone().map(|i| parsed.body_bytes(i)).sum::<u64>());
+            let without_last: u64 = (range.start..range.end - 1).map(|i| parsed.body_bytes(i)).sum();
+            assert!(without_last < MIN_PART_BYTES, "a part ends at the body that fills it");
+        }
+        // A small module is one part.
+        let small = many_functions(3, false);
+        let parsed = keel_metering::parse(&small, &cfg.profile).expect("valid");
+        assert_eq!(plan_parts(&parsed, 100), vec![(0..3, (0..3).map(|i| parsed.body_bytes(i)).sum())]);
+    }
+
+    #[test]
+    fn a_compile_error_in_any_part_is_the_one_pass_error() {
         let cfg = Config::permissive();
         let wasm = many_functions(300, false);
         for defined in [0, 3, 120, 299] {
-            let one = run(&cfg, &wasm, false, Some(defined)).map(|_| ());
-            let two = run(&cfg, &wasm, true, Some(defined)).map(|_| ());
-            let expected = Err(Error::Compile(CompileError::Internal("more function bodies than functions".into())));
-            assert_eq!(one, expected, "one thread, {defined} defined");
-            assert_eq!(two, expected, "two threads, {defined} defined");
+            // A call to function `defined` or a body past it, whichever comes first.
+            let expected = run(&cfg, &wasm, OnePass, Some(defined)).map(|_| ());
+            assert!(matches!(expected, Err(Error::Compile(CompileError::Internal(_)))), "{expected:?}");
+            for route in [PartsOneThread, PartsTwoThreads] {
+                assert_eq!(run(&cfg, &wasm, route, Some(defined)).map(|_| ()), expected, "{route:?}, {defined} defined");
+            }
         }
     }
 
     #[test]
-    fn a_late_validation_error_wins_over_an_earlier_compile_error_on_two_threads() {
+    fn a_late_validation_error_wins_over_an_earlier_compile_error_in_parts() {
         let cfg = Config::permissive();
         let wasm = many_functions(300, true);
         let expected = keel_metering::validate(&wasm, &cfg.profile).expect_err("invalid module");
         for defined in [None, Some(0), Some(5), Some(250)] {
-            let one = run(&cfg, &wasm, false, defined).map(|_| ());
-            let two = run(&cfg, &wasm, true, defined).map(|_| ());
-            assert_eq!(one, Err(Error::Validation(expected.clone())), "one thread, {defined:?}");
-            assert_eq!(two, Err(Error::Validation(expected.clone())), "two threads, {defined:?}");
+            for route in [OnePass, PartsOneThread, PartsTwoThreads] {
+                let got = run(&cfg, &wasm, route, defined).map(|_| ());
+                assert_eq!(got, Err(Error::Validation(expected.clone())), "{route:?}, {defined:?}");
+            }
         }
     }
 
@@ -335,6 +400,6 @@ mod tests {
         let cfg = Config::permissive();
         let wasm = many_functions(1, true);
         let expected = keel_metering::validate(&wasm, &cfg.profile).expect_err("invalid module");
-        assert_eq!(run(&cfg, &wasm, true, None).map(|_| ()), Err(Error::Validation(expected)));
+        assert_eq!(run(&cfg, &wasm, PartsTwoThreads, None).map(|_| ()), Err(Error::Validation(expected)));
     }
 }

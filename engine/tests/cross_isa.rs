@@ -1,8 +1,9 @@
 //! Cross-ISA behaviour that holds on every host: every host compiles for every ISA
 //! (cross-compilation), artifacts record their ISA and refuse to run elsewhere, compilation
-//! is deterministic on each target, and a function far larger than aarch64's conditional
-//! branch range runs identically to the wasmi reference on the host's own ISA (run under
-//! QEMU, it exercises the aarch64 veneer islands for real).
+//! is deterministic on each target, and code far larger than aarch64's conditional
+//! branch range (one huge function, and many functions compiled in parts) runs identically
+//! to the wasmi reference on the host's own ISA (run under QEMU, it exercises the aarch64
+//! veneer islands for real, including those placed where parts are appended).
 //!
 //! The per-seed comparison of x86-64 and aarch64 outcomes lives in `differential.rs`
 //! (digests written by each ISA's run, compared by the other's).
@@ -90,67 +91,90 @@ fn committed_contracts_compile_deterministically_for_every_isa() {
     println!("{compiled} contracts, total code: {}", line.join(", "));
 }
 
-/// A function of `n` memory loads at increasing offsets, summed: its aarch64 code is far
-/// beyond the 1 MiB reach of the conditional branches to the shared trap stubs.
-fn huge_function(n: u32) -> String {
-    let mut w = String::from(
-        r#"(module (memory 3 3) (data (i32.const 0) "\01\00\00\00\02\00\00\00\03")
-        (func (export "f") (param i32) (result i32) i32.const 0"#,
-    );
-    for i in 0..n {
-        w.push_str(&format!(" local.get 0 i32.load offset={} i32.add", 4 * i));
+/// `functions` functions (exported as `f0`, `f1`, ...) of `n` memory loads each at
+/// increasing offsets, summed: with 40,000 loads in all, the aarch64 code is far beyond the
+/// 1 MiB reach of the conditional branches to the shared trap stubs.
+fn load_functions(functions: u32, n: u32) -> String {
+    let mut w = String::from(r#"(module (memory 3 3) (data (i32.const 0) "\01\00\00\00\02\00\00\00\03")"#);
+    for f in 0..functions {
+        w.push_str(&format!(r#" (func (export "f{f}") (param i32) (result i32) i32.const 0"#));
+        for i in 0..n {
+            w.push_str(&format!(" local.get 0 i32.load offset={} i32.add", 4 * i));
+        }
+        w.push(')');
     }
-    w.push_str("))");
+    w.push(')');
     w
+}
+
+/// Compiles `wasm` (a [`load_functions`] module) for aarch64 (on any host: it must need
+/// veneer islands, with parallel compilation on and off) and runs every export on the
+/// host's ISA, with parallel compilation on and off, against wasmi over the instrumented
+/// module: at address 0 every load is in bounds (the sum of the data words); at
+/// 196,608 - 2n the second half of each function's `n` loads is past the memory's end, and
+/// at -1 every load is: both trap.
+fn runs_like_the_reference(wasm: &[u8], functions: u32, n: u32) {
+    for parallel in [false, true] {
+        let engine = Engine::new(Config { isa: Isa::Aarch64, ..Config::permissive() }.parallel_compilation(parallel)).unwrap();
+        let a64 = Module::new(&engine, wasm).unwrap();
+        assert!(a64.code_size() > 1 << 20, "aarch64 code {} bytes: too small to need islands", a64.code_size());
+    }
+    let gas = 10_000_000u64;
+    let icfg = InstrumentConfig { initial_gas: gas, profile: Profile::permissive(), ..InstrumentConfig::default() };
+    let inst_wasm = instrument(wasm, &icfg).unwrap().wasm;
+    let wengine = wasmi::Engine::default();
+    let wmodule = wasmi::Module::new(&wengine, &inst_wasm[..]).unwrap();
+    for parallel in [false, true] {
+        let engine = Engine::new(Config { isa: host(), ..Config::permissive() }.parallel_compilation(parallel)).unwrap();
+        let module = Module::new(&engine, wasm).unwrap();
+        for f in 0..functions {
+            let name = format!("f{f}");
+            for addr in [0i32, 196_608 - 2 * n as i32, -1] {
+                let what = format!("{name}({addr}), parallel {parallel}");
+                let mut store = Store::new(&engine, ());
+                store.set_gas_limit(gas);
+                let inst = Linker::new().instantiate(&mut store, &module).unwrap();
+                let func = inst.get_typed_func::<(), i32, i32>(&mut store, &name).unwrap();
+                let keel = func.call(&mut store, addr).map_err(|e| e.trap().cloned());
+                let keel_gas = store.gas_used();
+
+                let mut wstore = wasmi::Store::new(&wengine, ());
+                let winst = wasmi::Linker::<()>::new(&wengine).instantiate_and_start(&mut wstore, &wmodule).unwrap();
+                let wf = winst.get_typed_func::<i32, i32>(&wstore, &name).unwrap();
+                let wres = wf.call(&mut wstore, addr);
+                let remaining = match winst.get_global(&wstore, "__keel_gas").unwrap().get(&wstore) {
+                    wasmi::Val::I64(x) => x as u64,
+                    other => panic!("gas global {other:?}"),
+                };
+                match (&keel, &wres) {
+                    (Ok(k), Ok(w)) => assert_eq!(k, w, "{what}"),
+                    (Err(Some(Trap::MemoryOutOfBounds)), Err(e)) => {
+                        assert_eq!(e.as_trap_code(), Some(wasmi::TrapCode::MemoryOutOfBounds), "{what}")
+                    }
+                    _ => panic!("{what}: keel {keel:?}, wasmi {wres:?}"),
+                }
+                assert_eq!(keel_gas, gas - remaining, "{what}: gas");
+                if addr == 0 {
+                    assert_eq!(keel, Ok(1 + 2 + 3), "{what}");
+                } else {
+                    assert_eq!(keel, Err(Some(Trap::MemoryOutOfBounds)), "{what}");
+                }
+            }
+        }
+    }
 }
 
 #[test]
 fn huge_function_runs_through_veneer_islands_like_the_reference() {
-    let n = 40_000;
-    let wasm = wat::parse_str(huge_function(n)).unwrap();
-    // The aarch64 code (compiled on any host) needs veneer islands.
-    let a64 = Module::new(&engine_for(Isa::Aarch64), &wasm).unwrap();
-    assert!(a64.code_size() > 1 << 20, "aarch64 code {} bytes: too small to need islands", a64.code_size());
+    runs_like_the_reference(&wat::parse_str(load_functions(1, 40_000)).unwrap(), 1, 40_000);
+}
 
-    let gas = 10_000_000u64;
-    let engine = engine_for(host());
-    let module = Module::new(&engine, &wasm).unwrap();
-    let icfg = InstrumentConfig { initial_gas: gas, profile: Profile::permissive(), ..InstrumentConfig::default() };
-    let inst_wasm = instrument(&wasm, &icfg).unwrap().wasm;
-    let wengine = wasmi::Engine::default();
-    let wmodule = wasmi::Module::new(&wengine, &inst_wasm[..]).unwrap();
-    // Address 0: every load in bounds (sum of the data words). 40,000: loads past
-    // 196,608 - 40,000 - 4 trap, the first of them near the end of the function.
-    for addr in [0i32, 40_000, -1] {
-        let mut store = Store::new(&engine, ());
-        store.set_gas_limit(gas);
-        let inst = Linker::new().instantiate(&mut store, &module).unwrap();
-        let f = inst.get_typed_func::<(), i32, i32>(&mut store, "f").unwrap();
-        let keel = f.call(&mut store, addr).map_err(|e| e.trap().cloned());
-        let keel_gas = store.gas_used();
-
-        let mut wstore = wasmi::Store::new(&wengine, ());
-        let winst = wasmi::Linker::<()>::new(&wengine).instantiate_and_start(&mut wstore, &wmodule).unwrap();
-        let wf = winst.get_typed_func::<i32, i32>(&wstore, "f").unwrap();
-        let wres = wf.call(&mut wstore, addr);
-        let remaining = match winst.get_global(&wstore, "__keel_gas").unwrap().get(&wstore) {
-            wasmi::Val::I64(x) => x as u64,
-            other => panic!("gas global {other:?}"),
-        };
-        match (&keel, &wres) {
-            (Ok(k), Ok(w)) => assert_eq!(k, w, "addr {addr}"),
-            (Err(Some(Trap::MemoryOutOfBounds)), Err(e)) => {
-                assert_eq!(e.as_trap_code(), Some(wasmi::TrapCode::MemoryOutOfBounds), "addr {addr}")
-            }
-            _ => panic!("addr {addr}: keel {keel:?}, wasmi {wres:?}"),
-        }
-        assert_eq!(keel_gas, gas - remaining, "addr {addr}: gas");
-        if addr == 0 {
-            assert_eq!(keel, Ok(1 + 2 + 3));
-        } else {
-            assert_eq!(keel, Err(Some(Trap::MemoryOutOfBounds)));
-        }
-    }
+/// The same loads in 40 functions: compiled in parts (parallel compilation), each part's
+/// branches to the trap stubs are still pending where the next part is appended, so
+/// islands go where parts meet.
+#[test]
+fn many_functions_compiled_in_parts_run_through_veneer_islands_like_the_reference() {
+    runs_like_the_reference(&wat::parse_str(load_functions(40, 1_000)).unwrap(), 40, 1_000);
 }
 
 /// A frame larger than the whole guest stack (100,000 operand-stack slots, 800 KB, plus a

@@ -141,7 +141,7 @@ impl LiveRange {
 const IN_LOOP: u32 = 1 << 31;
 
 /// Largest function body, in bytes, whose decoded operators [`crate::analyze_each`] and
-/// [`crate::analyze_each_mut`] keep for their callback. A decoded operator takes about 20
+/// [`crate::ParsedModule::analyze_part`] keep for their callback. A decoded operator takes about 20
 /// times its encoded size, so a larger body (a JIT-bomb shape; real functions are far
 /// smaller) would need a buffer of tens of megabytes that the allocator maps and unmaps
 /// for every module: its callback gets no operators and decodes the body again, which

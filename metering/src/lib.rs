@@ -6,9 +6,8 @@
 //!   function's metered basic blocks and frame cost ([`ModuleAnalysis`]), which Keel's
 //!   compiler consumes to charge gas and stack natively. [`analyze_each`] is the same pass
 //!   handing over each function with its decoded operators as soon as it is validated, so
-//!   that the compiler decodes every operator once; [`analyze_each_mut`] hands over the
-//!   buffers themselves, for a compiler running on another thread; [`parse`] splits the
-//!   same walk so that parts of the function bodies can be analyzed on several threads.
+//!   that the compiler decodes every operator once; [`parse`] splits the same walk so that
+//!   parts of the function bodies can be analyzed (and compiled) on several threads.
 //! * [`instrument`] writes the same charges into the module itself (gas and stack globals,
 //!   optional NaN canonicalization): the reference semantics that any engine (wasmi,
 //!   Wasmtime) can run, and that Keel's compiler is tested against.
@@ -41,6 +40,6 @@ pub use error::{CostTableError, Feature, InstrumentError, Limit, ValidationError
 pub use instrument::{instrument, InstrumentConfig, Instrumented};
 pub use parallel::{parse, ParsedModule};
 pub use profile::{
-    allowed_features, analyze, analyze_each, analyze_each_mut, analyze_each_mut_with, analyze_each_with, validate,
+    allowed_features, analyze, analyze_each, analyze_each_with, validate,
     ImportPolicy, Limits, ModuleInfo, Profile, WalkBuffers, RESERVED_EXPORT_PREFIX,
 };

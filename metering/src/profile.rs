@@ -310,60 +310,10 @@ pub fn analyze_each_with<'a, E>(
     Ok((info, sink.outcome))
 }
 
-/// Validates and analyzes `wasm` exactly as [`analyze_each`], handing each defined
-/// function's buffers themselves to `on_function`, in definition order: its
-/// [`FunctionAnalysis`] and its decoded operators (the final `end` included; none for a
-/// body larger than [`crate::MAX_BUFFERED_BODY_BYTES`], as in [`analyze_each`]). The callback
-/// may keep them by swapping them with other buffers (empty ones, or ones it got earlier
-/// and is done with): the walk clears whatever it gets back (without running the
-/// operators' destructors, see `forget_operators` in `analyze.rs`) and refills it for the
-/// next function, so a consumer on another thread can recycle buffers and the walk stays
-/// allocation-free in the steady state. Swapping is O(1); whatever the callback leaves in
-/// the arguments is reused.
-///
-/// Returns the module's [`ModuleInfo`]. The callback cannot stop the walk: the whole
-/// module is always validated (so a validation error anywhere wins over anything the
-/// callback saw).
-///
-/// Errors: [`ValidationError`], as [`validate`].
-pub fn analyze_each_mut<'a>(
-    wasm: &'a [u8],
-    profile: &Profile,
-    costs: &CostTable,
-    on_function: impl FnMut(&mut FunctionAnalysis, &mut Vec<Operator<'a>>),
-) -> Result<ModuleInfo, ValidationError> {
-    analyze_each_mut_with(wasm, profile, costs, &mut WalkBuffers::default(), on_function)
-}
-
-/// [`analyze_each_mut`], with its buffers taken from `buffers` and left there for the next
-/// call, as [`analyze_each_with`]. Same results and errors as [`analyze_each_mut`].
-pub fn analyze_each_mut_with<'a>(
-    wasm: &'a [u8],
-    profile: &Profile,
-    costs: &CostTable,
-    buffers: &mut WalkBuffers,
-    on_function: impl FnMut(&mut FunctionAnalysis, &mut Vec<Operator<'a>>),
-) -> Result<ModuleInfo, ValidationError> {
-    let mut sink = EachMut(on_function);
-    walk(wasm, profile, Some(costs), &mut sink, buffers).map(|(info, _)| info)
-}
-
-/// [`analyze_each_mut`]: the caller's callback, with the buffers.
-struct EachMut<F>(F);
-
-impl<'a, F> FunctionSink<'a> for EachMut<F>
-where
-    F: FnMut(&mut FunctionAnalysis, &mut Vec<Operator<'a>>),
-{
-    fn function(&mut self, analysis: &mut FunctionAnalysis, operators: &mut Vec<Operator<'a>>) {
-        (self.0)(analysis, operators)
-    }
-}
-
 /// Where [`walk`] sends each analyzed function.
 trait FunctionSink<'a> {
-    /// One validated, analyzed function with its decoded operators.
-    /// `operators` may be swapped for another buffer (the walk clears what it gets back).
+    /// One validated, analyzed function with its decoded operators. Either may be taken
+    /// or swapped for another buffer (the walk clears what it gets back).
     fn function(&mut self, analysis: &mut FunctionAnalysis, operators: &mut Vec<Operator<'a>>);
 }
 

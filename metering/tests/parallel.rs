@@ -6,8 +6,11 @@
 
 use keel_metering::{analyze_each, parse, CostTable, FunctionAnalysis, Limit, ModuleInfo, Profile, ValidationError, WalkBuffers};
 
-/// Each function's analysis and its operators (as `Debug` text), or the error.
-type Walked = Result<(ModuleInfo, Vec<(FunctionAnalysis, Vec<String>)>), ValidationError>;
+/// One function's analysis and its operators (as `Debug` text).
+type Function = (FunctionAnalysis, Vec<String>);
+
+/// Each function's analysis and operators, or the error.
+type Walked = Result<(ModuleInfo, Vec<Function>), ValidationError>;
 
 fn one_pass(wasm: &[u8], profile: &Profile) -> Walked {
     let mut seen = Vec::new();
@@ -28,7 +31,7 @@ fn in_parts(wasm: &[u8], profile: &Profile, cuts: &[usize]) -> Walked {
     bounds.extend(cuts.iter().map(|&c| c.min(n)));
     bounds.push(n);
     let costs = CostTable::default();
-    let mut parts: Vec<(Vec<(FunctionAnalysis, Vec<String>)>, Option<(usize, ValidationError)>)> = Vec::new();
+    let mut parts: Vec<(Vec<Function>, Option<(usize, ValidationError)>)> = Vec::new();
     for w in bounds.windows(2).rev() {
         let mut seen = Vec::new();
         let walked = parsed.analyze_part(w[0]..w[1], profile, &costs, &mut WalkBuffers::default(), |fa, ops| {

@@ -69,8 +69,23 @@ pub struct ModuleCompiler<'a, M: MacroAssembler> {
     labels: Vec<Label>,
     /// Offset of each function compiled so far.
     offsets: Vec<u32>,
+    /// Index among the defined functions of the first one this compiler compiles: 0, or
+    /// the first of a part ([`Self::part`]).
+    first: usize,
     /// Buffers reused from one function to the next.
     scratch: Scratch,
+}
+
+/// Consecutive functions of a module compiled apart ([`ModuleCompiler::part`]), for
+/// [`ModuleCompiler::append`]: their code with its unresolved branches (to other functions
+/// and to the shared stubs), and each function's offset in it.
+pub struct CompiledPart<M> {
+    masm: M,
+    /// Index among the defined functions of the part's first function.
+    first: usize,
+    /// The part's label of defined function 0 (its function labels are consecutive).
+    function_labels: Label,
+    offsets: Vec<u32>,
 }
 
 /// The buffers one function's compilation needs, kept from one function to the next so
@@ -103,12 +118,53 @@ impl<'a, M: MacroAssembler> ModuleCompiler<'a, M> {
     /// (see [`Self::take_scratch`]).
     pub fn with_scratch(mut masm: M, env: &'a CompileEnv, costs: &'a CostTable, defined: usize, scratch: Scratch) -> Self {
         let labels = (0..defined).map(|_| masm.new_label()).collect();
-        ModuleCompiler { masm, env, costs, labels, offsets: Vec::with_capacity(defined), scratch }
+        ModuleCompiler { masm, env, costs, labels, offsets: Vec::with_capacity(defined), first: 0, scratch }
+    }
+
+    /// A compiler for the module's defined functions from index `first` on, into code of
+    /// its own (an assembler [`MacroAssembler::part`] of this one's, with room for
+    /// `bytes` bytes), to be [`Self::append`]ed to this compiler once it has compiled the
+    /// functions before `first`. It may run on another thread; `scratch` are its buffers.
+    pub fn part(&self, first: usize, bytes: usize, scratch: Scratch) -> ModuleCompiler<'a, M> {
+        let mut masm = self.masm.part(bytes);
+        let labels = (0..self.labels.len()).map(|_| masm.new_label()).collect();
+        ModuleCompiler { masm, env: self.env, costs: self.costs, labels, offsets: Vec::new(), first, scratch }
+    }
+
+    /// The functions a [`Self::part`] compiler compiled, and its buffers back.
+    pub fn into_part(mut self) -> (CompiledPart<M>, Scratch) {
+        let scratch = self.take_scratch();
+        let function_labels = self.labels.first().copied().unwrap_or(Label(0));
+        (CompiledPart { masm: self.masm, first: self.first, function_labels, offsets: self.offsets }, scratch)
+    }
+
+    /// Appends `part`'s functions after those compiled so far: the code is what compiling
+    /// them here would have emitted (up to an ISA's range-extension veneers, see
+    /// [`MacroAssembler::append`]).
+    ///
+    /// Errors: [`CompileError::Internal`] when the part does not start at the next function.
+    pub fn append(&mut self, part: CompiledPart<M>) -> Result<(), CompileError> {
+        if part.first != self.first + self.offsets.len() || self.offsets.len() + part.offsets.len() > self.labels.len() {
+            return Err(CompileError::Internal("a part appended out of order".into()));
+        }
+        let shared = SharedLabels {
+            part_first: part.function_labels,
+            first: self.labels.first().copied().unwrap_or(Label(0)),
+            count: self.labels.len() as u32,
+        };
+        let base = self.masm.append(part.masm, shared);
+        self.offsets.extend(part.offsets.iter().map(|&o| o + base));
+        Ok(())
     }
 
     /// The per-function buffers, for the next module's compiler (this one gets empty ones).
     pub fn take_scratch(&mut self) -> Scratch {
         std::mem::take(&mut self.scratch)
+    }
+
+    /// Gives this compiler `scratch` as its per-function buffers (see [`Self::take_scratch`]).
+    pub fn restore_scratch(&mut self, scratch: Scratch) {
+        self.scratch = scratch;
     }
 
     /// Compiles the next defined function: `fa` is its analysis and `operators` its body's
@@ -173,7 +229,7 @@ impl<'a, M: MacroAssembler> ModuleCompiler<'a, M> {
         fa: &FunctionAnalysis,
         operators: impl Iterator<Item = O>,
     ) -> Result<(), CompileError> {
-        let i = self.offsets.len();
+        let i = self.first + self.offsets.len();
         let label = *self
             .labels
             .get(i)

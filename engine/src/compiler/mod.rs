@@ -11,4 +11,4 @@ pub mod control;
 pub mod frame;
 pub mod stack;
 
-pub use codegen::{compile_module, CompileEnv, ModuleCompiler, Scratch};
+pub use codegen::{compile_module, CompileEnv, CompiledPart, ModuleCompiler, Scratch};

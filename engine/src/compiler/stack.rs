@@ -202,8 +202,9 @@ impl ValueStack {
         if self.lazy_low == usize::MAX {
             return;
         }
+        // `lazy_low` is a lower bound kept across pops, so it may lie above the stack.
         let from = self.lazy_low.max(self.watermark);
-        if self.vals.len() - from > SELECTIVE_SCAN {
+        if self.vals.len().saturating_sub(from) > SELECTIVE_SCAN {
             return self.materialize_locals(masm);
         }
         let mut low = usize::MAX;

@@ -82,11 +82,18 @@ impl Aarch64Masm {
 
     /// As [`Self::with_capacity`], emitting into `buffer` (cleared first): a buffer kept
     /// from an earlier compilation spares this one its allocation and growth.
-    pub fn with_buffer(mut buffer: Vec<u8>, bytes: usize) -> Aarch64Masm {
+    pub fn with_buffer(buffer: Vec<u8>, bytes: usize) -> Aarch64Masm {
+        let mut m = Aarch64Masm::empty(buffer, bytes);
+        m.emit_trampoline();
+        m
+    }
+
+    /// An assembler over `buffer` (cleared, room for `bytes` bytes) with nothing emitted.
+    fn empty(mut buffer: Vec<u8>, bytes: usize) -> Aarch64Masm {
         buffer.clear();
         buffer.reserve(bytes);
         let asm = Asm { buf: buffer };
-        let mut m = Aarch64Masm {
+        Aarch64Masm {
             asm,
             labels: Vec::new(),
             fixups: Vec::new(),
@@ -98,9 +105,7 @@ impl Aarch64Masm {
             pad: 0,
             window: None,
             trampoline: 0,
-        };
-        m.emit_trampoline();
-        m
+        }
     }
 
     /// Host-to-wasm entry (AAPCS64):
@@ -307,6 +312,22 @@ impl Aarch64Masm {
     fn trap_if(&mut self, cond: Cond, code: TrapCode) {
         let l = self.trap_label(code);
         self.b_cond(cond, l);
+    }
+
+    /// The stub labels, in the order [`Self::set_stub_labels`] takes them back
+    /// ([`MacroAssembler::append`]).
+    fn stub_labels(&self) -> [Option<Label>; TrapCode::COUNT + 2] {
+        let mut stubs = [None; TrapCode::COUNT + 2];
+        stubs[..TrapCode::COUNT].copy_from_slice(&self.trap_labels);
+        stubs[TrapCode::COUNT] = self.trap_x0;
+        stubs[TrapCode::COUNT + 1] = self.trap_x1;
+        stubs
+    }
+
+    fn set_stub_labels(&mut self, stubs: [Option<Label>; TrapCode::COUNT + 2]) {
+        self.trap_labels.copy_from_slice(&stubs[..TrapCode::COUNT]);
+        self.trap_x0 = stubs[TrapCode::COUNT];
+        self.trap_x1 = stubs[TrapCode::COUNT + 1];
     }
 
     fn trap_x0_label(&mut self) -> Label {
@@ -1102,6 +1123,33 @@ impl MacroAssembler for Aarch64Masm {
         let l = self.trap_label(code);
         let at = self.asm.b();
         self.fixups.push(Fixup::Imm26 { at, label: l });
+    }
+
+    fn part(&self, bytes: usize) -> Aarch64Masm {
+        Aarch64Masm::empty(Vec::new(), bytes)
+    }
+
+    fn append(&mut self, part: Aarch64Masm, shared: SharedLabels) -> u32 {
+        // This assembler's pending conditional branches must stay in range across the
+        // part: if the part could take the oldest out of range, an island goes first.
+        self.ensure_room(part.asm.pos());
+        let base = self.asm.pos();
+        let mut stubs = self.stub_labels();
+        let map = append_labels(&mut self.labels, &part.labels, base, shared, &mut stubs, &part.stub_labels());
+        self.set_stub_labels(stubs);
+        self.asm.buf.extend_from_slice(&part.asm.buf);
+        let label = |l: Label| Label(map[l.0 as usize]);
+        self.fixups.reserve(part.fixups.len());
+        for f in part.fixups {
+            self.fixups.push(match f {
+                Fixup::Imm26 { at, label: l } => Fixup::Imm26 { at: at + base, label: label(l) },
+                Fixup::Table { at, base: b, label: l } => Fixup::Table { at: at + base, base: b + base, label: label(l) },
+            });
+        }
+        // The part's pending branches are younger than all of this assembler's.
+        self.pending.extend(part.pending.into_iter().map(|(at, l)| (at + base, label(l))));
+        self.window = None;
+        base as u32
     }
 
     fn finish(mut self, functions: Vec<u32>) -> Result<CompiledCode, CompileError> {

@@ -109,14 +109,21 @@ impl X64Masm {
 
     /// As [`Self::with_capacity`], emitting into `buffer` (cleared first): a buffer kept
     /// from an earlier compilation spares this one its allocation and growth.
-    pub fn with_buffer(mut buffer: Vec<u8>, bytes: usize) -> X64Masm {
+    pub fn with_buffer(buffer: Vec<u8>, bytes: usize) -> X64Masm {
+        let mut m = X64Masm::empty(buffer, bytes);
+        m.emit_trampoline();
+        m
+    }
+
+    /// An assembler over `buffer` (cleared, room for `bytes` bytes) with nothing emitted.
+    fn empty(mut buffer: Vec<u8>, bytes: usize) -> X64Masm {
         buffer.clear();
         buffer.reserve(bytes);
         let asm = Asm { buf: buffer };
         // Contracts' code has about one label per 90 bytes, one fixup per 40 and one
         // memory access per 55, and `bytes` is usually about three times the code's size:
         // room for that spares these vectors their growth.
-        let mut m = X64Masm {
+        X64Masm {
             asm,
             labels: Vec::with_capacity(bytes / 128),
             fixups: Vec::with_capacity(bytes / 64),
@@ -131,9 +138,7 @@ impl X64Masm {
             scratch_addr: None,
             zero_extended_regs: 0,
             bmi2: false,
-        };
-        m.emit_trampoline();
-        m
+        }
     }
 
     /// Host-to-wasm entry:
@@ -220,6 +225,22 @@ impl X64Masm {
         let l = self.new_label();
         self.trap_labels[code as usize] = Some(l);
         l
+    }
+
+    /// The stub labels, in the order [`Self::set_stub_labels`] takes them back
+    /// ([`MacroAssembler::append`]).
+    fn stub_labels(&self) -> [Option<Label>; TrapCode::COUNT + 2] {
+        let mut stubs = [None; TrapCode::COUNT + 2];
+        stubs[..TrapCode::COUNT].copy_from_slice(&self.trap_labels);
+        stubs[TrapCode::COUNT] = self.trap_eax;
+        stubs[TrapCode::COUNT + 1] = self.trap_rdx;
+        stubs
+    }
+
+    fn set_stub_labels(&mut self, stubs: [Option<Label>; TrapCode::COUNT + 2]) {
+        self.trap_labels.copy_from_slice(&stubs[..TrapCode::COUNT]);
+        self.trap_eax = stubs[TrapCode::COUNT];
+        self.trap_rdx = stubs[TrapCode::COUNT + 1];
     }
 
     fn trap_eax_label(&mut self) -> Label {
@@ -1289,6 +1310,43 @@ impl MacroAssembler for X64Masm {
     fn trap(&mut self, code: TrapCode) {
         let l = self.trap_label(code);
         self.jump(l);
+    }
+
+    fn part(&self, bytes: usize) -> X64Masm {
+        let mut part = X64Masm::empty(Vec::new(), bytes);
+        part.bmi2 = self.bmi2;
+        part
+    }
+
+    fn append(&mut self, part: X64Masm, shared: SharedLabels) -> u32 {
+        let base = self.asm.pos();
+        let mut stubs = self.stub_labels();
+        let map = append_labels(&mut self.labels, &part.labels, base, shared, &mut stubs, &part.stub_labels());
+        self.set_stub_labels(stubs);
+        self.asm.buf.extend_from_slice(&part.asm.buf);
+        self.fixups.reserve(part.fixups.len());
+        for f in part.fixups {
+            self.fixups.push(match f {
+                Fixup::Rel32 { at, label } => Fixup::Rel32 { at: at + base, label: Label(map[label.0 as usize]) },
+                Fixup::Table { at, len } => {
+                    // The entries hold label numbers until `finish`: renumber them.
+                    for e in (base + at..base + at + 4 * len).step_by(4) {
+                        let label = u32::from_le_bytes([
+                            self.asm.buf[e],
+                            self.asm.buf[e + 1],
+                            self.asm.buf[e + 2],
+                            self.asm.buf[e + 3],
+                        ]);
+                        self.asm.patch_u32(e, map[label as usize]);
+                    }
+                    Fixup::Table { at: at + base, len }
+                }
+            });
+        }
+        self.memory_trap_sites.extend(part.memory_trap_sites.iter().map(|&s| s + base as u32));
+        self.zero_extended = None;
+        self.zext_in_scratch = None;
+        base as u32
     }
 
     fn finish(mut self, functions: Vec<u32>) -> Result<CompiledCode, crate::error::CompileError> {
