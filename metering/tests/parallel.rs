@@ -9,6 +9,9 @@ use keel_metering::{analyze_each, parse, CostTable, FunctionAnalysis, Limit, Mod
 /// One function's analysis and its operators (as `Debug` text).
 type Function = (FunctionAnalysis, Vec<String>);
 
+/// One part's functions, and its first invalid body.
+type Part = (Vec<Function>, Option<(usize, ValidationError)>);
+
 /// Each function's analysis and operators, or the error.
 type Walked = Result<(ModuleInfo, Vec<Function>), ValidationError>;
 
@@ -31,7 +34,7 @@ fn in_parts(wasm: &[u8], profile: &Profile, cuts: &[usize]) -> Walked {
     bounds.extend(cuts.iter().map(|&c| c.min(n)));
     bounds.push(n);
     let costs = CostTable::default();
-    let mut parts: Vec<(Vec<Function>, Option<(usize, ValidationError)>)> = Vec::new();
+    let mut parts: Vec<Part> = Vec::new();
     for w in bounds.windows(2).rev() {
         let mut seen = Vec::new();
         let walked = parsed.analyze_part(w[0]..w[1], profile, &costs, &mut WalkBuffers::default(), |fa, ops| {
