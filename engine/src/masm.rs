@@ -585,6 +585,11 @@ pub trait MacroAssembler {
     fn part(&self, bytes: usize) -> Self
     where
         Self: Sized;
+    /// Resolves the branches of a [`Self::part`] whose targets are bound in it (all but
+    /// those to other parts' functions and to the shared stubs), so that the thread that
+    /// compiled the part does that work rather than [`Self::append`] and `finish`, which
+    /// run on one thread. Changes no byte of the final code: branches are relative.
+    fn seal_part(&mut self);
     /// Appends `part`'s code (a [`Self::part`] of this assembler, not finished) at the
     /// current offset, which it must be ready to run at: its labels, pending branches and
     /// unchecked-access sites move with it, its branches to the shared stubs go to this

@@ -29,6 +29,7 @@
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use keel_metering::{ModuleInfo, ParsedModule, ValidationError, WalkBuffers};
 
@@ -127,6 +128,74 @@ struct PartOutcome<M> {
     invalid: Option<(usize, ValidationError)>,
 }
 
+impl<M> PartOutcome<M> {
+    /// Whether the part may be appended: compiled, and every body valid.
+    fn appendable(&self) -> bool {
+        self.compiled.is_ok() && self.invalid.is_none()
+    }
+}
+
+/// Appends finished parts to the module's compiler in order, each as soon as its turn
+/// comes, on whichever thread finishes it: the copies overlap the other thread's work
+/// instead of following it.
+struct Committer<'c, 'a, M: MacroAssembler> {
+    compiler: Mutex<&'c mut ModuleCompiler<'a, M>>,
+    /// The next part to append (advanced under `compiler`'s lock).
+    next: AtomicUsize,
+    /// Finished parts not appended yet, by index: those waiting for their turn, and any
+    /// that cannot be appended (an error), which stop the appending.
+    finished: Mutex<Vec<Option<PartOutcome<M>>>>,
+}
+
+/// `mutex`'s guard. A thread that panicked holding it is resumed by the join, so what it
+/// left is never used for a result.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<M: MacroAssembler> Committer<'_, '_, M> {
+    /// Records a finished part and appends what can be.
+    fn offer(&self, outcome: PartOutcome<M>) {
+        let index = outcome.index;
+        if let Some(slot) = lock(&self.finished).get_mut(index) {
+            *slot = Some(outcome);
+        }
+        self.drain();
+    }
+
+    /// Whether the next part is finished and appendable.
+    fn next_ready(&self) -> bool {
+        let next = self.next.load(Ordering::Acquire);
+        lock(&self.finished).get(next).is_some_and(|s| s.as_ref().is_some_and(PartOutcome::appendable))
+    }
+
+    /// Appends the parts whose turn has come, unless another thread is appending. A part
+    /// offered while this thread holds the lock is seen by the check after unlocking
+    /// (its thread found the lock taken and left it to this one).
+    fn drain(&self) {
+        while self.next_ready() {
+            let Ok(mut compiler) = self.compiler.try_lock() else { return };
+            loop {
+                let next = self.next.load(Ordering::Acquire);
+                let ready = {
+                    let mut finished = lock(&self.finished);
+                    match finished.get_mut(next) {
+                        Some(slot) if slot.as_ref().is_some_and(PartOutcome::appendable) => slot.take(),
+                        _ => None,
+                    }
+                };
+                let Some(PartOutcome { index, compiled: Ok(part), invalid }) = ready else { break };
+                if let Err(e) = compiler.append(part) {
+                    // Cannot happen (parts are appended in order); reported like a compile error.
+                    lock(&self.finished)[next] = Some(PartOutcome { index, compiled: Err(e), invalid });
+                    break;
+                }
+                self.next.store(next + 1, Ordering::Release);
+            }
+        }
+    }
+}
+
 /// Everything [`in_parts`] hands a thread that takes parts.
 struct Parts<'p, 'a> {
     parsed: &'p ParsedModule<'a>,
@@ -138,14 +207,15 @@ struct Parts<'p, 'a> {
 
 impl Parts<'_, '_> {
     /// Takes parts until none is left, each compiled by a [`ModuleCompiler::part`] of
-    /// `template`, with `walk` and `scratch` as buffers (`scratch` is returned).
+    /// `template`, with `walk` and `scratch` as buffers (`scratch` is returned), and
+    /// offers each to `committer`.
     fn take<M: MacroAssembler>(
         &self,
         template: &ModuleCompiler<'_, M>,
+        committer: &Committer<'_, '_, M>,
         walk: &mut WalkBuffers,
         mut scratch: Scratch,
-    ) -> (Vec<PartOutcome<M>>, Scratch) {
-        let mut outcomes = Vec::new();
+    ) -> Scratch {
         loop {
             let index = self.next.fetch_add(1, Ordering::Relaxed);
             let Some((range, bytes)) = self.plan.get(index) else { break };
@@ -154,9 +224,9 @@ impl Parts<'_, '_> {
             let (compiled, invalid) = self.walk(range.clone(), &mut part, walk);
             let (code, returned) = part.into_part();
             scratch = returned;
-            outcomes.push(PartOutcome { index, compiled: compiled.map(|()| code), invalid });
+            committer.offer(PartOutcome { index, compiled: compiled.map(|()| code), invalid });
         }
-        (outcomes, scratch)
+        scratch
     }
 
     /// Validates, analyzes and compiles the bodies `range` with `compiler` (code
@@ -180,7 +250,7 @@ impl Parts<'_, '_> {
 
 /// Compiles `wasm` in parts (see the module docs): part 0 into `compiler` on this thread,
 /// the others into parts of it, taken by this thread and, when `helpers` gives one, a
-/// second thread; then appends them in order.
+/// second thread, and appended in order as they finish.
 fn in_parts<M: MacroAssembler + Send + 'static>(
     compiler: &mut ModuleCompiler<'_, M>,
     wasm: &[u8],
@@ -193,45 +263,60 @@ fn in_parts<M: MacroAssembler + Send + 'static>(
     let plan = plan_parts(&parsed, code_bytes);
     let next = AtomicUsize::new(1);
     let parts = Parts { parsed: &parsed, plan: &plan, next: &next, wasm, cfg };
-    let CompileBuffers { walk, second_walk, second_codegen, .. } = buffers;
-    let mut own = |compiler: &mut ModuleCompiler<'_, M>| {
-        let first = parts.walk(plan[0].0.clone(), compiler, walk);
-        let scratch = compiler.take_scratch();
-        let (rest, scratch) = parts.take(compiler, walk, scratch);
-        compiler.restore_scratch(scratch);
-        (first, rest)
+    // Each thread makes its parts from a template of its own.
+    let (template, second_template) = (compiler.part(0, 0, Scratch::default()), compiler.part(0, 0, Scratch::default()));
+    let committer = Committer {
+        compiler: Mutex::new(compiler),
+        next: AtomicUsize::new(0),
+        finished: Mutex::new((0..plan.len()).map(|_| None).collect()),
     };
-    let mut outcomes = Vec::with_capacity(plan.len());
-    let (first, rest) = match helpers {
+    let CompileBuffers { walk, second_walk, second_codegen, .. } = buffers;
+    let mut own = || {
+        let (first, scratch) = {
+            let mut compiler = lock(&committer.compiler);
+            let first = parts.walk(plan[0].0.clone(), &mut compiler, walk);
+            if first.0.is_ok() && first.1.is_none() {
+                committer.next.store(1, Ordering::Release);
+            }
+            (first, compiler.take_scratch())
+        };
+        committer.drain();
+        (first, parts.take(&template, &committer, walk, scratch))
+    };
+    let (first, scratch) = match helpers {
         Some(helpers) => {
-            // The second thread's parts are made from a template of its own.
-            let template = compiler.part(0, 0, Scratch::default());
             let scratch = std::mem::take(second_codegen);
-            let parts = &parts;
-            let theirs = move || parts.take(&template, second_walk, scratch);
-            match helpers.join(theirs, || own(compiler)) {
+            let (parts, committer) = (&parts, &committer);
+            let theirs = move || parts.take(&second_template, committer, second_walk, scratch);
+            match helpers.join(theirs, &mut own) {
                 Some((theirs, mine)) => {
-                    let (theirs, scratch) = match theirs {
-                        Ok(theirs) => theirs,
+                    *second_codegen = match theirs {
+                        Ok(scratch) => scratch,
                         // A panic in compilation is a bug; it surfaces as it would on one thread.
                         Err(panic) => std::panic::resume_unwind(panic),
                     };
-                    *second_codegen = scratch;
-                    outcomes.extend(theirs);
                     mine
                 }
-                None => own(compiler),
+                None => own(),
             }
         }
-        None => own(compiler),
+        None => own(),
     };
-    outcomes.extend(rest);
-    outcomes.sort_unstable_by_key(|o| o.index);
-    // The first invalid body: part 0's, else the first part's that has one.
-    let invalid = first.1.into_iter().chain(outcomes.iter_mut().filter_map(|o| o.invalid.take())).next();
+    let Committer { compiler, next: appended, finished } = committer;
+    let compiler = compiler.into_inner().unwrap_or_else(PoisonError::into_inner);
+    compiler.restore_scratch(scratch);
+    let appended = appended.into_inner();
+    let rest: Vec<PartOutcome<M>> =
+        finished.into_inner().unwrap_or_else(PoisonError::into_inner).into_iter().flatten().collect();
+    // The first invalid body: part 0's, else the first unappended part's that has one
+    // (appended parts had none).
+    let invalid = first.1.into_iter().chain(rest.iter().filter_map(|o| o.invalid.clone())).next();
     let info = parsed.finish(invalid.map(|(_, e)| e))?;
     first.0?;
-    for outcome in outcomes {
+    if appended + rest.len() != plan.len() {
+        return Err(CompileError::Internal("a part was lost".into()).into());
+    }
+    for outcome in rest {
         compiler.append(outcome.compiled?)?;
     }
     Ok(info)

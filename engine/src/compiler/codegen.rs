@@ -133,6 +133,7 @@ impl<'a, M: MacroAssembler> ModuleCompiler<'a, M> {
 
     /// The functions a [`Self::part`] compiler compiled, and its buffers back.
     pub fn into_part(mut self) -> (CompiledPart<M>, Scratch) {
+        self.masm.seal_part();
         let scratch = self.take_scratch();
         let function_labels = self.labels.first().copied().unwrap_or(Label(0));
         (CompiledPart { masm: self.masm, first: self.first, function_labels, offsets: self.offsets }, scratch)

@@ -1129,6 +1129,20 @@ impl MacroAssembler for Aarch64Masm {
         Aarch64Masm::empty(Vec::new(), bytes)
     }
 
+    fn seal_part(&mut self) {
+        // Unconditional branches and jump-table entries whose labels are bound; pending
+        // conditional branches stay pending (islands depend on them).
+        let fixups = std::mem::take(&mut self.fixups);
+        for f in fixups {
+            let (Fixup::Imm26 { label, .. } | Fixup::Table { label, .. }) = f;
+            match (self.label_pos(label), f) {
+                (Some(t), Fixup::Imm26 { at, .. }) if self.asm.patch_imm26(at, t) => {}
+                (Some(t), Fixup::Table { at, base, .. }) => self.asm.patch(at, (t as i64 - base as i64) as i32 as u32),
+                _ => self.fixups.push(f),
+            }
+        }
+    }
+
     fn append(&mut self, part: Aarch64Masm, shared: SharedLabels) -> u32 {
         // This assembler's pending conditional branches must stay in range across the
         // part: if the part could take the oldest out of range, an island goes first.

@@ -1318,6 +1318,22 @@ impl MacroAssembler for X64Masm {
         part
     }
 
+    fn seal_part(&mut self) {
+        let fixups = std::mem::take(&mut self.fixups);
+        self.fixups.reserve(fixups.len() / 2);
+        for f in fixups {
+            match f {
+                Fixup::Rel32 { at, label } => match self.labels[label.0 as usize] {
+                    Some(target) => self.asm.patch_u32(at, (target as i64 - (at as i64 + 4)) as i32 as u32),
+                    None => self.fixups.push(f),
+                },
+                // Jump tables target their own function's labels: left to `finish`, which
+                // resolves them in place (they are rare).
+                Fixup::Table { .. } => self.fixups.push(f),
+            }
+        }
+    }
+
     fn append(&mut self, part: X64Masm, shared: SharedLabels) -> u32 {
         let base = self.asm.pos();
         let mut stubs = self.stub_labels();
