@@ -69,14 +69,14 @@ pub struct Config {
 
 /// The code-section size, in bytes of wasm, from which [`Config::parallel_compilation`]
 /// uses a second thread. Below it, handing work to another thread costs about what it
-/// saves: waking a thread and the threads' handoffs cost tens of microseconds on the
-/// 2-core virtual machine this was measured on (criterion, `compile_threads` group, both
-/// cores free, with a 16 KiB threshold: contracts with 17-20 KiB of code compiled at
-/// 0.99-1.02 times their one-thread speed, ed25519_verifier with 40 KiB at 1.16 times,
-/// the large generated module, 844 KiB, at 1.48 times; a generated module with 32 KiB of code at about 1.0
-/// times, `examples/compile_threads.rs`). Machines with cheaper thread wake-ups break
-/// even sooner.
-pub const PARALLEL_COMPILATION_MIN_CODE_BYTES: u64 = 32 << 10;
+/// saves (waking a kept thread takes 50-150 µs on the 2-core virtual machine this was
+/// measured on, and each part costs a code buffer and a copy). Measured with
+/// `examples/compile_threads.rs` (40 rounds, both cores free, parts of at least 4 KiB),
+/// as the median two-thread speed over the one-thread speed: the example contracts of
+/// 15-22 KiB at 1.15-1.65 times, ed25519_verifier (44 KiB) at 1.56, the CosmWasm
+/// contracts (220-390 KiB) at 1.6-1.75; a generated module of 8.6 KiB at 0.9-1.2 times,
+/// hence the margin.
+pub const PARALLEL_COMPILATION_MIN_CODE_BYTES: u64 = 16 << 10;
 
 /// Native stack reserved per level of host re-entry, bytes.
 pub const NATIVE_BYTES_PER_REENTRY: usize = 64 << 10;
