@@ -69,14 +69,16 @@ pub struct Config {
 
 /// The code-section size, in bytes of wasm, from which [`Config::parallel_compilation`]
 /// uses a second thread. Below it, handing work to another thread costs about what it
-/// saves (waking a kept thread takes 50-150 µs on the 2-core virtual machine this was
-/// measured on, and each part costs a code buffer and a copy). Measured with
-/// `examples/compile_threads.rs` (40 rounds, both cores free, parts of at least 4 KiB),
-/// as the median two-thread speed over the one-thread speed: the example contracts of
-/// 15-22 KiB at 1.15-1.65 times, ed25519_verifier (44 KiB) at 1.56, the CosmWasm
-/// contracts (220-390 KiB) at 1.6-1.75; a generated module of 8.6 KiB at 0.9-1.2 times,
-/// hence the margin.
-pub const PARALLEL_COMPILATION_MIN_CODE_BYTES: u64 = 16 << 10;
+/// saves: waking a kept thread takes 50-150 µs on the 2-core virtual machine this was
+/// measured on, more after the machine has been idle, and the calling thread waits for it
+/// at the end even when it found no part left. Measured with `examples/compile_threads.rs`
+/// (two threads against one, medians): back to back, the 15-22 KiB example contracts gain
+/// 0.98-1.65x, ed25519_verifier (44 KiB) 1.56x, the CosmWasm contracts (220-390 KiB)
+/// 1.6-1.75x; with 20 ms of idle time before each compile, the small contracts 0.8-1.07x,
+/// ed25519_verifier 0.96x, cw20-base 1.08x. In the peers harness (session 11, two runs)
+/// the token contract (18 KiB) compiled at 0.66-0.76x with a 16 KiB threshold, while
+/// ed25519_verifier gained 1.15-1.47x and the CosmWasm contracts 1.5-2.2x: hence 32 KiB.
+pub const PARALLEL_COMPILATION_MIN_CODE_BYTES: u64 = 32 << 10;
 
 /// Native stack reserved per level of host re-entry, bytes.
 pub const NATIVE_BYTES_PER_REENTRY: usize = 64 << 10;
