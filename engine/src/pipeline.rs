@@ -290,11 +290,14 @@ fn in_parts<M: MacroAssembler + Send + 'static>(
             let theirs = move || parts.take(&second_template, committer, second_walk, scratch);
             match helpers.join(theirs, &mut own) {
                 Some((theirs, mine)) => {
-                    *second_codegen = match theirs {
-                        Ok(scratch) => scratch,
+                    match theirs {
+                        Some(Ok(scratch)) => *second_codegen = scratch,
                         // A panic in compilation is a bug; it surfaces as it would on one thread.
-                        Err(panic) => std::panic::resume_unwind(panic),
-                    };
+                        Some(Err(panic)) => std::panic::resume_unwind(panic),
+                        // The second thread woke up after this one had taken every part
+                        // (its buffers were dropped with its unrun work).
+                        None => {}
+                    }
                     mine
                 }
                 None => own(),
