@@ -70,8 +70,7 @@ pub struct Config {
 /// The code-section size, in bytes of wasm, from which [`Config::parallel_compilation`]
 /// uses a second thread. Below it, handing work to another thread costs about what it
 /// saves: waking a kept thread takes 50-150 µs on the 2-core virtual machine this was
-/// measured on, more after the machine has been idle, and the calling thread waits for it
-/// at the end even when it found no part left. Measured with `examples/compile_threads.rs`
+/// measured on, more after the machine has been idle. Measured with `examples/compile_threads.rs`
 /// (two threads against one, medians): back to back, the 15-22 KiB example contracts gain
 /// 0.98-1.65x, ed25519_verifier (44 KiB) 1.56x, the CosmWasm contracts (220-390 KiB)
 /// 1.6-1.75x; with 20 ms of idle time before each compile, the small contracts 0.8-1.07x,
