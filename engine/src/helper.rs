@@ -25,7 +25,9 @@ type Job = Box<dyn FnOnce() + Send + 'static>;
 /// started).
 type Slot<R> = Mutex<Option<Box<dyn FnOnce() -> R + Send + 'static>>>;
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// `mutex`'s guard, also after a thread panicked holding it: every user either resumes
+/// that panic (a join) or keeps only data the panic cannot have left half-written.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -152,12 +154,12 @@ impl HelperThreads {
     }
 
     fn take(&self) -> Option<Helper> {
-        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let idle = lock(&self.idle).pop();
         idle.or_else(Helper::spawn)
     }
 
     fn put(&self, helper: Helper) {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let mut idle = lock(&self.idle);
         if idle.len() < Self::MAX_IDLE {
             idle.push(helper);
         }

@@ -42,17 +42,16 @@ pub struct SharedLabels {
 
 /// The ISA-independent half of [`MacroAssembler::append`]: merges a part's labels
 /// (`part_labels`, each a code offset once bound) into `labels`, the part's code starting
-/// at offset `base`. `stubs` and `part_stubs` are the two assemblers' lazily created stub
-/// labels, in the same order (a part's are never bound: stubs are emitted by `finish`);
-/// each stub the part used is created here when this assembler has none yet. Returns the
-/// new number of each of the part's labels.
-pub(crate) fn append_labels(
+/// at offset `base`. `stubs` pairs each of this assembler's lazily created stub labels with
+/// the part's for the same stub (a part's are never bound: stubs are emitted by
+/// `finish`); each stub the part used is created here when this assembler has none yet.
+/// Returns the new number of each of the part's labels.
+pub(crate) fn append_labels<'s>(
     labels: &mut Vec<Option<usize>>,
     part_labels: &[Option<usize>],
     base: usize,
     shared: SharedLabels,
-    stubs: &mut [Option<Label>],
-    part_stubs: &[Option<Label>],
+    stubs: impl Iterator<Item = (&'s mut Option<Label>, Option<Label>)>,
 ) -> Vec<u32> {
     const UNMAPPED: u32 = u32::MAX;
     let mut map = vec![UNMAPPED; part_labels.len()];
@@ -64,7 +63,7 @@ pub(crate) fn append_labels(
             labels[mine as usize] = Some(pos + base);
         }
     }
-    for (mine, theirs) in stubs.iter_mut().zip(part_stubs) {
+    for (mine, theirs) in stubs {
         if let Some(theirs) = theirs {
             debug_assert!(part_labels[theirs.0 as usize].is_none(), "a part's stubs are unbound");
             let mine = *mine.get_or_insert_with(|| {

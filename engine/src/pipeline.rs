@@ -29,14 +29,14 @@
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use keel_metering::{ModuleInfo, ParsedModule, ValidationError, WalkBuffers};
 
 use crate::compiler::{CompileEnv, CompiledPart, ModuleCompiler, Scratch};
 use crate::engine::{CompileBuffers, Config, PARALLEL_COMPILATION_MIN_CODE_BYTES};
 use crate::error::{CompileError, Error};
-use crate::helper::HelperThreads;
+use crate::helper::{lock, HelperThreads};
 use crate::masm::{CompiledCode, MacroAssembler};
 
 /// The number of parts a large module's bodies are cut into (fewer when parts would hold
@@ -145,12 +145,6 @@ struct Committer<'c, 'a, M: MacroAssembler> {
     /// Finished parts not appended yet, by index: those waiting for their turn, and any
     /// that cannot be appended (an error), which stop the appending.
     finished: Mutex<Vec<Option<PartOutcome<M>>>>,
-}
-
-/// `mutex`'s guard. A thread that panicked holding it is resumed by the join, so what it
-/// left is never used for a result.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl<M: MacroAssembler> Committer<'_, '_, M> {

@@ -15,7 +15,7 @@ use wasmparser::{FuncToValidate, FunctionBody, Operator, ValidatorResources};
 use crate::analyze::FunctionAnalysis;
 use crate::cost::CostTable;
 use crate::error::{Limit, ValidationError};
-use crate::profile::{explain_invalid, limit, walk_module, BodyWalker, ModuleInfo, Profile, WalkBuffers};
+use crate::profile::{explained, limit, walk_module, BodyWalker, ModuleInfo, Profile, WalkBuffers};
 
 /// A module whose module-level sections are validated ([`parse`]) and whose function bodies
 /// are still to be, in parts, by [`ParsedModule::analyze_part`].
@@ -124,13 +124,5 @@ impl<'a> ParsedModule<'a> {
             Some(e) => Err(explained(self.wasm, e)),
             None => self.rest.map_err(|e| explained(self.wasm, e)),
         }
-    }
-}
-
-/// `e`, with the rejected proposal named when that is why the module is invalid.
-fn explained(wasm: &[u8], e: ValidationError) -> ValidationError {
-    match e {
-        ValidationError::Invalid { message, offset } => explain_invalid(wasm, message, offset),
-        e => e,
     }
 }

@@ -366,11 +366,14 @@ fn walk<'a>(
 ) -> Result<(ModuleInfo, ModuleAnalysis), ValidationError> {
     let l = &profile.limits;
     limit(Limit::ModuleBytes, wasm.len() as u64, l.max_module_bytes, 0)?;
-    match walk_inner(wasm, profile, costs, sink, buffers) {
-        Err(ValidationError::Invalid { message, offset }) => {
-            Err(explain_invalid(wasm, message, offset))
-        }
-        other => other,
+    walk_inner(wasm, profile, costs, sink, buffers).map_err(|e| explained(wasm, e))
+}
+
+/// `e`, with the rejected proposal named when that is why the module is invalid.
+pub(crate) fn explained(wasm: &[u8], e: ValidationError) -> ValidationError {
+    match e {
+        ValidationError::Invalid { message, offset } => explain_invalid(wasm, message, offset),
+        e => e,
     }
 }
 
@@ -392,7 +395,7 @@ const COMMON_REJECTED: [WasmFeatures; 8] = [
 /// Only the rejection path pays for this: one validation with every feature, then one per
 /// candidate until one is found (common proposals first; at most one pass per wasmparser
 /// feature flag, each over a module no larger than `max_module_bytes`).
-pub(crate) fn explain_invalid(wasm: &[u8], message: String, offset: u64) -> ValidationError {
+fn explain_invalid(wasm: &[u8], message: String, offset: u64) -> ValidationError {
     let all = WasmFeatures::all();
     if Validator::new_with_features(all).validate_all(wasm).is_err() {
         return ValidationError::Invalid { message, offset };

@@ -314,22 +314,6 @@ impl Aarch64Masm {
         self.b_cond(cond, l);
     }
 
-    /// The stub labels, in the order [`Self::set_stub_labels`] takes them back
-    /// ([`MacroAssembler::append`]).
-    fn stub_labels(&self) -> [Option<Label>; TrapCode::COUNT + 2] {
-        let mut stubs = [None; TrapCode::COUNT + 2];
-        stubs[..TrapCode::COUNT].copy_from_slice(&self.trap_labels);
-        stubs[TrapCode::COUNT] = self.trap_x0;
-        stubs[TrapCode::COUNT + 1] = self.trap_x1;
-        stubs
-    }
-
-    fn set_stub_labels(&mut self, stubs: [Option<Label>; TrapCode::COUNT + 2]) {
-        self.trap_labels.copy_from_slice(&stubs[..TrapCode::COUNT]);
-        self.trap_x0 = stubs[TrapCode::COUNT];
-        self.trap_x1 = stubs[TrapCode::COUNT + 1];
-    }
-
     fn trap_x0_label(&mut self) -> Label {
         if let Some(l) = self.trap_x0 {
             return l;
@@ -1148,9 +1132,9 @@ impl MacroAssembler for Aarch64Masm {
         // part: if the part could take the oldest out of range, an island goes first.
         self.ensure_room(part.asm.pos());
         let base = self.asm.pos();
-        let mut stubs = self.stub_labels();
-        let map = append_labels(&mut self.labels, &part.labels, base, shared, &mut stubs, &part.stub_labels());
-        self.set_stub_labels(stubs);
+        let stubs = self.trap_labels.iter_mut().chain([&mut self.trap_x0, &mut self.trap_x1]);
+        let part_stubs = part.trap_labels.iter().chain([&part.trap_x0, &part.trap_x1]).copied();
+        let map = append_labels(&mut self.labels, &part.labels, base, shared, stubs.zip(part_stubs));
         self.asm.buf.extend_from_slice(&part.asm.buf);
         let label = |l: Label| Label(map[l.0 as usize]);
         self.fixups.reserve(part.fixups.len());

@@ -227,22 +227,6 @@ impl X64Masm {
         l
     }
 
-    /// The stub labels, in the order [`Self::set_stub_labels`] takes them back
-    /// ([`MacroAssembler::append`]).
-    fn stub_labels(&self) -> [Option<Label>; TrapCode::COUNT + 2] {
-        let mut stubs = [None; TrapCode::COUNT + 2];
-        stubs[..TrapCode::COUNT].copy_from_slice(&self.trap_labels);
-        stubs[TrapCode::COUNT] = self.trap_eax;
-        stubs[TrapCode::COUNT + 1] = self.trap_rdx;
-        stubs
-    }
-
-    fn set_stub_labels(&mut self, stubs: [Option<Label>; TrapCode::COUNT + 2]) {
-        self.trap_labels.copy_from_slice(&stubs[..TrapCode::COUNT]);
-        self.trap_eax = stubs[TrapCode::COUNT];
-        self.trap_rdx = stubs[TrapCode::COUNT + 1];
-    }
-
     fn trap_eax_label(&mut self) -> Label {
         if let Some(l) = self.trap_eax {
             return l;
@@ -1336,9 +1320,9 @@ impl MacroAssembler for X64Masm {
 
     fn append(&mut self, part: X64Masm, shared: SharedLabels) -> u32 {
         let base = self.asm.pos();
-        let mut stubs = self.stub_labels();
-        let map = append_labels(&mut self.labels, &part.labels, base, shared, &mut stubs, &part.stub_labels());
-        self.set_stub_labels(stubs);
+        let stubs = self.trap_labels.iter_mut().chain([&mut self.trap_eax, &mut self.trap_rdx]);
+        let part_stubs = part.trap_labels.iter().chain([&part.trap_eax, &part.trap_rdx]).copied();
+        let map = append_labels(&mut self.labels, &part.labels, base, shared, stubs.zip(part_stubs));
         self.asm.buf.extend_from_slice(&part.asm.buf);
         self.fixups.reserve(part.fixups.len());
         for f in part.fixups {
