@@ -13,7 +13,7 @@ use keel_metering::nan::canonicalized_result;
 use keel_metering::{BlockCharge, CostTable, DynamicKind, FunctionAnalysis, LiveRange};
 use wasmparser::{BlockType, FunctionBody, Operator};
 
-use super::control::{ControlFrame, FrameKind};
+use super::control::{ControlFrame, ExitTest, FrameKind, MAX_EXIT_TEST_OPS};
 use super::frame::FrameLayout;
 use super::stack::{Val, ValueStack};
 use crate::error::CompileError;
@@ -106,6 +106,8 @@ pub struct Scratch {
     /// [`FuncCodegen::handovers`].
     handovers: Vec<Handover>,
     gas_stubs: Vec<(Label, u64, Label)>,
+    /// [`FuncCodegen::test_ops`].
+    test_ops: Vec<Operator<'static>>,
 }
 
 impl<'a, M: MacroAssembler> ModuleCompiler<'a, M> {
@@ -529,6 +531,70 @@ struct FuncCodegen<'a, M: MacroAssembler> {
     op_index: u32,
     /// Open `loop` frames.
     open_loops: u32,
+    /// The operators of the loops' exit tests ([`ExitTest::first`] indexes it), kept
+    /// for their repetition at back edges (only side-effect-free operators without
+    /// borrowed data, so they are stored as `'static`).
+    test_ops: Vec<Operator<'static>>,
+    /// The exit test being recorded: the operators after a `loop` while they may still
+    /// be one ([`FuncCodegen::record_exit_test`]).
+    recording: Option<Recording>,
+}
+
+/// An [`ExitTest`] being recorded.
+#[derive(Debug, Clone, Copy)]
+struct Recording {
+    /// [`ExitTest::at`].
+    at: u32,
+    /// [`ExitTest::first`].
+    first: u32,
+    /// Values the test's operators have pushed so far (they may not consume the loop's).
+    height: i32,
+    /// Index of the loop's control frame.
+    frame: usize,
+}
+
+/// `op` as an operator of an exit test (see [`ExitTest`]), owned, with the number of values
+/// it adds to the stack; `None` for operators that cannot be one (anything with a side
+/// effect, a trap, a float or a control transfer).
+fn exit_test_op(op: &Operator<'_>) -> Option<(Operator<'static>, i32)> {
+    use Operator as O;
+    Some(match *op {
+        O::LocalGet { local_index } => (O::LocalGet { local_index }, 1),
+        O::I32Const { value } => (O::I32Const { value }, 1),
+        O::I64Const { value } => (O::I64Const { value }, 1),
+        O::I32Eqz => (O::I32Eqz, 0),
+        O::I64Eqz => (O::I64Eqz, 0),
+        O::I32WrapI64 => (O::I32WrapI64, 0),
+        O::I32Eq => (O::I32Eq, -1),
+        O::I32Ne => (O::I32Ne, -1),
+        O::I32LtS => (O::I32LtS, -1),
+        O::I32LtU => (O::I32LtU, -1),
+        O::I32GtS => (O::I32GtS, -1),
+        O::I32GtU => (O::I32GtU, -1),
+        O::I32LeS => (O::I32LeS, -1),
+        O::I32LeU => (O::I32LeU, -1),
+        O::I32GeS => (O::I32GeS, -1),
+        O::I32GeU => (O::I32GeU, -1),
+        O::I64Eq => (O::I64Eq, -1),
+        O::I64Ne => (O::I64Ne, -1),
+        O::I64LtS => (O::I64LtS, -1),
+        O::I64LtU => (O::I64LtU, -1),
+        O::I64GtS => (O::I64GtS, -1),
+        O::I64GtU => (O::I64GtU, -1),
+        O::I64LeS => (O::I64LeS, -1),
+        O::I64LeU => (O::I64LeU, -1),
+        O::I64GeS => (O::I64GeS, -1),
+        O::I64GeU => (O::I64GeU, -1),
+        O::I32Add => (O::I32Add, -1),
+        O::I32Sub => (O::I32Sub, -1),
+        O::I32And => (O::I32And, -1),
+        O::I32Or => (O::I32Or, -1),
+        O::I32Xor => (O::I32Xor, -1),
+        O::I64Add => (O::I64Add, -1),
+        O::I64Sub => (O::I64Sub, -1),
+        O::I64And => (O::I64And, -1),
+        _ => return None,
+    })
 }
 
 /// Whether `next` is f64 arithmetic (`add`, `sub`, `mul`, `div`): it takes the current
@@ -709,7 +775,10 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             local_types: &fa.local_types,
             op_index: 0,
             open_loops: 0,
+            test_ops: std::mem::take(&mut scratch.test_ops),
+            recording: None,
         };
+        cg.test_ops.clear();
         cg.enter_locals(fa.params);
         let mut operators = operators.peekable();
         let mut op_index: u32 = 0;
@@ -729,7 +798,19 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 next_stop = next_charge_at.min(next_handover_at);
             }
             cg.op_index = op_index;
-            cg.visit(op.borrow(), operators.peek().map(Borrow::borrow))?;
+            let op = op.borrow();
+            let test_br_if = cg.record_exit_test(op);
+            cg.visit(op, operators.peek().map(Borrow::borrow))?;
+            if let Some(test) = test_br_if {
+                cg.finish_exit_test(test);
+            } else if matches!(op, Operator::Loop { blockty: BlockType::Empty }) && cg.reachable {
+                cg.recording = Some(Recording {
+                    at: op_index + 1,
+                    first: cg.test_ops.len() as u32,
+                    height: 0,
+                    frame: cg.control.len() - 1,
+                });
+            }
             op_index += 1;
         }
         if !cg.control.is_empty() {
@@ -755,6 +836,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         scratch.fpinned = cg.fpinned;
         scratch.pin_of = cg.pin_of;
         scratch.gas_stubs = cg.gas_stubs;
+        scratch.test_ops = cg.test_ops;
         Ok(())
     }
 
@@ -769,17 +851,111 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 return c.op_index;
             }
             self.next_charge += 1;
-            if c.op_index == op_index && self.reachable && self.env.metering {
-                if c.pure {
-                    self.pending_gas = self.pending_gas.saturating_add(c.gas);
-                    self.unchecked = true;
-                } else {
-                    self.masm.charge_gas(c.gas.saturating_add(self.pending_gas));
-                    self.pending_gas = 0;
-                }
+            if c.op_index == op_index {
+                self.apply_charge(c);
             }
         }
         u32::MAX
+    }
+
+    /// Charges block charge `c` here, as [`Self::charge`] describes (nothing in
+    /// unreachable code or without metering).
+    fn apply_charge(&mut self, c: BlockCharge) {
+        if self.reachable && self.env.metering {
+            if c.pure {
+                self.pending_gas = self.pending_gas.saturating_add(c.gas);
+                self.unchecked = true;
+            } else {
+                self.masm.charge_gas(c.gas.saturating_add(self.pending_gas));
+                self.pending_gas = 0;
+            }
+        }
+    }
+
+    /// Before operator `op` is visited, while an exit test is being recorded (see
+    /// [`Self::recording`]): keeps `op` if it can be one of the test's operators, else stops
+    /// recording. Returns the recording when `op` is the test's `br_if` (see
+    /// [`Self::finish_exit_test`]). The code is the same either way: a test is only
+    /// repeated at the back edges.
+    fn record_exit_test(&mut self, op: &Operator<'_>) -> Option<(Recording, u32)> {
+        let mut rec = self.recording.take()?;
+        let len = self.test_ops.len() - rec.first as usize;
+        if let Operator::BrIf { relative_depth } = *op {
+            if relative_depth >= 1 && rec.height == 1 && len > 0 {
+                return Some((rec, relative_depth));
+            }
+        } else if let Some((owned, effect)) = exit_test_op(op) {
+            if len < MAX_EXIT_TEST_OPS && rec.height + effect >= 1 {
+                rec.height += effect;
+                self.test_ops.push(owned);
+                self.recording = Some(rec);
+                return None;
+            }
+        }
+        self.test_ops.truncate(rec.first as usize);
+        None
+    }
+
+    /// After the `br_if` that ends recording `rec` (its relative depth `depth`): the loop
+    /// gets its [`ExitTest`] if that exit carries no values, and the test's body label is
+    /// bound here.
+    fn finish_exit_test(&mut self, (rec, depth): (Recording, u32)) {
+        let exit = rec.frame.checked_sub(depth as usize).and_then(|i| self.control.get(i));
+        let bare = exit.is_some_and(|f| f.branch_arity() == 0);
+        if !bare || self.control.len() != rec.frame + 1 || !self.reachable {
+            self.test_ops.truncate(rec.first as usize);
+            return;
+        }
+        let len = self.test_ops.len() as u32 - rec.first;
+        let body = self.masm.new_label();
+        let test = ExitTest { at: rec.at, first: rec.first, len, depth, body };
+        self.control[rec.frame].kind = FrameKind::Loop { test: Some(test) };
+        self.bind_merge(body);
+    }
+
+    /// A `br` to a loop whose exit test `t` is repeated here (see [`ExitTest`]); the
+    /// loop is `relative_depth` frames out. The test's block is charged as it is at the
+    /// loop's header, its operators are compiled again, and its `br_if` becomes a branch
+    /// on the negated condition to [`ExitTest::body`], where the body's charge follows as
+    /// on the way through the header; the fall-through pays the pending gas as the
+    /// `br_if`'s taken edge does and jumps to the exit.
+    fn repeat_exit_test(&mut self, relative_depth: u32, t: ExitTest) -> Result<(), CompileError> {
+        let li = self.control.len() - 1 - relative_depth as usize;
+        let exit = li.checked_sub(t.depth as usize).map(|i| self.control[i]);
+        let Some(exit) = exit else {
+            return Err(CompileError::Internal("exit test branches out of the function".into()));
+        };
+        // As for any branch: the gas of the pure blocks before it, the locals back.
+        self.flush_gas();
+        self.unstale();
+        // The values above the loop's height are dropped by the `br`.
+        self.stack.truncate(self.control[li].height);
+        let at = self.charges.binary_search_by_key(&t.at, |c| c.op_index);
+        if let Ok(i) = at {
+            self.apply_charge(self.charges[i]);
+        }
+        let ops = std::mem::take(&mut self.test_ops);
+        let br_if = Operator::BrIf { relative_depth: t.depth };
+        let test = ops.get(t.first as usize..(t.first + t.len) as usize).unwrap_or_default();
+        let mut compiled = Ok(());
+        for (i, op) in test.iter().enumerate() {
+            compiled = self.visit(op, Some(test.get(i + 1).unwrap_or(&br_if)));
+            if compiled.is_err() {
+                break;
+            }
+        }
+        self.test_ops = ops;
+        compiled?;
+        if let Some(r) = self.pending_wrap.take() {
+            self.settle_wrap(r, &br_if);
+        }
+        let c = self.pop_cond();
+        self.masm.branch_cmp(c.cc.negate(), c.size, c.lhs, c.rhs, t.body);
+        self.free_cond(c);
+        self.flush_gas();
+        self.masm.jump(exit.label);
+        self.reachable = false;
+        Ok(())
     }
 
     /// Before operator `op_index`: the registers whose next local's live range starts here
@@ -1408,7 +1584,8 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             O::Loop { blockty } => {
                 self.open_loops += 1;
                 let l = self.masm.new_label();
-                self.enter_frame(FrameKind::Loop, blockty, l);
+                // The exit test, if any, is known at its `br_if` (`finish_exit_test`).
+                self.enter_frame(FrameKind::Loop { test: None }, blockty, l);
                 self.flush_gas();
                 self.bind_merge(l);
             }
@@ -1438,6 +1615,9 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             }
             O::Br { relative_depth } => {
                 let f = self.frame(relative_depth);
+                if let FrameKind::Loop { test: Some(t) } = f.kind {
+                    return self.repeat_exit_test(relative_depth, t);
+                }
                 self.branch_moves(&f);
                 self.flush_gas();
                 self.unstale();
@@ -2070,7 +2250,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 self.bind_merge(f.label);
             }
             FrameKind::If { else_label: None } | FrameKind::Block => self.bind_merge(f.label),
-            FrameKind::Loop => self.open_loops = self.open_loops.saturating_sub(1),
+            FrameKind::Loop { .. } => self.open_loops = self.open_loops.saturating_sub(1),
             FrameKind::Function => {}
         }
         self.reset_to(f.height, f.results);
