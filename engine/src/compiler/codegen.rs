@@ -108,6 +108,8 @@ pub struct Scratch {
     gas_stubs: Vec<(Label, u64, Label)>,
     /// [`FuncCodegen::test_ops`].
     test_ops: Vec<Operator<'static>>,
+    /// [`FuncCodegen::exit_tests`].
+    exit_tests: Vec<ExitTest>,
 }
 
 impl<'a, M: MacroAssembler> ModuleCompiler<'a, M> {
@@ -535,9 +537,18 @@ struct FuncCodegen<'a, M: MacroAssembler> {
     /// for their repetition at back edges (only side-effect-free operators without
     /// borrowed data, so they are stored as `'static`).
     test_ops: Vec<Operator<'static>>,
+    /// The loops' exit tests (`FrameKind::Loop::test` indexes it).
+    exit_tests: Vec<ExitTest>,
     /// The exit test being recorded: the operators after a `loop` while they may still
     /// be one ([`FuncCodegen::record_exit_test`]).
     recording: Option<Recording>,
+    /// An exit test whose `br_if` was just compiled ([`FuncCodegen::finish_exit_test`]
+    /// runs before the next operator).
+    finishing: Option<(Recording, u32)>,
+    /// The operator index of the next charge ([`Self::charge`]).
+    next_charge_at: u32,
+    /// The operator index of the next handover ([`Self::hand_over`]).
+    next_handover_at: u32,
 }
 
 /// An [`ExitTest`] being recorded.
@@ -776,41 +787,29 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             op_index: 0,
             open_loops: 0,
             test_ops: std::mem::take(&mut scratch.test_ops),
+            exit_tests: std::mem::take(&mut scratch.exit_tests),
             recording: None,
+            finishing: None,
+            next_charge_at: u32::MAX,
+            next_handover_at: u32::MAX,
         };
         cg.test_ops.clear();
+        cg.exit_tests.clear();
         cg.enter_locals(fa.params);
         let mut operators = operators.peekable();
+        cg.next_charge_at = cg.charges.first().map_or(u32::MAX, |c| c.op_index);
+        cg.next_handover_at = cg.handovers.first().map_or(u32::MAX, |h| h.at);
+        // The next operator index where the loop has more to do than visiting the
+        // operator ([`FuncCodegen::at_stop`]): one comparison per operator.
+        let mut next_stop = cg.next_charge_at.min(cg.next_handover_at);
         let mut op_index: u32 = 0;
-        let mut next_charge_at = cg.charges.first().map_or(u32::MAX, |c| c.op_index);
-        let mut next_handover_at = cg.handovers.first().map_or(u32::MAX, |h| h.at);
-        // The next operator index where a charge or a handover is due: one comparison
-        // per operator for both.
-        let mut next_stop = next_charge_at.min(next_handover_at);
         while let Some(op) = operators.next() {
+            let op = op.borrow();
             if op_index >= next_stop {
-                if op_index >= next_handover_at {
-                    next_handover_at = cg.hand_over(op_index);
-                }
-                if op_index >= next_charge_at {
-                    next_charge_at = cg.charge(op_index);
-                }
-                next_stop = next_charge_at.min(next_handover_at);
+                next_stop = cg.at_stop(op_index, op);
             }
             cg.op_index = op_index;
-            let op = op.borrow();
-            let test_br_if = cg.record_exit_test(op);
             cg.visit(op, operators.peek().map(Borrow::borrow))?;
-            if let Some(test) = test_br_if {
-                cg.finish_exit_test(test);
-            } else if matches!(op, Operator::Loop { blockty: BlockType::Empty }) && cg.reachable {
-                cg.recording = Some(Recording {
-                    at: op_index + 1,
-                    first: cg.test_ops.len() as u32,
-                    height: 0,
-                    frame: cg.control.len() - 1,
-                });
-            }
             op_index += 1;
         }
         if !cg.control.is_empty() {
@@ -837,6 +836,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         scratch.pin_of = cg.pin_of;
         scratch.gas_stubs = cg.gas_stubs;
         scratch.test_ops = cg.test_ops;
+        scratch.exit_tests = cg.exit_tests;
         Ok(())
     }
 
@@ -872,14 +872,57 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         }
     }
 
+    /// Before operator `op_index` (`op`), where the compile loop stops: finishes an exit
+    /// test whose `br_if` came right before (its body label goes before the body's
+    /// charge), records `op` into the exit test being recorded, hands registers over and
+    /// charges gas where due. Returns the next operator index to stop at. (A block starts
+    /// right after every `loop`, so its first operator is a stop wherever a block costs
+    /// gas, as all do under the default cost table; elsewhere no test is recorded.) Out of
+    /// line: it keeps the loop over the operators small.
+    #[inline(never)]
+    fn at_stop(&mut self, op_index: u32, op: &Operator<'_>) -> u32 {
+        let testing = self.recording.is_some() || self.finishing.is_some();
+        if testing {
+            self.exit_test_step(op_index, op);
+        }
+        if op_index >= self.next_handover_at {
+            self.next_handover_at = self.hand_over(op_index);
+        }
+        if op_index >= self.next_charge_at {
+            self.next_charge_at = self.charge(op_index);
+        }
+        if testing && (self.recording.is_some() || self.finishing.is_some()) {
+            return op_index + 1;
+        }
+        self.next_charge_at.min(self.next_handover_at)
+    }
+
+    /// [`Self::at_stop`]'s part for exit tests: finishes the one whose `br_if` came
+    /// right before, or records `op` into the one being recorded.
+    #[cold]
+    #[inline(never)]
+    fn exit_test_step(&mut self, op_index: u32, op: &Operator<'_>) {
+        if let Some(test) = self.finishing.take() {
+            self.finish_exit_test(test);
+        }
+        if self.recording.is_some() {
+            self.finishing = self.record_exit_test(op_index, op);
+        }
+    }
+
     /// Before operator `op` is visited, while an exit test is being recorded (see
     /// [`Self::recording`]): keeps `op` if it can be one of the test's operators, else stops
     /// recording. Returns the recording when `op` is the test's `br_if` (see
     /// [`Self::finish_exit_test`]). The code is the same either way: a test is only
     /// repeated at the back edges.
-    fn record_exit_test(&mut self, op: &Operator<'_>) -> Option<(Recording, u32)> {
+    fn record_exit_test(&mut self, op_index: u32, op: &Operator<'_>) -> Option<(Recording, u32)> {
         let mut rec = self.recording.take()?;
         let len = self.test_ops.len() - rec.first as usize;
+        if op_index != rec.at + len as u32 {
+            // The loop's first operator was no stop of the compile loop: no test.
+            self.test_ops.truncate(rec.first as usize);
+            return None;
+        }
         if let Operator::BrIf { relative_depth } = *op {
             if relative_depth >= 1 && rec.height == 1 && len > 0 {
                 return Some((rec, relative_depth));
@@ -909,7 +952,8 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         let len = self.test_ops.len() as u32 - rec.first;
         let body = self.masm.new_label();
         let test = ExitTest { at: rec.at, first: rec.first, len, depth, body };
-        self.control[rec.frame].kind = FrameKind::Loop { test: Some(test) };
+        self.control[rec.frame].kind = FrameKind::Loop { test: Some(self.exit_tests.len() as u32) };
+        self.exit_tests.push(test);
         self.bind_merge(body);
     }
 
@@ -919,6 +963,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     /// on the negated condition to [`ExitTest::body`], where the body's charge follows as
     /// on the way through the header; the fall-through pays the pending gas as the
     /// `br_if`'s taken edge does and jumps to the exit.
+    #[inline(never)]
     fn repeat_exit_test(&mut self, relative_depth: u32, t: ExitTest) -> Result<(), CompileError> {
         let li = self.control.len() - 1 - relative_depth as usize;
         let exit = li.checked_sub(t.depth as usize).map(|i| self.control[i]);
@@ -1586,6 +1631,14 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 let l = self.masm.new_label();
                 // The exit test, if any, is known at its `br_if` (`finish_exit_test`).
                 self.enter_frame(FrameKind::Loop { test: None }, blockty, l);
+                if blockty == BlockType::Empty {
+                    self.recording = Some(Recording {
+                        at: self.op_index + 1,
+                        first: self.test_ops.len() as u32,
+                        height: 0,
+                        frame: self.control.len() - 1,
+                    });
+                }
                 self.flush_gas();
                 self.bind_merge(l);
             }
@@ -1615,8 +1668,10 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             }
             O::Br { relative_depth } => {
                 let f = self.frame(relative_depth);
-                if let FrameKind::Loop { test: Some(t) } = f.kind {
-                    return self.repeat_exit_test(relative_depth, t);
+                if let FrameKind::Loop { test: Some(i) } = f.kind {
+                    if let Some(&t) = self.exit_tests.get(i as usize) {
+                        return self.repeat_exit_test(relative_depth, t);
+                    }
                 }
                 self.branch_moves(&f);
                 self.flush_gas();

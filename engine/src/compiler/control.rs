@@ -12,8 +12,9 @@ pub enum FrameKind {
     /// `loop`; its label is the loop header.
     Loop {
         /// The exit test the loop starts with, repeated at its back edges (loop
-        /// inversion), if it has one.
-        test: Option<ExitTest>,
+        /// inversion), if it has one: its index in the code generator's list of them
+        /// (kept apart so that frames stay small: they are copied often).
+        test: Option<u32>,
     },
     /// `if`, with the label of its `else` arm while that arm is not yet emitted.
     If {
