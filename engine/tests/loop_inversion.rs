@@ -16,15 +16,15 @@ const WAT: &str = r#"(module
   (global $g (export "g") (mut i32) (i32.const 0))
   (func $inc (param i32) (result i32) local.get 0 i32.const 1 i32.add)
   ;; eqz test, counting down
-  (func (export "count") (param i32) (result i32) (local i32)
-    local.get 0 i32.const 12 i32.add local.set 0
-    block loop
-      local.get 0 i32.eqz br_if 1
-      local.get 1 i32.const 3 i32.add local.set 1
-      local.get 0 i32.const 1 i32.sub local.set 0
-      br 0
+  (func (export "count") (param $k i32) (result i32) (local $sum i32)
+    local.get $k i32.const 12 i32.add local.set $k
+    block $done loop $next
+      local.get $k i32.eqz br_if $done
+      local.get $k i32.const 1 i32.sub local.set $k
+      local.get $sum i32.const 3 i32.add local.set $sum
+      br $next
     end end
-    local.get 1)
+    local.get $sum)
   ;; a comparison of two locals; the body stores to memory
   (func (export "store") (param $n i32) (result i32) (local $i i32) (local $s i32)
     local.get $n i32.const 9 i32.add local.set $n
