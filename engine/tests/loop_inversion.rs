@@ -6,6 +6,8 @@
 //! header, while a loop whose test cannot be repeated keeps its jump.
 
 mod common;
+#[path = "common/x86_64.rs"]
+mod x86_64;
 use common::differential::{run_one, DiffLimits};
 use keel_engine::{Config, Engine, Linker, Module, Store, Val};
 
@@ -208,36 +210,17 @@ fn inverted_loops_compute_the_expected_values() {
     }
 }
 
-/// Backward unconditional jumps in the x86-64 code of `wat`'s functions.
+/// Backward unconditional jumps in the x86-64 code of `wat`'s functions, compiled without
+/// metering (no gas stubs after the functions, whose jumps go back too).
 fn x86_64_jumps_back(wat: &str) -> usize {
-    use yaxpeax_arch::LengthedInstruction;
-    use yaxpeax_x86::long_mode::{InstDecoder, Opcode, Operand};
-    // Without metering: no gas stubs after the functions, whose jumps go back too.
-    let config = Config { isa: keel_engine::Isa::X64, ..Config::default() }.without_metering();
-    let engine = Engine::new(config).expect("engine");
-    let module = Module::new(&engine, &wat::parse_str(wat).expect("wat")).expect("compiles");
-    let code = module.code();
-    let decoder = InstDecoder::default();
-    let (mut at, mut back) = (0usize, 0);
-    while let Ok(inst) = decoder.decode_slice(&code[at..]) {
-        let len = inst.len().to_const() as usize;
-        if inst.opcode() == Opcode::JMP {
-            let rel = match inst.operand(0) {
-                Operand::ImmediateI8 { imm } => Some(i64::from(imm)),
-                Operand::ImmediateI32 { imm } => Some(i64::from(imm)),
-                _ => None,
-            };
-            if rel.is_some_and(|r| r < 0) {
-                back += 1;
-            }
-        }
-        at += len;
-        if at >= code.len() {
-            break;
-        }
-    }
-    assert!(at > code.len() / 2, "decoded only {at} of {} bytes", code.len());
-    back
+    use yaxpeax_x86::long_mode::{Opcode, Operand};
+    let backward = |inst: &yaxpeax_x86::long_mode::Instruction| match inst.operand(0) {
+        Operand::ImmediateI8 { imm } => imm < 0,
+        Operand::ImmediateI32 { imm } => imm < 0,
+        _ => false,
+    };
+    let code = x86_64::instructions(wat, Config::default().without_metering());
+    code.iter().filter(|inst| inst.opcode() == Opcode::JMP && backward(inst)).count()
 }
 
 #[test]

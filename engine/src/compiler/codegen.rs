@@ -943,9 +943,11 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     /// gets its [`ExitTest`] if that exit carries no values, and the test's body label is
     /// bound here.
     fn finish_exit_test(&mut self, (rec, depth): (Recording, u32)) {
+        // The test's operators open no frame and cannot end the reachable code.
+        debug_assert!(self.control.len() == rec.frame + 1 && self.reachable);
         let exit = rec.frame.checked_sub(depth as usize).and_then(|i| self.control.get(i));
         let bare = exit.is_some_and(|f| f.branch_arity() == 0);
-        if !bare || self.control.len() != rec.frame + 1 || !self.reachable {
+        if !bare {
             self.test_ops.truncate(rec.first as usize);
             return;
         }
