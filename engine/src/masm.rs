@@ -14,6 +14,8 @@
 //! slots; the callee copies them into its own frame and writes its results back through
 //! the same pointer. Traps jump to a stub that unwinds to the entry trampoline.
 
+pub use crate::runtime::vmctx::GlobalAccess;
+
 /// An allocatable register, by hardware number. Opaque to the code generator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Reg(pub u8);
@@ -553,10 +555,10 @@ pub trait MacroAssembler {
     fn store(&mut self, bytes: u32, addr: Reg, value: Reg, offset: u64);
     /// `dst = memory size in pages`.
     fn memory_size(&mut self, dst: Reg);
-    /// `dst = global[index]`.
-    fn global_get(&mut self, dst: Reg, index: u32);
-    /// `global[index] = src`.
-    fn global_set(&mut self, index: u32, src: Reg);
+    /// `dst = global` (all 64 bits of its cell), the global found as `at` says.
+    fn global_get(&mut self, dst: Reg, at: GlobalAccess);
+    /// `global = src` (all 64 bits of its cell), the global found as `at` says.
+    fn global_set(&mut self, at: GlobalAccess, src: Reg);
 
     /// Unconditional jump.
     fn jump(&mut self, target: Label);

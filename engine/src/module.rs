@@ -338,6 +338,7 @@ impl ModuleMeta {
             types: self.types.iter().map(|t| (t.params.len() as u32, t.results.len() as u32)).collect(),
             func_types: self.func_types.clone(),
             imported_funcs: self.imported_funcs,
+            imported_globals: self.imported_globals,
             metering: true,
         }
     }
@@ -407,8 +408,9 @@ const MAGIC: &[u8; 8] = b"KEELART\0";
 /// Bumped whenever generated code changes its conventions (3: gas counter in a register;
 /// 4: stack count passed by value, memory accesses checked by the MMU on x86-64;
 /// 5: stack limit in the vmctx; 6: x86-64 functions reached from outside through
-/// entry thunks, bodies return no status).
-const FORMAT_VERSION: u32 = 6;
+/// entry thunks, bodies return no status; 7: an instance's own first globals kept in
+/// its vmctx).
+const FORMAT_VERSION: u32 = 7;
 
 impl Module {
     /// Validates `wasm` against the engine's profile, analyzes its metering and compiles

@@ -655,3 +655,93 @@ fn locals_first_written_in_a_block_still_start_at_zero() {
     let (r, _) = run(wat, "run_g", &[Val::I32(0)], 1, 1_000_000);
     assert_eq!(r.unwrap(), vec![Val::I32(1102)]);
 }
+
+/// Globals reached the three ways generated code has (`vmctx::global_access`): an
+/// instance's own first four in its vmctx, imported ones among the first four through a
+/// pointer in the vmctx, and any past the fourth through the pointer array. The owner
+/// exports six globals (0-3 in its vmctx, 4-5 boxed); the user imports the owner's 1 and
+/// 5 and a host global as its 0-2 and defines 3 (in its vmctx) and 4 (boxed). Every write,
+/// by either instance or the host, must be seen by all three.
+#[test]
+fn globals_in_the_vmctx_and_behind_pointers_are_one_cell_each() {
+    use keel_engine::{Extern, GlobalType, ValType};
+    // The default profile imports only from "env": the permissive one links instances.
+    let engine = Engine::new(Config::permissive()).unwrap();
+    let owner = wat::parse_str(
+        r#"(module
+            (global $a (export "a") (mut i64) (i64.const 10))
+            (global $b (export "b") (mut i64) (i64.const 20))
+            (global $c (export "c") (mut i64) (i64.const 30))
+            (global $d (export "d") (mut i64) (i64.const 40))
+            (global $e (export "e") (mut i64) (i64.const 50))
+            (global $f (export "f") (mut i64) (i64.const 60))
+            ;; Adds 1..6 to a..f and returns their sum afterwards.
+            (func (export "bump") (result i64)
+                (global.set $a (i64.add (global.get $a) (i64.const 1)))
+                (global.set $b (i64.add (global.get $b) (i64.const 2)))
+                (global.set $c (i64.add (global.get $c) (i64.const 3)))
+                (global.set $d (i64.add (global.get $d) (i64.const 4)))
+                (global.set $e (i64.add (global.get $e) (i64.const 5)))
+                (global.set $f (i64.add (global.get $f) (i64.const 6)))
+                (i64.add (i64.add (i64.add (global.get $a) (global.get $b))
+                                  (i64.add (global.get $c) (global.get $d)))
+                         (i64.add (global.get $e) (global.get $f)))))"#,
+    )
+    .unwrap();
+    let user = wat::parse_str(
+        r#"(module
+            (import "owner" "b" (global $ob (mut i64)))
+            (import "owner" "f" (global $of (mut i64)))
+            (import "host" "h" (global $h (mut i32)))
+            (global $u (mut i64) (i64.const 20))
+            (global $v (mut i64) (i64.const 7))
+            ;; Doubles every global it sees; returns ob + of + h + u + v afterwards.
+            (func (export "double") (result i64)
+                (global.set $ob (i64.shl (global.get $ob) (i64.const 1)))
+                (global.set $of (i64.shl (global.get $of) (i64.const 1)))
+                (global.set $h (i32.shl (global.get $h) (i32.const 1)))
+                (global.set $u (i64.shl (global.get $u) (i64.const 1)))
+                (global.set $v (i64.shl (global.get $v) (i64.const 1)))
+                (i64.add (i64.add (global.get $ob) (global.get $of))
+                         (i64.add (i64.extend_i32_u (global.get $h))
+                                  (i64.add (global.get $u) (global.get $v)))))
+            (func (export "u") (result i64) global.get $u))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, ());
+    store.set_gas_limit(1_000_000);
+    let mut linker = Linker::new();
+    let h = store.global_new(GlobalType { ty: ValType::I32, mutable: true }, Val::I32(3)).unwrap();
+    linker.define("host", "h", Extern::Global(h));
+    let owner = linker.instantiate(&mut store, &Module::new(&engine, &owner).unwrap()).unwrap();
+    linker.instance(&mut store, "owner", owner);
+    let user = linker.instantiate(&mut store, &Module::new(&engine, &user).unwrap()).unwrap();
+    let bump = owner.get_typed_func::<(), (), i64>(&mut store, "bump").unwrap();
+    let double = user.get_typed_func::<(), (), i64>(&mut store, "double").unwrap();
+    let u = user.get_typed_func::<(), (), i64>(&mut store, "u").unwrap();
+    let g = |store: &mut Store<()>, name: &str| owner.get_global(store, name).unwrap();
+
+    assert_eq!(u.call(&mut store, ()).unwrap(), 20);
+    // a..f = 11, 22, 33, 44, 55, 66.
+    assert_eq!(bump.call(&mut store, ()).unwrap(), 231);
+    // ob = 44, of = 132, h = 6, u = 40, v = 14.
+    assert_eq!(double.call(&mut store, ()).unwrap(), 44 + 132 + 6 + 40 + 14);
+    // The owner sees the user's writes to b (in its vmctx) and f (boxed).
+    let b = g(&mut store, "b");
+    let f = g(&mut store, "f");
+    assert_eq!(b.get(&mut store), Val::I64(44));
+    assert_eq!(f.get(&mut store), Val::I64(132));
+    assert_eq!(h.get(&mut store), Val::I32(6));
+    // Host writes reach both instances' code.
+    b.set(&mut store, Val::I64(1000)).unwrap();
+    f.set(&mut store, Val::I64(2000)).unwrap();
+    g(&mut store, "a").set(&mut store, Val::I64(0)).unwrap();
+    h.set(&mut store, Val::I32(1)).unwrap();
+    // a..f = 1, 1002, 36, 48, 60, 2006.
+    assert_eq!(bump.call(&mut store, ()).unwrap(), 1 + 1002 + 36 + 48 + 60 + 2006);
+    // ob = 2004, of = 4012, h = 2, u = 80, v = 28.
+    assert_eq!(double.call(&mut store, ()).unwrap(), 2004 + 4012 + 2 + 80 + 28);
+    for (name, want) in [("a", 1), ("b", 2004), ("c", 36), ("d", 48), ("e", 60), ("f", 4012)] {
+        assert_eq!(g(&mut store, name).get(&mut store), Val::I64(want), "global {name}");
+    }
+}

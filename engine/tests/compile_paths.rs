@@ -35,9 +35,13 @@ fn reference_code(config: &Config, wasm: &[u8]) -> Vec<u8> {
             }
             Payload::ImportSection(s) => {
                 for imp in s.into_imports() {
-                    if let TypeRef::Func(t) = imp.expect("import").ty {
-                        env.func_types.push(t);
-                        env.imported_funcs += 1;
+                    match imp.expect("import").ty {
+                        TypeRef::Func(t) => {
+                            env.func_types.push(t);
+                            env.imported_funcs += 1;
+                        }
+                        TypeRef::Global(_) => env.imported_globals += 1,
+                        _ => {}
                     }
                 }
             }
@@ -74,6 +78,7 @@ fn check_same_code(config: Config, wasm: &[u8], what: &str) {
 
 const MIXED: &str = r#"(module
     (import "env" "h" (func $h (param i32) (result i32)))
+    (import "env" "base" (global $base (mut i32)))
     (memory 1)
     (table 2 funcref)
     (elem (i32.const 0) $h $f)
@@ -98,6 +103,7 @@ const MIXED: &str = r#"(module
         global.get $g
         i32.wrap_i64
         i32.add
+        (global.set $base (i32.add (global.get $base) (i32.const 1)))
         (memory.grow (i32.const 1))
         drop)
     (func (export "g") (param f64) (result f64)

@@ -18,6 +18,7 @@ use super::frame::FrameLayout;
 use super::stack::{Val, ValueStack};
 use crate::error::CompileError;
 use crate::masm::*;
+use crate::runtime::vmctx::global_access;
 
 /// What the code generator needs to know about the module.
 #[derive(Debug, Clone, Default)]
@@ -28,6 +29,8 @@ pub struct CompileEnv {
     pub func_types: Vec<u32>,
     /// Number of imported functions.
     pub imported_funcs: u32,
+    /// Number of imported globals (they come first in the global index space).
+    pub imported_globals: u32,
     /// Whether to emit gas charges (block charges and operand-dependent unit costs).
     /// The deterministic stack accounting is emitted either way.
     pub metering: bool,
@@ -1802,12 +1805,12 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             O::LocalTee { local_index } => self.local_tee(local_index),
             O::GlobalGet { global_index } => {
                 let r = self.stack.alloc(self.masm);
-                self.masm.global_get(r, global_index);
+                self.masm.global_get(r, global_access(global_index, self.env.imported_globals));
                 self.push_result(r);
             }
             O::GlobalSet { global_index } => {
                 let r = self.stack.pop_read(self.masm);
-                self.masm.global_set(global_index, r);
+                self.masm.global_set(global_access(global_index, self.env.imported_globals), r);
                 self.stack.free_reg(r);
             }
 

@@ -89,6 +89,7 @@ impl<T> StoreInner<T> {
             memory_len: 0,
             inline_globals: [std::ptr::null_mut(); INLINE_GLOBALS],
             stack_limit: core.ctx.stack_limit,
+            global_values: [0; INLINE_GLOBALS],
         });
         let vmctx_addr = &mut *vmctx as *mut VMContext as usize;
 
@@ -134,17 +135,26 @@ impl<T> StoreInner<T> {
                 ConstExpr::Bits(b) => b,
                 ConstExpr::Null => 0,
                 ConstExpr::RefFunc(f) => funcs.get(f as usize).map_or(0, |sf| core.funcref_ptr(*sf)),
-                ConstExpr::Global(g) => globals.get(g as usize).map_or(0, |gi| *core.globals[*gi].cell),
+                ConstExpr::Global(g) => globals.get(g as usize).map_or(0, |gi| core.globals[*gi].cell.get()),
             }
         };
         for (i, init) in meta.global_inits.iter().enumerate() {
             let v = eval(core, &globals, init);
-            let ty = meta.globals[meta.imported_globals as usize + i];
-            core.globals.push(GlobalData { cell: Box::new(v), ty });
+            let index = meta.imported_globals as usize + i;
+            let ty = meta.globals[index];
+            // The first ones live in the vmctx, where generated code reads them directly
+            // (`vmctx::global_access`); the vmctx is boxed, so they stay put.
+            let cell = match vmctx.global_values.get_mut(index) {
+                Some(v_cell) => {
+                    *v_cell = v;
+                    GlobalCell::Vmctx(std::ptr::NonNull::from(v_cell))
+                }
+                None => GlobalCell::Boxed(Box::new(v)),
+            };
+            core.globals.push(GlobalData { cell, ty });
             globals.push(core.globals.len() - 1);
         }
-        let global_ptrs: Box<[*mut u64]> =
-            globals.iter().map(|g| &mut *core.globals[*g].cell as *mut u64).collect();
+        let global_ptrs: Box<[*mut u64]> = globals.iter().map(|g| core.globals[*g].cell.as_ptr()).collect();
 
         // 4. Tables and memory.
         for tt in &meta.tables[meta.imported_tables as usize..] {
@@ -226,7 +236,7 @@ impl<T> StoreInner<T> {
 fn eval_simple(core: &StoreCore, globals: &[usize], e: &ConstExpr) -> u64 {
     match *e {
         ConstExpr::Bits(b) => b,
-        ConstExpr::Global(g) => globals.get(g as usize).map_or(0, |gi| *core.globals[*gi].cell),
+        ConstExpr::Global(g) => globals.get(g as usize).map_or(0, |gi| core.globals[*gi].cell.get()),
         _ => 0,
     }
 }
@@ -312,7 +322,7 @@ impl Instance {
                 h.update(&core.memories[m].bytes);
             }
             for g in &inst.globals {
-                h.update(&core.globals[*g].cell.to_le_bytes());
+                h.update(&core.globals[*g].cell.get().to_le_bytes());
             }
         }
         *h.finalize().as_bytes()
@@ -537,7 +547,7 @@ impl Global {
     pub fn get<T>(&self, store: &mut impl AsContextMut<T>) -> Val {
         let core = &store.as_inner().core;
         match core.globals.get(self.0) {
-            Some(g) => core.raw_to_val(g.ty.ty, *g.cell),
+            Some(g) => core.raw_to_val(g.ty.ty, g.cell.get()),
             None => Val::I32(0),
         }
     }
@@ -551,7 +561,7 @@ impl Global {
         if !g.ty.mutable || g.ty.ty != v.ty() {
             return Err(Error::Type("global is immutable or of another type".into()));
         }
-        *g.cell = raw;
+        g.cell.set(raw);
         Ok(())
     }
 }

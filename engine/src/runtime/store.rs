@@ -103,8 +103,49 @@ impl TableData {
 }
 
 pub(crate) struct GlobalData {
-    pub cell: Box<u64>,
+    pub cell: GlobalCell,
     pub ty: GlobalType,
+}
+
+/// Where a global's 64-bit value lives.
+pub(crate) enum GlobalCell {
+    /// A cell of its own: globals the host creates, and an instance's own globals past
+    /// the first [`crate::runtime::vmctx::INLINE_GLOBALS`].
+    Boxed(Box<u64>),
+    /// An entry of the defining instance's [`VMContext::global_values`], which generated
+    /// code reads without following a pointer. The vmctx is boxed and owned by an
+    /// [`InstanceData`] of the same store, and a store drops no instance before itself:
+    /// the pointer is valid as long as this cell is reachable.
+    Vmctx(std::ptr::NonNull<u64>),
+}
+
+impl GlobalCell {
+    /// The value's bits.
+    pub fn get(&self) -> u64 {
+        match self {
+            GlobalCell::Boxed(b) => **b,
+            // SAFETY: see `GlobalCell::Vmctx`; guest code, the only other writer, is not
+            // running while the store is borrowed here.
+            GlobalCell::Vmctx(p) => unsafe { p.as_ptr().read() },
+        }
+    }
+
+    /// Replaces the value's bits.
+    pub fn set(&mut self, bits: u64) {
+        match self {
+            GlobalCell::Boxed(b) => **b = bits,
+            // SAFETY: as in `get`.
+            GlobalCell::Vmctx(p) => unsafe { p.as_ptr().write(bits) },
+        }
+    }
+
+    /// The cell's address, for generated code.
+    pub fn as_ptr(&mut self) -> *mut u64 {
+        match self {
+            GlobalCell::Boxed(b) => &mut **b,
+            GlobalCell::Vmctx(p) => p.as_ptr(),
+        }
+    }
 }
 
 pub(crate) struct InstanceData {
@@ -448,7 +489,7 @@ impl<T> Store<T> {
             return Err(Error::Type("global initializer type".into()));
         }
         let raw = self.inner.core.to_raw(&init)?;
-        self.inner.core.globals.push(GlobalData { cell: Box::new(raw), ty });
+        self.inner.core.globals.push(GlobalData { cell: GlobalCell::Boxed(Box::new(raw)), ty });
         Ok(Global(self.inner.core.globals.len() - 1))
     }
 }

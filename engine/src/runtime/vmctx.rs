@@ -68,6 +68,12 @@ pub struct VMContext {
     /// Copy of [`StoreContext::stack_limit`] (the engine's, the same in every store):
     /// generated code checks a frame against it with one load less.
     pub stack_limit: u64,
+    /// The cells of the instance's own (not imported) globals among the first
+    /// [`INLINE_GLOBALS`], by global index (an imported one's entry is unused): generated
+    /// code reads and writes them with one load or store, no pointer to follow. The store's
+    /// handle to such a global points here (as Wasmtime keeps defined globals in its
+    /// vmctx), and `globals`/`inline_globals` hold pointers to these entries too.
+    pub global_values: [u64; INLINE_GLOBALS],
 }
 
 /// How many global cell pointers the vmctx holds inline ([`VMContext::inline_globals`]).
@@ -93,15 +99,34 @@ pub const VM_MEMORY_LEN: i32 = 72;
 pub const VM_INLINE_GLOBALS: i32 = 80;
 /// Offset of [`VMContext::stack_limit`].
 pub const VM_STACK_LIMIT: i32 = VM_INLINE_GLOBALS + 8 * INLINE_GLOBALS as i32;
+/// Offset of [`VMContext::global_values`].
+pub const VM_GLOBAL_VALUES: i32 = VM_STACK_LIMIT + 8;
 
-/// Where generated code finds the pointer to global `index`'s cell: `Ok(offset)` in the
-/// vmctx for the first [`INLINE_GLOBALS`], else `Err(offset)` in the array at
-/// [`VM_GLOBALS`].
-pub fn global_cell_ptr(index: u32) -> Result<i32, i32> {
-    if (index as usize) < INLINE_GLOBALS {
-        Ok(VM_INLINE_GLOBALS + 8 * index as i32)
+/// Where generated code finds global `index` of a module with `imported` imported
+/// globals ([`global_access`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GlobalAccess {
+    /// The value itself, at this offset in the vmctx ([`VMContext::global_values`]): the
+    /// instance's own globals among the first [`INLINE_GLOBALS`].
+    Value(i32),
+    /// A pointer to the cell, at this offset in the vmctx ([`VMContext::inline_globals`]):
+    /// imported globals among the first [`INLINE_GLOBALS`].
+    Cell(i32),
+    /// A pointer to the cell, at this offset in the array at [`VM_GLOBALS`]: the others.
+    Table(i32),
+}
+
+/// How generated code reaches global `index` of a module whose first `imported` globals
+/// are imported (their cells belong to another instance or to the host, so only a pointer
+/// to them can be in this vmctx).
+pub fn global_access(index: u32, imported: u32) -> GlobalAccess {
+    let i = index as i32;
+    if (index as usize) >= INLINE_GLOBALS {
+        GlobalAccess::Table(8 * i)
+    } else if index >= imported {
+        GlobalAccess::Value(VM_GLOBAL_VALUES + 8 * i)
     } else {
-        Err(8 * index as i32)
+        GlobalAccess::Cell(VM_INLINE_GLOBALS + 8 * i)
     }
 }
 
@@ -176,6 +201,7 @@ const _: () = {
     assert!(offset_of!(VMContext, memory_len) == VM_MEMORY_LEN as usize);
     assert!(offset_of!(VMContext, inline_globals) == VM_INLINE_GLOBALS as usize);
     assert!(offset_of!(VMContext, stack_limit) == VM_STACK_LIMIT as usize);
+    assert!(offset_of!(VMContext, global_values) == VM_GLOBAL_VALUES as usize);
     assert!(offset_of!(VMTable, base) == TBL_BASE as usize);
     assert!(offset_of!(VMTable, len) == TBL_LEN as usize);
     assert!(offset_of!(VMMemory, base) == MEM_BASE as usize);

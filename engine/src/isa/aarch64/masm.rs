@@ -351,12 +351,19 @@ impl Aarch64Masm {
     }
 
     /// `dst` = the address of global `index`'s cell.
-    fn global_cell(&mut self, dst: u8, index: u32) {
-        match global_cell_ptr(index) {
-            Ok(at) => self.ldst(Ldst::Ldr64, dst, VMCTX, i64::from(at)),
-            Err(at) => {
-                self.ldst(Ldst::Ldr64, dst, VMCTX, i64::from(VM_GLOBALS));
-                self.ldst(Ldst::Ldr64, dst, dst, i64::from(at));
+    /// The global's cell as `(base register, offset)`: in the vmctx itself, or behind a
+    /// pointer loaded into `tmp`.
+    fn global_mem(&mut self, tmp: u8, at: GlobalAccess) -> (u8, i64) {
+        match at {
+            GlobalAccess::Value(off) => (VMCTX, i64::from(off)),
+            GlobalAccess::Cell(off) => {
+                self.ldst(Ldst::Ldr64, tmp, VMCTX, i64::from(off));
+                (tmp, 0)
+            }
+            GlobalAccess::Table(off) => {
+                self.ldst(Ldst::Ldr64, tmp, VMCTX, i64::from(VM_GLOBALS));
+                self.ldst(Ldst::Ldr64, tmp, tmp, i64::from(off));
+                (tmp, 0)
             }
         }
     }
@@ -993,17 +1000,16 @@ impl MacroAssembler for Aarch64Masm {
         self.asm.shift_ri(Shift::Lsr, true, d, d, 16);
     }
 
-    fn global_get(&mut self, dst: Reg, index: u32) {
+    fn global_get(&mut self, dst: Reg, at: GlobalAccess) {
         self.room();
-        let d = dst.0;
-        self.global_cell(d, index);
-        self.ldst(Ldst::Ldr64, d, d, 0);
+        let (base, off) = self.global_mem(dst.0, at);
+        self.ldst(Ldst::Ldr64, dst.0, base, off);
     }
 
-    fn global_set(&mut self, index: u32, src: Reg) {
+    fn global_set(&mut self, at: GlobalAccess, src: Reg) {
         self.room();
-        self.global_cell(S0, index);
-        self.ldst(Ldst::Str64, src.0, S0, 0);
+        let (base, off) = self.global_mem(S0, at);
+        self.ldst(Ldst::Str64, src.0, base, off);
     }
 
     fn jump(&mut self, target: Label) {

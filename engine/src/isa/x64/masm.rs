@@ -406,12 +406,19 @@ impl X64Masm {
     }
 
     /// `dst` = the address of global `index`'s cell.
-    fn global_cell(&mut self, dst: u8, index: u32) {
-        match global_cell_ptr(index) {
-            Ok(at) => self.asm.load(true, dst, Mem::new(r::R15, at)),
-            Err(at) => {
-                self.asm.load(true, dst, Mem::new(r::R15, VM_GLOBALS));
-                self.asm.load(true, dst, Mem::new(dst, at));
+    /// The global's cell as a memory operand: in the vmctx itself, or behind a pointer
+    /// loaded into `tmp`.
+    fn global_mem(&mut self, tmp: u8, at: GlobalAccess) -> Mem {
+        match at {
+            GlobalAccess::Value(off) => Mem::new(r::R15, off),
+            GlobalAccess::Cell(off) => {
+                self.asm.load(true, tmp, Mem::new(r::R15, off));
+                Mem::new(tmp, 0)
+            }
+            GlobalAccess::Table(off) => {
+                self.asm.load(true, tmp, Mem::new(r::R15, VM_GLOBALS));
+                self.asm.load(true, tmp, Mem::new(tmp, off));
+                Mem::new(tmp, 0)
             }
         }
     }
@@ -1185,15 +1192,14 @@ impl MacroAssembler for X64Masm {
         self.asm.shift_ri(Shift::Shr, true, dst.0, 16);
     }
 
-    fn global_get(&mut self, dst: Reg, index: u32) {
-        let d = dst.0;
-        self.global_cell(d, index);
-        self.asm.load(true, d, Mem::new(d, 0));
+    fn global_get(&mut self, dst: Reg, at: GlobalAccess) {
+        let m = self.global_mem(dst.0, at);
+        self.asm.load(true, dst.0, m);
     }
 
-    fn global_set(&mut self, index: u32, src: Reg) {
-        self.global_cell(SCRATCH, index);
-        self.asm.store(true, Mem::new(SCRATCH, 0), src.0);
+    fn global_set(&mut self, at: GlobalAccess, src: Reg) {
+        let m = self.global_mem(SCRATCH, at);
+        self.asm.store(true, m, src.0);
     }
 
     fn jump(&mut self, target: Label) {
