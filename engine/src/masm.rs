@@ -12,7 +12,9 @@
 //!
 //! Calling convention (implemented by each ISA): a call passes a pointer to the argument
 //! slots; the callee copies them into its own frame and writes its results back through
-//! the same pointer. Traps jump to a stub that unwinds to the entry trampoline.
+//! the same pointer, except that an ISA may return a function's only result in a register
+//! to direct callers ([`MacroAssembler::call_result_reg`]). Traps jump to a stub that
+//! unwinds to the entry trampoline.
 
 pub use crate::runtime::vmctx::GlobalAccess;
 
@@ -427,8 +429,9 @@ pub trait MacroAssembler {
     /// one when `zero_extended` (which then holds as [`Prologue::zero_extend`] says),
     /// else one whose register may hold any 64 bits. Emits nothing.
     fn local_reg_handed_over(&mut self, reg: Reg, zero_extended: bool);
-    /// Copies `results` values from slots `first_result..` to the caller's result area and
-    /// returns to the caller.
+    /// Copies `results` values from slots `first_result..` to the caller's result area (one
+    /// result: to [`Self::call_result_reg`] instead, when the ISA has one) and returns to
+    /// the caller.
     fn func_epilogue(&mut self, first_result: u32, results: u32);
     /// Deterministic stack accounting at entry, emitted before [`Self::func_prologue`]
     /// (registers as at the call; only scratch registers may be used): traps
@@ -569,8 +572,15 @@ pub trait MacroAssembler {
     fn branch_cmp(&mut self, cc: IntCmp, size: Size, lhs: Reg, rhs: RegImm, target: Label);
     /// Jumps to `targets[index]`, or `default` when `index >= targets.len()` (index is u32).
     fn br_table(&mut self, index: Reg, targets: &[Label], default: Label);
-    /// Calls a function of this module; arguments and results at `args_slot..`.
+    /// Calls a function of this module; arguments and results at `args_slot..`, except a
+    /// function's only result, which is in [`Self::call_result_reg`] when that is `Some`.
     fn call_direct(&mut self, func: Label, args_slot: u32);
+    /// The register, one of the value stack's (never one [`Self::allocatable`] lists last,
+    /// which locals take), in which a function with exactly one result returns it to a
+    /// direct caller ([`Self::call_direct`]); `None`: in the argument area, as every
+    /// function reached otherwise (function references, imports, exports, the host)
+    /// returns its results, through the entry [`Self::finish`] emits.
+    fn call_result_reg(&self) -> Option<Reg>;
     /// Calls imported function `import`; arguments and results at `args_slot..`.
     fn call_import(&mut self, import: u32, args_slot: u32);
     /// Calls through `table[index]`, checking the signature against `type_index`.
@@ -604,10 +614,13 @@ pub trait MacroAssembler {
         Self: Sized;
 
     /// Emits the shared stubs and resolves every label; consumes the assembler.
+    /// `functions[i]` is the offset of defined function i's body and `results[i]` its
+    /// number of results (an ISA that emits an external entry per function writes a
+    /// [`Self::call_result_reg`] result to the argument area there).
     ///
     /// Errors: [`crate::error::CompileError::CodeTooLarge`] when a branch cannot reach its
     /// target within the ISA's branch range.
-    fn finish(self, functions: Vec<u32>) -> Result<CompiledCode, crate::error::CompileError>;
+    fn finish(self, functions: Vec<u32>, results: &[u32]) -> Result<CompiledCode, crate::error::CompileError>;
     /// Current code offset.
     fn offset(&self) -> u32;
 }

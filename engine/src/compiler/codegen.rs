@@ -263,7 +263,16 @@ impl<'a, M: MacroAssembler> ModuleCompiler<'a, M> {
         if self.offsets.len() != self.labels.len() {
             return Err(CompileError::Internal("fewer function bodies than functions".into()));
         }
-        self.masm.finish(self.offsets)
+        let env = self.env;
+        let results: Vec<u32> = (0..self.labels.len())
+            .map(|i| {
+                env.func_types
+                    .get(env.imported_funcs as usize + i)
+                    .and_then(|t| env.types.get(*t as usize))
+                    .map_or(0, |t| t.1)
+            })
+            .collect();
+        self.masm.finish(self.offsets, &results)
     }
 }
 
@@ -1761,6 +1770,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 let h = self.stack.len() - np as usize;
                 let args_slot = self.stack.slot_of(h);
                 self.save_locals();
+                let mut result_reg = None;
                 if function_index < self.env.imported_funcs {
                     self.masm.call_import(function_index, args_slot);
                 } else {
@@ -1769,9 +1779,18 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                         CompileError::Internal("call to an unknown function".into())
                     })?;
                     self.masm.call_direct(l, args_slot);
+                    result_reg = self.masm.call_result_reg().filter(|_| nr == 1);
                 }
                 self.mark_locals_stale();
-                self.reset_to(h, nr);
+                match result_reg {
+                    Some(r) => {
+                        // The value stack holds no register across a call: `r` is free.
+                        self.stack.truncate(h);
+                        self.stack.take_reg(r);
+                        self.stack.push_reg(r, false);
+                    }
+                    None => self.reset_to(h, nr),
+                }
             }
             O::CallIndirect { type_index, table_index } => {
                 let (np, nr) =

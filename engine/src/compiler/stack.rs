@@ -333,6 +333,15 @@ impl ValueStack {
         r
     }
 
+    /// Allocates register `r`, which must be free (a call's result register: the stack
+    /// holds no register across a call).
+    pub fn take_reg(&mut self, r: Reg) {
+        let i = self.index_of(r);
+        debug_assert!(self.free & (1 << i) != 0, "register taken twice");
+        self.free &= !(1 << i);
+        self.zext &= !Self::zext_bit(r);
+    }
+
     /// Writes every register entry to its slot and frees the registers.
     pub fn spill_all<M: MacroAssembler>(&mut self, masm: &mut M) {
         for h in self.watermark..self.vals.len() {

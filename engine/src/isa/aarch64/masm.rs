@@ -1054,6 +1054,12 @@ impl MacroAssembler for Aarch64Masm {
         self.fixups.push(Fixup::Imm26 { at, label: func });
     }
 
+    /// Results go back through the argument area on aarch64 (no external entry per
+    /// function to translate for other callers).
+    fn call_result_reg(&self) -> Option<Reg> {
+        None
+    }
+
     fn call_import(&mut self, import: u32, args_slot: u32) {
         self.room();
         let base = i64::from(FUNCREF_SIZE) * i64::from(import);
@@ -1156,7 +1162,7 @@ impl MacroAssembler for Aarch64Masm {
         base as u32
     }
 
-    fn finish(mut self, functions: Vec<u32>) -> Result<CompiledCode, CompileError> {
+    fn finish(mut self, functions: Vec<u32>, _results: &[u32]) -> Result<CompiledCode, CompileError> {
         self.room();
         // Shared trap stubs.
         let common = self.new_label();

@@ -95,6 +95,10 @@ const SCRATCH: u8 = r::RAX;
 const SCRATCH2: u8 = r::R11;
 /// The gas counter while guest code runs.
 const GAS: u8 = r::R14;
+/// Where a function with one result returns it to a direct caller
+/// ([`MacroAssembler::call_result_reg`]): `rcx`, the value stack's first register (locals
+/// take registers from the other end of `ALLOCATABLE`, so it is never a local's).
+const RESULT_REG: Reg = Reg(r::RCX);
 
 impl X64Masm {
     /// A new assembler; emits the entry trampoline first.
@@ -537,7 +541,8 @@ impl MacroAssembler for X64Masm {
         let a = &mut self.asm;
         // The vmctx is saved only before a call that may switch it
         // (`call_rax_with_vmctx_rdi`); the memory base was loaded by `stack_enter`.
-        if results > 0 {
+        // One result goes back in `RESULT_REG`: no result pointer to keep.
+        if results > 1 {
             a.store(true, h1, r::RSI);
         }
         // `stack_enter` left the count including this frame in rdx: what callees are
@@ -620,7 +625,10 @@ impl MacroAssembler for X64Masm {
     }
 
     fn func_epilogue(&mut self, first_result: u32, results: u32) {
-        if results > 0 {
+        if results == 1 {
+            let m = self.slot_mem(first_result);
+            self.asm.load(true, RESULT_REG.0, m);
+        } else if results > 0 {
             let m = self.header_mem(1);
             self.asm.load(true, r::RDX, m);
             for i in 0..results {
@@ -1251,6 +1259,10 @@ impl MacroAssembler for X64Masm {
         self.use_label_rel32(at, func);
     }
 
+    fn call_result_reg(&self) -> Option<Reg> {
+        Some(RESULT_REG)
+    }
+
     fn call_import(&mut self, import: u32, args_slot: u32) {
         let base = (FUNCREF_SIZE as i64 * i64::from(import)) as i32;
         self.asm.load(true, r::RAX, Mem::new(r::R15, VM_IMPORTS));
@@ -1355,20 +1367,30 @@ impl MacroAssembler for X64Masm {
         base as u32
     }
 
-    fn finish(mut self, functions: Vec<u32>) -> Result<CompiledCode, crate::error::CompileError> {
+    fn finish(mut self, functions: Vec<u32>, results: &[u32]) -> Result<CompiledCode, crate::error::CompileError> {
         // Each function's external entry, for callers from outside its body's instance
         // or from the host (the trampoline, `call_indirect`, imports, exports): loads the
         // memory base, calls the body (`rsp` stays 16-byte aligned at its entry as at any
-        // call) and returns a status of 0 in `eax` and the gas in `rdx`, as a host
-        // function does. Direct calls enter the bodies and need neither.
+        // call), writes a result the body returned in `RESULT_REG` to the argument area
+        // (its pointer kept in the 8 bytes that align the call) and returns a status of 0
+        // in `eax` and the gas in `rdx`, as a host function does. Direct calls enter the
+        // bodies and need none of it.
         let mut entries = Vec::with_capacity(functions.len());
-        for &body in &functions {
+        for (i, &body) in functions.iter().enumerate() {
+            let one_result = results.get(i) == Some(&1);
             entries.push(self.asm.pos() as u32);
             self.asm.load(true, MEM_BASE_REG, Mem::new(r::R15, VM_MEMORY_BASE));
             self.asm.alu_ri(Alu::Sub, true, r::RSP, 8);
+            if one_result {
+                self.asm.store(true, Mem::new(r::RSP, 0), r::RSI);
+            }
             let at = self.asm.call_rel32();
             let rel = i64::from(body) - (at as i64 + 4);
             self.asm.patch_u32(at, rel as i32 as u32);
+            if one_result {
+                self.asm.load(true, SCRATCH, Mem::new(r::RSP, 0));
+                self.asm.store(true, Mem::new(SCRATCH, 0), RESULT_REG.0);
+            }
             self.asm.alu_ri(Alu::Add, true, r::RSP, 8);
             self.asm.alu_rr(Alu::Xor, false, r::RAX, r::RAX);
             self.asm.mov_rr(true, r::RDX, GAS);
