@@ -745,3 +745,61 @@ fn globals_in_the_vmctx_and_behind_pointers_are_one_cell_each() {
         assert_eq!(g(&mut store, name).get(&mut store), Val::I64(want), "global {name}");
     }
 }
+
+/// A function that makes no calls keeps a local used only a few times outside loops in a
+/// register (`MIN_LEAF_PIN_WEIGHT`); the same body with a call keeps such locals in frame
+/// slots (a register would be stored and reloaded around the call). Both compute the same.
+#[test]
+fn x86_64_leaf_functions_keep_lightly_used_locals_in_registers() {
+    use yaxpeax_x86::long_mode::{Operand, RegSpec};
+    const BODY: &str = r#"
+              local.get $a i32.const 3 i32.mul local.set $x
+              local.get $a i32.const 5 i32.add local.set $y
+              local.get $x local.get $y i32.xor local.set $z
+              i32.const 0
+              local.get $z local.get $x i32.add local.get $y i32.sub local.get $z i32.mul
+              i32.store"#;
+    let module = |call: &str, body: &str| {
+        format!(
+            r#"(module (memory 1)
+            (func $nop)
+            (func (export "f") (param $a i32) (local $x i32) (local $y i32) (local $z i32)
+              {call} {body})
+            (func (export "read") (result i32) i32.const 0 i32.load))"#
+        )
+    };
+    // Memory operands addressed from rsp (frame slots), in the whole code.
+    let rsp_operands = |wat: &str| {
+        x86_64::instructions(wat, Config::default())
+            .iter()
+            .flat_map(|inst| (0..inst.operand_count()).map(move |i| inst.operand(i)))
+            .filter(|op| match op {
+                Operand::Disp { base, .. }
+                | Operand::MemDeref { base }
+                | Operand::MemBaseIndexScale { base, .. }
+                | Operand::MemBaseIndexScaleDisp { base, .. } => *base == RegSpec::rsp(),
+                _ => false,
+            })
+            .count()
+    };
+    // The same module with `f` empty: the frame-slot accesses of the other functions (and
+    // of `f`'s unused parameter, copied to its slot).
+    let others = rsp_operands(&module("", ""));
+    let (leaf, with_call) = (module("", BODY), module("call $nop", BODY));
+    assert!(rsp_operands(&leaf) <= others, "the leaf function's locals are in registers");
+    assert!(rsp_operands(&with_call) >= others + 6, "with a call they are in slots");
+    for wat in [&leaf, &with_call] {
+        for a in [0i32, 7, -9] {
+            let engine = engine();
+            let module = Module::new(&engine, &wat::parse_str(wat).unwrap()).unwrap();
+            let mut store = Store::new(&engine, ());
+            store.set_gas_limit(1_000_000);
+            let inst = Linker::new().instantiate(&mut store, &module).unwrap();
+            inst.get_typed_func::<(), i32, ()>(&mut store, "f").unwrap().call(&mut store, a).unwrap();
+            let got = inst.get_typed_func::<(), (), i32>(&mut store, "read").unwrap().call(&mut store, ()).unwrap();
+            let (x, y) = (a.wrapping_mul(3), a.wrapping_add(5));
+            let z = x ^ y;
+            assert_eq!(got, z.wrapping_add(x).wrapping_sub(y).wrapping_mul(z), "a = {a}");
+        }
+    }
+}
