@@ -5,10 +5,11 @@
 //! leaves guest code, reloaded from the callee's second return register after it, and
 //! stored by the entry trampoline when guest code returns or traps), `rbp` the frame;
 //! `rax` and `r11` are scratch and never allocated. A function's body returns nothing
-//! but its results; its external entry (a thunk emitted by `finish`, what function
-//! references, exports and the trampoline point at) returns `eax = 0` and the gas in
-//! `rdx`, as the host shim does, so that callers through a function reference need not
-//! know which kind they called.
+//! but its results (one result in `rcx`, more through the caller's argument pointer);
+//! its external entry (a thunk emitted by `finish`, what function references, exports
+//! and the trampoline point at) writes a result in `rcx` to the argument area and returns
+//! `eax = 0` and the gas in `rdx`, as the host shim does, so that callers through a
+//! function reference need not know which kind they called.
 //!
 //! The deterministic stack count is passed by value: a function is entered with the slots
 //! its callers use in `rcx`, checks its own frame against the budget, keeps the sum in its
@@ -24,7 +25,7 @@
 //! call stays in the instance and enters the body. Callers reload it after calls that may
 //! enter another instance. Frames are addressed from `rsp`, which does not move inside a
 //! function body: `slots` 8-byte slots from `rsp` up, slot 0 lowest, then the vmctx (saved
-//! there only before a call that may switch it), the caller's argument pointer and the
+//! there only before a call that may switch it), the caller's argument pointer (kept only by functions with more than one result) and the
 //! stack slots in use including this frame; `rsp` is 16-byte aligned in the body. Values that are floats
 //! travel in general-purpose registers and visit `xmm0`/`xmm1` only inside one operation.
 
