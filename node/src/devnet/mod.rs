@@ -127,7 +127,10 @@ pub fn node_config(spec: &ChainSpec, dir: &std::path::Path, i: usize, bootnodes:
 pub struct DevnetReport {
     /// Height node 0 reached.
     pub height: u64,
-    /// Transactions in blocks 1..=height.
+    /// Transactions in node 0's canonical blocks after the first block with
+    /// transactions, up to the last block of the run: the span [`Self::seconds`] measures.
+    /// Read from node 0's database once the run ends, so that heights a reorganisation
+    /// imported again count once, with the transactions of the branch that stayed.
     pub transactions: u64,
     /// Seconds between the first block with transactions and the last block.
     pub seconds: f64,
@@ -394,9 +397,6 @@ pub async fn run(opts: DevnetOptions, stop: impl std::future::Future<Output = ()
                 if ev.transactions > 0 && first_tx_block.is_none() {
                     first_tx_block = Some((ev.height, now));
                 }
-                if first_tx_block.is_some_and(|(h, _)| ev.height > h) {
-                    report.transactions += ev.transactions as u64;
-                }
                 window.push_back((now, ev.transactions));
                 while window.len() > 10 { window.pop_front(); }
                 let span = window.front().map_or(0.0, |(t, _)| now.duration_since(*t).as_secs_f64());
@@ -414,8 +414,16 @@ pub async fn run(opts: DevnetOptions, stop: impl std::future::Future<Output = ()
             }
         }
     }
-    if let Some((_, t)) = first_tx_block {
+    if let Some((first, t)) = first_tx_block {
         report.seconds = last_block_at.duration_since(t).as_secs_f64();
+        // The block events count a height twice after a reorganisation (both branches'
+        // blocks arrive); the database holds the branch that stayed.
+        let chain = apis[0].chain();
+        for h in first + 1..=report.height {
+            if let Some(b) = chain.stored_block(h)? {
+                report.transactions += b.block.transactions.len() as u64;
+            }
+        }
     }
     report.height = apis[0].chain().head().height;
 
