@@ -429,9 +429,9 @@ pub trait MacroAssembler {
     /// one when `zero_extended` (which then holds as [`Prologue::zero_extend`] says),
     /// else one whose register may hold any 64 bits. Emits nothing.
     fn local_reg_handed_over(&mut self, reg: Reg, zero_extended: bool);
-    /// Copies `results` values from slots `first_result..` to the caller's result area (one
-    /// result: to [`Self::call_result_reg`] instead, when the ISA has one) and returns to
-    /// the caller.
+    /// Copies `results` values from slots `first_result..` to the caller's result area and
+    /// returns to the caller; a single result is in [`Self::call_result_reg`] already
+    /// when the ISA has one (the code generator leaves it there).
     fn func_epilogue(&mut self, first_result: u32, results: u32);
     /// Deterministic stack accounting at entry, emitted before [`Self::func_prologue`]
     /// (registers as at the call; only scratch registers may be used): traps

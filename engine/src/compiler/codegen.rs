@@ -1243,10 +1243,15 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         self.control[i]
     }
 
-    /// Copies the values a branch to `f` carries into `f`'s slots (no stack change).
+    /// Copies the values a branch to `f` carries into `f`'s slots (no stack change); the
+    /// function's only result into [`Self::result_reg`] instead.
     fn branch_moves(&mut self, f: &ControlFrame) {
         let k = f.branch_arity() as usize;
         let h = self.stack.len();
+        if let (FrameKind::Function, Some(r)) = (f.kind, self.result_reg(f)) {
+            self.value_to_reg(h - 1, r);
+            return;
+        }
         for i in 0..k {
             let src = h - k + i;
             let dst = self.stack.slot_of(f.height + i);
@@ -1260,6 +1265,31 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 }
                 Val::LocalSlot(local) => self.masm.copy_slot(dst, local),
             }
+        }
+    }
+
+    /// The register the function's only result leaves in ([`MacroAssembler::call_result_reg`],
+    /// which [`MacroAssembler::func_epilogue`] then expects it in), if `f` is the function's
+    /// frame and the function has one result.
+    fn result_reg(&self, f: &ControlFrame) -> Option<Reg> {
+        self.masm.call_result_reg().filter(|_| f.kind == FrameKind::Function && f.results == 1)
+    }
+
+    /// Copies stack entry `h` into register `r` (no stack change).
+    fn value_to_reg(&mut self, h: usize, r: Reg) {
+        match self.stack.get(h) {
+            Val::Const(c) => self.masm.mov_imm(r, c),
+            Val::Reg(x) | Val::Local(x) => {
+                if x != r {
+                    self.masm.mov(r, x);
+                }
+            }
+            Val::FReg(x) | Val::FLocal(x) => self.masm.f64_to_gpr(r, x),
+            Val::Slot => {
+                let s = self.stack.slot_of(h);
+                self.masm.load_slot(r, s);
+            }
+            Val::LocalSlot(local) => self.masm.load_slot(r, local),
         }
     }
 
@@ -1686,7 +1716,13 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             }
             O::End => {
                 let f = self.frame(0);
-                self.stack.materialize_top(self.masm, f.results as usize);
+                match self.result_reg(&f) {
+                    Some(r) => {
+                        let h = self.stack.len();
+                        self.value_to_reg(h - 1, r);
+                    }
+                    None => self.stack.materialize_top(self.masm, f.results as usize),
+                }
                 self.flush_gas();
                 self.end_frame();
             }

@@ -626,10 +626,8 @@ impl MacroAssembler for X64Masm {
     }
 
     fn func_epilogue(&mut self, first_result: u32, results: u32) {
-        if results == 1 {
-            let m = self.slot_mem(first_result);
-            self.asm.load(true, RESULT_REG.0, m);
-        } else if results > 0 {
+        // One result: in `RESULT_REG` already.
+        if results > 1 {
             let m = self.header_mem(1);
             self.asm.load(true, r::RDX, m);
             for i in 0..results {
