@@ -1243,12 +1243,12 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         self.control[i]
     }
 
-    /// Copies the values a branch to `f` carries into `f`'s slots (no stack change); the
-    /// function's only result into [`Self::result_reg`] instead.
+    /// Copies the values a branch to `f` carries into `f`'s slots (no stack change), or
+    /// its only result into [`Self::frame_result_reg`].
     fn branch_moves(&mut self, f: &ControlFrame) {
         let k = f.branch_arity() as usize;
         let h = self.stack.len();
-        if let (FrameKind::Function, Some(r)) = (f.kind, self.result_reg(f)) {
+        if let Some(r) = self.frame_result_reg(f) {
             self.value_to_reg(h - 1, r);
             return;
         }
@@ -1268,11 +1268,26 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         }
     }
 
-    /// The register the function's only result leaves in ([`MacroAssembler::call_result_reg`],
-    /// which [`MacroAssembler::func_epilogue`] then expects it in), if `f` is the function's
-    /// frame and the function has one result.
-    fn result_reg(&self, f: &ControlFrame) -> Option<Reg> {
-        self.masm.call_result_reg().filter(|_| f.kind == FrameKind::Function && f.results == 1)
+    /// The register that carries frame `f`'s only result to its end, if it has one:
+    /// - the function's frame: [`MacroAssembler::call_result_reg`] (which
+    ///   [`MacroAssembler::func_epilogue`] then expects it in);
+    /// - a `block` or `if` without parameters: the value stack's first register, always
+    ///   in its pool (locals take registers from the other end), and free where the
+    ///   frame ends (the entries below a frame's height went to their slots when it was
+    ///   entered, [`Self::enter_frame`]). Every path into the end moves the value there:
+    ///   the fall-through at `else` and `end`, each branch on its taken edge only
+    ///   ([`Self::branch_moves`]), where any other value that register holds is dead.
+    /// - a `loop` (branches to it carry its parameters) or any other frame: `None`, the
+    ///   values go through the frame's slots.
+    fn frame_result_reg(&self, f: &ControlFrame) -> Option<Reg> {
+        if f.results != 1 {
+            return None;
+        }
+        match f.kind {
+            FrameKind::Function => self.masm.call_result_reg(),
+            FrameKind::Block | FrameKind::If { .. } if f.params == 0 => self.masm.allocatable().first().copied(),
+            _ => None,
+        }
     }
 
     /// Copies stack entry `h` into register `r` (no stack change).
@@ -1708,7 +1723,13 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             }
             O::Else => {
                 let f = self.frame(0);
-                self.stack.materialize_top(self.masm, f.results as usize);
+                match self.frame_result_reg(&f) {
+                    Some(r) => {
+                        let h = self.stack.len();
+                        self.value_to_reg(h - 1, r);
+                    }
+                    None => self.stack.materialize_top(self.masm, f.results as usize),
+                }
                 self.flush_gas();
                 self.unstale();
                 self.masm.jump(f.label);
@@ -1716,7 +1737,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             }
             O::End => {
                 let f = self.frame(0);
-                match self.result_reg(&f) {
+                match self.frame_result_reg(&f) {
                     Some(r) => {
                         let h = self.stack.len();
                         self.value_to_reg(h - 1, r);
@@ -2363,11 +2384,16 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         self.reachable = true;
     }
 
-    /// `end` of the innermost frame (results already in their slots if reachable).
+    /// `end` of the innermost frame (results already in their slots, or its only result in
+    /// [`Self::frame_result_reg`], if reachable).
     fn end_frame(&mut self) {
         let f = match self.control.pop() {
             Some(f) => f,
             None => return,
+        };
+        let result_reg = match f.kind {
+            FrameKind::Function => None,
+            _ => self.frame_result_reg(&f),
         };
         match f.kind {
             FrameKind::If { else_label: Some(l) } => {
@@ -2378,7 +2404,14 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             FrameKind::Loop { .. } => self.open_loops = self.open_loops.saturating_sub(1),
             FrameKind::Function => {}
         }
-        self.reset_to(f.height, f.results);
+        match result_reg {
+            Some(r) => {
+                self.stack.truncate(f.height);
+                self.stack.take_reg(r);
+                self.stack.push_reg(r, false);
+            }
+            None => self.reset_to(f.height, f.results),
+        }
         self.reachable = true;
     }
 
