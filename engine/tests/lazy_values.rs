@@ -9,7 +9,8 @@
 //!   (`MacroAssembler::int_bin_slot`), with the result going to a register local or to
 //!   the stack; as the left operand of a commutative one; with a constant
 //!   (`MacroAssembler::int_bin_from_slot`: `imul r, [m], imm`, `rorx`); and so is a right operand the stack keeps in its own slot (a call's
-//!   result, a spilled value); an i32 local read from its slot is loaded zero-extended;
+//!   result, a spilled value), and such a left operand of a commutative operation whose
+//!   right one is in a register (the first of two calls' results: `f(x) * g(y)`); an i32 local read from its slot is loaded zero-extended;
 //! * the zero-extension of `i32.wrap_i64`, left out when an `i32.const` and a 32-bit
 //!   operation on the two follow (`FuncCodegen::pending_wrap`), and emitted before any
 //!   other use of the wrapped value; the wrap of an i64 local in its register is one
@@ -128,7 +129,8 @@ const WAT: &str = r#"(module
     local.get $a local.get $b i32.xor i64.extend_i32_u i64.const 32 i64.shl
     i64.or)
 
-  ;; call results are in their stack slots: the right operand is read from there
+  ;; call results: the first is spilled to its stack slot by the second call, which
+  ;; returns in a register; a commutative operation reads the first from its slot
   (func $seven (param i64) (result i64) local.get 0 i64.const 7 i64.mul)
   (func (export "results") (param $x i64) (result i64) (local $r i64)
     local.get $x call $seven

@@ -1350,6 +1350,15 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 self.masm.int_bin_slot(op, size, r, local);
                 return self.push_result(r);
             }
+            // The same with a left operand the stack keeps in its own slot (a call's result
+            // spilled by the next call, as in `f(x) + g(y)`).
+            (Val::Slot, Val::Reg(r)) if slot_rhs && op != IntBin::Sub && !in_place => {
+                let slot = self.stack.slot_of(h - 2);
+                self.stack.pop();
+                self.stack.pop();
+                self.masm.int_bin_slot(op, size, r, slot);
+                return self.push_result(r);
+            }
             _ => {}
         }
         if self.binop_in_place(op, size, next) {
