@@ -8,10 +8,10 @@ mapped onto the machine code `dump_code` writes.
     benches/tools/jit_profile.py CG CODE.bin [--top N] [--function OFFSET]
 
 callgrind counts every instruction executed, JIT code included, but knows nothing of it:
-generated code is an anonymous mapping (object `???`). The module's code is the one
-executable region of that object that starts at a page boundary with the entry
-trampoline (offset 0, run by every call from the host), so its base is the lowest
-address of the busiest such region. Each executed address minus the base is an offset
+generated code is an anonymous mapping (object `???`), where a small module's code may
+share pages with other code. The module's code starts with the entry trampoline (offset
+0, run by every call from the host): its base is an address where the dump's first
+instructions were all executed (the one under which most of the profile decodes). Each executed address minus the base is an offset
 into the dump, which objdump decodes (x86-64 only).
 
 Prints the share of instructions per category (frame-slot loads and stores, linear-memory
@@ -81,20 +81,17 @@ def jit_counts(path):
     return counts
 
 
-def code_base(counts):
-    """The page-aligned start of the busiest run of executed addresses (gaps < 64 KiB)."""
-    addrs = sorted(counts)
-    if not addrs:
+def code_base(counts, offsets):
+    """Where the dump's offset 0 was: an executed address at which the dump's first
+    instructions (the entry trampoline, which every call from the host runs) were all
+    executed, the one under which most of the profile decodes."""
+    executed = set(counts)
+    head = offsets[:8]
+    candidates = [a for a in executed if all(a + o in executed for o in head)]
+    if not candidates:
         sys.exit("no generated code in the profile (was it taken with --dump-instr=yes?)")
-    regions, start, last, total = [], addrs[0], addrs[0], 0
-    for a in addrs:
-        if a - last > 0x10000:
-            regions.append((total, start))
-            start, total = a, 0
-        total += counts[a]
-        last = a
-    regions.append((total, start))
-    return max(regions)[1] & ~0xFFF
+    text = set(offsets)
+    return max(candidates, key=lambda b: sum(n for a, n in counts.items() if a - b in text))
 
 
 def decode(code_path):
@@ -148,8 +145,8 @@ def main():
     args = ap.parse_args()
 
     counts = jit_counts(args.callgrind_out)
-    base = code_base(counts)
     offsets, text = decode(args.code_bin)
+    base = code_base(counts, offsets)
     per_offset = collections.Counter()
     unmapped = 0
     for addr, n in counts.items():
