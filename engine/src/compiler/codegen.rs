@@ -36,6 +36,13 @@ pub struct CompileEnv {
     pub metering: bool,
 }
 
+impl CompileEnv {
+    /// `(params, results)` of function `func` (imports first), if it has a type.
+    pub fn signature(&self, func: u32) -> Option<(u32, u32)> {
+        self.func_types.get(func as usize).and_then(|t| self.types.get(*t as usize)).copied()
+    }
+}
+
 /// Compiles every defined function from its body, decoding the operators here. `bodies`
 /// and `analyses` (from [`keel_metering::analyze`]) are in definition order.
 /// [`crate::Module::new`] takes the faster route of [`ModuleCompiler`] fed by
@@ -246,10 +253,7 @@ impl<'a, M: MacroAssembler> ModuleCompiler<'a, M> {
         self.offsets.push(self.masm.offset());
         let env = self.env;
         let ty = env
-            .func_types
-            .get((env.imported_funcs as usize) + i)
-            .and_then(|t| env.types.get(*t as usize))
-            .copied()
+            .signature(env.imported_funcs + i as u32)
             .ok_or_else(|| CompileError::Internal("function without a type".into()))?;
         let scratch = &mut self.scratch;
         FuncCodegen::compile(&mut self.masm, env, &self.labels, operators, fa, ty, self.costs, scratch)
@@ -264,14 +268,8 @@ impl<'a, M: MacroAssembler> ModuleCompiler<'a, M> {
             return Err(CompileError::Internal("fewer function bodies than functions".into()));
         }
         let env = self.env;
-        let results: Vec<u32> = (0..self.labels.len())
-            .map(|i| {
-                env.func_types
-                    .get(env.imported_funcs as usize + i)
-                    .and_then(|t| env.types.get(*t as usize))
-                    .map_or(0, |t| t.1)
-            })
-            .collect();
+        let results: Vec<u32> =
+            (0..self.labels.len() as u32).map(|i| env.signature(env.imported_funcs + i).map_or(0, |t| t.1)).collect();
         self.masm.finish(self.offsets, &results)
     }
 }
@@ -1230,12 +1228,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
     }
 
     fn func_arity(&self, func: u32) -> (u32, u32) {
-        self.env
-            .func_types
-            .get(func as usize)
-            .and_then(|t| self.env.types.get(*t as usize))
-            .copied()
-            .unwrap_or((0, 0))
+        self.env.signature(func).unwrap_or((0, 0))
     }
 
     fn frame(&self, depth: u32) -> ControlFrame {
@@ -1287,6 +1280,18 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             FrameKind::Function => self.masm.call_result_reg(),
             FrameKind::Block | FrameKind::If { .. } if f.params == 0 => self.masm.allocatable().first().copied(),
             _ => None,
+        }
+    }
+
+    /// At `else` or `end` of frame `f`: its results go where its end expects them, their
+    /// slots or [`Self::frame_result_reg`].
+    fn fall_through_results(&mut self, f: &ControlFrame) {
+        match self.frame_result_reg(f) {
+            Some(r) => {
+                let h = self.stack.len();
+                self.value_to_reg(h - 1, r);
+            }
+            None => self.stack.materialize_top(self.masm, f.results as usize),
         }
     }
 
@@ -1732,13 +1737,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             }
             O::Else => {
                 let f = self.frame(0);
-                match self.frame_result_reg(&f) {
-                    Some(r) => {
-                        let h = self.stack.len();
-                        self.value_to_reg(h - 1, r);
-                    }
-                    None => self.stack.materialize_top(self.masm, f.results as usize),
-                }
+                self.fall_through_results(&f);
                 self.flush_gas();
                 self.unstale();
                 self.masm.jump(f.label);
@@ -1746,13 +1745,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             }
             O::End => {
                 let f = self.frame(0);
-                match self.frame_result_reg(&f) {
-                    Some(r) => {
-                        let h = self.stack.len();
-                        self.value_to_reg(h - 1, r);
-                    }
-                    None => self.stack.materialize_top(self.masm, f.results as usize),
-                }
+                self.fall_through_results(&f);
                 self.flush_gas();
                 self.end_frame();
             }
@@ -1859,12 +1852,8 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 }
                 self.mark_locals_stale();
                 match result_reg {
-                    Some(r) => {
-                        // The value stack holds no register across a call: `r` is free.
-                        self.stack.truncate(h);
-                        self.stack.take_reg(r);
-                        self.stack.push_reg(r, false);
-                    }
+                    // The value stack holds no register across a call: `r` is free.
+                    Some(r) => self.stack.reset_to_reg(h, r),
                     None => self.reset_to(h, nr),
                 }
             }
@@ -2414,11 +2403,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             FrameKind::Function => {}
         }
         match result_reg {
-            Some(r) => {
-                self.stack.truncate(f.height);
-                self.stack.take_reg(r);
-                self.stack.push_reg(r, false);
-            }
+            Some(r) => self.stack.reset_to_reg(f.height, r),
             None => self.reset_to(f.height, f.results),
         }
         self.reachable = true;

@@ -333,13 +333,15 @@ impl ValueStack {
         r
     }
 
-    /// Allocates register `r`, which must be free (a call's result register: the stack
-    /// holds no register across a call).
-    pub fn take_reg(&mut self, r: Reg) {
+    /// Drops entries down to height `h`, then pushes register `r` as the one value a call
+    /// or a frame's end left there. `r` must be free once the entries are dropped (the
+    /// stack holds no register across a call, nor below an open frame's height).
+    pub fn reset_to_reg(&mut self, h: usize, r: Reg) {
+        self.truncate(h);
         let i = self.index_of(r);
         debug_assert!(self.free & (1 << i) != 0, "register taken twice");
         self.free &= !(1 << i);
-        self.zext &= !Self::zext_bit(r);
+        self.push_reg(r, false);
     }
 
     /// Writes every register entry to its slot and frees the registers.

@@ -350,7 +350,6 @@ impl Aarch64Masm {
         Self::sized(size, v.wrapping_neg())
     }
 
-    /// `dst` = the address of global `index`'s cell.
     /// The global's cell as `(base register, offset)`: in the vmctx itself, or behind a
     /// pointer loaded into `tmp`.
     fn global_mem(&mut self, tmp: u8, at: GlobalAccess) -> (u8, i64) {

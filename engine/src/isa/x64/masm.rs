@@ -25,9 +25,10 @@
 //! call stays in the instance and enters the body. Callers reload it after calls that may
 //! enter another instance. Frames are addressed from `rsp`, which does not move inside a
 //! function body: `slots` 8-byte slots from `rsp` up, slot 0 lowest, then the vmctx (saved
-//! there only before a call that may switch it), the caller's argument pointer (kept only by functions with more than one result) and the
-//! stack slots in use including this frame; `rsp` is 16-byte aligned in the body. Values that are floats
-//! travel in general-purpose registers and visit `xmm0`/`xmm1` only inside one operation.
+//! there only before a call that may switch it), the caller's argument pointer (kept
+//! only by functions with more than one result) and the stack slots in use including
+//! this frame; `rsp` is 16-byte aligned in the body. Values that are floats travel in
+//! general-purpose registers and visit `xmm0`/`xmm1` only inside one operation.
 
 use super::asm::{r, Alu, Asm, Cond, Mem, Shift};
 use super::regs::{ALLOCATABLE, FLOAT_ALLOCATABLE};
@@ -410,7 +411,6 @@ impl X64Masm {
         self.jcc(Cond::Ne, l);
     }
 
-    /// `dst` = the address of global `index`'s cell.
     /// The global's cell as a memory operand: in the vmctx itself, or behind a pointer
     /// loaded into `tmp`.
     fn global_mem(&mut self, tmp: u8, at: GlobalAccess) -> Mem {
