@@ -12,7 +12,8 @@
 //!
 //! Calling convention (implemented by each ISA): a call passes a pointer to the argument
 //! slots; the callee copies them into its own frame and writes its results back through
-//! the same pointer, except that an ISA may return a function's only result in a register
+//! the same pointer, except that an ISA may pass a direct call's arguments in registers
+//! ([`MacroAssembler::call_arg_regs`]) and return a function's only result in a register
 //! to direct callers ([`MacroAssembler::call_result_reg`]). Traps jump to a stub that
 //! unwinds to the entry trampoline.
 
@@ -574,7 +575,20 @@ pub trait MacroAssembler {
     fn br_table(&mut self, index: Reg, targets: &[Label], default: Label);
     /// Calls a function of this module; arguments and results at `args_slot..`, except a
     /// function's only result, which is in [`Self::call_result_reg`] when that is `Some`.
-    fn call_direct(&mut self, func: Label, args_slot: u32);
+    /// `args_slot` is `None` when the arguments are in the callee's
+    /// [`Self::call_arg_regs`] (never for an ISA whose list is always empty).
+    fn call_direct(&mut self, func: Label, args_slot: Option<u32>);
+    /// The registers in which a direct call ([`Self::call_direct`]) passes the arguments
+    /// of a function with `params` parameters and `results` results, argument k in
+    /// register k (each as 64 bits of which an i32 uses the low 32); empty when such a
+    /// function takes its arguments from the argument area, as every function reached
+    /// otherwise does through the entry [`Self::finish`] emits, which loads them into
+    /// these registers. Allocatable registers, never [`Self::call_result_reg`]; the
+    /// default is always empty.
+    fn call_arg_regs(&self, params: u32, results: u32) -> &'static [Reg] {
+        let _ = (params, results);
+        &[]
+    }
     /// The register, one of the value stack's (never one [`Self::allocatable`] lists last,
     /// which locals take), in which a function with exactly one result returns it to a
     /// direct caller ([`Self::call_direct`]); `None`: in the argument area, as every
@@ -614,13 +628,18 @@ pub trait MacroAssembler {
         Self: Sized;
 
     /// Emits the shared stubs and resolves every label; consumes the assembler.
-    /// `functions[i]` is the offset of defined function i's body and `results[i]` its
-    /// number of results (an ISA that emits an external entry per function writes a
-    /// [`Self::call_result_reg`] result to the argument area there).
+    /// `functions[i]` is the offset of defined function i's body and `signatures[i]` its
+    /// (parameters, results) (an ISA that emits an external entry per function loads
+    /// [`Self::call_arg_regs`] arguments and writes a [`Self::call_result_reg`] result to
+    /// the argument area there).
     ///
     /// Errors: [`crate::error::CompileError::CodeTooLarge`] when a branch cannot reach its
     /// target within the ISA's branch range.
-    fn finish(self, functions: Vec<u32>, results: &[u32]) -> Result<CompiledCode, crate::error::CompileError>;
+    fn finish(
+        self,
+        functions: Vec<u32>,
+        signatures: &[(u32, u32)],
+    ) -> Result<CompiledCode, crate::error::CompileError>;
     /// Current code offset.
     fn offset(&self) -> u32;
 }

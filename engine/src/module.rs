@@ -409,8 +409,9 @@ const MAGIC: &[u8; 8] = b"KEELART\0";
 /// 4: stack count passed by value, memory accesses checked by the MMU on x86-64;
 /// 5: stack limit in the vmctx; 6: x86-64 functions reached from outside through
 /// entry thunks, bodies return no status; 7: an instance's own first globals kept in
-/// its vmctx, x86-64 bodies return one result in a register).
-const FORMAT_VERSION: u32 = 7;
+/// its vmctx, x86-64 bodies return one result in a register; 8: x86-64 bodies take up to
+/// six arguments in registers).
+const FORMAT_VERSION: u32 = 8;
 
 impl Module {
     /// Validates `wasm` against the engine's profile, analyzes its metering and compiles

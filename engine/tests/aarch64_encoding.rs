@@ -308,7 +308,7 @@ fn trap_branches_reach_their_stub_through_veneer_islands_in_huge_code() {
         m.charge_gas(1);
     }
     m.func_epilogue(0, 0);
-    let code = m.finish(vec![0], &[0]).expect("encodable").code;
+    let code = m.finish(vec![0], &[(0, 0)]).expect("encodable").code;
     assert!(code.len() > 4 << 20);
     // Follow the first charge's `b.lo`: it must land on a `b` (a veneer) or the stub, and
     // following `b`s must reach the OutOfGas stub (`str xzr, [x27]; mov w0, #1`).

@@ -268,9 +268,9 @@ impl<'a, M: MacroAssembler> ModuleCompiler<'a, M> {
             return Err(CompileError::Internal("fewer function bodies than functions".into()));
         }
         let env = self.env;
-        let results: Vec<u32> =
-            (0..self.labels.len() as u32).map(|i| env.signature(env.imported_funcs + i).map_or(0, |t| t.1)).collect();
-        self.masm.finish(self.offsets, &results)
+        let signatures: Vec<(u32, u32)> =
+            (0..self.labels.len() as u32).map(|i| env.signature(env.imported_funcs + i).unwrap_or((0, 0))).collect();
+        self.masm.finish(self.offsets, &signatures)
     }
 }
 
@@ -1834,21 +1834,36 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             }
             O::Call { function_index } => {
                 let (np, nr) = self.func_arity(function_index);
-                self.stack.spill_all(self.masm);
-                self.stack.materialize_top(self.masm, np as usize);
-                let h = self.stack.len() - np as usize;
-                let args_slot = self.stack.slot_of(h);
-                self.save_locals();
-                let mut result_reg = None;
-                if function_index < self.env.imported_funcs {
-                    self.masm.call_import(function_index, args_slot);
-                } else {
-                    let i = (function_index - self.env.imported_funcs) as usize;
-                    let l = *self.labels.get(i).ok_or_else(|| {
+                let direct = match function_index.checked_sub(self.env.imported_funcs) {
+                    Some(i) => Some(*self.labels.get(i as usize).ok_or_else(|| {
                         CompileError::Internal("call to an unknown function".into())
-                    })?;
-                    self.masm.call_direct(l, args_slot);
+                    })?),
+                    None => None,
+                };
+                let arg_regs = if direct.is_some() { self.masm.call_arg_regs(np, nr) } else { &[] };
+                let h = self.stack.len().saturating_sub(np as usize);
+                let mut result_reg = None;
+                if let (Some(l), false) = (direct, arg_regs.is_empty()) {
+                    // The arguments go straight to their registers; only the values below
+                    // them are spilled. Locals are saved first: an argument register may
+                    // be a local's.
+                    self.stack.spill_below(self.masm, np as usize);
+                    self.save_locals();
+                    self.stack.pop_into(self.masm, arg_regs);
+                    self.masm.call_direct(l, None);
                     result_reg = self.masm.call_result_reg().filter(|_| nr == 1);
+                } else {
+                    self.stack.spill_all(self.masm);
+                    self.stack.materialize_top(self.masm, np as usize);
+                    let args_slot = self.stack.slot_of(h);
+                    self.save_locals();
+                    match direct {
+                        None => self.masm.call_import(function_index, args_slot),
+                        Some(l) => {
+                            self.masm.call_direct(l, Some(args_slot));
+                            result_reg = self.masm.call_result_reg().filter(|_| nr == 1);
+                        }
+                    }
                 }
                 self.mark_locals_stale();
                 match result_reg {

@@ -346,7 +346,14 @@ impl ValueStack {
 
     /// Writes every register entry to its slot and frees the registers.
     pub fn spill_all<M: MacroAssembler>(&mut self, masm: &mut M) {
-        for h in self.watermark..self.vals.len() {
+        self.spill_below(masm, 0);
+    }
+
+    /// As [`ValueStack::spill_all`], for every entry but the top `n` (a direct call's
+    /// arguments, which [`ValueStack::pop_into`] takes next).
+    pub fn spill_below<M: MacroAssembler>(&mut self, masm: &mut M, n: usize) {
+        let top = self.vals.len().saturating_sub(n);
+        for h in self.watermark..top {
             match self.vals[h] {
                 Val::Reg(r) => {
                     masm.store_slot(self.base_slot + h as u32, r);
@@ -373,8 +380,69 @@ impl ValueStack {
                 Val::Const(_) | Val::Slot => {}
             }
         }
-        self.watermark = self.vals.len();
-        self.lazy_low = usize::MAX;
+        self.watermark = self.watermark.max(top);
+        // No lazy entry is left below `top`; those above may be.
+        if n == 0 {
+            self.lazy_low = usize::MAX;
+        } else if self.lazy_low != usize::MAX {
+            self.lazy_low = self.lazy_low.max(top);
+        }
+    }
+
+    /// Pops the top `dsts.len()` entries (at most 8), the deepest into `dsts[0]`, each
+    /// into its register. Every entry below must be spilled ([`ValueStack::spill_below`]),
+    /// and the registers in `dsts` may hold nothing else the caller still needs (locals'
+    /// registers are saved). The moves between registers are ordered so that each
+    /// register is read before it is written; a cycle among them is broken through one
+    /// entry's slot.
+    pub fn pop_into<M: MacroAssembler>(&mut self, masm: &mut M, dsts: &[Reg]) {
+        const MAX: usize = 8;
+        debug_assert!(dsts.len() <= MAX);
+        let n = dsts.len().min(MAX).min(self.vals.len());
+        let h = self.vals.len() - n;
+        // (destination, source, entry) of each register-to-register move still to emit.
+        let mut pending = [(Reg(0), Reg(0), 0usize); MAX];
+        let mut count = 0;
+        for (k, &d) in dsts.iter().enumerate().take(n) {
+            if let Val::Reg(r) | Val::Local(r) = self.vals[h + k] {
+                if r != d {
+                    pending[count] = (d, r, k);
+                    count += 1;
+                }
+            }
+        }
+        while count > 0 {
+            let ready = (0..count).find(|&i| !pending[..count].iter().any(|m| m.1 == pending[i].0));
+            let i = match ready {
+                Some(i) => {
+                    masm.mov(pending[i].0, pending[i].1);
+                    i
+                }
+                None => {
+                    // Every destination is still to be read: park one source in its
+                    // entry's slot, loaded from there below.
+                    let (_, src, k) = pending[0];
+                    masm.store_slot(self.base_slot + (h + k) as u32, src);
+                    if let Val::Reg(r) = self.vals[h + k] {
+                        self.free_reg(r);
+                    }
+                    self.vals[h + k] = Val::Slot;
+                    0
+                }
+            };
+            pending[i] = pending[count - 1];
+            count -= 1;
+        }
+        for (k, &d) in dsts.iter().enumerate().take(n) {
+            match self.vals[h + k] {
+                Val::Reg(_) | Val::Local(_) => {}
+                Val::Const(c) => masm.mov_imm(d, c),
+                Val::Slot => masm.load_slot(d, self.base_slot + (h + k) as u32),
+                Val::LocalSlot(local) => masm.load_slot(d, local),
+                Val::FReg(x) | Val::FLocal(x) => masm.f64_to_gpr(d, x),
+            }
+        }
+        self.truncate(h);
     }
 
     /// Puts the top `n` entries into their slots.

@@ -1045,9 +1045,12 @@ impl MacroAssembler for Aarch64Masm {
         }
     }
 
-    fn call_direct(&mut self, func: Label, args_slot: u32) {
+    /// The arguments are always in the argument area on aarch64 (`call_arg_regs` is
+    /// empty).
+    fn call_direct(&mut self, func: Label, args_slot: Option<u32>) {
+        debug_assert!(args_slot.is_some(), "aarch64 passes no arguments in registers");
         self.room();
-        self.slot_addr(r::X1, args_slot);
+        self.slot_addr(r::X1, args_slot.unwrap_or(0));
         let at = self.asm.bl();
         self.window = None;
         self.fixups.push(Fixup::Imm26 { at, label: func });
@@ -1161,7 +1164,7 @@ impl MacroAssembler for Aarch64Masm {
         base as u32
     }
 
-    fn finish(mut self, functions: Vec<u32>, _results: &[u32]) -> Result<CompiledCode, CompileError> {
+    fn finish(mut self, functions: Vec<u32>, _signatures: &[(u32, u32)]) -> Result<CompiledCode, CompileError> {
         self.room();
         // Shared trap stubs.
         let common = self.new_label();

@@ -4,10 +4,13 @@
 //! (the store context's counter, written back to the store context before every call that
 //! leaves guest code, reloaded from the callee's second return register after it, and
 //! stored by the entry trampoline when guest code returns or traps), `rbp` the frame;
-//! `rax` and `r11` are scratch and never allocated. A function's body returns nothing
-//! but its results (one result in `rcx`, more through the caller's argument pointer);
-//! its external entry (a thunk emitted by `finish`, what function references, exports
-//! and the trampoline point at) writes a result in `rcx` to the argument area and returns
+//! `rax` and `r11` are scratch and never allocated. A function with one to six parameters
+//! and at most one result takes its arguments in registers (`ARG_REGS`: `rsi`, `rdi`,
+//! `r8`, `r9`, `r10`, `rbx`), any other through a pointer to the argument area in
+//! `rsi`. A function's body returns nothing but its results (one result in `rcx`, more
+//! through the caller's argument pointer); its external entry (a thunk emitted by
+//! `finish`, what function references, exports and the trampoline point at) loads the
+//! argument registers from the argument area, writes a result in `rcx` to it and returns
 //! `eax = 0` and the gas in `rdx`, as the host shim does, so that callers through a
 //! function reference need not know which kind they called.
 //!
@@ -31,7 +34,7 @@
 //! general-purpose registers and visit `xmm0`/`xmm1` only inside one operation.
 
 use super::asm::{r, Alu, Asm, Cond, Mem, Shift};
-use super::regs::{ALLOCATABLE, FLOAT_ALLOCATABLE};
+use super::regs::{ALLOCATABLE, ARG_REGS, ARG_REG_COUNT, FLOAT_ALLOCATABLE};
 use crate::masm::*;
 use crate::runtime::vmctx::*;
 
@@ -201,6 +204,59 @@ impl X64Masm {
     /// The frame header's field `i` (0: vmctx, 1: argument pointer, 2: stack slots in use).
     fn header_mem(&self, i: u32) -> Mem {
         Mem::new(r::RSP, (8 * u64::from(self.slots) + 8 * u64::from(i)) as i32)
+    }
+
+    /// The end of a prologue whose arguments came in registers (`args`, the second one
+    /// moved to r11 when `rdi_saved`): each parameter that lives in a register gets its
+    /// argument (32 bits zero-extended for an i32), then each other local in a register
+    /// its 0. The moves form a parallel move: each register is read before it is
+    /// written, a cycle broken through the scratch register.
+    fn enter_register_locals(&mut self, p: &Prologue<'_>, args: &[Reg], rdi_saved: bool) {
+        // (destination, source, 32-bit) of each move still to emit.
+        let mut pending = [(0u8, 0u8, false); ARG_REG_COUNT];
+        let mut count = 0;
+        for (k, &(i, reg)) in p.in_regs.iter().enumerate() {
+            let Some(&Reg(mut src)) = args.get(i as usize) else { continue };
+            if rdi_saved && src == r::RDI {
+                src = SCRATCH2;
+            }
+            let zext = p.zero_extend >> k & 1 != 0;
+            if src == reg.0 {
+                if zext {
+                    self.asm.mov_rr(false, src, src);
+                }
+            } else if count < pending.len() {
+                pending[count] = (reg.0, src, zext);
+                count += 1;
+            }
+        }
+        while count > 0 {
+            let ready = (0..count).find(|&i| !pending[..count].iter().any(|m| m.1 == pending[i].0));
+            match ready {
+                Some(i) => {
+                    let (dst, src, zext) = pending[i];
+                    self.asm.mov_rr(!zext, dst, src);
+                    pending[i] = pending[count - 1];
+                    count -= 1;
+                }
+                None => {
+                    // A cycle: the first move's destination is read from the scratch
+                    // register instead, which frees it.
+                    let dst = pending[0].0;
+                    self.asm.mov_rr(true, SCRATCH, dst);
+                    for m in &mut pending[..count] {
+                        if m.1 == dst {
+                            m.1 = SCRATCH;
+                        }
+                    }
+                }
+            }
+        }
+        for &(i, reg) in p.in_regs {
+            if i >= p.params && (p.zero_observed)(i) {
+                self.asm.alu_rr(Alu::Xor, false, reg.0, reg.0);
+            }
+        }
     }
 
     /// Bytes `rsp` moves down on entry: the slots and the header, keeping `rsp` 16-byte
@@ -501,6 +557,16 @@ impl X64Masm {
     }
 }
 
+/// The registers in which a function with `params` parameters and `results` results
+/// takes its arguments from direct callers (see [`ARG_REGS`]); empty: from the argument
+/// area `rsi` points at.
+fn arg_regs(params: u32, results: u32) -> &'static [Reg] {
+    match ARG_REGS.get(..params as usize) {
+        Some(regs) if results <= 1 => regs,
+        _ => &[],
+    }
+}
+
 impl MacroAssembler for X64Masm {
     fn allocatable(&self) -> &'static [Reg] {
         ALLOCATABLE
@@ -554,10 +620,24 @@ impl MacroAssembler for X64Masm {
         let in_reg = |i: u32| in_regs.iter().any(|p| p.0 == i);
         // A declared local whose slot needs no zero: in a register, or never read at 0.
         let no_zero = |i: u32| in_reg(i) || !zero_observed(i);
+        // The arguments: in registers from direct callers (the entry loads them there for
+        // the others), or where `rsi` points.
+        let args = arg_regs(params, results);
         for i in (0..params).filter(|&i| !in_reg(i)) {
-            self.asm.load(true, SCRATCH, Mem::new(r::RSI, (8 * i) as i32));
             let m = self.slot_mem(i);
-            self.asm.store(true, m, SCRATCH);
+            match args.get(i as usize) {
+                Some(a) => self.asm.store(true, m, a.0),
+                None => {
+                    self.asm.load(true, SCRATCH, Mem::new(r::RSI, (8 * i) as i32));
+                    self.asm.store(true, m, SCRATCH);
+                }
+            }
+        }
+        // `rep stosq` below takes rdi, the second argument register: that argument waits
+        // in r11.
+        let rdi_saved = locals > 64 && args.len() > 1;
+        if rdi_saved {
+            self.asm.mov_rr(true, SCRATCH2, r::RDI);
         }
         if locals > 0 {
             if locals <= 4 {
@@ -601,6 +681,9 @@ impl MacroAssembler for X64Masm {
                 self.asm.alu_rr(Alu::Xor, false, SCRATCH, SCRATCH);
                 self.asm.rep_stosq();
             }
+        }
+        if !args.is_empty() {
+            return self.enter_register_locals(p, args, rdi_saved);
         }
         // The locals in registers, after the zeroing (`rep stosq` takes rdi and rcx); one
         // in rsi, which points at the arguments, last.
@@ -1250,16 +1333,22 @@ impl MacroAssembler for X64Masm {
 
     /// The callee's body itself (not its external entry): it shares the caller's
     /// instance, so `rbp` already holds its memory base, and the caller reads no status.
-    fn call_direct(&mut self, func: Label, args_slot: u32) {
-        let m = self.slot_mem(args_slot);
+    fn call_direct(&mut self, func: Label, args_slot: Option<u32>) {
         self.load_stack_used_rcx();
-        self.asm.lea(r::RSI, m);
+        if let Some(slot) = args_slot {
+            let m = self.slot_mem(slot);
+            self.asm.lea(r::RSI, m);
+        }
         let at = self.asm.call_rel32();
         self.use_label_rel32(at, func);
     }
 
     fn call_result_reg(&self) -> Option<Reg> {
         Some(RESULT_REG)
+    }
+
+    fn call_arg_regs(&self, params: u32, results: u32) -> &'static [Reg] {
+        arg_regs(params, results)
     }
 
     fn call_import(&mut self, import: u32, args_slot: u32) {
@@ -1366,22 +1455,32 @@ impl MacroAssembler for X64Masm {
         base as u32
     }
 
-    fn finish(mut self, functions: Vec<u32>, results: &[u32]) -> Result<CompiledCode, crate::error::CompileError> {
+    fn finish(
+        mut self,
+        functions: Vec<u32>,
+        signatures: &[(u32, u32)],
+    ) -> Result<CompiledCode, crate::error::CompileError> {
         // Each function's external entry, for callers from outside its body's instance
         // or from the host (the trampoline, `call_indirect`, imports, exports): loads the
         // memory base, calls the body (`rsp` stays 16-byte aligned at its entry as at any
-        // call), writes a result the body returned in `RESULT_REG` to the argument area
-        // (its pointer kept in the 8 bytes that align the call) and returns a status of 0
-        // in `eax` and the gas in `rdx`, as a host function does. Direct calls enter the
-        // bodies and need none of it.
+        // call) with its arguments in `ARG_REGS` when it takes them there, writes a
+        // result the body returned in `RESULT_REG` to the argument area (its pointer kept
+        // in the 8 bytes that align the call) and returns a status of 0 in `eax` and the
+        // gas in `rdx`, as a host function does. Direct calls enter the bodies and need
+        // none of it.
         let mut entries = Vec::with_capacity(functions.len());
         for (i, &body) in functions.iter().enumerate() {
-            let one_result = results.get(i) == Some(&1);
+            let (params, results) = signatures.get(i).copied().unwrap_or((0, 0));
+            let one_result = results == 1;
             entries.push(self.asm.pos() as u32);
             self.asm.load(true, MEM_BASE_REG, Mem::new(r::R15, VM_MEMORY_BASE));
             self.asm.alu_ri(Alu::Sub, true, r::RSP, 8);
             if one_result {
                 self.asm.store(true, Mem::new(r::RSP, 0), r::RSI);
+            }
+            // rsi, the pointer, is the first argument register: loaded last.
+            for (k, a) in arg_regs(params, results).iter().enumerate().rev() {
+                self.asm.load(true, a.0, Mem::new(r::RSI, (8 * k) as i32));
             }
             let at = self.asm.call_rel32();
             let rel = i64::from(body) - (at as i64 + 4);

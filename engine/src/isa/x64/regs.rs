@@ -23,6 +23,16 @@ pub static ALLOCATABLE: &[Reg] = &[
     Reg(r::R13),
 ];
 
+/// Where a direct call passes the arguments of a function with one to six parameters and
+/// at most one result ([`crate::masm::MacroAssembler::call_arg_regs`]), argument k in
+/// `ARG_REGS[k]`. Not `rcx` (the stack count at entry, the result at return), not `rdx`
+/// (the callee's stack check computes the new count there before its prologue). `rsi`
+/// first: a function with more parameters or results takes the argument pointer there.
+pub static ARG_REGS: [Reg; ARG_REG_COUNT] = [Reg(r::RSI), Reg(r::RDI), Reg(r::R8), Reg(r::R9), Reg(r::R10), Reg(r::RBX)];
+
+/// The number of [`ARG_REGS`].
+pub const ARG_REG_COUNT: usize = 6;
+
 /// Float registers the code generator may allocate to f64 values: `xmm2`-`xmm15` (all
 /// caller-saved in the System V ABI; `xmm0` and `xmm1` stay scratch for the float
 /// operations on general registers).
