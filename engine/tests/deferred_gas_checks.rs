@@ -4,7 +4,9 @@
 //! gas limit around the points where the gas runs out, the outcome, gas used, memory and
 //! globals must be those of wasmi over the reference instrumentation, which checks every
 //! block. A loop made of pure blocks still stops: the block that branches back to it is
-//! checked.
+//! checked. A `br_if` that stays in its loop (forward inside the body, or back to the
+//! header) subtracts the pending gas before it branches; one that leaves the loop pays it
+//! in a stub on the taken edge.
 
 mod common;
 use common::differential::{run_one, DiffLimits};
@@ -36,6 +38,29 @@ const WAT: &str = r#"(module
     end end
     i32.const 8 local.get 1 i32.store
     local.get 1)
+  ;; a branch that skips forward inside a loop's body, and one back to the loop's
+  ;; header: both stay in the loop, so both edges pay the pending gas before the branch
+  (func (export "skip_in_loop") (param i32) (result i32) (local i32)
+    local.get 0 i32.const 10 i32.add local.set 0
+    loop
+      block
+        local.get 1 local.get 0 i32.ne br_if 0
+        local.get 1 return
+      end
+      i32.const 16 local.get 1 i32.store
+      local.get 1 i32.const 1 i32.add local.set 1
+      br 0
+    end
+    unreachable)
+  (func (export "do_while") (param i32) (result i32) (local i32)
+    local.get 0 i32.const 10 i32.add local.set 0
+    loop
+      local.get 1 i32.const 5 i32.add local.set 1
+      local.get 0 i32.const 1 i32.sub local.tee 0
+      br_if 0
+    end
+    i32.const 24 local.get 1 i32.store
+    local.get 1)
   (func (export "spin") (param i32) (result i32)
     ;; a loop of pure blocks only: its branch back keeps a check in every iteration
     loop local.get 0 i32.const 1 i32.add local.set 0 br 0 end
@@ -58,7 +83,7 @@ fn out_of_gas_in_unchecked_blocks_is_observably_the_reference() {
     // The sweep covers running out of gas and finishing, for each export.
     let engine = keel_engine::Engine::new(config).expect("engine");
     let module = keel_engine::Module::new(&engine, &wasm).expect("compiles");
-    for export in ["caller", "leaf", "loop", "spin"] {
+    for export in ["caller", "leaf", "loop", "skip_in_loop", "do_while", "spin"] {
         let (mut out_of_gas, mut finished) = (0, 0);
         for gas in 1..400u64 {
             let mut store = keel_engine::Store::new(&engine, ());

@@ -13,7 +13,7 @@ use keel_metering::nan::canonicalized_result;
 use keel_metering::{BlockCharge, CostTable, DynamicKind, FunctionAnalysis, LiveRange};
 use wasmparser::{BlockType, FunctionBody, Operator};
 
-use super::control::{ControlFrame, ExitTest, FrameKind, MAX_EXIT_TEST_OPS};
+use super::control::{ControlFrame, ExitTest, FrameKind, MAX_EXIT_TEST_OPS, NO_LOOP};
 use super::frame::FrameLayout;
 use super::stack::{Val, ValueStack};
 use crate::error::CompileError;
@@ -551,8 +551,6 @@ struct FuncCodegen<'a, M: MacroAssembler> {
     local_types: &'a [wasmparser::ValType],
     /// Index of the operator being compiled (as the analysis counts them).
     op_index: u32,
-    /// Open `loop` frames.
-    open_loops: u32,
     /// The operators of the loops' exit tests ([`ExitTest::first`] indexes it), kept
     /// for their repetition at back edges (only side-effect-free operators without
     /// borrowed data, so they are stored as `'static`).
@@ -770,7 +768,14 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         let dirty = low_bits(pinned.len());
         let mut control = std::mem::take(&mut scratch.control);
         control.clear();
-        control.push(ControlFrame { kind: FrameKind::Function, label: ret, height: 0, params: 0, results });
+        control.push(ControlFrame {
+            kind: FrameKind::Function,
+            label: ret,
+            height: 0,
+            params: 0,
+            results,
+            innermost_loop: NO_LOOP,
+        });
         let mut cg = FuncCodegen {
             masm,
             env,
@@ -805,7 +810,6 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
             live_ranges: &fa.live_ranges,
             local_types: &fa.local_types,
             op_index: 0,
-            open_loops: 0,
             test_ops: std::mem::take(&mut scratch.test_ops),
             exit_tests: std::mem::take(&mut scratch.exit_tests),
             recording: None,
@@ -1231,6 +1235,13 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         self.env.signature(func).unwrap_or((0, 0))
     }
 
+    /// Whether a branch `depth` frames out leaves the innermost open loop (its target is
+    /// a frame outside that loop).
+    fn leaves_loop(&self, depth: u32) -> bool {
+        let target = self.control.len().saturating_sub(1 + depth as usize);
+        self.control.last().is_some_and(|f| f.innermost_loop != NO_LOOP && f.innermost_loop as usize > target)
+    }
+
     fn frame(&self, depth: u32) -> ControlFrame {
         let i = self.control.len().saturating_sub(1 + depth as usize);
         self.control[i]
@@ -1318,7 +1329,11 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         self.stack.spill_all(self.masm);
         self.stack.materialize_top(self.masm, p as usize);
         let height = self.stack.len() - p as usize;
-        self.control.push(ControlFrame { kind, label, height, params: p, results: r });
+        let innermost_loop = match kind {
+            FrameKind::Loop { .. } => self.control.len() as u32,
+            _ => self.control.last().map_or(NO_LOOP, |f| f.innermost_loop),
+        };
+        self.control.push(ControlFrame { kind, label, height, params: p, results: r, innermost_loop });
     }
 
     fn reset_to(&mut self, height: usize, n: u32) {
@@ -1710,7 +1725,6 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 self.enter_frame(FrameKind::Block, blockty, l);
             }
             O::Loop { blockty } => {
-                self.open_loops += 1;
                 let l = self.masm.new_label();
                 // The exit test, if any, is known at its `br_if` (`finish_exit_test`).
                 self.enter_frame(FrameKind::Loop { test: None }, blockty, l);
@@ -1768,15 +1782,16 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 self.unstale();
                 if f.branch_arity() == 0 && self.pending_gas == 0 {
                     self.masm.branch_cmp(c.cc, c.size, c.lhs, c.rhs, f.label);
-                } else if f.branch_arity() == 0 && self.open_loops == 0 {
-                    // Outside loops both edges pay the pending gas, subtracted before the
-                    // branch: either may be the common one.
+                } else if f.branch_arity() == 0 && !self.leaves_loop(relative_depth) {
+                    // A branch that stays in the innermost loop (forward inside its body,
+                    // or back to its header) or is in no loop: both edges pay the pending
+                    // gas, subtracted before the branch, as either may be the common one.
                     self.flush_gas();
                     self.masm.branch_cmp(c.cc, c.size, c.lhs, c.rhs, f.label);
                 } else if f.branch_arity() == 0 {
-                    // In a loop the fall-through is the common edge (a loop's exit test):
-                    // the taken edge pays the pending gas in a stub; the fall-through
-                    // still owes it to the next charge.
+                    // Out of a loop, the fall-through is the common edge (a loop's exit
+                    // test): the taken edge pays the pending gas in a stub; the
+                    // fall-through still owes it to the next charge.
                     let stub = self.masm.new_label();
                     self.masm.branch_cmp(c.cc, c.size, c.lhs, c.rhs, stub);
                     self.gas_stubs.push((stub, self.pending_gas, f.label));
@@ -2414,8 +2429,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 self.bind_merge(f.label);
             }
             FrameKind::If { else_label: None } | FrameKind::Block => self.bind_merge(f.label),
-            FrameKind::Loop { .. } => self.open_loops = self.open_loops.saturating_sub(1),
-            FrameKind::Function => {}
+            FrameKind::Loop { .. } | FrameKind::Function => {}
         }
         match result_reg {
             Some(r) => self.stack.reset_to_reg(f.height, r),

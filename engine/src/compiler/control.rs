@@ -61,7 +61,13 @@ pub struct ControlFrame {
     pub params: u32,
     /// Result count.
     pub results: u32,
+    /// Index in the control stack of the innermost `loop` frame that is this frame or
+    /// encloses it; [`NO_LOOP`] outside every loop.
+    pub innermost_loop: u32,
 }
+
+/// [`ControlFrame::innermost_loop`] of a frame in no loop.
+pub const NO_LOOP: u32 = u32::MAX;
 
 impl ControlFrame {
     /// Values a branch to this frame carries.
