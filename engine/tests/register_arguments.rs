@@ -25,16 +25,19 @@ const WAT: &str = r#"(module
   (table 2 funcref)
   (elem (i32.const 0) $rotl $mix)
 
+  (func $weights (param $a i64) (param $b i64) (param $c i64) (param $d i64) (param $e i64) (result i64)
+    local.get $a
+    local.get $b i64.const 3 i64.mul i64.add
+    local.get $c i64.const 5 i64.mul i64.add
+    local.get $d i64.const 7 i64.mul i64.add
+    local.get $e i64.const 11 i64.mul i64.add)
+
   ;; Each call passes the parameters rotated or swapped: the caller's locals sit in the
   ;; argument registers in another order.
   (func $rotl (param $n i64) (param $a i64) (param $b i64) (param $c i64) (param $d i64) (param $e i64) (result i64)
     local.get $n i64.eqz
     if (result i64)
-      local.get $a
-      local.get $b i64.const 3 i64.mul i64.add
-      local.get $c i64.const 5 i64.mul i64.add
-      local.get $d i64.const 7 i64.mul i64.add
-      local.get $e i64.const 11 i64.mul i64.add
+      local.get $a local.get $b local.get $c local.get $d local.get $e call $weights
     else
       local.get $n i64.const 1 i64.sub
       local.get $b local.get $c local.get $d local.get $e local.get $a
@@ -44,11 +47,7 @@ const WAT: &str = r#"(module
   (func $rotr (param $n i64) (param $a i64) (param $b i64) (param $c i64) (param $d i64) (param $e i64) (result i64)
     local.get $n i64.eqz
     if (result i64)
-      local.get $a
-      local.get $b i64.const 3 i64.mul i64.add
-      local.get $c i64.const 5 i64.mul i64.add
-      local.get $d i64.const 7 i64.mul i64.add
-      local.get $e i64.const 11 i64.mul i64.add
+      local.get $a local.get $b local.get $c local.get $d local.get $e call $weights
     else
       local.get $e local.get $a local.get $b local.get $c local.get $d
       local.get $n i64.const 1 i64.sub
