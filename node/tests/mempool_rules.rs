@@ -1,7 +1,7 @@
 //! Mempool admission and selection (`specs/protocol.md` §5).
 
 use ed25519_dalek::SigningKey;
-use keel_node::chain::{address_of, commit_genesis, BlockContext, SignedTransaction, Transaction, TxAction, TRANSFER_GAS};
+use keel_node::chain::{address_of, commit_genesis, BlockContext, SignedTransaction, Transaction, TxAction, TxError, TRANSFER_GAS};
 use keel_node::mempool::{Mempool, MempoolError, MempoolLimits};
 use keel_node::state::{Address, StateDb};
 
@@ -52,14 +52,14 @@ fn admission_rejects_what_cannot_execute_or_pay() {
     assert!(matches!(mp.insert(tx(1, 3, 1000), &view), Err(MempoolError::Known)));
     let mut wrong_chain = tx(2, 0, 1).tx;
     wrong_chain.chain_id = 2;
-    assert!(matches!(mp.insert(wrong_chain.sign(&key(2)), &view), Err(MempoolError::WrongChain { expected: 1, got: 2 })));
+    assert!(matches!(mp.insert(wrong_chain.sign(&key(2)), &view), Err(MempoolError::Invalid(TxError::WrongChain { expected: 1, got: 2 }))));
     let mut bad_sig = tx(2, 0, 1);
     bad_sig.signature[5] ^= 1;
     let e = mp.insert(bad_sig, &view).unwrap_err();
-    assert!(matches!(e, MempoolError::BadSignature) && e.is_offence());
+    assert!(matches!(e, MempoolError::Invalid(TxError::BadSignature)) && e.is_offence());
     let mut low_gas = tx(2, 0, 1).tx;
     low_gas.gas_limit = TRANSFER_GAS - 1;
-    assert!(matches!(mp.insert(low_gas.sign(&key(2)), &view), Err(MempoolError::GasLimitTooLow { .. })));
+    assert!(matches!(mp.insert(low_gas.sign(&key(2)), &view), Err(MempoolError::Invalid(TxError::GasLimitTooLow { .. }))));
     // An unfunded sender cannot pay anything.
     assert!(matches!(mp.insert(tx(3, 0, 0), &view), Err(MempoolError::CannotPay { available: 0, .. })));
     assert_eq!(mp.len(), 9);

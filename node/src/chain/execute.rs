@@ -6,7 +6,7 @@ use parity_scale_codec::{Decode, Encode};
 
 use super::block::{merkle_root, Block, BlockHeader};
 use super::receipt::{Receipt, ReceiptStatus};
-use super::tx::{DecodeError, SignedTransaction, TxAction};
+use super::tx::{DecodeError, SignedTransaction, Transaction, TxAction};
 use crate::runtime::{self, BlockEnv, CallParams, DeployParams, Outcome, Runtime, RuntimeError};
 use crate::state::{contract_address, Account, Address, Hash32, StateDb, StateError, WorkingState};
 
@@ -145,6 +145,29 @@ pub fn check_transaction(state: &WorkingState<'_>, ctx: &BlockContext, stx: &Sig
     check_inner(state, ctx, stx, None)
 }
 
+/// The checks of `stx` that need no state: its chain id is `chain_id` and its fields are
+/// within the size limits.
+///
+/// Errors: [`TxError::WrongChain`], [`TxError::Decode`] (a size limit), in that order.
+pub fn check_chain_and_limits(stx: &SignedTransaction, chain_id: u64) -> Result<(), TxError> {
+    if stx.tx.chain_id != chain_id {
+        return Err(TxError::WrongChain { expected: chain_id, got: stx.tx.chain_id });
+    }
+    stx.check_limits()?;
+    Ok(())
+}
+
+/// `tx`'s gas limit covers its action's intrinsic gas ([`intrinsic_gas`]).
+///
+/// Errors: [`TxError::GasLimitTooLow`].
+pub fn check_gas_limit(tx: &Transaction) -> Result<(), TxError> {
+    let required = intrinsic_gas(&tx.action);
+    if tx.gas_limit < required {
+        return Err(TxError::GasLimitTooLow { required, got: tx.gas_limit });
+    }
+    Ok(())
+}
+
 /// `signature_ok`: the result of `stx.verify_signature()` if already computed.
 fn check_inner(
     state: &WorkingState<'_>,
@@ -153,10 +176,7 @@ fn check_inner(
     signature_ok: Option<bool>,
 ) -> Result<Account, TxError> {
     let tx = &stx.tx;
-    if tx.chain_id != ctx.chain_id {
-        return Err(TxError::WrongChain { expected: ctx.chain_id, got: tx.chain_id });
-    }
-    stx.check_limits()?;
+    check_chain_and_limits(stx, ctx.chain_id)?;
     if !signature_ok.unwrap_or_else(|| stx.verify_signature()) {
         return Err(TxError::BadSignature);
     }
@@ -164,10 +184,7 @@ fn check_inner(
     if tx.nonce != sender.nonce {
         return Err(TxError::WrongNonce { expected: sender.nonce, got: tx.nonce });
     }
-    let required_gas = intrinsic_gas(&tx.action);
-    if tx.gas_limit < required_gas {
-        return Err(TxError::GasLimitTooLow { required: required_gas, got: tx.gas_limit });
-    }
+    check_gas_limit(tx)?;
     let required = tx.max_cost().unwrap_or(u128::MAX);
     if tx.max_cost().is_none() || sender.balance < required {
         return Err(TxError::InsufficientBalance { required, available: sender.balance });

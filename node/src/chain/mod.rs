@@ -37,7 +37,8 @@ mod tx;
 
 pub use block::{merkle_root, Block, BlockHeader, HEADER_DOMAIN, MAX_BLOCK_SIZE};
 pub use execute::{
-    apply_transaction, apply_transaction_with, build_block, build_block_with, build_uncommitted, check_transaction,
+    apply_transaction, apply_transaction_with, build_block, build_block_with, build_uncommitted, check_chain_and_limits,
+    check_gas_limit, check_transaction,
     commit_genesis, execute_block, execute_uncommitted, execute_uncommitted_with, Built, execute_block_with, intrinsic_gas, BlockContext, BlockError, BuiltBlock, StoredBlock, TxError,
     DEPLOY_CODE_GAS_PER_BYTE, NO_CONTRACT_MESSAGE, TRANSFER_GAS, TX_BASE_GAS, TX_INPUT_GAS_PER_BYTE, TX_SIGNATURE_GAS,
 };

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use crate::chain::{DecodeError, SignedTransaction, TxAction};
+use crate::chain::{check_chain_and_limits, check_gas_limit, SignedTransaction, TxError};
 use crate::state::{Address, Hash32, StateError, StateView};
 
 /// Limits of a [`Mempool`].
@@ -33,20 +33,12 @@ impl Default for MempoolLimits {
 /// Why a transaction was not admitted.
 #[derive(Debug, thiserror::Error)]
 pub enum MempoolError {
-    /// The bytes do not decode or exceed a size limit.
+    /// A check that block execution makes too, and that no state can make pass: the
+    /// bytes do not decode or exceed a size limit ([`TxError::Decode`]), the chain id
+    /// ([`TxError::WrongChain`]), the gas limit below the action's intrinsic gas
+    /// ([`TxError::GasLimitTooLow`]) or the signature ([`TxError::BadSignature`]).
     #[error(transparent)]
-    Decode(#[from] DecodeError),
-    /// Wrong chain id.
-    #[error("transaction is for chain {got}, this is chain {expected}")]
-    WrongChain {
-        /// This chain.
-        expected: u64,
-        /// The transaction's.
-        got: u64,
-    },
-    /// The signature does not verify.
-    #[error("bad signature")]
-    BadSignature,
+    Invalid(TxError),
     /// The nonce is already used by the account.
     #[error("nonce {got} is below the account nonce {expected}")]
     NonceTooLow {
@@ -68,14 +60,6 @@ pub enum MempoolError {
     /// Another transaction with this sender and nonce is pending.
     #[error("a transaction with this sender and nonce is already pending")]
     Known,
-    /// The gas limit is below the action's fixed gas.
-    #[error("gas limit {got} is below the required {required}")]
-    GasLimitTooLow {
-        /// Required gas.
-        required: u64,
-        /// The transaction's gas limit.
-        got: u64,
-    },
     /// The sender cannot pay this transaction on top of its pending ones.
     #[error("insufficient balance: pending transactions of this sender need {required}, the balance is {available}")]
     CannotPay {
@@ -94,19 +78,11 @@ pub enum MempoolError {
 
 impl MempoolError {
     /// Whether relaying this transaction proves the relayer misbehaved (it could have
-    /// checked): malformed, wrong chain, bad signature, gas limit below the fixed cost.
-    /// Nonce, balance and fullness depend on the receiver's view and are not offences.
+    /// checked): [`MempoolError::Invalid`]. Nonce, balance and fullness depend on the
+    /// receiver's view and are not offences.
     pub fn is_offence(&self) -> bool {
-        matches!(
-            self,
-            MempoolError::Decode(_) | MempoolError::WrongChain { .. } | MempoolError::BadSignature | MempoolError::GasLimitTooLow { .. }
-        )
+        matches!(self, MempoolError::Invalid(_))
     }
-}
-
-/// Intrinsic gas of an action (what the gas limit must at least be).
-fn required_gas(action: &TxAction) -> u64 {
-    crate::chain::intrinsic_gas(action)
 }
 
 /// The pool. Not thread-safe by itself; the node wraps it in a mutex.
@@ -144,14 +120,8 @@ impl Mempool {
     /// it. Returns its hash. Changes nothing on error.
     pub fn insert(&mut self, stx: SignedTransaction, state: &StateView<'_>) -> Result<Hash32, MempoolError> {
         let tx = &stx.tx;
-        if tx.chain_id != self.chain_id {
-            return Err(MempoolError::WrongChain { expected: self.chain_id, got: tx.chain_id });
-        }
-        stx.check_limits()?;
-        let required = required_gas(&tx.action);
-        if tx.gas_limit < required {
-            return Err(MempoolError::GasLimitTooLow { required, got: tx.gas_limit });
-        }
+        check_chain_and_limits(&stx, self.chain_id).map_err(MempoolError::Invalid)?;
+        check_gas_limit(tx).map_err(MempoolError::Invalid)?;
         let account = state.account(&tx.sender)?;
         if tx.nonce < account.nonce {
             return Err(MempoolError::NonceTooLow { expected: account.nonce, got: tx.nonce });
@@ -182,7 +152,7 @@ impl Mempool {
         }
         // Signature last: the most expensive check.
         if !stx.verify_signature() {
-            return Err(MempoolError::BadSignature);
+            return Err(MempoolError::Invalid(TxError::BadSignature));
         }
         let hash = stx.hash();
         self.hashes.insert(hash);
