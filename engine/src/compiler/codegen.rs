@@ -1253,7 +1253,7 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         let k = f.branch_arity() as usize;
         let h = self.stack.len();
         if let Some(r) = self.frame_result_reg(f) {
-            self.value_to_reg(h - 1, r);
+            self.stack.copy_to_reg(self.masm, h - 1, r);
             return;
         }
         for i in 0..k {
@@ -1300,27 +1300,9 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
         match self.frame_result_reg(f) {
             Some(r) => {
                 let h = self.stack.len();
-                self.value_to_reg(h - 1, r);
+                self.stack.copy_to_reg(self.masm, h - 1, r);
             }
             None => self.stack.materialize_top(self.masm, f.results as usize),
-        }
-    }
-
-    /// Copies stack entry `h` into register `r` (no stack change).
-    fn value_to_reg(&mut self, h: usize, r: Reg) {
-        match self.stack.get(h) {
-            Val::Const(c) => self.masm.mov_imm(r, c),
-            Val::Reg(x) | Val::Local(x) => {
-                if x != r {
-                    self.masm.mov(r, x);
-                }
-            }
-            Val::FReg(x) | Val::FLocal(x) => self.masm.f64_to_gpr(r, x),
-            Val::Slot => {
-                let s = self.stack.slot_of(h);
-                self.masm.load_slot(r, s);
-            }
-            Val::LocalSlot(local) => self.masm.load_slot(r, local),
         }
     }
 
@@ -1857,7 +1839,6 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                 };
                 let arg_regs = if direct.is_some() { self.masm.call_arg_regs(np, nr) } else { &[] };
                 let h = self.stack.len().saturating_sub(np as usize);
-                let mut result_reg = None;
                 if let (Some(l), false) = (direct, arg_regs.is_empty()) {
                     // The arguments go straight to their registers; only the values below
                     // them are spilled. Locals are saved first: an argument register may
@@ -1866,7 +1847,6 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                     self.save_locals();
                     self.stack.pop_into(self.masm, arg_regs);
                     self.masm.call_direct(l, None);
-                    result_reg = self.masm.call_result_reg().filter(|_| nr == 1);
                 } else {
                     self.stack.spill_all(self.masm);
                     self.stack.materialize_top(self.masm, np as usize);
@@ -1874,12 +1854,10 @@ impl<'a, M: MacroAssembler> FuncCodegen<'a, M> {
                     self.save_locals();
                     match direct {
                         None => self.masm.call_import(function_index, args_slot),
-                        Some(l) => {
-                            self.masm.call_direct(l, Some(args_slot));
-                            result_reg = self.masm.call_result_reg().filter(|_| nr == 1);
-                        }
+                        Some(l) => self.masm.call_direct(l, Some(args_slot)),
                     }
                 }
+                let result_reg = direct.and(self.masm.call_result_reg()).filter(|_| nr == 1);
                 self.mark_locals_stale();
                 match result_reg {
                     // The value stack holds no register across a call: `r` is free.

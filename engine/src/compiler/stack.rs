@@ -433,16 +433,28 @@ impl ValueStack {
             pending[i] = pending[count - 1];
             count -= 1;
         }
+        // The entries that read no general register, last.
         for (k, &d) in dsts.iter().enumerate().take(n) {
-            match self.vals[h + k] {
-                Val::Reg(_) | Val::Local(_) => {}
-                Val::Const(c) => masm.mov_imm(d, c),
-                Val::Slot => masm.load_slot(d, self.base_slot + (h + k) as u32),
-                Val::LocalSlot(local) => masm.load_slot(d, local),
-                Val::FReg(x) | Val::FLocal(x) => masm.f64_to_gpr(d, x),
+            if !matches!(self.vals[h + k], Val::Reg(_) | Val::Local(_)) {
+                self.copy_to_reg(masm, h + k, d);
             }
         }
         self.truncate(h);
+    }
+
+    /// Copies entry `h` into register `r` (no stack change).
+    pub fn copy_to_reg<M: MacroAssembler>(&self, masm: &mut M, h: usize, r: Reg) {
+        match self.vals[h] {
+            Val::Const(c) => masm.mov_imm(r, c),
+            Val::Reg(x) | Val::Local(x) => {
+                if x != r {
+                    masm.mov(r, x);
+                }
+            }
+            Val::FReg(x) | Val::FLocal(x) => masm.f64_to_gpr(r, x),
+            Val::Slot => masm.load_slot(r, self.base_slot + h as u32),
+            Val::LocalSlot(local) => masm.load_slot(r, local),
+        }
     }
 
     /// Puts the top `n` entries into their slots.
